@@ -172,7 +172,23 @@ class GateResult:
 
 @dataclass(frozen=True)
 class Quality:
-    """What the student kept and lost against the teacher, on the same test split."""
+    """What the student kept and lost against the teacher, on the same test split.
+
+    Layout of the free-form parts (JSON in the record; the report reads these keys):
+
+    - ``secondary``: ``{"roc_auc": {"teacher": .., "student": ..}, "f1": {...}, "r2": {...}}``
+    - ``fidelity``: classification ``agreement``, ``kl``, ``js``; regression ``pearson``, ``mad``.
+    - ``calibration``: ``{"n_bins": 15, "teacher_ece": .., "student_ece": ..,
+      "teacher_bins": {"confidence": [..], "accuracy": [..], "count": [..]},
+      "student_bins": {...}, "temperature": T or None, "student_ece_scaled": .. or None}``
+    - ``fairness``: ``{"attribute": "sex", "metric": "accuracy",
+      "groups": {"Female": {"n": .., "teacher": .., "student": ..}, ...},
+      "teacher_dp_diff": .., "student_dp_diff": .., "teacher_eo_diff": .., "student_eo_diff": ..,
+      "gap_increase": .. (student gap - teacher gap, the larger of dp/eo)}``
+    - ``robustness``: ``{"perturbations": {"gaussian_noise": {"severity": [..],
+      "teacher": [..], "student": [..]}, ...}, "robust_retention": ..}`` (student metric /
+      teacher metric averaged over every perturbed point).
+    """
 
     metric: str
     higher_is_better: bool
