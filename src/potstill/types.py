@@ -41,8 +41,9 @@ SCHEMA_VERSION = 1
 
 Kind = Literal["tabular", "text", "image"]
 Problem = Literal["classification", "regression"]
-#: The paper's three sectors, plus "benchmark" for public benchmarks that belong to none.
-Sector = Literal["financial", "healthcare", "manufacturing", "benchmark"]
+#: The paper's three sectors; "benchmark" for public benchmarks that belong to none;
+#: "other" for a user's own system that names no sector.
+Sector = Literal["financial", "healthcare", "manufacturing", "benchmark", "other"]
 
 
 # --------------------------------------------------------------------------- data
@@ -278,6 +279,7 @@ class RunRecord:
     profiles: Sequence[CostProfile] = ()  # teacher and this student, every runtime measured
     costs: Costs | None = None  # headline: student eager vs teacher eager
     gates: Sequence[GateResult] = ()
+    references: Sequence[str] = ()  # citation of each method's paper, for the report
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds: train, evaluate, bench
     environment: Mapping[str, Any] = field(default_factory=dict)
     git_revision: str | None = None
