@@ -1,0 +1,79 @@
+"""potstill: distill a deployed teacher into a cheaper student, and prove the trade.
+
+The pipeline (see docs/ and DESIGN.md): data → models → methods → train → costs →
+evaluate → study → report. This module re-exports the public API; each name lives in
+the box that owns it.
+"""
+
+from __future__ import annotations
+
+from potstill.api import bench, check, demo, distill, report, study
+from potstill.config import FleetConfig, load_fleet
+from potstill.data import load_builtin, load_table
+from potstill.errors import (
+    BenchError,
+    ConfigError,
+    DataError,
+    GateError,
+    MethodError,
+    MissingDependencyError,
+    ModelError,
+    PotstillError,
+    PriceError,
+    StoreError,
+    UnsafeModelError,
+)
+from potstill.methods import create_method, list_methods, register_method
+from potstill.models.teacher import Teacher, load_teacher
+from potstill.study.runner import run_study
+from potstill.types import (
+    CostProfile,
+    Costs,
+    DatasetInfo,
+    Outputs,
+    Quality,
+    RunRecord,
+    Split,
+    Task,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BenchError",
+    "ConfigError",
+    "CostProfile",
+    "Costs",
+    "DataError",
+    "DatasetInfo",
+    "FleetConfig",
+    "GateError",
+    "MethodError",
+    "MissingDependencyError",
+    "ModelError",
+    "Outputs",
+    "PotstillError",
+    "PriceError",
+    "Quality",
+    "RunRecord",
+    "Split",
+    "StoreError",
+    "Task",
+    "Teacher",
+    "UnsafeModelError",
+    "__version__",
+    "bench",
+    "check",
+    "create_method",
+    "demo",
+    "distill",
+    "list_methods",
+    "load_builtin",
+    "load_fleet",
+    "load_table",
+    "load_teacher",
+    "register_method",
+    "report",
+    "run_study",
+    "study",
+]

@@ -1,0 +1,162 @@
+"""The library functions behind each CLI command (design rule 1: library first).
+
+Everything here is also importable from :mod:`potstill`; the CLI only parses arguments
+and prints what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from rich.table import Table
+
+from potstill.config import (
+    DatasetSpec,
+    FleetConfig,
+    GridEntry,
+    SystemSpec,
+    format_validation_error,
+    load_fleet,
+)
+from potstill.errors import ConfigError
+from potstill.study.runner import StudyResult, builtin_fleet, run_study
+
+__all__ = [
+    "bench",
+    "check",
+    "config_help",
+    "datasets",
+    "demo",
+    "distill",
+    "methods",
+    "prices",
+    "report",
+    "study",
+]
+
+DEFAULT_DEMO_DIR = Path("potstill-demo")
+
+
+def demo(out: Path | None = None, *, quick: bool = False, cache_dir: Path | None = None,
+         progress: bool = True) -> StudyResult:
+    """Run the built-in fleet into ``out`` (default ``./potstill-demo``)."""
+    return run_study(builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress)
+
+
+def study(fleet: Path, *, out: Path | None = None, systems: Sequence[str] | None = None,
+          progress: bool = True) -> StudyResult:
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``)."""
+    config = load_fleet(fleet)
+    return run_study(config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress)
+
+
+def report(directory: Path) -> Any:
+    """Render the report of an existing study directory."""
+    from potstill.report import render_report
+
+    return render_report(Path(directory))
+
+
+def check(directory: Path, **gates: float | None) -> Any:
+    """Re-apply deployment gates to a study; ``.passed`` is False when any gate fails."""
+    from potstill.evaluate import GatesConfig, check_study
+
+    overrides = GatesConfig(**{k: v for k, v in gates.items() if v is not None})
+    return check_study(Path(directory), overrides)
+
+
+def bench(models: Sequence[Path], *, quick: bool = False, threads: int | None = None) -> tuple[Any, str]:
+    """Benchmark saved models; returns (rich table, final JSON line)."""
+    from potstill.costs import BenchConfig, bench_paths, render_table, to_json_line
+
+    config = BenchConfig.quick() if quick else BenchConfig()
+    if threads is not None:
+        config = config.model_copy(update={"threads": threads})
+    profiles = bench_paths([Path(m) for m in models], config)
+    return render_table(profiles), to_json_line(profiles)
+
+
+def prices(override: Path | None = None) -> Table:
+    """The price catalog as a table."""
+    from potstill.costs import PriceCatalog
+
+    catalog = PriceCatalog.load(override)
+    table = Table("id", "provider", "instance", "region", "$/h", "vCPU", "GiB", "accelerator", "date", "source",
+                  title="price catalog (on-demand list prices; override with --override)")
+    for e in catalog.entries:
+        table.add_row(e.id, e.provider, e.instance, e.region, f"{e.usd_per_hour:.4f}", str(e.vcpus),
+                      f"{e.memory_gib:g}", e.accelerator or "-", str(e.date), e.source)
+    return table
+
+
+def datasets() -> Table:
+    """The built-in datasets as a table."""
+    from potstill.data import list_builtin
+
+    table = Table("name", "sector", "kind", "problem", "metric", "package", "description", title="built-in datasets")
+    for s in list_builtin():
+        table.add_row(s.name, s.sector, s.kind, s.problem, s.metric, s.package or "-", s.description)
+    return table
+
+
+def methods(family: str | None = None) -> Table:
+    """The registered distillation methods as a table."""
+    from potstill.methods import list_methods, method_info
+
+    table = Table("name", "family", "requires", "problems", "paper", title="distillation methods")
+    for name in list_methods(family):
+        info = method_info(name)
+        table.add_row(name, info.family, ", ".join(sorted(info.requires)), ", ".join(sorted(info.problems)),
+                      info.paper)
+    return table
+
+
+def _describe(model: type[BaseModel], prefix: str, rows: list[tuple[str, str, str, str]]) -> None:
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=False))
+        if field.default_factory is not None:
+            default = "(default)"
+        type_name = getattr(ann, "__name__", str(ann)).replace("typing.", "")
+        rows.append((f"{prefix}{name}", type_name, default, field.description or ""))
+        if sub is not None:
+            _describe(sub, f"{prefix}{name}.", rows)
+
+
+def config_help() -> Table:
+    """Every fleet-YAML field, generated from the pydantic models' own metadata."""
+    rows: list[tuple[str, str, str, str]] = []
+    _describe(FleetConfig, "", rows)
+    for label, model in (("systems[].", SystemSpec), ("systems[].dataset.", DatasetSpec), ("grid[].", GridEntry)):
+        _describe(model, label, rows)
+    table = Table("field", "type", "default", "help", title="fleet YAML reference")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def distill(*, teacher: Path, data: Path, target: str, out: Path, methods: Sequence[str] = ("kd",),
+            text_column: str | None = None, sensitive: str | None = None, width: float = 0.25,
+            trust_pickle: bool = False, progress: bool = True) -> StudyResult:
+    """Distill the user's own teacher on the user's own data: a one-system study."""
+    if not methods:
+        raise ConfigError("Give at least one --method (e.g. --method kd).")
+    raw = {
+        "name": Path(out).name or "distill",
+        "systems": [{
+            "name": "system",
+            "dataset": {"path": str(data), "target": target, "text_column": text_column, "sensitive": sensitive},
+            "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
+            "student": {"width": width},
+        }],
+        "grid": ["scratch", *methods],
+    }
+    try:
+        config = FleetConfig.model_validate(raw)
+    except ValidationError as exc:  # the same message style as a YAML file's
+        raise ConfigError(format_validation_error(exc, "command-line options")) from None
+    return run_study(config, out, progress=progress)

@@ -1,0 +1,157 @@
+"""The ``potstill`` command line: thin Typer commands over the library API.
+
+Each command parses its arguments and calls one function of :mod:`potstill.api`. Every
+``PotstillError`` is printed as one clear message on stderr — no traceback — and the
+process exits with the error's code (2 for bad input, 1 for failed gates).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from potstill import api
+from potstill.errors import PotstillError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="potstill",
+    help="Distill deployed models into cheaper students, and prove the trade with measured cost and quality.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")]
+
+
+@app.command()
+def demo(
+    out: OutOpt = None,
+    quick: Annotated[bool, typer.Option(help="A small subset that finishes in about a minute.")] = False,
+) -> None:
+    """Run the built-in fleet (real datasets, real teachers) and write its report."""
+    result = api.demo(out=out, quick=quick)
+    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+@app.command()
+def study(
+    fleet: Annotated[Path, typer.Argument(help="Fleet YAML file (see 'potstill config-help').")],
+    out: OutOpt = None,
+    system: Annotated[list[str] | None, typer.Option(help="Run only these systems (repeatable).")] = None,
+) -> None:
+    """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
+    result = api.study(fleet, out=out, systems=system)
+    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(help="Study directory.")]) -> None:
+    """(Re)write report.md, report.html and results.csv from a study's records."""
+    paths = api.report(directory)
+    console.print(f"report: {paths.markdown}\nhtml:   {paths.html}\ncsv:    {paths.csv}")
+
+
+@app.command()
+def check(
+    directory: Annotated[Path, typer.Argument(help="Study directory.")],
+    min_retention: Annotated[float | None, typer.Option(help="Minimum metric retention (e.g. 0.97).")] = None,
+    max_fairness_gap_increase: Annotated[float | None, typer.Option(help="Largest allowed fairness-gap increase.")] = None,
+    max_ece: Annotated[float | None, typer.Option(help="Largest allowed student ECE.")] = None,
+    min_robust_retention: Annotated[float | None, typer.Option(help="Minimum retention under perturbation.")] = None,
+) -> None:
+    """Gate a study for deployment: exit 1 when any student fails a gate."""
+    report_ = api.check(directory, min_retention=min_retention, max_fairness_gap_increase=max_fairness_gap_increase,
+                        max_ece=max_ece, min_robust_retention=min_robust_retention)
+    console.print(report_.render())
+    if not report_.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    models: Annotated[list[Path], typer.Argument(help="Saved models: potstill model folders or .onnx files.")],
+    quick: Annotated[bool, typer.Option(help="Short measurement (for smoke tests).")] = False,
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: the config's).")] = None,
+) -> None:
+    """Benchmark saved teachers/students: a table, then one JSON line for scripts."""
+    table, json_line = api.bench(models, quick=quick, threads=threads)
+    console.print(table)
+    print(json_line)
+
+
+@app.command()
+def prices(
+    override: Annotated[Path | None, typer.Option(help="YAML file of extra/overriding entries.")] = None,
+) -> None:
+    """List the price catalog (provider, instance, region, $/h, source, date)."""
+    console.print(api.prices(override))
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in datasets with their sector, task and source."""
+    console.print(api.datasets())
+
+
+@app.command()
+def methods(family: Annotated[str | None, typer.Option(help="response, feature or relation.")] = None) -> None:
+    """List the registered distillation methods with their family and paper."""
+    console.print(api.methods(family))
+
+
+@app.command("config-help")
+def config_help() -> None:
+    """Every fleet-YAML field with its type, default and help (generated from the code)."""
+    console.print(api.config_help())
+
+
+@app.command()
+def distill(
+    teacher: Annotated[Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")],
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    target: Annotated[str, typer.Option(help="Column to predict.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    method: Annotated[list[str] | None, typer.Option(help="Method name (repeatable); default kd.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Free-text column (text task).")] = None,
+    sensitive: Annotated[str | None, typer.Option(help="Sensitive-attribute column for fairness.")] = None,
+    width: Annotated[float, typer.Option(help="Student width as a fraction of the teacher's.")] = 0.25,
+    trust_pickle: Annotated[bool, typer.Option(help="Allow a pickled teacher (executes code on load).")] = False,
+) -> None:
+    """Distill your own teacher on your own data: student, ONNX export, records and report."""
+    result = api.distill(teacher=teacher, data=data, target=target, out=out, methods=method or ["kd"],
+                         text_column=text_column, sensitive=sensitive, width=width, trust_pickle=trust_pickle)
+    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning PotstillError into a clean exit."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except PotstillError as exc:
+        # Text, not markup: messages contain brackets such as systems[2].dataset.
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished records are kept; rerun the same command to resume.")
+        sys.exit(130)

@@ -1,0 +1,224 @@
+"""Pydantic models of the fleet YAML file, and its loader.
+
+Unknown keys are errors, every field carries its help text (``potstill config-help``
+prints it from this metadata, so the documentation cannot drift from the code), and a
+bad file is refused with the file, the field path and the value received. YAML is read
+with ``yaml.safe_load``: a config file never executes code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from potstill.costs import BenchConfig
+from potstill.errors import ConfigError
+from potstill.evaluate import EvalConfig, GatesConfig
+from potstill.methods import MethodSpec
+from potstill.models.students import StudentSpec
+from potstill.models.zoo import TeacherSpec
+from potstill.train.config import TrainConfig
+from potstill.types import Sector
+
+__all__ = [
+    "DatasetSpec",
+    "FleetConfig",
+    "GridEntry",
+    "PricesSpec",
+    "RunnerSpec",
+    "SystemSpec",
+    "format_validation_error",
+    "load_fleet",
+]
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Model):
+    """Where a system's data comes from: a built-in dataset or the user's own file."""
+
+    builtin: str | None = Field(None, description="Name of a built-in dataset (see 'potstill datasets').")
+    path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
+    target: str | None = Field(None, description="Column to predict (required with 'path').")
+    problem: Literal["classification", "regression"] | None = Field(
+        None, description="Problem type; inferred from the target column when omitted."
+    )
+    sensitive: str | None = Field(None, description="Column holding a sensitive attribute for fairness checks.")
+    text_column: str | None = Field(None, description="Column holding free text (makes the task a text task).")
+    drop: list[str] = Field(default_factory=list, description="Columns to exclude from the features.")
+    positive_label: str | None = Field(None, description="Label of the event class (class 1) for binary problems.")
+    max_rows: int | None = Field(None, ge=20, description="Subsample to at most this many rows (stratified).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.builtin is None) == (self.path is None):
+            raise ValueError(
+                f"give exactly one of 'builtin' or 'path' (got builtin={self.builtin!r}, path={self.path!r})"
+            )
+        if self.path is not None and not self.target:
+            raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+        return self
+
+
+class GridEntry(_Model):
+    """One cell of the distillation grid: a label and the weighted methods it combines.
+
+    YAML shorthand: ``scratch`` (labels only, no teacher) or a method name such as ``kd``.
+    """
+
+    label: str = Field(description="Name of this grid cell in records and reports.")
+    methods: list[MethodSpec] = Field(
+        default_factory=list, description="Weighted distillation terms; empty = trained from scratch on labels."
+    )
+    regression_methods: list[MethodSpec] | None = Field(
+        None, description="Terms used instead for regression systems (e.g. kd → kd_regression)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"label": value, "methods": [] if value == "scratch" else [{"name": value}]}
+        return value
+
+    def for_problem(self, problem: str) -> list[MethodSpec]:
+        if problem == "regression" and self.regression_methods is not None:
+            return self.regression_methods
+        return self.methods
+
+
+def default_grid() -> list[GridEntry]:
+    """From scratch, then one representative method per family (the paper's comparison)."""
+    return [
+        GridEntry(label="scratch"),
+        GridEntry(
+            label="kd",
+            methods=[MethodSpec(name="kd")],
+            regression_methods=[MethodSpec(name="kd_regression")],
+        ),
+        GridEntry(label="fitnet", methods=[MethodSpec(name="fitnet")]),
+        GridEntry(label="rkd", methods=[MethodSpec(name="rkd")]),
+    ]
+
+
+class SystemSpec(_Model):
+    """One production system: its data, its teacher, and the student to distil."""
+
+    name: str = Field(description="Unique system name (lower case, digits, '_' or '-').")
+    sector: Sector | None = Field(None, description="Sector; built-in datasets carry their own.")
+    dataset: DatasetSpec = Field(description="The system's data.")
+    teacher: TeacherSpec = Field(default_factory=TeacherSpec, description="The production model.")
+    student: StudentSpec = Field(default_factory=StudentSpec, description="How the student is sized.")
+    grid: list[GridEntry] | None = Field(None, description="Overrides the fleet's grid for this system.")
+    train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
+    gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(f"must be lower case letters, digits, '_' or '-' (got {value!r})")
+        return value
+
+
+class PricesSpec(_Model):
+    """Which price-catalog entry turns throughput into money."""
+
+    instance: str = Field("aws-c7i.large", description="Catalog id of the serving instance ('potstill prices').")
+    override: Path | None = Field(None, description="YAML file of extra/overriding catalog entries.")
+    target_qps: float = Field(200.0, gt=0, description="Load used for instances needed and monthly cost.")
+    slo_ms: float = Field(50.0, gt=0, description="p99 latency objective at that load, in milliseconds.")
+
+
+class RunnerSpec(_Model):
+    """Where systems run: in this process, a process pool, or a Ray cluster."""
+
+    backend: Literal["local", "process", "ray"] = Field("local", description="Execution backend.")
+    workers: int = Field(1, ge=1, le=1024, description="Parallel systems (process/ray backends).")
+
+
+class FleetConfig(_Model):
+    """A study: the systems of a fleet and how each is distilled, measured and gated."""
+
+    name: str = Field("fleet", description="Study name, shown in the report title.")
+    seed: int = Field(0, ge=0, description="Seed for splits, initialisation, data order and bootstrap.")
+    systems: list[SystemSpec] = Field(min_length=1, description="The production systems of the fleet.")
+    grid: list[GridEntry] = Field(default_factory=default_grid, description="Methods tried on every system.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings.")
+    bench: BenchConfig = Field(default_factory=BenchConfig, description="Cost-measurement settings.")
+    evaluate: EvalConfig = Field(default_factory=EvalConfig, description="Quality-measurement settings.")
+    gates: GatesConfig = Field(default_factory=GatesConfig, description="Deployment gates for every student.")
+    prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
+    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetConfig:
+        for what, names in (("system", [s.name for s in self.systems]), ("grid label", [g.label for g in self.grid])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem: ``source: field.path: message (got value)``."""
+    lines = [f"{source}: {len(exc.errors())} invalid setting(s):"]
+    for err in exc.errors():
+        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        got = ""
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see 'potstill config-help')"
+        elif err["type"] != "missing" and not isinstance(err.get("input"), (dict, list)):
+            got = f" (got {err['input']!r})"
+        lines.append(f"  - {loc or '<root>'}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make dataset/teacher/price paths relative to the YAML file's folder."""
+    for system in raw.get("systems") or []:
+        if not isinstance(system, dict):
+            continue
+        for section in ("dataset", "teacher"):
+            part = system.get(section)
+            if isinstance(part, dict) and isinstance(part.get("path"), str):
+                part["path"] = str((base / part["path"]).expanduser())
+    prices = raw.get("prices")
+    if isinstance(prices, dict) and isinstance(prices.get("override"), str):
+        prices["override"] = str((base / prices["override"]).expanduser())
+
+
+def load_fleet(path: Path) -> FleetConfig:
+    """Read and validate a fleet YAML file; raise ``ConfigError`` naming file, field and value."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Fleet file not found: '{path}'. Check the path.") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read fleet file '{path}': {exc}.") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping with a 'systems' list; got {type(raw).__name__}."
+        )
+    _resolve_paths(raw, path.parent)
+    try:
+        return FleetConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None

@@ -1,0 +1,188 @@
+"""The built-in "production" teachers: trained on first use, cached, never silently retrained.
+
+A teacher is the expensive model whose serving cost motivates distillation: a deep
+ensemble of wide MLPs, a gradient-boosted ensemble (a black box), or an ImageNet
+MobileNetV2 fine-tuned on the task. It is trained once, seeded, and stored under the
+user's cache directory in a folder named by a content hash of (recipe, training data,
+seed, zoo version). A changed recipe or dataset gives a new hash and a new teacher —
+logged loudly, never overwriting the old one; an unchanged one is always reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from potstill.errors import ModelError, missing_dependency
+from potstill.models.ensemble import DeepEnsemble
+from potstill.models.export import load_model, save_model
+from potstill.models.mlp import MLP
+from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
+from potstill.models.teacher import Teacher, load_teacher
+from potstill.types import Task
+
+__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
+
+log = logging.getLogger(__name__)
+
+#: Bump when a recipe's meaning changes, so cached teachers are not reused wrongly.
+ZOO_VERSION = 1
+
+
+class TeacherSpec(BaseModel):
+    """The production model of a system: a built-in recipe, or a file the user supplies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["ensemble", "mlp", "xgboost", "mobilenet_v2"] = Field(
+        "ensemble", description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box) or MobileNetV2."
+    )
+    path: Path | None = Field(None, description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).")
+    trust_pickle: bool = Field(False, description="Allow a joblib/pickle teacher file (executes code on load).")
+    hidden: list[int] = Field(default_factory=lambda: [512, 512, 256], description="MLP hidden widths.")
+    members: int = Field(5, ge=2, le=64, description="Ensemble members.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout in the MLP blocks.")
+    n_estimators: int = Field(400, ge=1, description="XGBoost trees.")
+    max_depth: int = Field(6, ge=1, le=32, description="XGBoost tree depth.")
+    pretrained: bool = Field(True, description="MobileNetV2: start from the packaged ImageNet weights.")
+    input_size: int = Field(32, ge=16, le=224, description="MobileNetV2: images are resized to this size.")
+    epochs: int | None = Field(None, ge=1, description="Training epochs for the teacher (default: the fleet's).")
+
+
+def default_cache_dir() -> Path:
+    """``$POTSTILL_CACHE`` or the platform's user cache directory."""
+    env = os.environ.get("POTSTILL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("potstill"))
+
+
+def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
+    from potstill.train.cache import content_hash
+
+    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
+    return content_hash(ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y)[:16]
+
+
+def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
+    n_out = task.n_outputs
+    if spec.arch == "mobilenet_v2":
+        backbone = MobileNetV2(width_mult=1.0)
+        if spec.pretrained:
+            load_imagenet_weights(backbone)
+        in_ch = int(task.input_shape[0])
+        return ImageClassifier(backbone, num_classes=n_out, input_size=spec.input_size, in_channels=in_ch)
+    in_features = int(np.prod(task.input_shape))
+    if spec.arch == "mlp":
+        return MLP(in_features, spec.hidden, n_out, dropout=spec.dropout)
+    members = []
+    for _ in range(spec.members):
+        members.append(MLP(in_features, spec.hidden, n_out, dropout=spec.dropout))
+    return DeepEnsemble(members, problem=task.problem)
+
+
+def _train_torch(module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> None:
+    from potstill.methods import build_objective
+    from potstill.train.config import TrainConfig
+    from potstill.train.distill import train
+
+    assert isinstance(train_cfg, TrainConfig)
+    cfg = train_cfg.model_copy(update={"epochs": spec.epochs}) if spec.epochs else train_cfg
+    if isinstance(module, DeepEnsemble):
+        # Members are trained independently (different seeds): that is what makes a deep ensemble.
+        for i, member in enumerate(module.members):
+            train(member, task, objective=build_objective([], label_weight=1.0, problem=task.problem),
+                  config=cfg, seed=seed * 1000 + i, description=f"teacher member {i + 1}/{len(module.members)}")
+        return
+    train(module, task, objective=build_objective([], label_weight=1.0, problem=task.problem),
+          config=cfg, seed=seed, description="teacher")
+
+
+def _train_xgboost(task: Task, spec: TeacherSpec, seed: int) -> object:
+    try:
+        import xgboost
+    except ImportError:
+        raise missing_dependency("xgboost", extra="fleet", purpose="the gradient-boosted teacher") from None
+    common = dict(n_estimators=spec.n_estimators, max_depth=spec.max_depth, learning_rate=0.05,
+                  subsample=0.8, colsample_bytree=0.8, random_state=seed, n_jobs=2)
+    model = (xgboost.XGBClassifier(**common) if task.problem == "classification"
+             else xgboost.XGBRegressor(**common))
+    model.fit(task.train.X, task.train.y)
+    return model
+
+
+def _load_xgboost(folder: Path, problem: str) -> object:
+    import xgboost
+
+    model = xgboost.XGBClassifier() if problem == "classification" else xgboost.XGBRegressor()
+    model.load_model(folder / "model.ubj")  # XGBoost's own format: no pickle, no code
+    return model
+
+
+def get_teacher(
+    system: str,
+    task: Task,
+    spec: TeacherSpec,
+    *,
+    seed: int,
+    train_cfg: object,
+    cache_dir: Path | None = None,
+) -> tuple[Teacher, dict[str, object]]:
+    """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    if spec.path is not None:
+        teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
+        return teacher, {"source": str(spec.path), "cached": False}
+    root = (cache_dir or default_cache_dir()) / "teachers"
+    key = _fingerprint(system, task, spec, seed, train_cfg)
+    folder = root / f"{system}-{spec.arch}-{key}"
+    info: dict[str, object] = {"source": "built-in recipe", "arch": spec.arch, "cache_key": key, "cache_dir": str(folder)}
+    if not (folder / "teacher.json").is_file():
+        stale = sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
+        log.warning("training teacher for %s (%s): no cached teacher with key %s%s", system, spec.arch, key,
+                    f"; other versions kept: {', '.join(stale)}" if stale else "")
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
+        try:
+            if spec.arch == "xgboost":
+                model = _train_xgboost(task, spec, seed)
+                model.save_model(tmp / "model.ubj")  # type: ignore[attr-defined]
+            else:
+                torch.manual_seed(seed)
+                module = _build(spec, task)
+                _train_torch(module, task, spec, seed, train_cfg)
+                save_model(module, tmp / "model")
+            (tmp / "teacher.json").write_text(json.dumps({"arch": spec.arch, "key": key, "system": system}))
+            if folder.exists():  # a concurrent run finished first: keep its teacher
+                shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        info["cached"] = False
+    else:
+        info["cached"] = True
+    try:
+        if spec.arch == "xgboost":
+            teacher = Teacher.from_sklearn(_load_xgboost(folder, task.problem), problem=task.problem,
+                                           name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]")
+        else:
+            module = load_model(folder / "model")
+            module.eval()
+            teacher = Teacher.from_torch(module, problem=task.problem, name=f"{spec.arch}")
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelError(
+            f"The cached teacher in '{folder}' cannot be loaded ({exc}). Delete that folder to retrain it."
+        ) from exc
+    return teacher, info

@@ -1,0 +1,122 @@
+"""Run a fleet: every system through the pipeline, then the report.
+
+The runner owns the study directory: it saves the resolved config (``config.yaml``) and
+the environment (``environment.json``), runs systems locally, in a process pool or on
+Ray, and finally renders the report — which reads only the records it wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from multiprocessing import get_context
+from pathlib import Path
+
+import yaml
+
+from potstill._io import atomic_write_json, atomic_write_text
+from potstill.config import FleetConfig, SystemSpec, load_fleet
+from potstill.errors import ConfigError, missing_dependency
+from potstill.study.environment import capture_environment
+from potstill.study.system import SystemContext, run_system
+
+__all__ = ["StudyResult", "builtin_fleet", "config_hash", "run_study"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Where a study wrote its outputs, and how many records it added."""
+
+    out: Path
+    new_records: int
+    report: Path | None
+
+
+def config_hash(config: FleetConfig) -> str:
+    """Short sha256 of the resolved config: records say which config produced them."""
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def builtin_fleet(quick: bool = False) -> FleetConfig:
+    """The embedded default fleet (or its one-minute subset used by tests)."""
+    name = "builtin-quick.yaml" if quick else "builtin.yaml"
+    ref = resources.files("potstill.study").joinpath("fleets", name)
+    with resources.as_file(ref) as path:
+        return load_fleet(path)
+
+
+def _check_resume(out: Path, config: FleetConfig) -> None:
+    previous = out / "config.yaml"
+    if not previous.is_file():
+        return
+    old = yaml.safe_load(previous.read_text(encoding="utf-8"))
+    new = config.model_dump(mode="json")
+    if old != new:
+        raise ConfigError(
+            f"'{out}' holds a study run with a different configuration ({previous}). "
+            "Resuming would mix results of two configs. Use another --out folder, or delete "
+            f"'{out}' to start over."
+        )
+
+
+def _run_one(spec: SystemSpec, ctx: SystemContext) -> int:
+    return len(run_system(spec, ctx))
+
+
+def run_study(
+    config: FleetConfig,
+    out: Path,
+    *,
+    systems: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> StudyResult:
+    """Run (or resume) every system of ``config`` into ``out`` and render the report."""
+    out = Path(out)
+    _check_resume(out, config)
+    selected = list(config.systems)
+    if systems:
+        known = [s.name for s in config.systems]
+        unknown = [s for s in systems if s not in known]
+        if unknown:
+            raise ConfigError(f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}.")
+        selected = [s for s in config.systems if s.name in systems]
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    environment = capture_environment()
+    environment["seed"] = config.seed
+    environment["runner"] = config.runner.model_dump()
+    atomic_write_json(out / "environment.json", environment)
+    ctx = SystemContext(fleet=config, out=out, config_hash=config_hash(config),
+                        environment=environment, cache_dir=cache_dir, progress=progress)
+    backend, workers = config.runner.backend, config.runner.workers
+    if workers > 1:
+        log.warning("%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+                    workers)
+    if backend == "local" or workers == 1:
+        added = sum(_run_one(spec, ctx) for spec in selected)
+    elif backend == "process":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            added = sum(pool.map(_run_one, selected, [ctx] * len(selected)))
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
+        remote = ray.remote(_run_one)
+        added = sum(ray.get([remote.remote(spec, ctx) for spec in selected]))
+    report_path = None
+    if report:
+        from potstill.report import render_report
+
+        report_path = render_report(out).markdown
+    return StudyResult(out=out, new_records=added, report=report_path)

@@ -1,0 +1,29 @@
+"""Turn a system's dataset spec into a Task (the only place the study touches the data box)."""
+
+from __future__ import annotations
+
+from potstill.config import SystemSpec
+from potstill.data import load_builtin, load_table
+from potstill.types import Task
+
+__all__ = ["load_task"]
+
+
+def load_task(spec: SystemSpec, *, seed: int) -> Task:
+    """Load a built-in dataset or the user's file, honouring the spec's overrides."""
+    ds = spec.dataset
+    if ds.builtin is not None:
+        return load_builtin(ds.builtin, seed=seed, max_rows=ds.max_rows)
+    assert ds.path is not None and ds.target is not None  # guaranteed by DatasetSpec
+    return load_table(
+        ds.path,
+        ds.target,
+        problem=ds.problem,
+        name=spec.name,
+        sector=spec.sector or "other",
+        sensitive=ds.sensitive,
+        text_column=ds.text_column,
+        drop=ds.drop,
+        positive_label=ds.positive_label,
+        seed=seed,
+    )

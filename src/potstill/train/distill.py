@@ -1,0 +1,264 @@
+"""The one training loop: teacher fine-tuning, from-scratch baselines and distillation.
+
+A from-scratch student is a distillation with no distillation terms, so the comparison
+the paper omits (did distillation help at all?) uses the very same loop, data order,
+optimiser and early-stopping rule. The loop is seeded and deterministic on CPU, stops
+early on the validation metric, keeps the best weights, and checkpoints every epoch
+atomically so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from potstill.evaluate import get_metric
+from potstill.methods import BindContext, Objective
+from potstill.models.hooks import FeatureTap, uniform_layer_map
+from potstill.models.predict import predict_scores
+from potstill.models.teacher import Teacher
+from potstill.train.cache import TeacherOutputCache, content_hash
+from potstill.train.config import TrainConfig
+from potstill.types import Batch, Outputs, Task
+
+__all__ = ["TrainResult", "layer_pairs", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What happened during training (stored in the run record's timings/student)."""
+
+    epochs_run: int
+    best_epoch: int
+    best_val: float
+    seconds: float
+    seconds_per_epoch: float
+    teacher_cache: str  # "none" | "hit" | "miss" | "bypassed (augmentation)"
+    resumed_from_epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def layer_pairs(student: nn.Module, teacher: nn.Module) -> tuple[list[str], list[str]]:
+    """Student and teacher hidden-layer names paired by the uniform layer map."""
+    s_names = _names(student, "hidden_layer_names")
+    t_names = _names(teacher, "hidden_layer_names")
+    pairs = uniform_layer_map(len(t_names), len(s_names))
+    return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
+
+
+def _names(module: nn.Module, attr: str) -> list[str]:
+    fn = getattr(module, attr, None)
+    return list(fn()) if callable(fn) else []
+
+
+def _embedding(module: nn.Module) -> str | None:
+    fn = getattr(module, "embedding_layer_name", None)
+    return fn() if callable(fn) else None
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if x.ndim == 4:  # images: random shift of up to 2 px and horizontal flip
+        padded = nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+        dx, dy = (int(v) for v in torch.randint(0, 5, (2,), generator=generator))
+        x = padded[:, :, dy : dy + x.shape[2], dx : dx + x.shape[3]]
+        if bool(torch.rand((), generator=generator) < 0.5):
+            x = x.flip(-1)
+        return x
+    return x + 0.05 * torch.randn(x.shape, generator=generator)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train(
+    student: nn.Module,
+    task: Task,
+    *,
+    objective: Objective,
+    config: TrainConfig,
+    teacher: Teacher | None = None,
+    seed: int = 0,
+    checkpoint: Path | None = None,
+    cache: TeacherOutputCache | None = None,
+    description: str = "train",
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``student`` in place on ``task.train`` with ``objective``; return the history.
+
+    ``objective`` holds the distillation terms and the label loss; with no terms this is
+    plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
+    when the objective has distillation terms.
+    """
+    torch.manual_seed(seed)
+    torch.set_num_threads(config.threads)
+    requires = objective.requires
+    needs_teacher = bool(objective.methods)
+    if needs_teacher and teacher is None:
+        raise ValueError("a teacher is required when the objective has distillation terms")
+    wants_hidden, wants_emb = "hidden" in requires, "embedding" in requires
+    s_layers: list[str] = []
+    t_layers: list[str] = []
+    if wants_hidden and teacher is not None and teacher.module is not None:
+        s_layers, t_layers = layer_pairs(student, teacher.module)
+    s_tap = FeatureTap(student, hidden=s_layers, embedding=_embedding(student) if wants_emb else None)
+    t_forward: Callable[[torch.Tensor], Outputs] | None = None
+    t_tap: FeatureTap | None = None
+    if needs_teacher and teacher is not None:
+        if teacher.module is not None and (wants_hidden or wants_emb):
+            teacher.module.eval()
+            t_tap = FeatureTap(
+                teacher.module, hidden=t_layers, embedding=_embedding(teacher.module) if wants_emb else None
+            )
+            t_forward = t_tap
+        else:
+            t_forward = teacher.outputs
+
+    X, y = task.train.X, task.train.y
+    n = len(y)
+    gen = torch.Generator().manual_seed(seed)
+    cached = None
+    cache_state = "none"
+    if t_forward is not None:
+        if config.augment:
+            cache_state = "bypassed (augmentation)"
+            log.info("%s: teacher-output cache bypassed: inputs are randomly augmented", description)
+        else:
+            cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
+            hits = cache.hits
+            key = content_hash(teacher.module if teacher and teacher.module else teacher.name if teacher else "", X, t_layers, wants_emb)
+            with torch.no_grad():
+                cached = cache.get(key, t_forward, X)
+            cache_state = "hit" if cache.hits > hits else "miss"
+
+    def teacher_out(xb: torch.Tensor, idx: torch.Tensor) -> Outputs:
+        if cached is not None:
+            return cached.take(idx)
+        assert t_forward is not None
+        with torch.no_grad():
+            out = t_forward(xb)
+        return Outputs(
+            logits=out.logits.detach(),
+            hidden=[h.detach() for h in out.hidden] if out.hidden else None,
+            embedding=None if out.embedding is None else out.embedding.detach(),
+        )
+
+    X_t = torch.from_numpy(X)
+    y_t = torch.from_numpy(y)
+    empty = Outputs(logits=torch.zeros(1))
+    # Bind learned adapters with a probe batch before the optimiser sees the parameters.
+    probe = torch.arange(min(n, config.batch_size))
+    student.eval()
+    with torch.no_grad():
+        s_probe = s_tap(X_t[probe])
+    objective.bind(
+        s_probe,
+        teacher_out(X_t[probe], probe) if t_forward is not None else empty,
+        BindContext(n_train=n, n_classes=task.n_classes, problem=task.problem),
+    )
+    params = list(student.parameters()) + list(objective.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    metric = get_metric(task.metric)
+    sign = 1.0 if metric.higher_is_better else -1.0
+
+    start_epoch, best_val, best_epoch, bad = 0, -np.inf, 0, 0
+    best_state = {k: v.clone() for k, v in student.state_dict().items()}
+    history: list[dict[str, float]] = []
+    resumed = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=True)
+        student.load_state_dict(state["student"])
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        best_state, best_val, best_epoch = state["best_state"], state["best_val"], state["best_epoch"]
+        bad, history, start_epoch = state["bad"], state["history"], state["epoch"]
+        gen.set_state(state["generator"])
+        resumed = start_epoch
+        log.info("%s: resumed from checkpoint at epoch %d", description, start_epoch)
+
+    t0 = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, transient=True, disable=not progress) as bar:
+        bar_id = bar.add_task(description, total=config.epochs, completed=start_epoch, status="")
+        for epoch in range(start_epoch, config.epochs):
+            if bad >= config.patience:
+                break
+            student.train()
+            objective.train()
+            order = torch.randperm(n, generator=gen)
+            totals: dict[str, float] = {}
+            steps = 0
+            for start in range(0, n, config.batch_size):
+                idx = order[start : start + config.batch_size]
+                if len(idx) < 2:
+                    continue
+                xb = X_t[idx]
+                if config.augment:
+                    xb = _augment(xb, gen)
+                batch = Batch(x=xb, y=y_t[idx], index=idx)
+                t_out = teacher_out(xb, idx) if t_forward is not None else empty
+                losses = objective(s_tap(xb), t_out, batch)
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(params, config.grad_clip)
+                optimizer.step()
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + float(v.detach())
+                steps += 1
+            val = float(metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem)))
+            history.append({"epoch": epoch + 1, "val": val, **{k: v / max(steps, 1) for k, v in totals.items()}})
+            improved = not np.isfinite(best_val) or sign * val > sign * best_val
+            if improved:
+                best_val, best_epoch, bad = val, epoch + 1, 0
+                best_state = {k: v.clone() for k, v in student.state_dict().items()}
+            else:
+                bad += 1
+            if checkpoint is not None:
+                _save_checkpoint(
+                    checkpoint,
+                    {
+                        "epoch": epoch + 1, "student": student.state_dict(), "objective": objective.state_dict(),
+                        "optimizer": optimizer.state_dict(), "best_state": best_state, "best_val": best_val,
+                        "best_epoch": best_epoch, "bad": bad, "history": history, "generator": gen.get_state(),
+                    },
+                )
+            bar.update(bar_id, advance=1, status=f"val {metric.name}={val:.4f} best={best_val:.4f}")
+    s_tap.close()
+    if t_tap is not None:
+        t_tap.close()
+    student.load_state_dict(best_state)
+    student.eval()
+    seconds = time.perf_counter() - t0
+    ran = max(len(history) - resumed, 1)
+    return TrainResult(
+        epochs_run=len(history),
+        best_epoch=best_epoch,
+        best_val=float(best_val),
+        seconds=seconds,
+        seconds_per_epoch=seconds / ran,
+        teacher_cache=cache_state,
+        resumed_from_epoch=resumed,
+        history=history,
+    )
