@@ -7,35 +7,57 @@ the box that owns it.
 
 from __future__ import annotations
 
-from potstill.api import bench, check, demo, distill, report, study
-from potstill.config import FleetConfig, load_fleet
-from potstill.data import load_builtin, load_table
-from potstill.errors import (
-    BenchError,
-    ConfigError,
-    DataError,
-    GateError,
-    MethodError,
-    MissingDependencyError,
-    ModelError,
-    PotstillError,
-    PriceError,
-    StoreError,
-    UnsafeModelError,
-)
-from potstill.methods import create_method, list_methods, register_method
-from potstill.models.teacher import Teacher, load_teacher
-from potstill.study.runner import run_study
-from potstill.types import (
-    CostProfile,
-    Costs,
-    DatasetInfo,
-    Outputs,
-    Quality,
-    RunRecord,
-    Split,
-    Task,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Public name -> module that defines it. Imported on first access (PEP 562), so that
+# ``import potstill.errors`` stays cheap and no box imports the whole package.
+_EXPORTS = {
+    "bench": "potstill.api", "check": "potstill.api", "demo": "potstill.api",
+    "distill": "potstill.api", "report": "potstill.api", "study": "potstill.api",
+    "FleetConfig": "potstill.config", "load_fleet": "potstill.config",
+    "load_builtin": "potstill.data", "load_table": "potstill.data",
+    "create_method": "potstill.methods", "list_methods": "potstill.methods",
+    "register_method": "potstill.methods",
+    "Teacher": "potstill.models.teacher", "load_teacher": "potstill.models.teacher",
+    "run_study": "potstill.study.runner",
+    **{name: "potstill.errors" for name in (
+        "BenchError", "ConfigError", "DataError", "GateError", "MethodError", "MissingDependencyError",
+        "ModelError", "PotstillError", "PriceError", "StoreError", "UnsafeModelError")},
+    **{name: "potstill.types" for name in (
+        "CostProfile", "Costs", "DatasetInfo", "Outputs", "Quality", "RunRecord", "Split", "Task")},
+}
+
+if TYPE_CHECKING:
+    from potstill.api import bench, check, demo, distill, report, study
+    from potstill.config import FleetConfig, load_fleet
+    from potstill.data import load_builtin, load_table
+    from potstill.errors import (
+        BenchError,
+        ConfigError,
+        DataError,
+        GateError,
+        MethodError,
+        MissingDependencyError,
+        ModelError,
+        PotstillError,
+        PriceError,
+        StoreError,
+        UnsafeModelError,
+    )
+    from potstill.methods import create_method, list_methods, register_method
+    from potstill.models.teacher import Teacher, load_teacher
+    from potstill.study.runner import run_study
+    from potstill.types import CostProfile, Costs, DatasetInfo, Outputs, Quality, RunRecord, Split, Task
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'potstill' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -155,3 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrupted: finished records are kept; rerun the same command to resume.")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
