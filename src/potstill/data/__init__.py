@@ -1,1 +1,33 @@
-"""potstill.data"""
+"""potstill.data — real data in, :class:`~potstill.types.Task` out.
+
+Two doors: :func:`load_table` for a user's CSV/Parquet file and :func:`load_builtin` for
+the built-in fleet (datasets carried by installed packages, listed by
+:func:`list_builtin`). Both split with a seed and encode with a :class:`TabularEncoder`
+fitted on the train split only.
+"""
+
+from __future__ import annotations
+
+from potstill.data.builtin import (
+    BuiltinSpec,
+    builtin_spec,
+    list_builtin,
+    load_builtin,
+    register_dataset,
+)
+from potstill.data.image import read_idx
+from potstill.data.table import load_table
+from potstill.data.tabular import TabularEncoder, build_task, split_indices
+
+__all__ = [
+    "BuiltinSpec",
+    "TabularEncoder",
+    "build_task",
+    "builtin_spec",
+    "list_builtin",
+    "load_builtin",
+    "load_table",
+    "read_idx",
+    "register_dataset",
+    "split_indices",
+]

@@ -1,0 +1,246 @@
+"""Load a user's CSV or Parquet file as a :class:`~potstill.types.Task`.
+
+A user's own table is where most bad input comes from, so every refusal here names the
+file, the column and — for a bad cell — the line of the file and the value found, and
+says what to do. Columns are typed here, not guessed later: a CSV is read as text and
+each column becomes numeric only if every present cell is a finite number. A column
+whose cells are *mostly* numbers but not all is refused (a typo in a number column would
+otherwise silently turn it into a category); pass it in ``categorical`` if it is one.
+
+CSV line numbers count the header as line 1 and assume no quoted field spans lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+from potstill._validation import check_choice
+from potstill.data.tabular import build_task
+from potstill.errors import DataError
+from potstill.types import DatasetInfo, Problem, Sector, Task
+
+__all__ = ["MAX_CLASSES_INFERRED", "SUPPORTED_SUFFIXES", "load_table", "read_table"]
+
+#: File suffixes load_table reads, and the reader for each.
+SUPPORTED_SUFFIXES = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+#: A numeric target with at most this many distinct integer values is a classification one.
+MAX_CLASSES_INFERRED = 20
+
+Where = Callable[[int], str]
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, Where]:
+    """Read ``path`` (CSV as text, Parquet as typed) and say where each row came from.
+
+    Returns the frame (blank CSV lines removed, index = position in the file) and a
+    function giving a row's location, e.g. ``"line 7 of data.csv"``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"The data file {path} does not exist. Check the path.")
+    if not path.is_file():
+        raise DataError(
+            f"The data path {path} is not a file. Give the path of a CSV or Parquet file."
+        )
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        valid = ", ".join(f"{s} ({k})" for s, k in SUPPORTED_SUFFIXES.items())
+        raise DataError(
+            f"The data file {path} has an unsupported extension {path.suffix!r}. "
+            f"Supported: {valid}. Convert the file to CSV or Parquet."
+        )
+    kind = SUPPORTED_SUFFIXES[suffix]
+    try:
+        if kind == "CSV":
+            frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
+            frame = frame.dropna(how="all")
+        else:
+            frame = pd.read_parquet(path).reset_index(drop=True)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"The data file {path} is empty. Expected a header and rows.") from exc
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(
+            f"The data file {path} cannot be read as {kind}: {exc}. "
+            f"Check that it is a valid {kind} file."
+        ) from exc
+    if len(frame) == 0:
+        raise DataError(f"The data file {path} has columns {list(frame.columns)} but no data rows.")
+    frame.columns = [str(c) for c in frame.columns]
+    if kind == "CSV":
+        return frame, lambda i: f"line {i + 2} of {path}"
+    return frame, lambda i: f"row {i + 1} of {path}"
+
+
+def _present(column: pd.Series) -> pd.Series:
+    """True where a cell holds a value (blank strings count as missing)."""
+    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+        text = column.astype(object).where(column.isna(), column.astype(str).str.strip())
+        return text.notna() & (text != "")
+    return column.notna()
+
+
+def _as_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column as float64 (NaN where missing or bad) and the mask of present bad cells."""
+    present = _present(column)
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return column.astype("float64"), pd.Series(False, index=column.index)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.astype("float64")
+    else:
+        text = column.astype(object).where(present, None).astype(str).str.strip()
+        values = pd.to_numeric(text.where(present, ""), errors="coerce").astype("float64")
+    bad = present & ~np.isfinite(values)
+    return values.where(present, np.nan), bad
+
+
+def _bad_cell(column: pd.Series, bad: pd.Series, where: Where) -> tuple[str, object]:
+    first = bad[bad].index[0]
+    return where(int(first)), column.loc[first]
+
+
+def _refuse_mostly_numeric(column: pd.Series, bad: pd.Series, where: Where, fix: str) -> None:
+    """Raise if most present cells are numbers but some (``bad``) are not."""
+    present = _present(column)
+    if bad.any() and (present & ~bad).sum() > present.sum() / 2:
+        at, value = _bad_cell(column, bad, where)
+        raise DataError(
+            f"Column '{column.name}' looks numeric but has a non-numeric value at {at}: "
+            f"{value!r}. Expected a finite number. Fix the cell, leave it empty (missing), "
+            f"or {fix}."
+        )
+
+
+def _type_feature(column: pd.Series, where: Where, categorical: bool) -> pd.Series:
+    """Numeric if every present cell is a finite number; refuse mostly-numeric columns."""
+    if categorical or pd.api.types.is_bool_dtype(column.dtype):
+        return column.astype(object)
+    values, bad = _as_numbers(column)
+    if not bad.any():
+        return values
+    _refuse_mostly_numeric(column, bad, where, "pass the column in 'categorical' if it is one")
+    return column.astype(object)
+
+
+def _type_target(
+    column: pd.Series, problem: Problem | None, where: Where
+) -> tuple[pd.Series, Problem]:
+    """The target typed for its problem, inferring the problem when it is not given."""
+    if pd.api.types.is_bool_dtype(column.dtype) and problem != "regression":
+        return column.astype(str), "classification"
+    values, bad = _as_numbers(column)
+    if problem == "regression":
+        if bad.any():
+            at, value = _bad_cell(column, bad, where)
+            raise DataError(
+                f"The target column '{column.name}' of a regression task must be numeric, but "
+                f"{at} has {value!r}. Fix the cell, or use problem='classification'."
+            )
+        return values, "regression"
+    if bad.any():
+        if problem is None:
+            _refuse_mostly_numeric(column, bad, where, "pass problem='classification'")
+        return column.astype(object).map(lambda v: str(v).strip()), "classification"
+    if problem is None:
+        integral = bool(np.all(np.mod(values, 1) == 0))
+        small = values.nunique() <= MAX_CLASSES_INFERRED
+        problem = "classification" if integral and small else "regression"
+    return values, problem
+
+
+def _check_columns(path: Path, columns: Sequence[str], role: str, names: Sequence[str]) -> None:
+    absent = [n for n in names if n not in columns]
+    if absent:
+        listed = ", ".join(repr(n) for n in absent)
+        verb = "is not a column" if len(absent) == 1 else "are not columns"
+        raise DataError(
+            f"The {role} {listed} {verb} of {path}. Available columns: {list(columns)}."
+        )
+
+
+def load_table(
+    path: Path,
+    target: str,
+    *,
+    problem: Literal["classification", "regression"] | None = None,
+    name: str | None = None,
+    sector: Sector = "other",
+    sensitive: str | None = None,
+    text_column: str | None = None,
+    drop: Sequence[str] = (),
+    positive_label: str | None = None,
+    categorical: Sequence[str] = (),
+    seed: int = 0,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+) -> Task:
+    """Load a CSV or Parquet file as a task with seeded train/val/test splits.
+
+    ``problem`` is inferred when omitted: a non-numeric target, or one with at most
+    :data:`MAX_CLASSES_INFERRED` distinct integer values, is classification. Rows with
+    a missing target are dropped (refused if more than half). ``sensitive`` is kept raw
+    per row and stays a feature unless it is listed in ``drop``. With ``text_column`` the
+    task is kind "text" and every other column but the target is ignored.
+    """
+    check_choice(problem, "problem", owner="load_table", choices=(None, *get_args(Problem)))
+    check_choice(sector, "sector", owner="load_table", choices=get_args(Sector))
+    path = Path(path)
+    frame, where = read_table(path)
+    columns = list(frame.columns)
+    _check_columns(path, columns, "target column", [target])
+    for role, names in (
+        ("sensitive column", [sensitive] if sensitive else []),
+        ("text column", [text_column] if text_column else []),
+        ("drop columns", list(drop)),
+        ("categorical columns", list(categorical)),
+    ):
+        _check_columns(path, columns, role, names)
+    if target in drop or target == text_column:
+        raise DataError(
+            f"The target column '{target}' of {path} cannot also be dropped or be the text "
+            "column. Choose another target or remove it from 'drop'/'text_column'."
+        )
+
+    has_target = _present(frame[target])
+    n_missing = int((~has_target).sum())
+    if n_missing > len(frame) / 2:
+        raise DataError(
+            f"The target column '{target}' of {path} is missing in {n_missing} of "
+            f"{len(frame)} rows (more than half). Fill the target or choose another column."
+        )
+    frame = frame[has_target]
+    y, problem_ = _type_target(frame[target], problem, where)
+
+    if text_column is not None:
+        used = {text_column: frame[text_column], target: y}
+    else:
+        keep = [c for c in columns if c != target and c not in drop]
+        if not keep:
+            raise DataError(
+                f"No feature column is left in {path} after removing the target and 'drop' "
+                f"{list(drop)}. Keep at least one column."
+            )
+        used = {c: _type_feature(frame[c], where, c in categorical) for c in keep}
+        used[target] = y
+    table = pd.DataFrame(used, index=frame.index)
+    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
+    title = name or path.stem
+    return build_task(
+        table,
+        target=target,
+        problem=problem_,
+        name=title,
+        sector=sector,
+        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)", note=note),
+        sensitive=frame[sensitive] if sensitive else None,
+        sensitive_name=sensitive,
+        text_column=text_column,
+        positive_label=positive_label,
+        seed=seed,
+        val_size=val_size,
+        test_size=test_size,
+    )
