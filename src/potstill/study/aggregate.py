@@ -1,0 +1,397 @@
+"""Fleet aggregation: the paper's Results table, reproduced from measured run records.
+
+The paper reports cost reduction per sector (mean ± sd) and accuracy retention (median,
+per distillation family). A reader must be able to check that every such number in our
+report is a plain statistic of the records, so the statistics live here as pure functions
+of record dicts (the JSON :meth:`ResultStore.load_all` returns): no I/O, no formatting,
+no hidden selection. Whatever a statistic leaves out (not-applicable, failed, or
+incomplete records) is returned beside it, never dropped silently.
+
+Conventions:
+
+- a *distillation* record is an ``ok`` record whose family is not ``"baseline"``;
+- fractions stay fractions (0.72, not 72 %); the report formats them;
+- ``sd`` is the sample standard deviation (ddof = 1), ``None`` when n < 2;
+- the ``"benchmark"`` sector is reported on its own and is part of no sector and of no
+  overall figure: *overall* means every enterprise sector (all sectors but benchmark).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from potstill.errors import StoreError
+from potstill.types import Estimate
+
+__all__ = [
+    "BENCHMARK",
+    "FAMILY_ORDER",
+    "SECTOR_ORDER",
+    "Excluded",
+    "GateCount",
+    "GroupStat",
+    "StudySummary",
+    "SystemComparison",
+    "cost_reduction_by_sector",
+    "dig",
+    "distill_vs_scratch",
+    "estimate",
+    "excluded_records",
+    "gate_counts",
+    "group_stat",
+    "is_distillation",
+    "retention_by_family",
+    "summarise",
+]
+
+BENCHMARK = "benchmark"
+#: Order in which sectors and families are listed (unknown ones follow, sorted).
+SECTOR_ORDER = ("financial", "healthcare", "manufacturing", "other")
+FAMILY_ORDER = ("baseline", "response", "feature", "relation", "combined")
+_REQUIRED = ("system", "sector", "method", "family", "status")
+
+
+@dataclass(frozen=True)
+class GroupStat:
+    """Statistics of one group of fractions (cost reductions or retentions)."""
+
+    group: str
+    n: int  # records
+    n_systems: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    minimum: float | None
+    maximum: float | None
+
+
+@dataclass(frozen=True)
+class SystemComparison:
+    """Best distilled student of one system against its from-scratch student."""
+
+    system: str
+    sector: str
+    metric: str
+    higher_is_better: bool
+    scratch: Estimate | None  # the scratch student's test metric
+    scratch_retention: Estimate | None
+    best_method: str | None
+    best_family: str | None
+    best: Estimate | None  # the best distilled student's test metric
+    best_retention: Estimate | None
+    difference: float | None  # best - scratch, in metric units
+    helped: bool | None  # best is better than scratch in the metric's direction
+    ci_separated: bool | None  # the two students' metric CIs do not overlap (None: no CIs)
+    note: str = ""  # why a comparison is missing
+
+
+@dataclass(frozen=True)
+class GateCount:
+    """How many records of one family passed one gate (``gate="all"``: every gate)."""
+
+    family: str
+    gate: str
+    passed: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A record left out of (some) statistics, and why."""
+
+    system: str
+    sector: str
+    method: str
+    family: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """The fleet-level results: every figure of the report's summary and Results table."""
+
+    n_records: int
+    systems: tuple[str, ...]
+    cost_by_sector: tuple[GroupStat, ...]
+    cost_overall: GroupStat
+    cost_benchmark: GroupStat | None
+    retention_overall: GroupStat
+    retention_by_family: tuple[GroupStat, ...]
+    retention_benchmark: GroupStat | None
+    comparisons: tuple[SystemComparison, ...]
+    gates: tuple[GateCount, ...]
+    excluded: tuple[Excluded, ...]  # not_applicable and failed records
+    incomplete: tuple[Excluded, ...]  # ok records missing a number a statistic needs
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Long-format rows (one dict per figure) for CSV; each row names its ``table``."""
+        rows: list[dict[str, Any]] = []
+        for table, stats in (
+            ("cost_reduction", (*self.cost_by_sector, self.cost_overall)),
+            ("cost_reduction_benchmark", (self.cost_benchmark,)),
+            ("retention", (self.retention_overall, *self.retention_by_family)),
+            ("retention_benchmark", (self.retention_benchmark,)),
+        ):
+            rows.extend({"table": table, **asdict(s)} for s in stats if s is not None)
+        for c in self.comparisons:
+            row: dict[str, Any] = {"table": "vs_scratch", "group": c.system}
+            for key, value in asdict(c).items():
+                if isinstance(value, dict):  # an Estimate
+                    row.update({f"{key}_{k}": v for k, v in value.items() if k != "level"})
+                elif key != "system":
+                    row[key] = value
+            rows.append(row)
+        rows.extend({"table": "gates", "group": g.family, **asdict(g)} for g in self.gates)
+        for table, items in (("excluded", self.excluded), ("incomplete", self.incomplete)):
+            rows.extend({"table": table, "group": e.system, **asdict(e)} for e in items)
+        return rows
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def dig(record: Mapping[str, Any], *path: str | int, default: Any = None) -> Any:
+    """``record[path[0]][path[1]]...``, or ``default`` where a step is missing or null."""
+    value: Any = record
+    for step in path:
+        if isinstance(value, Mapping) and isinstance(step, str):
+            value = value.get(step)
+        elif isinstance(value, Sequence) and not isinstance(value, str) and isinstance(step, int):
+            value = value[step] if -len(value) <= step < len(value) else None
+        else:
+            return default
+        if value is None:
+            return default
+    return value
+
+
+def estimate(value: Any) -> Estimate | None:
+    """An :class:`Estimate` from its JSON dict (``None`` when absent or without a value)."""
+    if not isinstance(value, Mapping) or _number(value.get("value")) is None:
+        return None
+    return Estimate(
+        value=float(value["value"]),
+        low=_number(value.get("low")),
+        high=_number(value.get("high")),
+        n=value.get("n"),
+        level=_number(value.get("level")),
+    )
+
+
+def is_distillation(record: Mapping[str, Any]) -> bool:
+    """An ``ok`` record of a distillation method (any family but the scratch baseline)."""
+    return record["status"] == "ok" and record["family"] != "baseline"
+
+
+def group_stat(group: str, values: Sequence[float], systems: Iterable[str] = ()) -> GroupStat:
+    """Mean, sample sd, median, min and max of ``values`` (all ``None`` when empty)."""
+    n = len(values)
+    return GroupStat(
+        group=group,
+        n=n,
+        n_systems=len(set(systems)),
+        mean=statistics.fmean(values) if n else None,
+        sd=statistics.stdev(values) if n >= 2 else None,
+        median=statistics.median(values) if n else None,
+        minimum=min(values) if n else None,
+        maximum=max(values) if n else None,
+    )
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else None
+
+
+def _ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
+    unique = set(names)
+    return [n for n in order if n in unique] + sorted(unique - set(order))
+
+
+def _grouped(
+    records: Sequence[Mapping[str, Any]], key: str, path: tuple[str, ...]
+) -> dict[str, tuple[list[float], list[str]]]:
+    """Values at ``path`` of the distillation records, grouped by ``record[key]``."""
+    groups: dict[str, tuple[list[float], list[str]]] = {}
+    for r in records:
+        value = _number(dig(r, *path))
+        if is_distillation(r) and value is not None:
+            values, systems = groups.setdefault(r[key], ([], []))
+            values.append(value)
+            systems.append(r["system"])
+    return groups
+
+
+def _pooled(group: str, records: Sequence[Mapping[str, Any]], path: tuple[str, ...]) -> GroupStat:
+    pairs = [(r["system"], _number(dig(r, *path))) for r in records if is_distillation(r)]
+    kept = [(s, v) for s, v in pairs if v is not None]
+    return group_stat(group, [v for _, v in kept], [s for s, _ in kept])
+
+
+# --------------------------------------------------------------------------- statistics
+
+_REDUCTION = ("costs", "reduction")
+_RETENTION = ("quality", "retention", "value")
+
+
+def cost_reduction_by_sector(
+    records: Sequence[Mapping[str, Any]],
+) -> tuple[tuple[GroupStat, ...], GroupStat, GroupStat | None]:
+    """Cost reduction per enterprise sector, overall (enterprise), and the benchmark."""
+    enterprise = [r for r in records if r["sector"] != BENCHMARK]
+    bench = [r for r in records if r["sector"] == BENCHMARK]
+    groups = _grouped(enterprise, "sector", _REDUCTION)
+    sectors = tuple(group_stat(s, *groups[s]) for s in _ordered(groups, SECTOR_ORDER))
+    benchmark = _pooled(BENCHMARK, bench, _REDUCTION) if bench else None
+    return sectors, _pooled("overall", enterprise, _REDUCTION), benchmark
+
+
+def retention_by_family(
+    records: Sequence[Mapping[str, Any]],
+) -> tuple[GroupStat, tuple[GroupStat, ...], GroupStat | None]:
+    """Retention overall (enterprise), per family (enterprise), and the benchmark."""
+    enterprise = [r for r in records if r["sector"] != BENCHMARK]
+    bench = [r for r in records if r["sector"] == BENCHMARK]
+    groups = _grouped(enterprise, "family", _RETENTION)
+    families = tuple(group_stat(f, *groups[f]) for f in _ordered(groups, FAMILY_ORDER))
+    benchmark = _pooled(BENCHMARK, bench, _RETENTION) if bench else None
+    return _pooled("overall", enterprise, _RETENTION), families, benchmark
+
+
+def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison:
+    measured = [
+        (r, e)
+        for r in recs
+        if r["status"] == "ok" and (e := estimate(dig(r, "quality", "student")))
+    ]
+    scratch, s_est = next(((r, e) for r, e in measured if r["family"] == "baseline"), (None, None))
+    distilled = [(r, e) for r, e in measured if r["family"] != "baseline"]
+    first = scratch or (distilled[0][0] if distilled else recs[0])
+    hib = bool(dig(first, "quality", "higher_is_better", default=True))
+    sign = 1.0 if hib else -1.0
+    best, b_est = max(distilled, key=lambda pair: sign * pair[1].value, default=(None, None))
+    note, difference, helped, separated = "", None, None, None
+    if s_est is None:
+        note = "no ok from-scratch student with a measured metric"
+    elif b_est is None:
+        note = "no ok distilled student with a measured metric"
+    else:
+        difference = b_est.value - s_est.value
+        helped = sign * difference > 0
+        lo_b, hi_b, lo_s, hi_s = b_est.low, b_est.high, s_est.low, s_est.high
+        if lo_b is not None and hi_b is not None and lo_s is not None and hi_s is not None:
+            separated = lo_b > hi_s or hi_b < lo_s
+    return SystemComparison(
+        system=system,
+        sector=str(first["sector"]),
+        metric=str(dig(first, "quality", "metric", default="")),
+        higher_is_better=hib,
+        scratch=s_est,
+        scratch_retention=estimate(dig(scratch, "quality", "retention")) if scratch else None,
+        best_method=best["method"] if best else None,
+        best_family=best["family"] if best else None,
+        best=b_est,
+        best_retention=estimate(dig(best, "quality", "retention")) if best else None,
+        difference=difference,
+        helped=helped,
+        ci_separated=separated,
+        note=note,
+    )
+
+
+def distill_vs_scratch(records: Sequence[Mapping[str, Any]]) -> tuple[SystemComparison, ...]:
+    """Per system: the best distilled student (by test metric) against the scratch one."""
+    by_system: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_system.setdefault(r["system"], []).append(r)
+    return tuple(_compare(s, by_system[s]) for s in sorted(by_system))
+
+
+def gate_counts(records: Sequence[Mapping[str, Any]]) -> tuple[GateCount, ...]:
+    """Pass counts of every gate, per family, over the records that evaluated gates."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for r in records:
+        gates = [g for g in (r.get("gates") or ()) if isinstance(g, Mapping)]
+        for g in gates:
+            tally = counts.setdefault((r["family"], str(g.get("name"))), [0, 0])
+            tally[0] += bool(g.get("passed"))
+            tally[1] += 1
+        if gates:
+            tally = counts.setdefault((r["family"], "all"), [0, 0])
+            tally[0] += all(bool(g.get("passed")) for g in gates)
+            tally[1] += 1
+    out: list[GateCount] = []
+    for family in _ordered((f for f, _ in counts), FAMILY_ORDER):
+        names = [*sorted(n for f, n in counts if f == family and n != "all"), "all"]
+        out.extend(GateCount(family, n, *counts[(family, n)]) for n in names)
+    return tuple(out)
+
+
+def _excluded(r: Mapping[str, Any], reason: str) -> Excluded:
+    keys = ("system", "sector", "method", "family", "status")
+    return Excluded(**{k: str(r[k]) for k in keys}, reason=reason)
+
+
+def excluded_records(
+    records: Sequence[Mapping[str, Any]],
+) -> tuple[tuple[Excluded, ...], tuple[Excluded, ...]]:
+    """(not-applicable and failed records, ok records missing a cost or retention figure)."""
+    excluded = tuple(
+        _excluded(r, str(r.get("reason") or "no reason recorded"))
+        for r in records
+        if r["status"] != "ok"
+    )
+    incomplete = []
+    for r in (r for r in records if r["status"] == "ok"):
+        paths = (("cost reduction", _REDUCTION), ("retention", _RETENTION))
+        missing = [what for what, path in paths if _number(dig(r, *path)) is None]
+        if missing:
+            incomplete.append(
+                _excluded(r, f"status ok but no {' or '.join(missing)} in the record")
+            )
+    return excluded, tuple(incomplete)
+
+
+def _check(records: Sequence[Mapping[str, Any]]) -> None:
+    if not records:
+        raise StoreError(
+            "Cannot summarise a study without records: got an empty list. "
+            "Run 'potstill study FLEET.yaml --out DIR' or 'potstill demo' first."
+        )
+    for i, r in enumerate(records):
+        if not isinstance(r, Mapping):
+            raise StoreError(f"Record #{i} must be a JSON object. Got {type(r).__name__} instead.")
+        missing = [k for k in _REQUIRED if not isinstance(r.get(k), str)]
+        if missing:
+            raise StoreError(
+                f"Record #{i} (system {r.get('system')!r}, method {r.get('method')!r}) lacks "
+                f"the text field(s) {missing}; every record needs {list(_REQUIRED)}. "
+                "Delete it and rerun the study to recompute it."
+            )
+
+
+def summarise(records: Sequence[Mapping[str, Any]]) -> StudySummary:
+    """Every fleet-level figure of the report, from the record dicts of one study."""
+    _check(records)
+    sectors, cost_overall, cost_benchmark = cost_reduction_by_sector(records)
+    retention_overall, families, retention_benchmark = retention_by_family(records)
+    excluded, incomplete = excluded_records(records)
+    return StudySummary(
+        n_records=len(records),
+        systems=tuple(sorted({str(r["system"]) for r in records})),
+        cost_by_sector=sectors,
+        cost_overall=cost_overall,
+        cost_benchmark=cost_benchmark,
+        retention_overall=retention_overall,
+        retention_by_family=families,
+        retention_benchmark=retention_benchmark,
+        comparisons=distill_vs_scratch(records),
+        gates=gate_counts(records),
+        excluded=excluded,
+        incomplete=incomplete,
+    )

@@ -1,0 +1,210 @@
+"""The fleet aggregate against hand computations on the fixture study's records."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from potstill.errors import StoreError
+from potstill.study.aggregate import (
+    dig,
+    distill_vs_scratch,
+    estimate,
+    gate_counts,
+    group_stat,
+    summarise,
+)
+
+
+def _fixture_module() -> ModuleType:
+    """tests/report/fleet_fixture.py, loaded by path (tests/ is not a package)."""
+    name = "potstill_tests_fleet_fixture"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "report" / "fleet_fixture.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return _fixture_module().write_study(tmp_path_factory.mktemp("study"))
+
+
+def _by_group(stats: Any) -> dict[str, Any]:
+    return {s.group: s for s in stats}
+
+
+def test_cost_reduction_per_sector_matches_hand_computation(records):
+    s = summarise(records)
+    assert [x.group for x in s.cost_by_sector] == ["financial", "healthcare", "manufacturing"]
+    sectors = _by_group(s.cost_by_sector)
+    # financial: 0.80 0.74 0.70 (credit-default) + 0.64 (fraud kd); n/a runs excluded
+    fin = sectors["financial"]
+    assert (fin.n, fin.n_systems) == (4, 2)
+    assert fin.mean == pytest.approx(0.72)
+    assert fin.sd == pytest.approx(math.sqrt((0.08**2 + 0.02**2 + 0.02**2 + 0.08**2) / 3))
+    assert (fin.minimum, fin.maximum, fin.median) == pytest.approx((0.64, 0.80, 0.72))
+    # healthcare: 0.70 0.62 0.58 + 0.66 0.60 (the failed rkd run is excluded)
+    hc = sectors["healthcare"]
+    assert hc.n == 5
+    assert hc.mean == pytest.approx(3.16 / 5)
+    assert hc.sd == pytest.approx(math.sqrt(0.00928 / 4))
+    assert hc.median == pytest.approx(0.62)
+    # manufacturing: 0.74 0.70 0.66 + 0.68 0.64 0.60
+    mf = sectors["manufacturing"]
+    assert mf.n == 6
+    assert mf.mean == pytest.approx(0.67)
+    assert mf.sd == pytest.approx(math.sqrt(0.0118 / 5))
+
+
+def test_overall_excludes_benchmark_and_baseline(records):
+    s = summarise(records)
+    assert s.cost_overall.n == 15  # 4 + 5 + 6: no scratch run, no benchmark run
+    assert s.cost_overall.n_systems == 6
+    assert s.cost_overall.mean == pytest.approx(10.06 / 15)
+    assert s.cost_overall.median == pytest.approx(0.66)
+    assert s.cost_benchmark is not None
+    assert (s.cost_benchmark.n, s.cost_benchmark.mean) == (3, pytest.approx(0.88))
+    assert s.cost_benchmark.sd == pytest.approx(0.02)
+    assert "benchmark" not in {x.group for x in s.cost_by_sector}
+
+
+def test_retention_medians_overall_and_per_family(records):
+    s = summarise(records)
+    assert s.retention_overall.n == 15
+    assert s.retention_overall.median == pytest.approx(0.96)
+    families = _by_group(s.retention_by_family)
+    assert list(families) == ["response", "feature", "relation"]
+    # response: .99 .98 .985 .97 .995 .96 → (.98 + .985) / 2
+    assert (families["response"].n, families["response"].median) == (6, pytest.approx(0.9825))
+    assert (families["feature"].n, families["feature"].median) == (5, pytest.approx(0.96))
+    assert (families["relation"].n, families["relation"].median) == (4, pytest.approx(0.9475))
+    assert s.retention_benchmark is not None
+    assert s.retention_benchmark.median == pytest.approx(0.98)
+
+
+def test_distillation_vs_scratch(records):
+    comparisons = {c.system: c for c in distill_vs_scratch(records)}
+    credit = comparisons["credit-default"]
+    assert (credit.best_method, credit.best_family) == ("kd", "response")
+    assert credit.scratch is not None and credit.scratch.value == pytest.approx(0.78)
+    assert credit.difference == pytest.approx(0.82 * 0.99 - 0.78)
+    assert credit.helped is True
+    assert credit.ci_separated is False  # [0.7918, 0.8318] overlaps [0.76, 0.80]
+    assert credit.best_retention is not None and credit.best_retention.value == 0.99
+    fraud = comparisons["fraud-blackbox"]  # scratch 0.891 beats kd 0.90 * 0.98 = 0.882
+    assert fraud.helped is False
+    assert fraud.difference == pytest.approx(0.882 - 0.891)
+    concrete = comparisons["concrete-strength"]  # rmse: lower is better
+    assert concrete.higher_is_better is False
+    assert concrete.best_method == "kd"  # 5 / 0.96 is the lowest rmse
+    assert concrete.difference == pytest.approx(5 / 0.96 - 5.6)
+    assert concrete.helped is True
+    assert concrete.ci_separated is True  # [5.108, 5.308] vs [5.5, 5.7]
+
+
+def test_comparison_without_scratch_says_why(records):
+    without = [r for r in records if not (r["system"] == "tool-wear" and r["method"] == "scratch")]
+    tool = next(c for c in distill_vs_scratch(without) if c.system == "tool-wear")
+    assert tool.helped is None and tool.difference is None
+    assert "from-scratch" in tool.note
+
+
+def test_gate_counts_by_family(records):
+    counts = {(g.family, g.gate): (g.passed, g.total) for g in gate_counts(records)}
+    # min_retention ≥ 0.95; benchmark included. relation: .96 .94 .955 .92 + .97
+    assert counts[("relation", "min_retention")] == (3, 5)
+    assert counts[("feature", "min_retention")] == (5, 6)  # .93 fails
+    assert counts[("response", "all")] == (7, 7)
+    assert counts[("baseline", "min_retention")] == (5, 7)  # readmission .94, concrete .893
+    assert counts[("relation", "min_cost_reduction")] == (5, 5)
+    families = [g.family for g in gate_counts(records)]
+    assert families == sorted(families, key=["baseline", "response", "feature", "relation"].index)
+
+
+def test_not_applicable_and_failed_are_listed_with_reasons(records):
+    s = summarise(records)
+    listed = {(e.system, e.method): (e.status, e.reason) for e in s.excluded}
+    assert set(listed) == {
+        ("fraud-blackbox", "fitnet"),
+        ("fraud-blackbox", "rkd"),
+        ("readmission", "rkd"),
+    }
+    assert listed[("readmission", "rkd")][0] == "failed"
+    assert "NaN" in listed[("readmission", "rkd")][1]
+    assert "black box" in listed[("fraud-blackbox", "fitnet")][1]
+    assert s.incomplete == ()
+
+
+def test_ok_record_without_costs_is_reported_incomplete(records):
+    broken = copy.deepcopy(records)
+    victim = next(r for r in broken if (r["system"], r["method"]) == ("credit-default", "kd"))
+    victim["costs"] = None
+    s = summarise(broken)
+    assert _by_group(s.cost_by_sector)["financial"].n == 3
+    assert [(e.system, e.method) for e in s.incomplete] == [("credit-default", "kd")]
+    assert "cost reduction" in s.incomplete[0].reason
+    # retention still counts it
+    assert s.retention_overall.n == 15
+
+
+def test_other_sector_follows_known_sectors(records):
+    extra = copy.deepcopy(next(r for r in records if r["method"] == "kd"))
+    extra.update(system="my-system", sector="other")
+    s = summarise([*records, extra])
+    assert [x.group for x in s.cost_by_sector][-1] == "other"
+    assert s.cost_overall.n == 16
+
+
+def test_to_rows_are_flat_and_name_their_table(records):
+    rows = summarise(records).to_rows()
+    tables = {row["table"] for row in rows}
+    assert tables == {
+        "cost_reduction",
+        "cost_reduction_benchmark",
+        "retention",
+        "retention_benchmark",
+        "vs_scratch",
+        "gates",
+        "excluded",
+    }
+    for row in rows:
+        assert all(not isinstance(v, (dict, list, tuple)) for v in row.values()), row
+    fin = next(r for r in rows if r["table"] == "cost_reduction" and r["group"] == "financial")
+    assert fin["mean"] == pytest.approx(0.72) and fin["n"] == 4
+    credit = next(r for r in rows if r["table"] == "vs_scratch" and r["group"] == "credit-default")
+    assert credit["scratch_value"] == pytest.approx(0.78)
+    assert credit["best_method"] == "kd"
+
+
+def test_empty_and_malformed_records_raise_store_error(records):
+    with pytest.raises(StoreError, match="without records"):
+        summarise([])
+    broken = copy.deepcopy(records[:2])
+    del broken[1]["status"]
+    with pytest.raises(StoreError, match=r"Record #1 .*'status'"):
+        summarise(broken)
+
+
+def test_helpers():
+    single = group_stat("g", [0.5], ["a"])
+    assert (single.mean, single.sd, single.median, single.n_systems) == (0.5, None, 0.5, 1)
+    empty = group_stat("g", [])
+    assert (empty.n, empty.mean, empty.median) == (0, None, None)
+    assert dig({"a": {"b": [1, 2]}}, "a", "b", 1) == 2
+    assert dig({"a": None}, "a", "b", default="x") == "x"
+    assert dig({"a": [1]}, "a", 5) is None
+    assert estimate({"value": 0.9, "low": None, "high": 0.95}).low is None
+    assert estimate({"value": None}) is None
+    assert estimate(None) is None
