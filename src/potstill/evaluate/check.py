@@ -1,0 +1,217 @@
+"""``check_study``: re-apply deployment gates to a finished study, for CI.
+
+``potstill check DIR`` calls :func:`check_study` and exits 1 unless ``report.passed``. The
+check is a pure function of the stored records and the thresholds: the study's own
+``DIR/config.yaml`` key ``gates`` (a mapping with :class:`GatesConfig`'s fields), with
+every non-None field of ``overrides`` (the CLI flags) taking precedence.
+
+Decisions, so that a green check means something:
+
+- every record with status ``"ok"`` is gated (baseline ``scratch`` students included);
+  records that failed or were not applicable are listed as skipped, not gated;
+- ``passed`` is False when any gate fails, when an ``ok`` record has no quality, and
+  when no record at all could be gated (an empty study is not a passing one);
+- no thresholds at all (no ``gates`` in the config, no overrides) is a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from potstill.errors import ConfigError, StoreError
+from potstill.evaluate.config import GatesConfig
+from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
+from potstill.study.store import ResultStore
+
+__all__ = ["CheckReport", "CheckRow", "Skipped", "check_study", "gates_from_config"]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One gate on one student."""
+
+    system: str
+    method: str
+    family: str
+    gate: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record that was not gated, and why."""
+
+    system: str
+    method: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of :func:`check_study`; ``passed`` decides the CLI's exit code."""
+
+    directory: Path
+    gates: GatesConfig
+    rows: tuple[CheckRow, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True iff at least one gate was checked and every gate passed."""
+        return bool(self.rows) and all(row.passed for row in self.rows)
+
+    @property
+    def failures(self) -> tuple[CheckRow, ...]:
+        return tuple(row for row in self.rows if not row.passed)
+
+    def summary(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Students passing each gate by method family: ``{gate: {family: {passed, total}}}``."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for row in self.rows:
+            cell = out.setdefault(row.gate, {}).setdefault(row.family, {"passed": 0, "total": 0})
+            cell["total"] += 1
+            cell["passed"] += int(row.passed)
+        return out
+
+    def render(self) -> str:
+        """A plain-text table for the terminal, ending with the verdict."""
+        thresholds = ", ".join(
+            f"{k}={v:g}" for k, v in self.gates.model_dump(exclude_none=True).items()
+        )
+        lines = [f"potstill check {self.directory}", f"gates: {thresholds or '(none)'}", ""]
+        header = ("system", "method", "gate", "value", "threshold", "result", "reason")
+        table = [header] + [
+            (
+                r.system,
+                r.method,
+                r.gate,
+                "-" if r.value is None else f"{r.value:.4g}",
+                "-" if r.threshold is None else f"{r.threshold:g}",
+                "PASS" if r.passed else "FAIL",
+                r.reason,
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+        for row in table:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        for skip in self.skipped:
+            lines.append(
+                f"skipped {skip.system}/{skip.method}: status {skip.status}"
+                + (f" ({skip.reason})" if skip.reason else "")
+            )
+        students = len({(r.system, r.method) for r in self.rows})
+        failed = len({(r.system, r.method) for r in self.failures})
+        verdict = "PASSED" if self.passed else "FAILED"
+        if not self.rows:
+            lines.append("no record with status 'ok' to check")
+        lines.append("")
+        lines.append(f"{verdict}: {students - failed} of {students} students passed every gate.")
+        return "\n".join(lines)
+
+
+def gates_from_config(directory: Path) -> GatesConfig:
+    """The ``gates`` of ``DIR/config.yaml``; empty gates when the file or key is absent."""
+    path = Path(directory) / "config.yaml"
+    if not path.is_file():
+        return GatesConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}. Fix the file and rerun.") from exc
+    if data is None:
+        return GatesConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path} must hold a mapping at the top level. Got {type(data).__name__}."
+        )
+    gates = data.get("gates")
+    if gates is None:
+        return GatesConfig()
+    if not isinstance(gates, Mapping):
+        raise ConfigError(
+            f"The key 'gates' of {path} must be a mapping with the fields "
+            f"{', '.join(GATE_NAMES)}. Got {gates!r} instead."
+        )
+    try:
+        return GatesConfig(**gates)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}, key 'gates': {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"gates.{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{path} has invalid gates: {problems}. Valid fields are {', '.join(GATE_NAMES)}."
+        ) from exc
+
+
+def _rows_for(record: Mapping[str, Any], gates: GatesConfig, where: str) -> list[CheckRow]:
+    system, method = str(record["system"]), str(record["method"])
+    family = str(record.get("family", ""))
+    if not record.get("quality"):
+        return [
+            CheckRow(
+                system,
+                method,
+                family,
+                "quality",
+                None,
+                None,
+                False,
+                "record has status 'ok' but no quality measurements",
+            )
+        ]
+    quality = quality_from_dict(record["quality"], where=f"{where}, field 'quality'")
+    return [
+        CheckRow(system, method, family, g.name, g.value, g.threshold, g.passed, g.reason)
+        for g in apply_gates(quality, gates)
+    ]
+
+
+def check_study(directory: Path, overrides: GatesConfig | None = None) -> CheckReport:
+    """Gate every ``ok`` record of the study in ``directory``.
+
+    Raises ``StoreError`` when the directory or its records cannot be read, ``ConfigError``
+    when ``config.yaml`` is malformed or no gate has a threshold.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise StoreError(
+            f"The study directory '{directory}' does not exist. Pass the --out folder of "
+            "'potstill study' or 'potstill demo'."
+        )
+    gates = gates_from_config(directory).merged(overrides)
+    if gates.is_empty():
+        raise ConfigError(
+            f"No gates to check: '{directory / 'config.yaml'}' has no 'gates' and no "
+            "threshold was given. Pass at least one, e.g. --min-retention 0.97."
+        )
+    rows: list[CheckRow] = []
+    skipped: list[Skipped] = []
+    for record in ResultStore(directory).load_all():
+        where = f"record {record.get('system')}/{record.get('method')} in {directory}"
+        if record.get("status") != "ok":
+            skipped.append(
+                Skipped(
+                    str(record["system"]),
+                    str(record["method"]),
+                    str(record.get("status")),
+                    str(record.get("reason", "")),
+                )
+            )
+            continue
+        rows.extend(_rows_for(record, gates, where))
+    return CheckReport(directory=directory, gates=gates, rows=tuple(rows), skipped=tuple(skipped))
