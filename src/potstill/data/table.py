@@ -19,7 +19,7 @@ from typing import Literal, get_args
 import numpy as np
 import pandas as pd
 
-from potstill._validation import check_choice
+from potstill._validation import check_choice, check_scalar
 from potstill.data.tabular import build_task
 from potstill.errors import DataError
 from potstill.types import DatasetInfo, Problem, Sector, Task
@@ -177,6 +177,7 @@ def load_table(
     seed: int = 0,
     val_size: float = 0.2,
     test_size: float = 0.2,
+    max_rows: int | None = None,
 ) -> Task:
     """Load a CSV or Parquet file as a task with seeded train/val/test splits.
 
@@ -184,10 +185,15 @@ def load_table(
     :data:`MAX_CLASSES_INFERRED` distinct integer values, is classification. Rows with
     a missing target are dropped (refused if more than half). ``sensitive`` is kept raw
     per row and stays a feature unless it is listed in ``drop``. With ``text_column`` the
-    task is kind "text" and every other column but the target is ignored.
+    task is kind "text" and every other column but the target is ignored. ``categorical``
+    names numeric-looking columns to one-hot encode; ``max_rows`` subsamples (stratified)
+    before splitting.
     """
     check_choice(problem, "problem", owner="load_table", choices=(None, *get_args(Problem)))
     check_choice(sector, "sector", owner="load_table", choices=get_args(Sector))
+    check_scalar(seed, "seed", owner="load_table", ge=0, integer=True)
+    if max_rows is not None:
+        check_scalar(max_rows, "max_rows", owner="load_table", gt=0, integer=True)
     path = Path(path)
     frame, where = read_table(path)
     columns = list(frame.columns)
@@ -243,4 +249,5 @@ def load_table(
         seed=seed,
         val_size=val_size,
         test_size=test_size,
+        max_rows=max_rows,
     )

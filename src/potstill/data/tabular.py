@@ -185,11 +185,14 @@ def split_indices(
     val_size: float = 0.2,
     test_size: float = 0.2,
     stratify: bool = True,
+    class_names: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/val/test row indices (each sorted); stratified by ``y`` if asked.
 
     Sizes round up for val and test (``ceil(size * n)``); train gets the rest.
+    ``class_names[k]`` names class id ``k`` in error messages.
     """
+    check_scalar(seed, "seed", owner="split_indices", ge=0, integer=True)
     check_scalar(val_size, "val_size", owner="split_indices", gt=0, lt=1)
     check_scalar(test_size, "test_size", owner="split_indices", gt=0, lt=1)
     if val_size + test_size >= 1:
@@ -209,9 +212,10 @@ def split_indices(
             + ". Provide more rows or change val_size/test_size."
         )
     if stratify and min(counts) < 3:
-        rare = classes[int(np.argmin(counts))]
+        rare = classes[int(np.argmin(counts))].item()
+        label = class_names[rare] if rare in range(len(class_names)) else rare
         raise DataError(
-            f"Too few rows to split: class {rare!r} has {min(counts)} row(s); a stratified "
+            f"Too few rows to split: class {label!r} has {min(counts)} row(s); a stratified "
             "train/val/test split needs at least 3 rows of each class. Add rows of that "
             "class or merge it with another."
         )
@@ -287,7 +291,12 @@ def build_task(
         raw = sensitive.iloc[rows].astype(object)
         sens = np.asarray(raw.where(raw.notna(), MISSING).astype(str), dtype=object)
     parts = split_indices(
-        y_all, seed=seed, val_size=val_size, test_size=test_size, stratify=stratify
+        y_all,
+        seed=seed,
+        val_size=val_size,
+        test_size=test_size,
+        stratify=stratify,
+        class_names=class_names,
     )
     kind: Kind = "tabular"
     if text_column is not None:
