@@ -137,8 +137,9 @@ def _type_target(
         if bad.any():
             at, value = _bad_cell(column, bad, where)
             raise DataError(
-                f"The target column '{column.name}' of a regression task must be numeric, but "
-                f"{at} has {value!r}. Fix the cell, or use problem='classification'."
+                f"The target column '{column.name}' of a regression task must hold finite "
+                f"numbers, but {at} has {value!r}. Fix the cell, or use "
+                "problem='classification'."
             )
         return values, "regression"
     if bad.any():
