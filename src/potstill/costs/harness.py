@@ -1,0 +1,308 @@
+"""``measure``: every target on every applicable runtime, the way MLPerf would.
+
+One call of :func:`measure` builds each model × runtime (exporting and validating ONNX
+first), records its in-process cold start, warms it up, then times
+
+1. *single-stream*: batch-1 latency, all lanes interleaved in blocks until each meets
+   both stopping rules (``min_calls`` and ``min_seconds``);
+2. *offline*: throughput at each batch size of the sweep (interleaved the same way, with
+   the sweep's own rules); the best batch size gives ``throughput``;
+3. *server*: the Poisson-queue replay of the batch-1 samples (:mod:`.server`);
+
+and adds the footprint (parameters, bytes, FLOPs), energy, and — in a fresh process per
+model × runtime — peak memory and the honest cold start. A runtime that cannot be built
+or fails validation is skipped with its reason in ``settings['skipped_runtimes']`` of the
+target's other profiles, or raises ``BenchError`` (``on_runtime_failure='raise'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from potstill.costs.config import BenchConfig
+from potstill.costs.environment import environment, thread_limits
+from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
+from potstill.costs.memory import export_pt2, fresh_process_probe
+from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
+from potstill.costs.server import server_scenario
+from potstill.costs.stats import StopRule, latency_stats, samples_summary
+from potstill.costs.target import BenchTarget, check_targets
+from potstill.costs.timing import Lane, cpu_timer, cuda_timer, run_interleaved
+from potstill.errors import BenchError, PotstillError
+from potstill.types import CostProfile
+
+__all__ = ["measure"]
+
+
+@dataclass
+class _Session:
+    target: BenchTarget
+    runtime: str
+    built: Built
+    first_call_ms: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.target.name}/{self.runtime}"
+
+    def batch(self, size: int) -> np.ndarray:
+        return np.ascontiguousarray(self.target.example[:size])
+
+
+@contextlib.contextmanager
+def _workdir(export_dir: Path | None) -> Iterator[Path]:
+    if export_dir is not None:
+        Path(export_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(export_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="potstill-bench-") as tmp:
+            yield Path(tmp)
+
+
+def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostProfile]:
+    """Measure every target on every applicable runtime; one profile per model × runtime."""
+    check_targets(targets, max(config.batch_sizes))
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise BenchError("BenchConfig.device is 'cuda' but no CUDA device is available.")
+    with thread_limits(config.threads), _workdir(config.export_dir) as workdir:
+        env = environment(config.device, config.threads)
+        ctx = BuildContext(
+            workdir,
+            config.threads,
+            config.device,
+            config.onnx_atol,
+            config.onnx_rtol,
+            config.onnx_min_agreement,
+        )
+        sessions, skipped = _build_sessions(targets, config, ctx)
+        timer = cuda_timer if config.device == "cuda" else cpu_timer
+        rapl = RaplMeter()
+        for s in sessions:
+            for _ in range(config.warmup):
+                s.built.predict(s.batch(1))
+        lanes = [Lane(s.label, s.built.predict, s.batch(1)) for s in sessions]
+        rule = StopRule(config.min_calls, config.min_seconds, config.max_seconds)
+        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl)
+        sweep = _offline_sweep(sessions, lanes, config, timer, rapl)
+        flops = {t.name: flops_per_sample(t.module, t.example) for t in targets if t.module}
+        profiles = []
+        for s, lane in zip(sessions, lanes, strict=True):
+            settings = {
+                **config.model_dump(mode="json"),
+                "interleave": schedule,
+                "skipped_runtimes": skipped.get(s.target.name, {}),
+                "timer": "cuda_event" if config.device == "cuda" else "perf_counter_ns",
+                "input_shape": list(s.target.example.shape[1:]),
+            }
+            profiles.append(
+                _profile(
+                    s,
+                    lane,
+                    sweep[s.label],
+                    flops.get(s.target.name),
+                    config,
+                    env,
+                    settings,
+                    rapl,
+                    workdir,
+                )
+            )
+    return profiles
+
+
+def _build_sessions(
+    targets: Sequence[BenchTarget], config: BenchConfig, ctx: BuildContext
+) -> tuple[list[_Session], dict[str, dict[str, str]]]:
+    """Build every applicable runtime, runtime-major so teacher and students alternate."""
+    plan = [(t, r) for t in targets for r in applicable_runtimes(t, config.runtimes)]
+    order = ["native", *config.runtimes]
+    plan.sort(key=lambda tr: order.index(tr[1]))  # stable: keeps target order per runtime
+    sessions: list[_Session] = []
+    skipped: dict[str, dict[str, str]] = {}
+    for target, runtime in plan:
+        try:
+            built = create_runtime(runtime, target, ctx)
+        except PotstillError as exc:
+            if config.on_runtime_failure == "raise" or runtime in ("eager", "native"):
+                raise BenchError(f"Runtime {runtime!r} of '{target.name}': {exc}") from exc
+            skipped.setdefault(target.name, {})[runtime] = str(exc)
+            continue
+        x = np.ascontiguousarray(target.example[:1])
+        start = time.perf_counter()
+        try:
+            built.predict(x)
+        except Exception as exc:  # the user's model failed: say which and on what
+            raise BenchError(
+                f"'{target.name}' failed on runtime {runtime!r} with an input of shape "
+                f"{x.shape}: {type(exc).__name__}: {exc}."
+            ) from exc
+        sessions.append(_Session(target, runtime, built, (time.perf_counter() - start) * 1e3))
+    return sessions, skipped
+
+
+def _offline_sweep(
+    sessions: list[_Session], lanes: list[Lane], config: BenchConfig, timer: Any, rapl: RaplMeter
+) -> dict[str, list[dict[str, Any]]]:
+    """Throughput of every session at every batch size (batch 1 reuses single-stream)."""
+    sweep: dict[str, list[dict[str, Any]]] = {s.label: [] for s in sessions}
+    rule = StopRule(config.sweep_min_calls, config.sweep_min_seconds, config.max_seconds)
+    for size in config.batch_sizes:
+        if size == 1:
+            point_lanes = lanes
+        else:
+            point_lanes = [Lane(s.label, s.built.predict, s.batch(size)) for s in sessions]
+            for lane in point_lanes:
+                for _ in range(max(3, config.warmup // 5)):
+                    lane.predict(lane.x)
+            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl)
+        for lane in point_lanes:
+            samples = lane.samples_ms()
+            sweep[lane.label].append(
+                {
+                    "batch_size": size,
+                    "throughput": size * lane.calls / lane.seconds
+                    if lane.seconds > 0
+                    else math.inf,
+                    "p50_ms": float(np.median(samples)),
+                    "calls": lane.calls,
+                    "seconds": lane.seconds,
+                    "energy_joules": lane.energy_joules if rapl.available else None,
+                }
+            )
+    return sweep
+
+
+def _profile(
+    s: _Session,
+    lane: Lane,
+    sweep: list[dict[str, Any]],
+    flops: dict[str, Any] | None,
+    config: BenchConfig,
+    env: dict[str, Any],
+    settings: dict[str, Any],
+    rapl: RaplMeter,
+    workdir: Path,
+) -> CostProfile:
+    samples = lane.samples_ms()
+    flags = ("max_seconds",) if lane.stop_reason == "max_seconds" else ()
+    best = max(sweep, key=lambda p: p["throughput"])
+    module = s.target.module
+    extra: dict[str, Any] = {
+        "samples": samples_summary(samples),
+        "stop_reason": lane.stop_reason,
+        "timed_seconds": lane.seconds,
+        "offline_sweep": sweep,
+        "runtime_notes": s.built.notes,
+        "energy": _energy(best, config, rapl),
+        "cold_start": {
+            "in_process": {"create_s": s.built.create_s, "first_call_ms": s.first_call_ms}
+        },
+    }
+    if config.server:
+        extra["server"] = server_scenario(
+            samples, slo_ms=config.slo_ms, target_qps=config.target_qps, seed=config.seed
+        )
+    if flops is not None:
+        extra["flops"] = {
+            **flops,
+            "note": "int8 runs the same MACs in integer arithmetic"
+            if s.runtime == "onnx-int8"
+            else "",
+        }
+    if module is None:
+        extra["params_note"] = "not countable for a black-box predict callable; 0 recorded"
+    peak: float | None = None
+    if config.memory:
+        peak = _memory(s, config, workdir, extra)
+    if config.device == "cuda" and module is not None and s.runtime in ("eager", "compile"):
+        extra["cuda_memory"] = _cuda_memory(s, max(config.batch_sizes))
+    return CostProfile(
+        model=s.target.name,
+        runtime=s.runtime,
+        batch_size=1,
+        latency=latency_stats(samples, extra_flags=flags),
+        throughput=float(best["throughput"]),
+        throughput_batch=int(best["batch_size"]),
+        peak_memory_mb=peak,
+        params=count_params(module) if module is not None else _onnx_params(s),
+        bytes_on_disk=s.built.bytes_on_disk,
+        flops_per_sample=float(flops["flops"]) if flops is not None else None,
+        environment=env,
+        settings=settings,
+        extra=extra,
+    )
+
+
+def _energy(best: dict[str, Any], config: BenchConfig, rapl: RaplMeter) -> dict[str, Any]:
+    if rapl.available and best["energy_joules"] is not None and best["calls"] > 0:
+        predictions = best["calls"] * best["batch_size"]
+        return {
+            "joules_per_1000": 1000.0 * best["energy_joules"] / predictions,
+            "method": "rapl",
+            "assumption": "CPU package counters over the best offline batch; includes "
+            "whatever else ran on the package meanwhile",
+        }
+    return energy_estimate(best["throughput"], config.threads, config.cpu_tdp_watts)
+
+
+def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, Any]) -> float | None:
+    """Fresh-process probe; on failure the reason is recorded and the peak is None."""
+    cold = extra["cold_start"]
+    built, module = s.built, s.target.module
+    try:
+        if s.runtime in ("compile", "native"):
+            raise BenchError(
+                f"not probed for runtime {s.runtime!r}: no artefact a fresh "
+                "process could load without executing the caller's code"
+            )
+        artefact, kind = built.artefact, built.artefact_kind
+        if artefact is None and kind == "pt2" and module is not None:
+            artefact = export_pt2(module, s.batch(1), workdir / f"{s.label.replace('/', '_')}.pt2")
+        if artefact is None or kind is None:
+            raise BenchError("no artefact to load in a fresh process")
+        probe = fresh_process_probe(
+            kind, artefact, s.batch(1), workdir, threads=config.threads, calls=config.memory_calls
+        )
+    except (PotstillError, RuntimeError, ValueError) as exc:  # torch.export raises these
+        cold["fresh_process"] = None
+        cold["fresh_process_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None
+    cold["fresh_process"] = probe
+    return float(probe["peak_rss_mb"])
+
+
+def _cuda_memory(s: _Session, batch: int) -> dict[str, Any]:
+    """Peak allocated/reserved CUDA memory over a few calls at the largest batch."""
+    torch.cuda.synchronize()
+    baseline = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    for _ in range(5):
+        s.built.predict(s.batch(batch))
+    torch.cuda.synchronize()
+    return {
+        "batch_size": batch,
+        "baseline_allocated_mb": baseline / 2**20,
+        "peak_allocated_mb": torch.cuda.max_memory_allocated() / 2**20,
+        "peak_reserved_mb": torch.cuda.max_memory_reserved() / 2**20,
+        "note": "process-wide: includes every model loaded on the device",
+    }
+
+
+def _onnx_params(s: _Session) -> int:
+    """Parameters of a saved ONNX graph: elements of its initializers (0 for black boxes)."""
+    if s.target.kind != "onnx" or s.target.path is None:
+        return 0
+    import onnx
+
+    graph = onnx.load(str(s.target.path), load_external_data=False).graph
+    return int(sum(math.prod(init.dims) for init in graph.initializer))

@@ -1,0 +1,172 @@
+"""ONNX export, INT8 dynamic quantization and the agreement check that gates timing.
+
+A faster runtime only counts if it computes the same function. So every exported graph
+is compared with eager PyTorch on real example rows *before* it is timed: the largest
+absolute output difference must stay within ``atol + rtol * max|eager|`` and the
+predictions (argmax, or value within that tolerance for single-output models) must agree
+on at least ``min_agreement`` of the rows. INT8 is *not* gated here — quantization is
+expected to move outputs; its accuracy is re-measured by the evaluate box.
+
+Export uses the torch.export-based exporter (``dynamo=True``, the default since torch 2.9),
+which works offline; the batch axis is dynamic so one file serves every batch size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from potstill.costs.target import LogitsOnly
+from potstill.errors import BenchError, ModelError
+
+__all__ = ["check_agreement", "compare_outputs", "export_onnx", "quantize_int8"]
+
+#: Graphs above this many parameter bytes are written with external data (protobuf 2 GB cap).
+_EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's known third-party noise for the duration of one export.
+
+    - torch's own use of a deprecated pytree API raises a FutureWarning on torch 2.13;
+    - the op registry logs one warning per torchvision op when torchvision is absent.
+    Both are restored on exit; nothing else is filtered.
+    """
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
+            )
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
+    """Export ``module`` (eval mode, logits only) to ``path`` with a dynamic batch axis.
+
+    ``example`` is real input rows (float32); two of them trace the graph. The graph has
+    one input "input" and one output "output". Raises ``ModelError`` if export fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module.eval()
+    rows = np.ascontiguousarray(example[: min(2, len(example))], dtype=np.float32)
+    if rows.ndim < 2 or len(rows) == 0:
+        raise ModelError(
+            f"export_onnx needs example rows shaped (n, ...). Got shape {example.shape} instead."
+        )
+    wrapped = LogitsOnly(module).eval()
+    param_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        with _quiet_exporter(), torch.no_grad():
+            torch.onnx.export(
+                wrapped,
+                (torch.from_numpy(rows),),
+                str(path),
+                dynamo=True,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=({0: batch},),
+                external_data=param_bytes > _EXTERNAL_DATA_BYTES,
+                verbose=False,
+            )
+    except Exception as exc:  # the exporter raises many unrelated types; all mean "cannot"
+        raise ModelError(
+            f"Cannot export {type(module).__name__} to ONNX at '{path}': "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            "Skip the 'onnx' runtimes for this model or make its forward exportable."
+        ) from exc
+    return path
+
+
+def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
+    """Dynamic INT8 quantization (weights QInt8, activations quantized at run time).
+
+    The graph is shape-inferred and optimised first (``quant_pre_process``), as ONNX
+    Runtime recommends. Returns what was done, for the record.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    pre_path = out_path.with_name(out_path.stem + ".pre.onnx")
+    try:
+        quant_pre_process(str(fp32_path), str(pre_path))
+        quantize_dynamic(str(pre_path), str(out_path), weight_type=QuantType.QInt8)
+    except Exception as exc:  # onnxruntime raises bare Exceptions from C++
+        raise BenchError(
+            f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
+            "Remove 'onnx-int8' from the runtimes for this model."
+        ) from exc
+    finally:
+        pre_path.unlink(missing_ok=True)
+    return {
+        "method": "onnxruntime.quantization.quantize_dynamic",
+        "weight_type": "QInt8",
+        "activations": "quantized dynamically per call (uint8)",
+        "pre_process": "quant_pre_process (shape inference + optimisation)",
+    }
+
+
+def compare_outputs(
+    reference: np.ndarray, candidate: np.ndarray, *, atol: float, rtol: float
+) -> dict[str, Any]:
+    """Max abs difference and prediction agreement of ``candidate`` against ``reference``."""
+    ref = np.asarray(reference, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if ref.shape != cand.shape:
+        raise BenchError(
+            f"Runtime output shape {cand.shape} differs from the eager output shape {ref.shape}."
+        )
+    ref = ref.reshape(len(ref), -1)
+    cand = cand.reshape(len(cand), -1)
+    diff = np.abs(ref - cand)
+    tolerance = atol + rtol * float(np.abs(ref).max(initial=0.0))
+    if ref.shape[1] >= 2:
+        agree = ref.argmax(axis=1) == cand.argmax(axis=1)
+        rule = "argmax equal"
+    else:
+        agree = diff[:, 0] <= tolerance
+        rule = "value within tolerance"
+    return {
+        "max_abs_diff": float(diff.max(initial=0.0)),
+        "tolerance": tolerance,
+        "agreement": float(agree.mean()) if len(agree) else 1.0,
+        "agreement_rule": rule,
+        "n_rows": len(ref),
+    }
+
+
+def check_agreement(report: dict[str, Any], *, min_agreement: float, where: str) -> None:
+    """Raise ``BenchError`` unless ``report`` (from :func:`compare_outputs`) passes."""
+    problems = []
+    if not report["max_abs_diff"] <= report["tolerance"]:
+        problems.append(
+            f"max abs difference {report['max_abs_diff']:.3g} > tolerance {report['tolerance']:.3g}"
+        )
+    if report["agreement"] < min_agreement:
+        problems.append(
+            f"prediction agreement {report['agreement']:.4f} < required {min_agreement:.4f}"
+        )
+    if problems:
+        raise BenchError(
+            f"{where} failed validation against eager PyTorch on {report['n_rows']} example rows: "
+            + "; ".join(problems)
+            + ". The exported graph does not compute the same function; it was not timed. "
+            "Check the model for data-dependent Python control flow, or loosen onnx_atol / "
+            "onnx_rtol / onnx_min_agreement if the difference is acceptable."
+        )

@@ -1,0 +1,297 @@
+"""The runtimes a model can be served on, as a registry of builders.
+
+Each runtime turns a :class:`BenchTarget` into a numpy-in, numpy-out predictor (so every
+runtime pays the same conversion costs) plus what the record needs: the artefact a fresh
+process would load, its bytes on disk, and notes such as the validation report. New
+runtimes register with ``@register_runtime(name, applies=...)``; ``create_runtime`` builds
+one by name and lists the valid names when asked for an unknown one.
+
+ONNX (FP32) and ``torch.compile`` are validated against eager before they may be timed
+(:mod:`potstill.costs.onnx_export`); INT8 is recorded, not gated — its accuracy is
+re-measured through :func:`runtime_predictor`, never assumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from potstill.costs.footprint import bytes_on_disk, safetensors_bytes
+from potstill.costs.onnx_export import check_agreement, compare_outputs, export_onnx, quantize_int8
+from potstill.costs.target import BenchTarget, as_logits
+from potstill.errors import BenchError
+
+__all__ = [
+    "BuildContext",
+    "Built",
+    "Predictor",
+    "applicable_runtimes",
+    "create_runtime",
+    "register_runtime",
+    "runtime_names",
+    "runtime_predictor",
+]
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+#: Rows of the example used to validate a runtime against eager.
+_VALIDATION_ROWS = 256
+
+
+@dataclass
+class BuildContext:
+    """What a runtime builder needs besides the target."""
+
+    workdir: Path
+    threads: int = 1
+    device: str = "cpu"
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    min_agreement: float = 0.99
+    onnx_files: dict[str, Path] = field(default_factory=dict)  # target name → FP32 export
+
+
+@dataclass
+class Built:
+    """A ready predictor and what the record keeps about it."""
+
+    predict: Predictor
+    create_s: float = 0.0  # seconds to build (export / compile / session creation)
+    artefact: Path | None = None  # what a fresh process loads for the memory probe
+    artefact_kind: str | None = None  # "onnx" | "potstill" | "pt2"
+    bytes_on_disk: int | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+Builder = Callable[[BenchTarget, BuildContext], Built]
+_REGISTRY: dict[str, tuple[Callable[[BenchTarget], bool], Builder]] = {}
+
+
+def register_runtime(
+    name: str, *, applies: Callable[[BenchTarget], bool]
+) -> Callable[[Builder], Builder]:
+    """Register ``builder`` as runtime ``name`` for the targets ``applies`` accepts."""
+
+    def decorator(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"Runtime {name!r} is already registered.")
+        _REGISTRY[name] = (applies, builder)
+        return builder
+
+    return decorator
+
+
+def runtime_names() -> tuple[str, ...]:
+    """Every registered runtime name."""
+    return tuple(_REGISTRY)
+
+
+def applicable_runtimes(target: BenchTarget, configured: tuple[str, ...]) -> list[str]:
+    """The configured runtimes that apply to ``target`` ("native" for black boxes)."""
+    names = ("native", *configured)
+    return [n for n in dict.fromkeys(names) if n in _REGISTRY and _REGISTRY[n][0](target)]
+
+
+def create_runtime(name: str, target: BenchTarget, ctx: BuildContext) -> Built:
+    """Build runtime ``name`` for ``target``; ``BenchError`` if unknown or inapplicable."""
+    if name not in _REGISTRY:
+        raise BenchError(
+            f"Unknown runtime {name!r}. Valid runtimes: {', '.join(sorted(_REGISTRY))}."
+        )
+    applies, builder = _REGISTRY[name]
+    if not applies(target):
+        raise BenchError(
+            f"Runtime {name!r} does not apply to target '{target.name}' (a {target.kind} "
+            "target): torch modules run on eager/compile/onnx/onnx-int8, black-box predict "
+            "callables on native, saved .onnx files on onnx/onnx-int8."
+        )
+    start = time.perf_counter()
+    built = builder(target, ctx)
+    built.create_s = time.perf_counter() - start
+    return built
+
+
+def runtime_predictor(
+    target: BenchTarget, runtime: str, *, threads: int = 1, device: str = "cpu"
+) -> Predictor:
+    """A numpy-in, numpy-out predictor of ``target`` on ``runtime`` (outputs: logits).
+
+    The evaluate box calls this to re-measure the accuracy of the ONNX and INT8 variants.
+    FP32 ONNX is validated against eager first (``BenchError`` if it disagrees). Exported
+    files live in a temporary folder only while the session is created.
+    """
+    with tempfile.TemporaryDirectory(prefix="potstill-runtime-") as tmp:
+        ctx = BuildContext(workdir=Path(tmp), threads=threads, device=device)
+        return create_runtime(runtime, target, ctx).predict
+
+
+# --------------------------------------------------------------------------- predictors
+
+
+def _torch_predictor(module: torch.nn.Module, device: str) -> Predictor:
+    dev = torch.device(device)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = as_logits(module(torch.from_numpy(x).to(dev)))
+            return out.detach().cpu().numpy()
+
+    return predict
+
+
+def _ort_predictor(path: Path, threads: int, device: str) -> Predictor:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise BenchError(
+                "ONNX Runtime has no CUDAExecutionProvider in this environment; install "
+                "onnxruntime-gpu or benchmark with device='cpu'."
+            )
+        providers.insert(0, "CUDAExecutionProvider")
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    input_name = session.get_inputs()[0].name
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {input_name: x})[0])
+
+    return predict
+
+
+def _validation_rows(target: BenchTarget) -> np.ndarray:
+    return np.ascontiguousarray(target.example[:_VALIDATION_ROWS])
+
+
+def _eager_module(target: BenchTarget, device: str) -> torch.nn.Module:
+    assert target.module is not None
+    module = target.module.eval()
+    return copy.deepcopy(module).to(device) if device != "cpu" else module
+
+
+def _fp32_onnx(target: BenchTarget, ctx: BuildContext) -> Path:
+    """The target's FP32 ONNX file: the saved one, or one export shared by onnx and int8."""
+    if target.module is None:
+        assert target.path is not None
+        return target.path
+    if target.name not in ctx.onnx_files:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target.name)
+        path = ctx.workdir / f"{safe}.onnx"
+        ctx.onnx_files[target.name] = export_onnx(target.module.eval(), target.example, path)
+    return ctx.onnx_files[target.name]
+
+
+def _has_module(target: BenchTarget) -> bool:
+    return target.module is not None
+
+
+def _onnx_capable(target: BenchTarget) -> bool:
+    return target.module is not None or target.kind == "onnx"
+
+
+# --------------------------------------------------------------------------- runtimes
+
+
+@register_runtime("eager", applies=_has_module)
+def _build_eager(target: BenchTarget, ctx: BuildContext) -> Built:
+    module = _eager_module(target, ctx.device)
+    size = bytes_on_disk(target.path) if target.path is not None else None
+    notes = {"bytes_on_disk_source": "artefact" if size is not None else "safetensors in memory"}
+    if size is None:
+        size = safetensors_bytes(module)
+    saved_dir = target.path if target.path is not None and target.path.is_dir() else None
+    return Built(
+        _torch_predictor(module, ctx.device),
+        artefact=saved_dir,
+        artefact_kind="potstill" if saved_dir else "pt2",
+        bytes_on_disk=size,
+        notes=notes,
+    )
+
+
+@register_runtime("compile", applies=_has_module)
+def _build_compile(target: BenchTarget, ctx: BuildContext) -> Built:
+    module = _eager_module(target, ctx.device)
+    rows = _validation_rows(target)
+    reference = _torch_predictor(module, ctx.device)(rows)
+    try:
+        compiled = torch.compile(module)
+        predict = _torch_predictor(compiled, ctx.device)  # type: ignore[arg-type]
+        candidate = predict(rows)
+    except Exception as exc:  # inductor raises many types (no compiler, unsupported op…)
+        raise BenchError(
+            f"torch.compile is not usable for '{target.name}' on this platform: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}."
+        ) from exc
+    report = compare_outputs(reference, candidate, atol=ctx.atol, rtol=ctx.rtol)
+    check_agreement(
+        report, min_agreement=ctx.min_agreement, where=f"torch.compile of '{target.name}'"
+    )
+    size = bytes_on_disk(target.path) if target.path is not None else safetensors_bytes(module)
+    return Built(predict, bytes_on_disk=size, notes={"validation": report, "backend": "inductor"})
+
+
+@register_runtime("onnx", applies=_onnx_capable)
+def _build_onnx(target: BenchTarget, ctx: BuildContext) -> Built:
+    path = _fp32_onnx(target, ctx)
+    predict = _ort_predictor(path, ctx.threads, ctx.device)
+    notes: dict[str, Any] = {"exporter": "torch.onnx.export(dynamo=True)"}
+    if target.module is not None:
+        rows = _validation_rows(target)
+        reference = _torch_predictor(_eager_module(target, ctx.device), ctx.device)(rows)
+        report = compare_outputs(reference, predict(rows), atol=ctx.atol, rtol=ctx.rtol)
+        check_agreement(
+            report, min_agreement=ctx.min_agreement, where=f"ONNX export of '{target.name}'"
+        )
+        notes["validation"] = report
+    else:
+        notes = {
+            "exporter": "given file",
+            "validation": "none: no torch reference for a saved .onnx",
+        }
+    return Built(
+        predict, artefact=path, artefact_kind="onnx", bytes_on_disk=bytes_on_disk(path), notes=notes
+    )
+
+
+@register_runtime("onnx-int8", applies=_onnx_capable)
+def _build_int8(target: BenchTarget, ctx: BuildContext) -> Built:
+    fp32 = _fp32_onnx(target, ctx)
+    out = ctx.workdir / f"{fp32.stem}.int8.onnx"
+    notes: dict[str, Any] = {"quantization": quantize_int8(fp32, out)}
+    predict = _ort_predictor(out, ctx.threads, ctx.device)
+    rows = _validation_rows(target)
+    if target.module is not None:
+        reference = _torch_predictor(_eager_module(target, ctx.device), ctx.device)(rows)
+        against = "eager"
+    else:
+        reference, against = _ort_predictor(fp32, ctx.threads, ctx.device)(rows), "onnx fp32"
+    report = compare_outputs(reference, predict(rows), atol=ctx.atol, rtol=ctx.rtol)
+    notes["agreement_vs_" + against.replace(" ", "_")] = {**report, "gated": False}
+    notes["fp32_bytes"] = bytes_on_disk(fp32)
+    return Built(
+        predict, artefact=out, artefact_kind="onnx", bytes_on_disk=bytes_on_disk(out), notes=notes
+    )
+
+
+@register_runtime("native", applies=lambda t: t.module is None and t.predict is not None)
+def _build_native(target: BenchTarget, ctx: BuildContext) -> Built:
+    fn = target.predict
+    assert fn is not None
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(x))
+
+    size = bytes_on_disk(target.path) if target.path is not None else None
+    return Built(predict, bytes_on_disk=size, notes={"runtime": "the given predict callable"})

@@ -1,0 +1,112 @@
+"""Latency statistics with honest reliability marks, and the harness's stopping rule.
+
+A p99 from 200 samples is mostly noise; MLPerf's early-stopping rule says how many samples
+a percentile needs before it means something. We keep its minimums (p90: 64, p99: 662),
+derive p50 and p95 by the same rule (the least n with q**n <= 0.0013, which reproduces
+both published numbers), and mark any percentile below its minimum as unreliable rather
+than hiding it. Percentiles are nearest-rank (``inverted_cdf``): always a real sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from potstill.types import LatencyStats
+
+__all__ = [
+    "CV_FLAG_THRESHOLD",
+    "MIN_SAMPLES",
+    "StopRule",
+    "latency_stats",
+    "min_samples_for",
+    "percentile",
+    "samples_summary",
+]
+
+#: Tail probability of MLPerf's early-stopping rule that reproduces p90 → 64, p99 → 662.
+_EARLY_STOP_ALPHA = 0.0013
+#: Coefficient of variation above which a latency is flagged "cv>10%".
+CV_FLAG_THRESHOLD = 0.10
+
+
+def min_samples_for(quantile: float) -> int:
+    """Fewest samples for a ``quantile`` (e.g. 0.99) to be reliable: ln(0.0013) / ln(q)."""
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1). Got {quantile!r} instead.")
+    return math.ceil(math.log(_EARLY_STOP_ALPHA) / math.log(quantile))
+
+
+#: Minimum samples per reported percentile: {"p50": 10, "p90": 64, "p95": 130, "p99": 662}.
+MIN_SAMPLES: dict[str, int] = {
+    name: min_samples_for(q)
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99))
+}
+
+
+def percentile(samples: np.ndarray, q: float) -> float:
+    """Nearest-rank percentile ``q`` in [0, 100] of ``samples`` (a real sample, never mixed)."""
+    return float(np.percentile(samples, q, method="inverted_cdf"))
+
+
+def latency_stats(samples_ms: np.ndarray, *, extra_flags: tuple[str, ...] = ()) -> LatencyStats:
+    """Summarise per-call latencies (ms): percentiles, mean, CV, reliability guard, flags."""
+    samples = np.asarray(samples_ms, dtype=np.float64)
+    if samples.ndim != 1 or samples.size == 0:
+        raise ValueError(f"samples_ms must be a non-empty 1-D array. Got shape {samples.shape}.")
+    n = int(samples.size)
+    mean = float(samples.mean())
+    std = float(samples.std(ddof=1)) if n > 1 else 0.0
+    cv = std / mean if mean > 0 else 0.0
+    unreliable = tuple(name for name, need in MIN_SAMPLES.items() if n < need)
+    flags = tuple(extra_flags)
+    if cv > CV_FLAG_THRESHOLD:
+        flags = (*flags, "cv>10%")
+    return LatencyStats(
+        p50_ms=percentile(samples, 50),
+        p90_ms=percentile(samples, 90),
+        p95_ms=percentile(samples, 95),
+        p99_ms=percentile(samples, 99),
+        mean_ms=mean,
+        cv=cv,
+        n=n,
+        unreliable=unreliable,
+        flags=flags,
+    )
+
+
+def samples_summary(samples_ms: np.ndarray) -> dict[str, object]:
+    """What the record keeps of the raw samples: enough to re-derive any percentile.
+
+    ``quantiles_ms[k]`` is the nearest-rank k-th percentile, k = 0..100.
+    """
+    samples = np.asarray(samples_ms, dtype=np.float64)
+    return {
+        "n": int(samples.size),
+        "sum_ms": float(samples.sum()),
+        "min_ms": float(samples.min()),
+        "max_ms": float(samples.max()),
+        "std_ms": float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
+        "quantiles_ms": [
+            float(v) for v in np.percentile(samples, np.arange(101), method="inverted_cdf")
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """Keep timing until *both* ``min_calls`` and ``min_seconds`` are met (or the cap hits)."""
+
+    min_calls: int
+    min_seconds: float
+    max_seconds: float | None = None
+
+    def reason(self, calls: int, seconds: float) -> str | None:
+        """Why timing may stop now ("both_rules_met" / "max_seconds"), or None to go on."""
+        if calls >= self.min_calls and seconds >= self.min_seconds:
+            return "both_rules_met"
+        if self.max_seconds is not None and seconds >= self.max_seconds:
+            return "max_seconds"
+        return None

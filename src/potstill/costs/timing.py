@@ -1,0 +1,119 @@
+"""The timing loop: per-call clocks and the interleaved block schedule.
+
+Teacher and students are timed in one process, taking turns in blocks of
+``block_calls`` calls (round-robin over every model × runtime still timing), so slow
+drift of the machine (thermal state, a neighbour's load) lands on all of them alike.
+Each model × runtime leaves the rotation once its stopping rule is met; the rotation, the
+number of blocks each got and why each stopped are returned for the record.
+
+Clocks: on CPU ``time.perf_counter_ns`` around each call (the loop body adds well under
+a microsecond; ``benchmarks/bench_stability.py`` measures it); on CUDA a pair of CUDA
+events per call, synchronised at the end of each block.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from potstill.costs.footprint import RaplMeter
+from potstill.costs.stats import StopRule
+
+__all__ = ["Lane", "Timer", "cpu_timer", "cuda_timer", "run_interleaved"]
+
+#: ``timer(fn, x, n)`` calls ``fn(x)`` n times and returns each call's duration in ns.
+Timer = Callable[[Callable[[np.ndarray], Any], np.ndarray, int], np.ndarray]
+
+
+def cpu_timer(fn: Callable[[np.ndarray], Any], x: np.ndarray, n: int) -> np.ndarray:
+    """Wall-clock nanoseconds of each of ``n`` calls ``fn(x)``."""
+    out = np.empty(n, dtype=np.int64)
+    clock = time.perf_counter_ns
+    for i in range(n):
+        start = clock()
+        fn(x)
+        out[i] = clock() - start
+    return out
+
+
+def cuda_timer(fn: Callable[[np.ndarray], Any], x: np.ndarray, n: int) -> np.ndarray:
+    """CUDA-event nanoseconds of each of ``n`` calls (includes host↔device copies)."""
+    import torch
+
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    for i in range(n):
+        starts[i].record()
+        fn(x)
+        ends[i].record()
+    torch.cuda.synchronize()
+    return np.array(
+        [s.elapsed_time(e) * 1e6 for s, e in zip(starts, ends, strict=True)], dtype=np.int64
+    )
+
+
+@dataclass
+class Lane:
+    """One model × runtime in the rotation, with its input batch and what it collected."""
+
+    label: str
+    predict: Callable[[np.ndarray], Any]
+    x: np.ndarray
+    chunks: list[np.ndarray] = field(default_factory=list)
+    calls: int = 0
+    seconds: float = 0.0
+    blocks: int = 0
+    stop_reason: str | None = None
+    energy_joules: float = 0.0
+
+    def samples_ms(self) -> np.ndarray:
+        """Every timed call of this lane, in the order measured, in milliseconds."""
+        if not self.chunks:
+            return np.empty(0, dtype=np.float64)
+        return np.concatenate(self.chunks).astype(np.float64) / 1e6
+
+
+def run_interleaved(
+    lanes: Sequence[Lane],
+    rule: StopRule,
+    block_calls: int,
+    timer: Timer = cpu_timer,
+    energy: RaplMeter | None = None,
+) -> dict[str, Any]:
+    """Time every lane in round-robin blocks until each meets ``rule``; fill the lanes.
+
+    Returns the schedule for the record: rotation order, blocks per lane, stop reasons.
+    """
+    active = list(lanes)
+    rounds = 0
+    while active:
+        rounds += 1
+        for lane in list(active):
+            before = energy.read_uj() if energy is not None and energy.available else None
+            block = timer(lane.predict, lane.x, block_calls)
+            if before is not None and energy is not None:
+                lane.energy_joules += energy.delta_joules(before, energy.read_uj())
+            lane.chunks.append(block)
+            lane.calls += len(block)
+            lane.seconds += float(block.sum()) / 1e9
+            lane.blocks += 1
+            lane.stop_reason = rule.reason(lane.calls, lane.seconds)
+            if lane.stop_reason is not None:
+                active.remove(lane)
+    return {
+        "rotation": [lane.label for lane in lanes],
+        "block_calls": block_calls,
+        "rounds": rounds,
+        "blocks": {lane.label: lane.blocks for lane in lanes},
+        "stop_reason": {lane.label: lane.stop_reason for lane in lanes},
+        "rule": {
+            "min_calls": rule.min_calls,
+            "min_seconds": rule.min_seconds,
+            "max_seconds": rule.max_seconds,
+            "seconds": "sum of timed call durations",
+        },
+    }
