@@ -148,10 +148,10 @@ def test_no_gates_anywhere_is_a_config_error(tmp_path: Path) -> None:
     ("yaml_text", "message"),
     [
         ("gates: [0.97]\n", r"key 'gates' of .*config.yaml must be a mapping"),
-        ("gates:\n  min_retension: 0.97\n", r"gates.min_retension: Extra inputs"),
+        ("gates:\n  min_retension: 0.97\n", r"Invalid 'gates' of .*: min_retension: Extra inputs"),
         (
             "gates:\n  min_retention: -2\n",
-            r"config.yaml, key 'gates': The 'min_retention' "
+            r"Invalid 'gates' of .*config.yaml: The 'min_retention' "
             r"parameter of GatesConfig must be > 0. Got -2",
         ),
         ("gates: {min_retention: 0.9\n", r"config.yaml is not valid YAML"),
@@ -176,3 +176,34 @@ def test_malformed_quality_names_the_record(tmp_path: Path) -> None:
     del rec["quality"]["retention"]
     with pytest.raises(StoreError, match=r"record credit/kd .*lacks the field\(s\) retention"):
         check_study(write_study(tmp_path, [rec], GATES_YAML))
+
+
+def test_system_gates_replace_the_fleet_gates(tmp_path: Path) -> None:
+    config = (
+        "gates: {min_retention: 0.97, max_ece: null}\n"
+        "systems:\n"
+        "  - name: credit\n"
+        "    gates: {min_retention: 0.90}\n"
+        "  - name: heart\n"
+        "    gates: null\n"
+    )
+    study = write_study(
+        tmp_path,
+        [record("credit", "kd", retention=0.95), record("heart", "kd", retention=0.95)],
+        config,
+    )
+    report = check_study(study)
+    by_system = {r.system: (r.threshold, r.passed) for r in report.rows}
+    assert by_system == {"credit": (0.90, True), "heart": (0.97, False)}
+    assert "gates of credit: min_retention=0.9" in report.render()
+    # CLI overrides win over both
+    relaxed = check_study(study, GatesConfig(min_retention=0.5))
+    assert relaxed.passed and {r.threshold for r in relaxed.rows} == {0.5}
+
+
+def test_bad_system_gates_name_the_entry(tmp_path: Path) -> None:
+    study = write_study(
+        tmp_path, [record("credit", "kd")], "systems:\n  - name: credit\n    gates: {max_ece: 3}\n"
+    )
+    with pytest.raises(ConfigError, match=r"'systems\[0\].gates' of .*config.yaml.*max_ece"):
+        check_study(study)

@@ -3,7 +3,9 @@
 ``potstill check DIR`` calls :func:`check_study` and exits 1 unless ``report.passed``. The
 check is a pure function of the stored records and the thresholds: the study's own
 ``DIR/config.yaml`` key ``gates`` (a mapping with :class:`GatesConfig`'s fields), with
-every non-None field of ``overrides`` (the CLI flags) taking precedence.
+every non-None field of ``overrides`` (the CLI flags) taking precedence. A system of the
+config's ``systems`` list that sets its own ``gates`` uses those instead of the fleet's
+(as the study runner does), again under the overrides.
 
 Decisions, so that a green check means something:
 
@@ -17,7 +19,7 @@ Decisions, so that a green check means something:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,14 @@ from potstill.evaluate.config import GatesConfig
 from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
 from potstill.study.store import ResultStore
 
-__all__ = ["CheckReport", "CheckRow", "Skipped", "check_study", "gates_from_config"]
+__all__ = [
+    "CheckReport",
+    "CheckRow",
+    "Skipped",
+    "StudyGates",
+    "check_study",
+    "gates_from_config",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class CheckReport:
     gates: GatesConfig
     rows: tuple[CheckRow, ...]
     skipped: tuple[Skipped, ...] = ()
+    system_gates: Mapping[str, GatesConfig] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -85,10 +95,14 @@ class CheckReport:
 
     def render(self) -> str:
         """A plain-text table for the terminal, ending with the verdict."""
-        thresholds = ", ".join(
-            f"{k}={v:g}" for k, v in self.gates.model_dump(exclude_none=True).items()
-        )
-        lines = [f"potstill check {self.directory}", f"gates: {thresholds or '(none)'}", ""]
+
+        def show(gates: GatesConfig) -> str:
+            dumped = gates.model_dump(exclude_none=True)
+            return ", ".join(f"{k}={v:g}" for k, v in dumped.items()) or "(none)"
+
+        lines = [f"potstill check {self.directory}", f"gates: {show(self.gates)}"]
+        lines += [f"gates of {name}: {show(g)}" for name, g in sorted(self.system_gates.items())]
+        lines.append("")
         header = ("system", "method", "gate", "value", "threshold", "result", "reason")
         table = [header] + [
             (
@@ -121,41 +135,71 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def gates_from_config(directory: Path) -> GatesConfig:
-    """The ``gates`` of ``DIR/config.yaml``; empty gates when the file or key is absent."""
-    path = Path(directory) / "config.yaml"
+def _read_config(path: Path) -> Mapping[str, Any]:
     if not path.is_file():
-        return GatesConfig()
+        return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}. Fix the file and rerun.") from exc
     if data is None:
-        return GatesConfig()
+        return {}
     if not isinstance(data, Mapping):
         raise ConfigError(
             f"{path} must hold a mapping at the top level. Got {type(data).__name__}."
         )
-    gates = data.get("gates")
+    return data
+
+
+def _parse_gates(gates: Any, where: str) -> GatesConfig:
     if gates is None:
         return GatesConfig()
     if not isinstance(gates, Mapping):
         raise ConfigError(
-            f"The key 'gates' of {path} must be a mapping with the fields "
+            f"The key {where} must be a mapping with the fields "
             f"{', '.join(GATE_NAMES)}. Got {gates!r} instead."
         )
     try:
         return GatesConfig(**gates)
     except ConfigError as exc:
-        raise ConfigError(f"{path}, key 'gates': {exc}") from exc
+        raise ConfigError(f"Invalid {where}: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
-            f"gates.{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
             for err in exc.errors()
         )
         raise ConfigError(
-            f"{path} has invalid gates: {problems}. Valid fields are {', '.join(GATE_NAMES)}."
+            f"Invalid {where}: {problems}. Valid fields are {', '.join(GATE_NAMES)}."
         ) from exc
+
+
+@dataclass(frozen=True)
+class StudyGates:
+    """The gates a study's config declares: fleet-wide, and per system where a system
+    sets its own (which then *replace* the fleet's, as the study runner applies them)."""
+
+    fleet: GatesConfig
+    systems: Mapping[str, GatesConfig]
+
+    def for_system(self, system: str) -> GatesConfig:
+        return self.systems.get(system, self.fleet)
+
+
+def gates_from_config(directory: Path) -> StudyGates:
+    """The gates of ``DIR/config.yaml``: key ``gates``, and ``systems[i].gates`` by name.
+
+    A missing file or key gives empty gates.
+    """
+    path = Path(directory) / "config.yaml"
+    data = _read_config(path)
+    fleet = _parse_gates(data.get("gates"), f"'gates' of {path}")
+    systems: dict[str, GatesConfig] = {}
+    entries = data.get("systems")
+    for k, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, Mapping) and entry.get("gates") is not None:
+            where = f"'systems[{k}].gates' of {path}"
+            systems[str(entry.get("name"))] = _parse_gates(entry["gates"], where)
+    return StudyGates(fleet=fleet, systems=systems)
 
 
 def _rows_for(record: Mapping[str, Any], gates: GatesConfig, where: str) -> list[CheckRow]:
@@ -193,8 +237,10 @@ def check_study(directory: Path, overrides: GatesConfig | None = None) -> CheckR
             f"The study directory '{directory}' does not exist. Pass the --out folder of "
             "'potstill study' or 'potstill demo'."
         )
-    gates = gates_from_config(directory).merged(overrides)
-    if gates.is_empty():
+    declared = gates_from_config(directory)
+    fleet = declared.fleet.merged(overrides)
+    per_system = {name: g.merged(overrides) for name, g in declared.systems.items()}
+    if fleet.is_empty() and all(g.is_empty() for g in per_system.values()):
         raise ConfigError(
             f"No gates to check: '{directory / 'config.yaml'}' has no 'gates' and no "
             "threshold was given. Pass at least one, e.g. --min-retention 0.97."
@@ -213,5 +259,12 @@ def check_study(directory: Path, overrides: GatesConfig | None = None) -> CheckR
                 )
             )
             continue
+        gates = per_system.get(str(record["system"]), fleet)
         rows.extend(_rows_for(record, gates, where))
-    return CheckReport(directory=directory, gates=gates, rows=tuple(rows), skipped=tuple(skipped))
+    return CheckReport(
+        directory=directory,
+        gates=fleet,
+        rows=tuple(rows),
+        skipped=tuple(skipped),
+        system_gates=per_system,
+    )
