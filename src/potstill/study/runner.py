@@ -25,7 +25,7 @@ from potstill.errors import ConfigError, missing_dependency
 from potstill.study.environment import capture_environment
 from potstill.study.system import SystemContext, run_system
 
-__all__ = ["StudyResult", "builtin_fleet", "config_hash", "run_study"]
+__all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,29 @@ def _check_resume(out: Path, config: FleetConfig) -> None:
         )
 
 
+def preflight(config: FleetConfig) -> None:
+    """Refuse unknown datasets, methods, instances and missing files before any work."""
+    from potstill.costs import PriceCatalog
+    from potstill.data import list_builtin
+    from potstill.methods import method_info
+
+    names = sorted(s.name for s in list_builtin())
+    for i, system in enumerate(config.systems):
+        ds = system.dataset
+        if ds.builtin is not None and ds.builtin not in names:
+            raise ConfigError(
+                f"systems[{i}].dataset.builtin: unknown built-in dataset {ds.builtin!r}. "
+                f"Valid names: {', '.join(names)}."
+            )
+        for what, path in (("dataset.path", ds.path), ("teacher.path", system.teacher.path)):
+            if path is not None and not path.exists():
+                raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
+        for entry in system.grid or config.grid:
+            for spec in [*entry.methods, *(entry.regression_methods or [])]:
+                method_info(spec.name)  # MethodError listing the valid names
+    PriceCatalog.load(config.prices.override).get(config.prices.instance)
+
+
 def _run_one(spec: SystemSpec, ctx: SystemContext) -> int:
     return len(run_system(spec, ctx))
 
@@ -82,6 +105,7 @@ def run_study(
 ) -> StudyResult:
     """Run (or resume) every system of ``config`` into ``out`` and render the report."""
     out = Path(out)
+    preflight(config)
     _check_resume(out, config)
     selected = list(config.systems)
     if systems:

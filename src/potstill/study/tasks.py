@@ -26,4 +26,5 @@ def load_task(spec: SystemSpec, *, seed: int) -> Task:
         drop=ds.drop,
         positive_label=ds.positive_label,
         seed=seed,
+        max_rows=ds.max_rows,
     )

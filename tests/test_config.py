@@ -1,0 +1,80 @@
+"""Fleet YAML: valid files load, every kind of bad file is refused with file/field/value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from potstill.config import FleetConfig, GridEntry, load_fleet
+from potstill.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    return path
+
+
+VALID = """
+name: t
+systems:
+  - name: bc
+    dataset: {builtin: breast_cancer}
+grid: [scratch, kd, {label: kd+rkd, methods: [{name: kd}, {name: rkd, weight: 0.5}]}]
+"""
+
+
+def test_valid_file_and_shorthand_grid(tmp_path: Path) -> None:
+    config = load_fleet(_write(tmp_path, VALID))
+    assert [g.label for g in config.grid] == ["scratch", "kd", "kd+rkd"]
+    assert config.grid[0].methods == []
+    assert [m.name for m in config.grid[2].methods] == ["kd", "rkd"]
+    assert config.grid[2].methods[1].weight == 0.5
+
+
+def test_relative_paths_resolve_against_the_yaml_folder(tmp_path: Path) -> None:
+    text = "systems:\n  - name: own\n    dataset: {path: data.csv, target: y}\n"
+    config = load_fleet(_write(tmp_path, text))
+    assert config.systems[0].dataset.path == tmp_path / "data.csv"
+
+
+def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
+    config = FleetConfig.model_validate({"systems": [{"name": "a", "dataset": {"builtin": "breast_cancer"}}]})
+    assert [g.label for g in config.grid] == ["scratch", "kd", "fitnet", "rkd"]
+    kd = config.grid[1]
+    assert [m.name for m in kd.for_problem("regression")] == ["kd_regression"]
+    assert [m.name for m in kd.for_problem("classification")] == ["kd"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("systems: [\n  {name: a\n", r"malformed YAML at line \d+, column \d+"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("systems:\n  - name: a\n    dataset: {builtin: x}\n    colour: red\n", r"systems\[0\]\.colour: unknown key"),
+        ("systems:\n  - name: a\n    dataset: {path: d.csv}\n", r"systems\[0\]\.dataset: 'target' is required"),
+        ("systems:\n  - name: a\n    dataset: {}\n", "exactly one of 'builtin' or 'path'"),
+        ("systems:\n  - name: Bad Name\n    dataset: {builtin: x}\n", r"systems\[0\]\.name: .*got 'Bad Name'"),
+        ("systems: []\n", "systems: List should have at least 1 item"),
+        ("seed: -1\nsystems:\n  - {name: a, dataset: {builtin: x}}\n", r"seed: .*greater than or equal to 0.*\(got -1\)"),
+        ("systems:\n  - {name: a, dataset: {builtin: x}}\n  - {name: a, dataset: {builtin: y}}\n",
+         "system names must be unique; repeated: a"),
+        ("train: {epochs: zero}\nsystems:\n  - {name: a, dataset: {builtin: x}}\n", r"train\.epochs: .*\(got 'zero'\)"),
+    ],
+)
+def test_bad_files_name_the_field_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_fleet(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Fleet file not found"):
+        load_fleet(tmp_path / "nope.yaml")
+
+
+def test_grid_entry_shorthand() -> None:
+    assert GridEntry.model_validate("scratch").methods == []
+    assert GridEntry.model_validate("dkd").methods[0].name == "dkd"
