@@ -74,7 +74,7 @@ def check(
     """Gate a study for deployment: exit 1 when any student fails a gate."""
     report_ = api.check(directory, min_retention=min_retention, max_fairness_gap_increase=max_fairness_gap_increase,
                         max_ece=max_ece, min_robust_retention=min_robust_retention)
-    console.print(report_.render())
+    console.print(report_.render(), markup=False, highlight=False)
     if not report_.passed:
         raise typer.Exit(1)
 

@@ -185,9 +185,11 @@ class Quality:
     - ``fairness``: ``{"attribute": "sex", "metric": "accuracy",
       "groups": {"Female": {"n": .., "teacher": .., "student": ..}, ...},
       "teacher_dp_diff": .., "student_dp_diff": .., "teacher_eo_diff": .., "student_eo_diff": ..,
-      "gap_increase": .. (student gap - teacher gap, the larger of dp/eo)}``
+      "gap_increase": .. (student gap - teacher gap, the larger of dp/eo),
+      "teacher_metric_gap": .., "student_metric_gap": .., "gap_basis": "dp/eo" | "metric"}``
+      (multiclass/regression: dp/eo are None and the gap is the metric's max-min spread).
     - ``robustness``: ``{"perturbations": {"gaussian_noise": {"severity": [..],
-      "teacher": [..], "student": [..]}, ...}, "robust_retention": ..}`` (student metric /
+      "teacher": [..], "student": [..]}, ...}, "metric": .., "robust_retention": ..}`` (student metric /
       teacher metric averaged over every perturbed point).
     """
 
