@@ -1,0 +1,196 @@
+"""The headline numbers of one record, as raw values: the source of results.csv and of the
+report's per-system table, so both always show the same figures.
+
+A record holds several cost profiles (teacher and student, every runtime and batch size
+measured). The headline uses, for each model, the ``eager`` profile (the one the record's
+``costs`` compare) at its smallest batch size; a black-box model without one falls back
+to ``native``, then to its first profile. :func:`profile_label` says which was used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from potstill.study.aggregate import dig
+
+__all__ = [
+    "HEADLINE_COLUMNS",
+    "by_system",
+    "headline",
+    "headline_profile",
+    "profile_label",
+    "record_rows",
+    "slug",
+    "waterfall_record",
+    "waterfall_steps",
+]
+
+Role = Literal["teacher", "student"]
+#: Runtimes the headline prefers, in order: eager torch, then a black box's own predict.
+_PREFERRED = ("eager", "native")
+
+#: Columns of results.csv, in order.
+HEADLINE_COLUMNS = (
+    "system",
+    "sector",
+    "kind",
+    "problem",
+    "method",
+    "family",
+    "status",
+    "reason",
+    "metric",
+    "higher_is_better",
+    "teacher_metric",
+    "teacher_metric_low",
+    "teacher_metric_high",
+    "student_metric",
+    "student_metric_low",
+    "student_metric_high",
+    "retention",
+    "retention_low",
+    "retention_high",
+    "agreement",
+    "pearson",
+    "teacher_runtime",
+    "student_runtime",
+    "latency_batch_size",
+    "teacher_p50_ms",
+    "student_p50_ms",
+    "teacher_p99_ms",
+    "student_p99_ms",
+    "teacher_throughput",
+    "student_throughput",
+    "teacher_params",
+    "student_params",
+    "teacher_usd_per_million",
+    "student_usd_per_million",
+    "cost_reduction",
+    "latency_reduction",
+    "memory_reduction",
+    "gates_passed",
+    "gates_total",
+    "seed",
+    "config_hash",
+    "git_revision",
+)
+
+
+def _role(profile: Mapping[str, Any]) -> Role:
+    return "teacher" if str(profile.get("model", "")).startswith("teacher") else "student"
+
+
+def headline_profile(record: Mapping[str, Any], role: Role) -> Mapping[str, Any] | None:
+    """The profile the headline reports for ``role`` (eager first, smallest batch)."""
+    profiles = [p for p in record.get("profiles") or () if isinstance(p, Mapping)]
+    mine = [p for p in profiles if _role(p) == role]
+    if not mine:
+        return None
+    rank = {runtime: i for i, runtime in enumerate(_PREFERRED)}
+    return min(
+        mine, key=lambda p: (rank.get(str(p.get("runtime")), len(rank)), p.get("batch_size") or 0)
+    )
+
+
+def profile_label(profile: Mapping[str, Any] | None) -> str:
+    """``"eager, batch 1"``: which measurement a headline latency comes from."""
+    if profile is None:
+        return ""
+    return f"{profile.get('runtime', '?')}, batch {profile.get('batch_size', '?')}"
+
+
+def _params(record: Mapping[str, Any], role: Role, profile: Mapping[str, Any] | None) -> Any:
+    return dig(profile or {}, "params") or dig(record, role, "params")
+
+
+def headline(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw headline values of one record, keyed by :data:`HEADLINE_COLUMNS`."""
+    teacher = headline_profile(record, "teacher")
+    student = headline_profile(record, "student")
+    gates = [g for g in record.get("gates") or () if isinstance(g, Mapping)]
+    row: dict[str, Any] = {
+        key: record.get(key)
+        for key in ("system", "sector", "kind", "problem", "method", "family", "status")
+    }
+    row.update(
+        reason=record.get("reason") or "",
+        metric=dig(record, "quality", "metric"),
+        higher_is_better=dig(record, "quality", "higher_is_better"),
+        agreement=dig(record, "quality", "fidelity", "agreement", "value"),
+        pearson=dig(record, "quality", "fidelity", "pearson", "value"),
+        teacher_runtime=dig(teacher or {}, "runtime"),
+        student_runtime=dig(student or {}, "runtime"),
+        latency_batch_size=dig(student or teacher or {}, "batch_size"),
+        teacher_p50_ms=dig(teacher or {}, "latency", "p50_ms"),
+        student_p50_ms=dig(student or {}, "latency", "p50_ms"),
+        teacher_p99_ms=dig(teacher or {}, "latency", "p99_ms"),
+        student_p99_ms=dig(student or {}, "latency", "p99_ms"),
+        teacher_throughput=dig(teacher or {}, "throughput"),
+        student_throughput=dig(student or {}, "throughput"),
+        teacher_params=_params(record, "teacher", teacher),
+        student_params=_params(record, "student", student),
+        teacher_usd_per_million=dig(record, "costs", "teacher_usd_per_million"),
+        student_usd_per_million=dig(record, "costs", "usd_per_million"),
+        cost_reduction=dig(record, "costs", "reduction"),
+        latency_reduction=dig(record, "costs", "latency_reduction"),
+        memory_reduction=dig(record, "costs", "memory_reduction"),
+        gates_passed=sum(bool(g.get("passed")) for g in gates) if gates else None,
+        gates_total=len(gates) if gates else None,
+        seed=record.get("seed"),
+        config_hash=record.get("config_hash"),
+        git_revision=record.get("git_revision"),
+    )
+    for name, key in (("teacher_metric", "teacher"), ("student_metric", "student")):
+        row[name] = dig(record, "quality", key, "value")
+        row[f"{name}_low"] = dig(record, "quality", key, "low")
+        row[f"{name}_high"] = dig(record, "quality", key, "high")
+    for suffix in ("", "_low", "_high"):
+        row[f"retention{suffix}"] = dig(record, "quality", "retention", suffix[1:] or "value")
+    return {key: row.get(key) for key in HEADLINE_COLUMNS}
+
+
+def record_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One headline row per record, every status included (results.csv)."""
+    return [headline(r) for r in records]
+
+
+def by_system(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Records grouped by system, systems sorted by name, records in their given order."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(str(r["system"]), []).append(r)
+    return {name: groups[name] for name in sorted(groups)}
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a system name (for chart files)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "system"
+
+
+def waterfall_steps(record: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """``(label, usd_per_million)`` of ``costs.extra["waterfall"]``; steps without a
+    label or a finite number are skipped (the caller shows how many were kept)."""
+    steps = dig(record, "costs", "extra", "waterfall", default=())
+    out = []
+    for step in steps if isinstance(steps, Sequence) else ():
+        value = dig(step, "usd_per_million")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            out.append((str(dig(step, "label", default="?")), float(value)))
+    return out
+
+
+def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The record whose waterfall a system shows: among ok records with two or more steps,
+    the distillation record with the largest cost reduction (scratch only if alone)."""
+    candidates = [r for r in records if r["status"] == "ok" and len(waterfall_steps(r)) >= 2]
+    if not candidates:
+        return None
+
+    def rank(r: Mapping[str, Any]) -> tuple[bool, float]:
+        reduction = dig(r, "costs", "reduction")
+        number = isinstance(reduction, (int, float)) and not isinstance(reduction, bool)
+        return r["family"] != "baseline", float(reduction) if number else -1.0
+
+    return max(candidates, key=rank)

@@ -1,0 +1,268 @@
+"""The results sections of the report, as Markdown: summary, the paper's claims beside
+ours, the Results table, distillation vs from-scratch, the per-system table, and the
+runs left out.
+
+Every number here is a field of a record or a statistic of :mod:`potstill.study.aggregate`;
+the only constants are the paper's figures (:mod:`potstill.report.claims`), which are
+printed as the paper's. Each function returns one section, headed ``##``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from potstill.report.claims import PAPER_CLAIMS, PAPER_TITLE, Claim
+from potstill.report.format import (
+    MISSING,
+    count,
+    esc,
+    interval,
+    md_table,
+    metric,
+    ms,
+    pct,
+    pp,
+    si,
+    usd,
+)
+from potstill.report.records import headline, headline_profile, profile_label
+from potstill.study.aggregate import (
+    BENCHMARK,
+    SECTOR_ORDER,
+    GroupStat,
+    StudySummary,
+    SystemComparison,
+    dig,
+    estimate,
+)
+
+__all__ = [
+    "claims_section",
+    "comparison_section",
+    "excluded_section",
+    "per_system_section",
+    "results_section",
+    "summary_section",
+]
+
+Records = Sequence[Mapping[str, Any]]
+
+
+def _family_medians(summary: StudySummary) -> str:
+    parts = [f"{s.group} {pct(s.median)} (n={s.n})" for s in summary.retention_by_family]
+    return ", ".join(parts) if parts else "no family had a measured retention"
+
+
+def _helped_count(summary: StudySummary) -> tuple[int, int, int]:
+    compared = [c for c in summary.comparisons if c.helped is not None]
+    helped = [c for c in compared if c.helped]
+    return len(helped), len(compared), sum(bool(c.ci_separated) for c in helped)
+
+
+def summary_section(records: Records, summary: StudySummary) -> str:
+    """One paragraph whose every number comes from the aggregate."""
+    cost, ret = summary.cost_overall, summary.retention_overall
+    sector_of = {r["system"]: r["sector"] for r in records}
+    bench = [s for s, sector in sector_of.items() if sector == BENCHMARK]
+    per_sector = Counter(sector for sector in sector_of.values() if sector != BENCHMARK)
+    order = {s: i for i, s in enumerate(SECTOR_ORDER)}
+    sectors = ", ".join(
+        f"{s} {n}" for s, n in sorted(per_sector.items(), key=lambda kv: order.get(kv[0], 99))
+    )
+    helped, compared, separated = _helped_count(summary)
+    statuses = [r["status"] for r in records]
+    text = (
+        f"This report covers {summary.n_records} run records of {len(summary.systems)} "
+        f"systems: {sum(per_sector.values())} enterprise systems ({sectors or 'none'}) and "
+        f"{len(bench)} benchmark system(s), reported separately. Over the {cost.n} "
+        f"distillation runs on {cost.n_systems} enterprise systems, the cost per million "
+        f"predictions fell by {pct(cost.mean)} on average (sd {pct(cost.sd)}, range "
+        f"{pct(cost.minimum)}–{pct(cost.maximum)}), and the median accuracy retention was "
+        f"{pct(ret.median)} (n={ret.n}); per family: {_family_medians(summary)}. The best "
+        f"distilled student beat the from-scratch student on {helped} of {compared} systems "
+        f"({separated} with non-overlapping confidence intervals). "
+        f"{statuses.count('not_applicable')} run(s) were not applicable and "
+        f"{statuses.count('failed')} failed; they are listed with their reasons below. "
+        "The paper's claims are set beside these measurements in the next section."
+    )
+    return "## Summary\n\n" + text
+
+
+def _ours(claim: Claim, summary: StudySummary) -> tuple[GroupStat | None, str, str]:
+    """Our statistic matching a claim, its text, and the difference to the paper's."""
+    if claim.kind == "cost":
+        pool = [*summary.cost_by_sector, summary.cost_overall]
+    else:
+        pool = [summary.retention_overall, *summary.retention_by_family]
+    stat = next((s for s in pool if s.group == claim.group and s.n > 0), None)
+    if stat is None:
+        return None, "not measured", MISSING
+    if claim.statistic == "range":
+        inside = claim.low is not None and claim.high is not None and stat.mean is not None
+        within = inside and claim.low <= stat.mean <= claim.high  # type: ignore[operator]
+        verdict = "mean inside the claimed range" if within else "mean outside the claimed range"
+        text = (
+            f"mean {pct(stat.mean)} ± {pct(stat.sd)}, range {pct(stat.minimum)}–{pct(stat.maximum)}"
+        )
+        return stat, text, verdict
+    ours = stat.median if claim.statistic == "median" else stat.mean
+    text = pct(ours) if claim.statistic == "median" else f"{pct(stat.mean)} ± {pct(stat.sd)}"
+    diff = ours - claim.value if ours is not None and claim.value is not None else None
+    return stat, f"{text} ({claim.statistic})", pp(diff)
+
+
+def claims_section(summary: StudySummary) -> str:
+    """The paper's figures, quoted and labelled, beside the matching measurements."""
+    rows = []
+    for claim in PAPER_CLAIMS:
+        stat, ours, diff = _ours(claim, summary)
+        what = "Cost reduction" if claim.kind == "cost" else "Accuracy retention"
+        rows.append(
+            [f"{what}, {claim.group}", claim.quoted, ours, str(stat.n if stat else 0), diff]
+        )
+    table = md_table(
+        ["Figure", "Paper's claim (quoted)", "Our measurement", "n (runs)", "Ours vs paper"],
+        rows,
+    )
+    return (
+        "## The paper's claims beside our measurements\n\n"
+        f"The left column quotes *{PAPER_TITLE}*; those figures are the paper's and were not "
+        "measured here. Our figures are statistics of this study's records (enterprise "
+        "sectors only; the benchmark system is not mixed in).\n\n" + table
+    )
+
+
+def _stat_row(label: str, s: GroupStat, centre: str) -> list[str]:
+    main = s.median if centre == "median" else s.mean
+    other = s.mean if centre == "median" else s.median
+    return [label, str(s.n_systems), str(s.n), pct(main), pct(s.sd), pct(other),
+            pct(s.minimum), pct(s.maximum)]  # fmt: skip
+
+
+def results_section(summary: StudySummary) -> str:
+    """The Results table (cost reduction per sector, retention per family), ours."""
+    cost_rows = [_stat_row(s.group, s, "mean") for s in summary.cost_by_sector]
+    cost_rows.append(_stat_row("Overall (enterprise)", summary.cost_overall, "mean"))
+    if summary.cost_benchmark is not None:
+        cost_rows.append(_stat_row("Benchmark (separate)", summary.cost_benchmark, "mean"))
+    head = ["Systems", "Runs (n)"]
+    cost = md_table(
+        ["Sector", *head, "Mean reduction", "SD", "Median", "Min", "Max"], cost_rows, right=1
+    )
+    ret_rows = [_stat_row("Overall (enterprise)", summary.retention_overall, "median")]
+    ret_rows += [_stat_row(s.group, s, "median") for s in summary.retention_by_family]
+    if summary.retention_benchmark is not None:
+        ret_rows.append(_stat_row("Benchmark (separate)", summary.retention_benchmark, "median"))
+    ret = md_table(
+        ["Group", *head, "Median retention", "SD", "Mean", "Min", "Max"], ret_rows, right=1
+    )
+    return (
+        "## Results (measured)\n\n"
+        "Cost reduction is each run's `costs.reduction` (1 − student $ per 1M predictions ÷ "
+        "teacher $ per 1M, both measured on the same machine in the same run); retention is "
+        "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
+        "Statistics are over ok runs of distillation methods (from-scratch baselines "
+        "excluded); SD is the sample standard deviation.\n\n"
+        f"### Cost reduction per sector\n\n{cost}\n\n"
+        f"### Accuracy retention overall and per family\n\n{ret}"
+    )
+
+
+def _helped_text(c: SystemComparison) -> str:
+    if c.helped is None:
+        return f"not compared: {esc(c.note)}"
+    ci = {True: " (CIs separate)", False: " (CIs overlap)", None: " (no CIs)"}[c.ci_separated]
+    return ("yes" if c.helped else "no") + ci
+
+
+def comparison_section(summary: StudySummary) -> str:
+    """Best distilled student vs the from-scratch student of the same system."""
+    rows = [
+        [esc(c.system), esc(c.sector), esc(c.metric) + ("" if c.higher_is_better else " (↓)"),
+         interval(c.scratch, metric),
+         f"{interval(c.best, metric)} ({esc(c.best_method)})" if c.best_method else MISSING,
+         metric(c.difference) if c.difference is None or c.difference <= 0
+         else "+" + metric(c.difference),
+         interval(c.scratch_retention), interval(c.best_retention), _helped_text(c)]
+        for c in summary.comparisons
+    ]  # fmt: skip
+    table = md_table(
+        ["System", "Sector", "Metric", "From scratch [CI]", "Best distilled [CI] (method)",
+         "Difference", "Scratch retention [CI]", "Best retention [CI]", "Distillation helped?"],
+        rows,
+    )  # fmt: skip
+    return (
+        "## Distillation vs training the student from scratch\n\n"
+        "For each system, the distilled student with the best test metric is set against the "
+        "same student architecture trained on labels only. Difference = best distilled − "
+        "from scratch, in metric units ((↓): lower is better). Brackets are the records' "
+        'paired-bootstrap confidence intervals; "CIs separate" means the two students\' '
+        "intervals do not overlap.\n\n" + table
+    )
+
+
+def _latency_note(records: Records) -> str:
+    labels = sorted(
+        {
+            profile_label(headline_profile(r, role))
+            for r in records
+            for role in ("teacher", "student")
+        }
+        - {""}
+    )
+    return ", ".join(labels) if labels else "none measured"
+
+
+def per_system_section(records: Records) -> str:
+    """One row per record with the headline numbers; n/a and failed rows included."""
+    rows = []
+    for r in records:
+        h = headline(r)
+        fidelity = metric(h["agreement"]) if h["agreement"] is not None else (
+            f"r={metric(h['pearson'])}" if h["pearson"] is not None else MISSING)  # fmt: skip
+        ret = estimate(dig(r, "quality", "retention"))
+        rows.append([
+            esc(h["system"]), esc(h["sector"]), esc(h["method"]), esc(h["family"]),
+            esc(h["status"].replace("_", " ")), esc(h["metric"] or MISSING),
+            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret),
+            fidelity, ms(h["teacher_p50_ms"]), ms(h["student_p50_ms"]),
+            si(h["teacher_throughput"]), si(h["student_throughput"]),
+            si(h["teacher_params"]), si(h["student_params"]),
+            usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"]),
+            pct(h["cost_reduction"]),
+        ])  # fmt: skip
+    table = md_table(
+        ["System", "Sector", "Method", "Family", "Status", "Metric", "Teacher", "Student",
+         "Retention [CI]", "Agreement", "p50 teacher", "p50 student", "Throughput teacher (/s)",
+         "Throughput student (/s)", "Params teacher", "Params student", "$/1M teacher",
+         "$/1M student", "Cost reduction"],
+        rows,
+        right=6,
+    )  # fmt: skip
+    return (
+        "## Per-system results\n\n"
+        "Every run record, whatever its status. Latency is the median (p50) per call from the "
+        f"profiles used as headline ({_latency_note(records)}); throughput is predictions per "
+        "second at each profile's throughput batch; Agreement is top-1 agreement with the "
+        "teacher (r = Pearson correlation for regression). Exact values: `results.csv`.\n\n" + table
+    )
+
+
+def excluded_section(summary: StudySummary) -> str:
+    """Runs that are not applicable, failed, or lack a figure: listed with their reasons."""
+    parts = ["## Runs not applicable, failed or incomplete"]
+    head = ["System", "Sector", "Method", "Family", "Status", "Reason"]
+    for title, items in (
+        ("Not applicable or failed", summary.excluded),
+        ("Ok but missing a cost or retention figure", summary.incomplete),
+    ):
+        rows = [
+            [esc(e.system), esc(e.sector), esc(e.method), esc(e.family),
+             esc(e.status.replace("_", " ")), esc(e.reason)]
+            for e in items
+        ]  # fmt: skip
+        body = md_table(head, rows) if rows else "None."
+        parts.append(f"### {title} ({count(len(rows))})\n\n{body}")
+    return "\n\n".join(parts)

@@ -1,0 +1,190 @@
+"""The validation sections: cost waterfalls, per-system quality (intervals, calibration,
+fairness, robustness, gates) and the fleet's gate summary by family.
+
+The paper notes that distilled models must keep the fairness and robustness of their
+teachers; these sections show, per system, what the records measured about that, and
+only what they measured: a system whose records carry no calibration block gets no
+calibration table, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from potstill.report.charts import Chart
+from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, pp, usd
+from potstill.report.records import by_system, waterfall_record, waterfall_steps
+from potstill.study.aggregate import StudySummary, dig, estimate
+
+__all__ = ["gates_section", "validation_section", "waterfall_section"]
+
+Records = Sequence[Mapping[str, Any]]
+
+
+def _image(chart: Chart | None) -> str:
+    return f"![{chart.title}](charts/{chart.file})\n\n" if chart else ""
+
+
+def _chart_for(charts: Sequence[Chart], kind: str, system: str) -> Chart | None:
+    return next((c for c in charts if c.kind == kind and c.system == system), None)
+
+
+def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
+    """Per system with ``costs.extra["waterfall"]``: the steps from teacher to student."""
+    parts = ["## Cost waterfalls"]
+    for system, recs in by_system(records).items():
+        record = waterfall_record(recs)
+        if record is None:
+            continue
+        steps = waterfall_steps(record)
+        first = steps[0][1]
+        rows = [
+            [esc(label), usd(value), usd(value - steps[i - 1][1]) if i else MISSING,
+             pct(1 - value / first) if first else MISSING]
+            for i, (label, value) in enumerate(steps)
+        ]  # fmt: skip
+        table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
+        parts.append(
+            f"### {esc(system)} ({esc(record['method'])})\n\n"
+            + _image(_chart_for(charts, "waterfall", system))
+            + table
+        )
+    if len(parts) == 1:
+        parts.append("No record carries a cost waterfall (`costs.extra.waterfall`).")
+    return "\n\n".join(parts)
+
+
+def _ok(recs: Records) -> list[Mapping[str, Any]]:
+    return [r for r in recs if r["status"] == "ok" and isinstance(r.get("quality"), Mapping)]
+
+
+def _intervals(recs: Records) -> str:
+    rows = []
+    for r in recs:
+        q = r["quality"]
+        rows.append([
+            esc(r["method"]), esc(q.get("metric", MISSING)),
+            interval(estimate(q.get("teacher")), metric),
+            interval(estimate(q.get("student")), metric),
+            interval(estimate(q.get("difference")), metric),
+            interval(estimate(q.get("retention"))),
+            str(q.get("n_test", MISSING)),
+        ])  # fmt: skip
+    head = ["Method", "Metric", "Teacher [CI]", "Student [CI]", "Difference [CI]",
+            "Retention [CI]", "n test"]  # fmt: skip
+    return "**Test metric with confidence intervals**\n\n" + md_table(head, rows)
+
+
+def _calibration(recs: Records, charts: Sequence[Chart], system: str) -> str:
+    rows = []
+    for r in recs:
+        cal = dig(r, "quality", "calibration")
+        if isinstance(cal, Mapping):
+            rows.append([
+                esc(r["method"]), str(cal.get("n_bins", MISSING)), metric(cal.get("teacher_ece")),
+                metric(cal.get("student_ece")), metric(cal.get("temperature")),
+                metric(cal.get("student_ece_scaled")),
+            ])  # fmt: skip
+    if not rows:
+        return "*No calibration measured (regression, or not recorded).*"
+    head = ["Method", "Bins", "Teacher ECE", "Student ECE", "Temperature", "Student ECE scaled"]
+    return (
+        "**Calibration** (expected calibration error; lower is better)\n\n"
+        + _image(_chart_for(charts, "reliability", system))
+        + md_table(head, rows)
+    )
+
+
+def _fairness(recs: Records) -> str:
+    rows, groups = [], []
+    for r in recs:
+        fair = dig(r, "quality", "fairness")
+        if not isinstance(fair, Mapping):
+            continue
+        rows.append([
+            esc(r["method"]), esc(fair.get("attribute", MISSING)), esc(fair.get("metric", MISSING)),
+            metric(fair.get("teacher_dp_diff")), metric(fair.get("student_dp_diff")),
+            metric(fair.get("teacher_eo_diff")), metric(fair.get("student_eo_diff")),
+            pp(fair.get("gap_increase")),
+        ])  # fmt: skip
+        for name, g in (fair.get("groups") or {}).items():
+            groups.append([esc(r["method"]), esc(name), str(dig(g, "n", default=MISSING)),
+                           metric(dig(g, "teacher")), metric(dig(g, "student"))])  # fmt: skip
+    if not rows:
+        return "*No fairness measured (no sensitive attribute declared).*"
+    head = ["Method", "Attribute", "Metric", "Teacher DP diff", "Student DP diff",
+            "Teacher EO diff", "Student EO diff", "Gap increase"]  # fmt: skip
+    group_table = md_table(["Method", "Group", "n", "Teacher", "Student"], groups)
+    return (
+        "**Fairness gaps** (demographic parity / equalized odds differences; gap increase = "
+        f"student gap − teacher gap)\n\n{md_table(head, rows)}\n\n{group_table}"
+    )
+
+
+def _robustness(recs: Records, charts: Sequence[Chart], system: str) -> str:
+    rows = []
+    for r in recs:
+        rob = dig(r, "quality", "robustness")
+        if isinstance(rob, Mapping):
+            names = ", ".join(esc(n) for n in rob.get("perturbations") or {}) or MISSING
+            rows.append([esc(r["method"]), names, pct(rob.get("robust_retention"))])
+    if not rows:
+        return "*No robustness measured.*"
+    return (
+        "**Robustness** (robust retention = student ÷ teacher metric over every perturbed "
+        "point)\n\n"
+        + _image(_chart_for(charts, "robustness", system))
+        + md_table(["Method", "Perturbations", "Robust retention"], rows)
+    )
+
+
+def _gates(recs: Records) -> str:
+    rows = [
+        [esc(r["method"]), esc(g.get("name")), metric(g.get("threshold")), metric(g.get("value")),
+         "pass" if g.get("passed") else "FAIL", esc(g.get("reason", ""))]
+        for r in recs for g in r.get("gates") or () if isinstance(g, Mapping)
+    ]  # fmt: skip
+    if not rows:
+        return "*No deployment gates evaluated.*"
+    head = ["Method", "Gate", "Threshold", "Value", "Result", "Reason"]
+    return "**Deployment gates**\n\n" + md_table(head, rows)
+
+
+def validation_section(records: Records, charts: Sequence[Chart]) -> str:
+    """Per system: intervals, calibration, fairness, robustness and gates, when recorded."""
+    parts = ["## Validation per system"]
+    for system, recs in by_system(records).items():
+        ok = _ok(recs)
+        head = f"### {esc(system)} ({esc(recs[0]['sector'])})"
+        if not ok:
+            parts.append(f"{head}\n\n*No ok run with quality measurements.*")
+            continue
+        blocks = [
+            _intervals(ok),
+            _calibration(ok, charts, system),
+            _fairness(ok),
+            _robustness(ok, charts, system),
+            _gates(ok),
+        ]
+        parts.append(head + "\n\n" + "\n\n".join(blocks))
+    return "\n\n".join(parts)
+
+
+def gates_section(summary: StudySummary) -> str:
+    """Fleet-level gate pass counts by family (``all`` = passed every gate)."""
+    rows = [
+        [esc(g.family), esc(g.gate), str(g.passed), str(g.total),
+         pct(g.passed / g.total) if g.total else MISSING]
+        for g in summary.gates
+    ]  # fmt: skip
+    body = (
+        md_table(["Family", "Gate", "Passed", "Total", "Pass rate"], rows, right=2)
+        if rows
+        else "No record evaluated deployment gates."
+    )
+    return (
+        "## Deployment gates by family\n\n"
+        "Counts over every record that evaluated gates (benchmark included); "
+        "`all` counts the runs that passed every one of their gates.\n\n" + body
+    )
