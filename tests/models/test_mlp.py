@@ -1,0 +1,73 @@
+"""MLP: named blocks, shapes, spec round-trip, parameter formula, validated arguments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from potstill.errors import ConfigError
+from potstill.models.mlp import MLP, mlp_param_count
+from potstill.models.predict import count_params
+
+
+def test_shapes_and_layer_names() -> None:
+    model = MLP(5, [8, 6], 3, dropout=0.1)
+    assert model(torch.randn(4, 5)).shape == (4, 3)
+    assert model.hidden_layer_names() == ["blocks.0", "blocks.1"]
+    assert model.embedding_layer_name() == "blocks.1"
+    names = dict(model.named_modules())
+    assert all(name in names for name in model.hidden_layer_names())
+    assert isinstance(names["head"], torch.nn.Linear)
+
+
+def test_block_order_is_linear_norm_relu_dropout() -> None:
+    block = MLP(3, [4], 2, norm="batch").blocks[0]
+    kinds = [type(m) for m in block]
+    assert kinds == [torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU, torch.nn.Dropout]
+
+
+def test_layer_norm_accepts_a_batch_of_one_in_training() -> None:
+    model = MLP(3, [4], 2).train()
+    assert model(torch.randn(1, 3)).shape == (1, 2)
+
+
+def test_spec_round_trip_is_json_and_rebuilds_same_architecture() -> None:
+    model = MLP(5, [8, 6], 3, dropout=0.25, norm="none")
+    spec = model.spec()
+    assert spec == {
+        "type": "MLP",
+        "in_features": 5,
+        "hidden": [8, 6],
+        "out_features": 3,
+        "dropout": 0.25,
+        "norm": "none",
+    }
+    rebuilt = MLP.from_spec(spec)
+    assert rebuilt.spec() == spec
+    assert [k for k in rebuilt.state_dict()] == [k for k in model.state_dict()]
+
+
+@pytest.mark.parametrize(
+    ("norm", "expected"),
+    [
+        # Linear 3→4: 12+4, LayerNorm(4): 8, head 4→2: 8+2  → 34
+        ("layer", 34),
+        # BatchNorm's running stats are buffers, not parameters → same 34
+        ("batch", 34),
+        ("none", 26),
+    ],
+)
+def test_param_count_formula_matches_hand_count(norm: str, expected: int) -> None:
+    assert mlp_param_count(3, [4], 2, norm) == expected
+    assert count_params(MLP(3, [4], 2, norm=norm)) == expected  # type: ignore[arg-type]
+
+
+def test_invalid_arguments_have_sklearn_style_messages() -> None:
+    with pytest.raises(ConfigError, match=r"The 'dropout' parameter of MLP must be < 1.0. Got 1.5"):
+        MLP(3, [4], 2, dropout=1.5)
+    with pytest.raises(ConfigError, match=r"'hidden' parameter of MLP must list at least one"):
+        MLP(3, [], 2)
+    with pytest.raises(ConfigError, match=r"'norm' parameter of MLP must be one of"):
+        MLP(3, [4], 2, norm="group")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"'in_features' parameter of MLP must be >= 1. Got 0"):
+        MLP(0, [4], 2)
