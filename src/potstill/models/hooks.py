@@ -1,0 +1,167 @@
+"""Capture intermediate features with forward hooks, and pair student with teacher layers.
+
+Feature- and relation-based distillation need a model's hidden layers and its embedding,
+not only its logits. :class:`FeatureTap` gets them from *any* ``nn.Module`` by name with
+forward hooks, so the user's model is never edited or wrapped: the hooks are registered
+when the tap is built and removed by ``close()`` (or on leaving a ``with`` block).
+
+A student usually has fewer layers than its teacher. :func:`uniform_layer_map` pairs them
+with the "uniform" strategy of DistilBERT/TinyBERT (Jiao et al., 2020, §3.1: n = g(m)
+with every k-th teacher layer), which spreads the student's layers evenly over the
+teacher's depth and always ends on the teacher's last layer.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import nn
+
+from potstill._validation import check_scalar
+from potstill.errors import ModelError
+from potstill.models.predict import as_logits
+from potstill.types import Outputs
+
+__all__ = ["FeatureTap", "check_layer_names", "uniform_layer_map"]
+
+_MAX_LISTED = 30
+
+
+def _describe_valid(names: list[str]) -> str:
+    if len(names) <= _MAX_LISTED:
+        return ", ".join(repr(n) for n in names)
+    head, tail = names[: _MAX_LISTED - 10], names[-10:]
+    skipped = len(names) - len(head) - len(tail)
+    return (
+        ", ".join(repr(n) for n in head)
+        + f", … ({skipped} more) …, "
+        + ", ".join(repr(n) for n in tail)
+    )
+
+
+def check_layer_names(module: nn.Module, names: Sequence[str], owner: str = "FeatureTap") -> None:
+    """Raise ModelError if a name is not a submodule of ``module``, listing the valid ones."""
+    valid = [n for n, _ in module.named_modules() if n]
+    unknown = [n for n in names if n not in set(valid)]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=3)
+        if close:
+            hints.append(f"{name!r} → did you mean {', '.join(repr(c) for c in close)}?")
+    hint = (" " + " ".join(hints)) if hints else ""
+    raise ModelError(
+        f"Unknown layer name(s) {', '.join(repr(n) for n in unknown)} for {owner} on "
+        f"{type(module).__name__}.{hint} Valid module names ({len(valid)}): "
+        f"{_describe_valid(valid)}."
+    )
+
+
+class FeatureTap:
+    """Run a model and return its logits with the named hidden layers and embedding.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The model; it is not modified apart from the forward hooks this tap holds.
+    hidden : sequence of str
+        Module names (as in ``module.named_modules()``) whose outputs form
+        ``Outputs.hidden``, in the order given.
+    embedding : str or None
+        Module name whose output is ``Outputs.embedding``; outputs with more than two
+        dimensions are flattened to (N, -1).
+
+    Examples
+    --------
+    >>> with FeatureTap(mlp, hidden=["blocks.0"], embedding="blocks.1") as tap:
+    ...     out = tap(x)  # Outputs(logits, hidden=[h0], embedding=h1)
+    """
+
+    def __init__(
+        self, module: nn.Module, hidden: Sequence[str] = (), embedding: str | None = None
+    ) -> None:
+        self.module = module
+        self.hidden = list(hidden)
+        self.embedding = embedding
+        wanted = list(dict.fromkeys([*self.hidden, *([embedding] if embedding else [])]))
+        check_layer_names(module, wanted)
+        if wanted and isinstance(module, torch.jit.ScriptModule):
+            raise ModelError(
+                f"FeatureTap cannot hook layers {wanted} of a TorchScript module: forward hooks "
+                "are not supported on ScriptModules. Use logits-only distillation methods, or "
+                "load the teacher as an eager nn.Module (a potstill model directory)."
+            )
+        self._captured: dict[str, Any] = {}
+        modules = dict(module.named_modules())
+        self._handles = [modules[name].register_forward_hook(self._hook(name)) for name in wanted]
+
+    def _hook(self, name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            # Layers returning tuples (e.g. transformer blocks) carry the features first.
+            self._captured[name] = output[0] if isinstance(output, (tuple, list)) else output
+
+        return hook
+
+    def __call__(self, x: Any) -> Outputs:
+        """Forward ``x`` through the module and collect the hooked outputs (gradients kept)."""
+        if not self._handles and (self.hidden or self.embedding):
+            raise ModelError("This FeatureTap was closed; build a new one to capture features.")
+        self._captured.clear()
+        try:
+            logits = as_logits(self.module(x))
+            missing = [n for n in [*self.hidden, self.embedding] if n and n not in self._captured]
+            if missing:
+                raise ModelError(
+                    f"The layer(s) {missing} of {type(self.module).__name__} did not run during "
+                    "the forward pass, so their outputs cannot be captured. Choose layers on the "
+                    "path from input to output."
+                )
+            hidden = [self._captured[n] for n in self.hidden]
+            emb = self._captured[self.embedding] if self.embedding else None
+        finally:
+            self._captured.clear()
+        if emb is not None and emb.ndim > 2:
+            emb = emb.flatten(1)
+        return Outputs(logits=logits, hidden=hidden or None, embedding=emb)
+
+    def close(self) -> None:
+        """Remove every hook this tap registered (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self) -> FeatureTap:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def uniform_layer_map(n_teacher: int, n_student: int) -> list[tuple[int, int]]:
+    """Pair each student layer with a teacher layer, spread uniformly over depth.
+
+    Returns ``[(student_index, teacher_index), ...]`` with one pair per student layer,
+    where student layer ``i`` (0-based) learns from teacher layer
+    ``round((i + 1) * n_teacher / n_student) - 1`` (round half up; clipped at 0 when the
+    student is more than twice as deep as the teacher). This is the "uniform" strategy of
+    TinyBERT (Jiao et al., 2020) and DistilBERT's every-other-layer initialisation:
+    12 → 6 gives teacher layers 1, 3, 5, 7, 9, 11; the last student layer always maps to
+    the last teacher layer.
+    """
+    check_scalar(n_teacher, "n_teacher", owner="uniform_layer_map", ge=1, integer=True)
+    check_scalar(n_student, "n_student", owner="uniform_layer_map", ge=1, integer=True)
+    # floor(x + 1/2) with x = (i + 1) n_t / n_s, in exact integer arithmetic
+    return [
+        (i, max(0, (2 * (i + 1) * n_teacher + n_student) // (2 * n_student) - 1))
+        for i in range(n_student)
+    ]

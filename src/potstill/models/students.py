@@ -1,0 +1,211 @@
+"""Student builders: a smaller network derived from the teacher, sized by two fractions.
+
+The paper compares students by how much of the teacher they keep. ``StudentSpec`` says
+it with ``width`` (fraction of the teacher's channels/units) and ``depth`` (fraction of
+its hidden layers or inverted-residual blocks), or with explicit MLP sizes. The student
+is always randomly initialised: it learns from the teacher through distillation, and a
+from-scratch baseline of the very same student shows what distillation added.
+
+- MLP or DeepEnsemble teacher → one MLP. Its layers follow the teacher's widths at the
+  depths chosen by :func:`~potstill.models.hooks.uniform_layer_map` (the same pairing the
+  feature losses use). For an ensemble, ``width`` is relative to one member: a single
+  member already serves at 1/M of the ensemble's cost.
+- ImageClassifier(MobileNetV2) teacher → the same classifier on a MobileNetV2 with
+  ``width_mult × width`` and ``round(n × depth)`` blocks per stage (at least one, so the
+  downsampling schedule and the number of stage outputs stay those of the teacher).
+- A black box (no module) → :func:`student_for_blackbox`, an MLP sized to a parameter budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from potstill._validation import check_scalar
+from potstill.errors import ConfigError, ModelError
+from potstill.models.ensemble import DeepEnsemble
+from potstill.models.hooks import uniform_layer_map
+from potstill.models.mlp import MLP, Norm, mlp_param_count
+from potstill.models.mobilenet import ImageClassifier, MobileNetV2
+from potstill.models.registry import get_architecture, spec_field
+
+__all__ = ["StudentSpec", "build_from_spec", "build_student", "student_for_blackbox"]
+
+
+class StudentSpec(BaseModel):
+    """How much of the teacher the student keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    width: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of the teacher's width (units or channels) kept, in (0, 1].",
+    )
+    depth: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of the teacher's hidden layers / CNN blocks kept, in (0, 1].",
+    )
+    hidden: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Explicit MLP hidden widths; overrides width and depth (tabular only).",
+    )
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def _resolve_shape(
+    in_features: int | None, input_shape: Sequence[int] | int | None
+) -> tuple[int, ...] | None:
+    if input_shape is not None and not isinstance(input_shape, int):
+        shape = tuple(int(v) for v in input_shape)
+    elif input_shape is not None:
+        shape = (int(input_shape),)
+    else:
+        shape = None
+    if in_features is not None:
+        check_scalar(in_features, "in_features", owner="build_student", ge=1, integer=True)
+        if shape is not None and shape != (in_features,):
+            raise ConfigError(
+                f"build_student got in_features={in_features} and input_shape={shape}, which "
+                "disagree. Pass one of them."
+            )
+        shape = (int(in_features),)
+    return shape
+
+
+def _mlp_student(
+    widths: Sequence[int], spec: StudentSpec, in_features: int, n_outputs: int, template: MLP
+) -> MLP:
+    n_s = max(1, _round_half_up(spec.depth * len(widths)))
+    hidden = [
+        max(1, _round_half_up(spec.width * widths[j]))
+        for _, j in uniform_layer_map(len(widths), n_s)
+    ]
+    return MLP(in_features, hidden, n_outputs, dropout=template.dropout, norm=template.norm)
+
+
+def _mobilenet_student(
+    teacher: ImageClassifier, spec: StudentSpec, in_channels: int, n_outputs: int
+) -> ImageClassifier:
+    bb = teacher.backbone_spec
+    setting = [
+        [t, c, max(1, _round_half_up(n * spec.depth)), s]
+        for t, c, n, s in bb["inverted_residual_setting"]
+    ]
+    backbone = MobileNetV2(
+        num_classes=n_outputs,
+        width_mult=float(bb["width_mult"]) * spec.width,
+        inverted_residual_setting=setting,
+        round_nearest=int(bb.get("round_nearest", 8)),
+        dropout=float(bb.get("dropout", 0.2)),
+    )
+    return ImageClassifier(
+        backbone,
+        num_classes=n_outputs,
+        input_size=teacher.input_size,
+        in_channels=in_channels,
+        dropout=teacher.dropout,
+    )
+
+
+def build_student(
+    teacher_module: nn.Module | None,
+    spec: StudentSpec,
+    *,
+    in_features: int | None = None,
+    input_shape: Sequence[int] | int | None = None,
+    n_outputs: int | None = None,
+) -> nn.Module:
+    """A randomly initialised student for ``teacher_module`` as ``spec`` sizes it.
+
+    ``in_features`` / ``input_shape`` (e.g. ``task.input_shape``) and ``n_outputs``
+    (``task.n_outputs``) default to the teacher's own; they are required when the teacher
+    is not a potstill architecture (then ``spec.hidden`` must be given).
+    """
+    shape = _resolve_shape(in_features, input_shape)
+    if isinstance(teacher_module, ImageClassifier):
+        if spec.hidden is not None:
+            raise ConfigError(
+                "StudentSpec.hidden sizes an MLP student, but the teacher is an image "
+                f"classifier. Got hidden={spec.hidden}; use width and depth instead."
+            )
+        in_channels = shape[0] if shape is not None else teacher_module.in_channels
+        return _mobilenet_student(
+            teacher_module, spec, in_channels, n_outputs or teacher_module.num_classes
+        )
+    template: MLP | None = None
+    if isinstance(teacher_module, DeepEnsemble):
+        template = teacher_module.members[0]  # type: ignore[assignment]
+    elif isinstance(teacher_module, MLP):
+        template = teacher_module
+    if shape is not None and len(shape) != 1:
+        raise ConfigError(
+            f"An MLP student needs flat input rows; got input_shape={shape}. Image tasks need "
+            "an ImageClassifier teacher."
+        )
+    d_in = shape[0] if shape is not None else (template.in_features if template else None)
+    d_out = n_outputs if n_outputs is not None else (template.out_features if template else None)
+    if spec.hidden is not None:
+        if d_in is None or d_out is None:
+            raise ConfigError(
+                "build_student needs in_features (or input_shape) and n_outputs when the teacher "
+                f"is a {type(teacher_module).__name__}. Got in_features={d_in}, n_outputs={d_out}."
+            )
+        norm: Norm = template.norm if template else "layer"
+        return MLP(
+            d_in, spec.hidden, d_out, dropout=template.dropout if template else 0.0, norm=norm
+        )
+    if template is None or d_in is None or d_out is None:
+        raise ModelError(
+            f"build_student cannot derive a student from a {type(teacher_module).__name__}: "
+            "width/depth fractions need an MLP, DeepEnsemble or ImageClassifier teacher. Give "
+            "explicit sizes with StudentSpec(hidden=[...]) (and in_features, n_outputs), or use "
+            "student_for_blackbox()."
+        )
+    return _mlp_student(template.hidden, spec, d_in, d_out, template)
+
+
+def student_for_blackbox(
+    in_features: int, n_outputs: int, target_params: int, *, depth: int = 2, norm: Norm = "layer"
+) -> MLP:
+    """An MLP of ``depth`` equal-width hidden layers whose parameter count is closest to
+    ``target_params`` (e.g. a fraction of a tree ensemble's size in bytes / 4)."""
+    owner = "student_for_blackbox"
+    check_scalar(in_features, "in_features", owner=owner, ge=1, integer=True)
+    check_scalar(n_outputs, "n_outputs", owner=owner, ge=1, integer=True)
+    check_scalar(depth, "depth", owner=owner, ge=1, integer=True)
+
+    def count(h: int) -> int:
+        return mlp_param_count(in_features, [h] * depth, n_outputs, norm)
+
+    smallest = count(1)
+    check_scalar(target_params, "target_params", owner=owner, ge=smallest, integer=True)
+    lo, hi = 1, max(1, int(target_params))  # count(h) >= h, so h <= target
+    while lo < hi:  # smallest h with count(h) >= target
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < target_params else (lo, mid)
+    width = lo - 1 if lo > 1 and target_params - count(lo - 1) <= count(lo) - target_params else lo
+    return MLP(in_features, [width] * depth, n_outputs, norm=norm)
+
+
+def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a module (random weights) from its ``spec()``; used to reload saved models."""
+    cls = get_architecture(spec_field(spec, "type", "the model"))
+    try:
+        module: nn.Module = cls.from_spec(spec)  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        raise ModelError(
+            f"The architecture spec of type {spec['type']!r} is invalid: {exc}"
+        ) from exc
+    return module
