@@ -1,0 +1,273 @@
+"""The teacher adapter: one interface over every kind of deployed model.
+
+The distiller asks a teacher for ``Outputs`` (logits, and hidden layers/embedding when it
+is a white box); the evaluator asks for scores on a numpy array; the bench asks for a
+callable to time. :class:`Teacher` answers all three for torch modules, scikit-learn /
+XGBoost / LightGBM estimators and ONNX files (see :mod:`potstill.models.backends`), and
+says what it can expose in ``capabilities`` so a method that needs hidden layers is
+refused for a black box instead of failing mid-training.
+
+:func:`load_teacher` opens a teacher file by its format. It never runs code from disk
+unless asked: weights load with ``weights_only=True`` or from safetensors, and pickles
+(joblib) are refused with :class:`~potstill.errors.UnsafeModelError` unless the user opts
+in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes arbitrary code.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors_file
+from torch import nn
+
+from potstill._validation import check_scalar
+from potstill.errors import ConfigError, ModelError, UnsafeModelError
+from potstill.models.backends import OnnxBackend, SklearnBackend, TeacherBackend, TorchBackend
+from potstill.models.export import MODEL_JSON, load_model, load_state_strict
+from potstill.models.students import build_from_spec
+from potstill.types import Outputs, Problem
+
+__all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_TORCH_SUFFIXES = (".pt", ".pth")
+
+
+class Teacher:
+    """A deployed model seen through one interface (build it with a ``from_*`` constructor).
+
+    Parameters
+    ----------
+    backend : TeacherBackend
+        How the model is run (torch, sklearn, onnx, or a new kind such as "hf").
+    name : str
+        Name used in records and reports.
+    """
+
+    def __init__(self, backend: TeacherBackend, *, name: str = "teacher") -> None:
+        self._backend = backend
+        self.name = name
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_torch(
+        cls,
+        module: nn.Module,
+        *,
+        problem: Problem,
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
+        name: str = "teacher",
+    ) -> Teacher:
+        """A white-box teacher. ``features``/``embedding`` default to the module's
+        ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them; pass
+        ``features=()`` to expose logits only."""
+        own = getattr(module, "problem", None)
+        if isinstance(own, str) and own != problem:
+            raise ConfigError(
+                f"The teacher {type(module).__name__} was built for {own}, but the task is "
+                f"{problem}. Build the teacher with problem={problem!r}."
+            )
+        scripted = isinstance(module, torch.jit.ScriptModule)  # hooks are impossible there
+        if features is None:
+            fn = getattr(module, "hidden_layer_names", None)
+            features = list(fn()) if callable(fn) and not scripted else []
+        if embedding is None:
+            fn = getattr(module, "embedding_layer_name", None)
+            embedding = fn() if callable(fn) and not scripted else None
+        return cls(TorchBackend(module, problem, features, embedding), name=name)
+
+    @classmethod
+    def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
+        """A black-box teacher from ``predict_proba`` (classification; column order is
+        ``estimator.classes_``, which must follow the task's class ids) or ``predict``."""
+        return cls(SklearnBackend(estimator, problem), name=name or type(estimator).__name__)
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: Path,
+        *,
+        problem: Problem,
+        name: str | None = None,
+        output: str | None = None,
+        scores: str = "logits",
+    ) -> Teacher:
+        """A black-box teacher run by onnxruntime. ``output`` picks the output tensor (default:
+        the first); ``scores="probabilities"`` when that output is already probabilities."""
+        backend = OnnxBackend(Path(path), problem, output=output, scores=scores)
+        return cls(backend, name=name or Path(path).stem)
+
+    # ------------------------------------------------------------------ interface
+
+    @property
+    def backend(self) -> str:
+        """``"torch"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
+        return self._backend.kind
+
+    @property
+    def problem(self) -> Problem:
+        return self._backend.problem
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What ``outputs`` can fill: subset of {"logits", "hidden", "embedding", "attentions"}."""
+        return self._backend.capabilities
+
+    @property
+    def module(self) -> nn.Module | None:
+        """The torch module of a white-box teacher, else None."""
+        return self._backend.module
+
+    def outputs(self, x: torch.Tensor) -> Outputs:
+        """Teacher outputs for a batch, in eval mode without gradients."""
+        return self._backend.outputs(x)
+
+    def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities (n, C) or regression values (n,) on a numpy array."""
+        check_scalar(batch_size, "batch_size", owner="Teacher.predict_scores", ge=1, integer=True)
+        return self._backend.predict_scores(X, batch_size)
+
+    def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """One prediction call on a numpy batch, as a plain callable (for benchmarking)."""
+        return self._backend.predict_fn()
+
+    def describe(self) -> dict[str, Any]:
+        """JSON summary for the run record: name, backend, problem, capabilities,
+        architecture and parameter count (None for tree ensembles)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "problem": self.problem,
+            "capabilities": sorted(self.capabilities),
+            "architecture": self._backend.architecture(),
+            "params": self._backend.params(),
+        }
+
+    def __repr__(self) -> str:
+        return f"Teacher(name={self.name!r}, backend={self.backend!r}, problem={self.problem!r})"
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
+
+
+def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
+    if isinstance(obj, nn.Module):
+        return Teacher.from_torch(obj.eval(), problem=problem, name=name)
+    if callable(getattr(obj, "predict", None)):
+        return Teacher.from_sklearn(obj, problem=problem, name=name)
+    raise ModelError(
+        f"'{path}' holds a {type(obj).__name__}, which is neither a torch module nor an "
+        "estimator with predict/predict_proba."
+    )
+
+
+def _with_architecture(
+    architecture: Mapping[str, Any] | None, state: Any, path: Path, problem: Problem, name: str
+) -> Teacher:
+    if architecture is None:
+        raise ModelError(
+            f"'{path}' holds weights only (a state dict). Pass architecture=<spec dict> "
+            "(--architecture spec.json) describing the model, e.g. MLP(...).spec()."
+        )
+    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise ModelError(f"'{path}' does not hold a state dict. Got {type(state).__name__}.")
+    module = build_from_spec(architecture)
+    load_state_strict(module, state, str(path))
+    return Teacher.from_torch(module.eval(), problem=problem, name=name)
+
+
+def _refuse_pickle(path: Path, what: str) -> UnsafeModelError:
+    return UnsafeModelError(
+        f"Refusing to load '{path}': {what} Unpickling executes arbitrary code stored in the "
+        "file. If you trust this file, pass trust_pickle=True (CLI: --trust-pickle); better, "
+        "export the model to ONNX or safetensors."
+    )
+
+
+def load_teacher(
+    path: Path,
+    *,
+    problem: Problem,
+    trust_pickle: bool = False,
+    architecture: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> Teacher:
+    """Open a saved teacher by its format.
+
+    - a directory with ``model.json``: a potstill model (spec + safetensors);
+    - ``.onnx``: onnxruntime;
+    - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``;
+    - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
+      needs ``architecture`` (a ``spec()`` dict); a whole pickled module needs ``trust_pickle``;
+    - ``.safetensors``: weights that need ``architecture``.
+    """
+    path = Path(path)
+    name = name or path.stem
+    if not path.exists():
+        raise ModelError(f"The teacher file '{path}' does not exist.")
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if not (path / MODEL_JSON).is_file():
+            raise ModelError(
+                f"The teacher directory '{path}' has no {MODEL_JSON}; only directories written "
+                "by potstill.models.save_model can be loaded. Give a model file instead."
+            )
+        return Teacher.from_torch(load_model(path), problem=problem, name=name)
+    if suffix == ".onnx":
+        return Teacher.from_onnx(path, problem=problem, name=name)
+    if suffix in PICKLE_SUFFIXES:
+        if not trust_pickle:
+            raise _refuse_pickle(path, "it is a pickle (joblib) file.")
+        import joblib
+
+        return _from_object(joblib.load(path), path, problem, name)
+    if suffix == ".safetensors":
+        try:
+            state = load_safetensors_file(path)
+        except SafetensorError as exc:
+            raise ModelError(f"'{path}' is not a valid safetensors file: {exc}") from exc
+        return _with_architecture(architecture, state, path, problem, name)
+    if suffix in _TORCH_SUFFIXES:
+        if architecture is None and _is_torchscript(path):
+            with warnings.catch_warnings():
+                # The file is TorchScript; torch deprecating that format is not the user's to fix.
+                warnings.filterwarnings(
+                    "ignore", message=r".*torch\.jit\.load.*", category=DeprecationWarning
+                )
+                module = torch.jit.load(str(path), map_location="cpu")
+            return Teacher.from_torch(module.eval(), problem=problem, name=name)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if not trust_pickle:
+                raise _refuse_pickle(
+                    path, "it holds pickled Python objects, not only weights."
+                ) from exc
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+            return _from_object(obj, path, problem, name)
+        return _with_architecture(architecture, state, path, problem, name)
+    supported = ", ".join(
+        ["<potstill model dir>", ".onnx", *_TORCH_SUFFIXES, ".safetensors", *PICKLE_SUFFIXES]
+    )
+    raise ModelError(
+        f"Unknown teacher format '{suffix or path.name}' for '{path}'. Supported: {supported}."
+    )
