@@ -173,6 +173,9 @@ def _quality(spec: dict[str, Any], student: float, retention: float, rich: bool)
             "teacher_eo_diff": 0.03,
             "student_eo_diff": 0.06,
             "gap_increase": 0.02,
+            "teacher_metric_gap": 0.02,
+            "student_metric_gap": 0.02,
+            "gap_basis": "dp/eo",
         }
         extra["robustness"] = {
             "perturbations": {
@@ -182,6 +185,7 @@ def _quality(spec: dict[str, Any], student: float, retention: float, rich: bool)
                     "student": [0.78, 0.72],
                 }
             },
+            "metric": "accuracy",
             "robust_retention": 0.965,
         }
     fidelity = (

@@ -315,7 +315,9 @@ def robustness(records: Records, summary: StudySummary) -> list[Chart]:
         fig = Figure(figsize=(3.2 * min(len(perturbations), 3) + 0.6, 3.4), dpi=100)
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, len(perturbations), squeeze=False)[0]
-        metric = dig(robust[0], "quality", "metric", default="metric")
+        metric = dig(robust[0], "quality", "robustness", "metric") or dig(
+            robust[0], "quality", "metric", default="metric"
+        )
         for ax, name in zip(axes, perturbations, strict=True):
             teacher_done = False
             for r in robust:

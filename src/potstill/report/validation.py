@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from potstill.report.charts import Chart
-from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, pp, usd
+from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, usd
 from potstill.report.records import by_system, waterfall_record, waterfall_steps
 from potstill.study.aggregate import StudySummary, dig, estimate
 
@@ -102,23 +102,29 @@ def _fairness(recs: Records) -> str:
         fair = dig(r, "quality", "fairness")
         if not isinstance(fair, Mapping):
             continue
+        gap = fair.get("gap_increase")
         rows.append([
             esc(r["method"]), esc(fair.get("attribute", MISSING)), esc(fair.get("metric", MISSING)),
+            esc(fair.get("gap_basis", "dp/eo")),
             metric(fair.get("teacher_dp_diff")), metric(fair.get("student_dp_diff")),
             metric(fair.get("teacher_eo_diff")), metric(fair.get("student_eo_diff")),
-            pp(fair.get("gap_increase")),
+            metric(fair.get("teacher_metric_gap")), metric(fair.get("student_metric_gap")),
+            metric(gap) if not isinstance(gap, (int, float)) or gap <= 0 else "+" + metric(gap),
         ])  # fmt: skip
         for name, g in (fair.get("groups") or {}).items():
             groups.append([esc(r["method"]), esc(name), str(dig(g, "n", default=MISSING)),
                            metric(dig(g, "teacher")), metric(dig(g, "student"))])  # fmt: skip
     if not rows:
         return "*No fairness measured (no sensitive attribute declared).*"
-    head = ["Method", "Attribute", "Metric", "Teacher DP diff", "Student DP diff",
-            "Teacher EO diff", "Student EO diff", "Gap increase"]  # fmt: skip
+    head = ["Method", "Attribute", "Metric", "Gap basis", "Teacher DP diff", "Student DP diff",
+            "Teacher EO diff", "Student EO diff", "Teacher metric gap", "Student metric gap",
+            "Gap increase"]  # fmt: skip
     group_table = md_table(["Method", "Group", "n", "Teacher", "Student"], groups)
     return (
-        "**Fairness gaps** (demographic parity / equalized odds differences; gap increase = "
-        f"student gap − teacher gap)\n\n{md_table(head, rows)}\n\n{group_table}"
+        "**Fairness gaps** (demographic parity / equalized odds differences for binary "
+        "classification, else the metric's max − min spread across groups, as the gap basis "
+        "says; gap increase = student gap − teacher gap, in the basis' units)\n\n"
+        f"{md_table(head, rows)}\n\n{group_table}"
     )
 
 

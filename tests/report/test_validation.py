@@ -1,0 +1,50 @@
+"""Validation sections: what the records measured, and only that."""
+
+from __future__ import annotations
+
+import copy
+
+from potstill.report.validation import validation_section, waterfall_section
+
+
+def _system(records, name):
+    return [copy.deepcopy(r) for r in records if r["system"] == name]
+
+
+def test_fairness_on_metric_basis_shows_metric_gaps(rendered):
+    recs = _system(rendered.records, "concrete-strength")
+    kd = next(r for r in recs if r["method"] == "kd")
+    kd["quality"]["fairness"] = {
+        "attribute": "plant",
+        "metric": "rmse",
+        "groups": {"north": {"n": 40, "teacher": 4.5, "student": 4.9}},
+        "teacher_dp_diff": None,
+        "student_dp_diff": None,
+        "teacher_eo_diff": None,
+        "student_eo_diff": None,
+        "teacher_metric_gap": 0.75,
+        "student_metric_gap": 1.25,
+        "gap_increase": 0.5,
+        "gap_basis": "metric",
+    }
+    md = validation_section(recs, [])
+    assert "| kd | plant | rmse | metric | — | — | — | — | 0.7500 | 1.250 | +0.5000 |" in md
+    assert "| kd | north | 40 | 4.500 | 4.900 |" in md
+    assert "*No calibration measured (regression, or not recorded).*" in md
+
+
+def test_system_without_ok_runs_says_so(rendered):
+    recs = _system(rendered.records, "fraud-blackbox")
+    for r in recs:
+        r["status"] = "failed"
+    assert "*No ok run with quality measurements.*" in validation_section(recs, [])
+
+
+def test_waterfall_table_from_steps(rendered):
+    md = waterfall_section(_system(rendered.records, "credit-default"), [])
+    # kd: teacher $2.50 → student eager 2.5 * 0.2 * 1.3 = $0.650 → onnx $0.500
+    assert "| teacher eager | $2.50 | — | 0.0% |" in md
+    assert "| student eager | $0.650 | -$1.85 | 74.0% |" in md
+    assert "| student onnx | $0.500 | -$0.150 | 80.0% |" in md
+    none = waterfall_section(_system(rendered.records, "heart-disease"), [])
+    assert "No record carries a cost waterfall" in none
