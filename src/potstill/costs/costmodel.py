@@ -1,0 +1,234 @@
+"""From measured throughput to money and capacity, with every assumption written down.
+
+``$ per 1M predictions = usd_per_hour / (3600 × sustainable throughput per instance) × 1e6``
+
+*Scaling assumption* (stated in every ``Costs.extra``): a CPU profile measured with ``t``
+threads is one replica; an instance with ``v`` vCPUs runs ``v / t`` such replicas, so its
+throughput is the measured throughput × ``v / t`` (linear scaling, no contention, the
+instance's cores as fast as the measuring machine's). A CUDA profile is one replica per
+GPU: throughput × the instance's accelerator count. Sustainable throughput is the
+offline (best batch) throughput. Capacity under a latency bound comes from the server
+scenario: the largest Poisson rate one replica serves with p99 <= SLO, times replicas.
+A month is 730 hours.
+
+The waterfall separates the levers: teacher (eager) → student (eager) is what
+distillation saved, → student (ONNX Runtime) what the runtime saved, → student (INT8)
+what quantization saved.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from potstill.costs.prices import PriceEntry
+from potstill.errors import PriceError
+from potstill.types import CostProfile, Costs
+
+__all__ = ["HOURS_PER_MONTH", "capacity_per_instance", "cost_of", "usd_per_million", "waterfall"]
+
+HOURS_PER_MONTH = 730.0
+
+
+def _replicas(profile: CostProfile, entry: PriceEntry) -> tuple[float, str]:
+    """Replicas of the measured configuration one instance runs, and why."""
+    device = profile.environment.get("device", "cpu")
+    if device == "cuda":
+        if entry.accelerator_count < 1:
+            raise PriceError(
+                f"'{profile.model}' ({profile.runtime}) was measured on CUDA but instance "
+                f"'{entry.id}' has no accelerator. Choose a GPU instance or measure on CPU."
+            )
+        return float(entry.accelerator_count), (
+            f"one replica per GPU: {entry.accelerator_count} × the throughput measured on "
+            f"{profile.environment.get('gpu', 'one GPU')} (instance GPU: {entry.accelerator})"
+        )
+    threads = int(profile.settings.get("threads", profile.environment.get("threads", 1)))
+    ratio = entry.vcpus / threads
+    return ratio, (
+        f"linear vCPU scaling: {entry.vcpus} vCPUs / {threads} thread(s) measured = {ratio:g} "
+        f"replicas per instance, each as fast as on the measuring CPU "
+        f"({profile.environment.get('cpu', 'unknown')})"
+        + ("; the instance's accelerator is left unused" if entry.accelerator else "")
+    )
+
+
+def usd_per_million(profile: CostProfile, entry: PriceEntry) -> float:
+    """Dollars per one million predictions at the profile's sustainable throughput."""
+    replicas, _ = _replicas(profile, entry)
+    throughput = profile.throughput * replicas
+    if not throughput > 0:
+        raise PriceError(
+            f"'{profile.model}' ({profile.runtime}) has throughput {profile.throughput!r}; "
+            "a cost needs a positive measured throughput."
+        )
+    return entry.usd_per_hour / (3600.0 * throughput) * 1e6
+
+
+def _max_qps_one_replica(profile: CostProfile, slo_ms: float) -> float:
+    """Largest Poisson rate one replica serves with p99 <= ``slo_ms`` (server scenario)."""
+    server = profile.extra.get("server")
+    if not server:
+        raise PriceError(
+            f"'{profile.model}' ({profile.runtime}) has no server scenario to size capacity "
+            "under an SLO; measure it with BenchConfig(server=True)."
+        )
+    if math.isclose(float(server["slo_ms"]), slo_ms):
+        return float(server["max_qps"])
+    points = [(0.0, profile.latency.p99_ms)] + [
+        (float(p["qps"]), float(p["p99_ms"])) for p in server["curve"]
+    ]
+    best = 0.0
+    for (q0, l0), (q1, l1) in itertools.pairwise(points):
+        if l1 <= slo_ms:
+            best = q1
+        elif l0 <= slo_ms:  # crosses between the two points: interpolate linearly
+            best = q0 + (q1 - q0) * (slo_ms - l0) / (l1 - l0)
+            break
+        else:
+            break
+    return best
+
+
+def capacity_per_instance(
+    profile: CostProfile, entry: PriceEntry, slo_ms: float | None = None
+) -> tuple[float, str]:
+    """Predictions per second one instance sustains (under ``slo_ms`` if given), and how."""
+    replicas, _ = _replicas(profile, entry)
+    if slo_ms is None:
+        return profile.throughput * replicas, (
+            f"offline throughput at batch {profile.throughput_batch} × replicas (no latency bound)"
+        )
+    return _max_qps_one_replica(profile, slo_ms) * replicas, (
+        f"server scenario: largest Poisson rate with p99 <= {slo_ms:g} ms, batch 1, × replicas"
+    )
+
+
+def _sizing(
+    profile: CostProfile, entry: PriceEntry, target_qps: float, slo_ms: float | None
+) -> dict[str, Any]:
+    capacity, basis = capacity_per_instance(profile, entry, slo_ms)
+    instances = math.ceil(target_qps / capacity) if capacity > 0 else None
+    return {
+        "capacity_qps_per_instance": capacity,
+        "capacity_basis": basis,
+        "instances": instances,
+        "monthly_usd": instances * entry.usd_per_hour * HOURS_PER_MONTH if instances else None,
+        "reason": "" if instances else f"the SLO of {slo_ms} ms cannot be met by one replica",
+    }
+
+
+def cost_of(
+    student: CostProfile,
+    teacher: CostProfile,
+    entry: PriceEntry,
+    *,
+    target_qps: float | None = None,
+    slo_ms: float | None = None,
+) -> Costs:
+    """Money and capacity of ``student`` against ``teacher`` on instance ``entry``.
+
+    See the module docstring for the formula and the scaling assumption; both are copied
+    into ``Costs.extra``. With ``target_qps`` the extra also holds instances needed (under
+    the p99 ``slo_ms`` if given), monthly cost at that load (730 h) and its reduction.
+    """
+    student_usd = usd_per_million(student, entry)
+    teacher_usd = usd_per_million(teacher, entry)
+    s_rep, s_why = _replicas(student, entry)
+    t_rep, t_why = _replicas(teacher, entry)
+    memory = None
+    if student.peak_memory_mb and teacher.peak_memory_mb:
+        memory = 1.0 - student.peak_memory_mb / teacher.peak_memory_mb
+    extra: dict[str, Any] = {
+        "formula": "usd_per_hour / (3600 * throughput * replicas_per_instance) * 1e6",
+        "scaling_assumption": {"student": s_why, "teacher": t_why},
+        "replicas_per_instance": {"student": s_rep, "teacher": t_rep},
+        "throughput_per_instance": {
+            "student": student.throughput * s_rep,
+            "teacher": teacher.throughput * t_rep,
+        },
+        "student": {"model": student.model, "runtime": student.runtime},
+        "teacher": {"model": teacher.model, "runtime": teacher.runtime},
+        "hours_per_month": HOURS_PER_MONTH,
+        "target_qps": target_qps,
+        "slo_ms": slo_ms,
+    }
+    if target_qps is not None:
+        if not target_qps > 0:
+            raise PriceError(
+                f"The 'target_qps' parameter of cost_of must be > 0. Got {target_qps!r} instead."
+            )
+        s_size = _sizing(student, entry, target_qps, slo_ms)
+        t_size = _sizing(teacher, entry, target_qps, slo_ms)
+        extra["sizing"] = {"student": s_size, "teacher": t_size}
+        extra["instances"] = {"student": s_size["instances"], "teacher": t_size["instances"]}
+        extra["monthly_usd"] = {"student": s_size["monthly_usd"], "teacher": t_size["monthly_usd"]}
+        s_month, t_month = s_size["monthly_usd"], t_size["monthly_usd"]
+        extra["monthly_reduction"] = 1.0 - s_month / t_month if s_month and t_month else None
+    return Costs(
+        instance=entry.as_record(),
+        usd_per_million=student_usd,
+        teacher_usd_per_million=teacher_usd,
+        reduction=1.0 - student_usd / teacher_usd,
+        latency_reduction=1.0 - student.latency.p50_ms / teacher.latency.p50_ms,
+        memory_reduction=memory,
+        extra=extra,
+    )
+
+
+_STEPS = (
+    ("teacher (eager)", "baseline"),
+    ("student (eager)", "distillation"),
+    ("student (ONNX Runtime)", "runtime"),
+    ("student (INT8)", "quantization"),
+)
+
+
+def waterfall(
+    teacher_eager: CostProfile,
+    student_eager: CostProfile,
+    student_onnx: CostProfile | None,
+    student_int8: CostProfile | None,
+    entry: PriceEntry,
+) -> list[dict[str, Any]]:
+    """$ per 1M predictions at each lever, and what each lever saved.
+
+    A step whose profile is None (runtime skipped) is kept with ``measured: False`` and
+    the next measured step is compared with the last measured one.
+    """
+    teacher_usd = usd_per_million(teacher_eager, entry)
+    steps: list[dict[str, Any]] = []
+    previous = teacher_usd
+    profiles = (teacher_eager, student_eager, student_onnx, student_int8)
+    for (label, lever), profile in zip(_STEPS, profiles, strict=True):
+        if profile is None:
+            steps.append(
+                {
+                    "step": label,
+                    "lever": lever,
+                    "measured": False,
+                    "usd_per_million": None,
+                    "saved_usd_per_million": None,
+                    "saved_fraction_of_teacher": None,
+                    "cumulative_reduction": None,
+                }
+            )
+            continue
+        usd = usd_per_million(profile, entry)
+        saved = previous - usd if lever != "baseline" else 0.0
+        steps.append(
+            {
+                "step": label,
+                "lever": lever,
+                "measured": True,
+                "model": profile.model,
+                "runtime": profile.runtime,
+                "usd_per_million": usd,
+                "saved_usd_per_million": saved,
+                "saved_fraction_of_teacher": saved / teacher_usd,
+                "cumulative_reduction": 1.0 - usd / teacher_usd,
+            }
+        )
+        previous = usd
+    return steps
