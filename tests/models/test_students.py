@@ -60,10 +60,21 @@ def test_explicit_hidden_overrides_and_works_for_any_teacher() -> None:
     assert isinstance(student, MLP) and student.hidden == [5, 3]
     with pytest.raises(ConfigError, match="needs in_features"):
         build_student(nn.Linear(4, 2), StudentSpec(hidden=[5]))
-    with pytest.raises(ModelError, match="cannot derive a student from a Linear"):
-        build_student(nn.Linear(4, 2), StudentSpec(), in_features=4, n_outputs=2)
+    with pytest.raises(ModelError, match="cannot size a student for a NoneType"):
+        build_student(None, StudentSpec(), in_features=4)
     with pytest.raises(ConfigError, match="disagree"):
         build_student(MLP(4, [5], 2), StudentSpec(), in_features=4, input_shape=(5,))
+
+
+def test_opaque_torch_teacher_gets_a_parameter_budget() -> None:
+    # 4*100 + 100 + 100*2 + 2 = 702 parameters; width*depth = 0.25 → budget round(175.5) = 176
+    opaque = nn.Sequential(nn.Linear(4, 100), nn.ReLU(), nn.Linear(100, 2))
+    student = build_student(opaque, StudentSpec(), input_shape=(4,), n_outputs=2)
+    assert student.spec() == student_for_blackbox(4, 2, 176).spec()  # type: ignore[operator]
+    explicit = build_student(opaque, StudentSpec(target_params=1000), in_features=4, n_outputs=2)
+    assert explicit.spec() == student_for_blackbox(4, 2, 1000).spec()  # type: ignore[operator]
+    with pytest.raises(ConfigError, match="flat input rows"):
+        build_student(opaque, StudentSpec(), input_shape=(1, 8, 8), n_outputs=2)
 
 
 def test_image_teacher_gives_narrower_block_dropped_mobilenet() -> None:

@@ -31,6 +31,7 @@ from potstill.models.ensemble import DeepEnsemble
 from potstill.models.hooks import uniform_layer_map
 from potstill.models.mlp import MLP, Norm, mlp_param_count
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2
+from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
 __all__ = ["StudentSpec", "build_from_spec", "build_student", "student_for_blackbox"]
@@ -57,6 +58,11 @@ class StudentSpec(BaseModel):
         None,
         min_length=1,
         description="Explicit MLP hidden widths; overrides width and depth (tabular only).",
+    )
+    target_params: int | None = Field(
+        None,
+        ge=1,
+        description="Parameter budget of the MLP student of a black-box or opaque teacher.",
     )
 
 
@@ -131,7 +137,9 @@ def build_student(
 
     ``in_features`` / ``input_shape`` (e.g. ``task.input_shape``) and ``n_outputs``
     (``task.n_outputs``) default to the teacher's own; they are required when the teacher
-    is not a potstill architecture (then ``spec.hidden`` must be given).
+    is not a potstill architecture. Such an opaque torch teacher (e.g. TorchScript) on flat
+    inputs gets :func:`student_for_blackbox` with ``spec.target_params``, or else a budget of
+    ``width × depth ×`` the teacher's parameter count.
     """
     shape = _resolve_shape(in_features, input_shape)
     if isinstance(teacher_module, ImageClassifier):
@@ -166,12 +174,16 @@ def build_student(
         return MLP(
             d_in, spec.hidden, d_out, dropout=template.dropout if template else 0.0, norm=norm
         )
+    if template is None and teacher_module is not None and d_in is not None and d_out is not None:
+        fraction = spec.width * spec.depth * count_params(teacher_module)
+        budget = spec.target_params or _round_half_up(fraction)
+        smallest = mlp_param_count(d_in, [1, 1], d_out)
+        return student_for_blackbox(d_in, d_out, max(budget, smallest))
     if template is None or d_in is None or d_out is None:
         raise ModelError(
-            f"build_student cannot derive a student from a {type(teacher_module).__name__}: "
-            "width/depth fractions need an MLP, DeepEnsemble or ImageClassifier teacher. Give "
-            "explicit sizes with StudentSpec(hidden=[...]) (and in_features, n_outputs), or use "
-            "student_for_blackbox()."
+            f"build_student cannot size a student for a {type(teacher_module).__name__} "
+            f"teacher without in_features (or input_shape) and n_outputs. Got "
+            f"in_features={d_in}, n_outputs={d_out}."
         )
     return _mlp_student(template.hidden, spec, d_in, d_out, template)
 
