@@ -48,3 +48,12 @@ def test_waterfall_table_from_steps(rendered):
     assert "| student onnx | $0.500 | -$0.150 | 80.0% |" in md
     none = waterfall_section(_system(rendered.records, "heart-disease"), [])
     assert "No record carries a cost waterfall" in none
+
+
+def test_waterfall_in_the_cost_model_layout_names_skipped_steps(rendered):
+    md = waterfall_section(_system(rendered.records, "tool-wear"), [])
+    # kd: reduction 0.74 → student $0.650; eager step 0.650 * 1.3 = $0.845
+    assert "| teacher (eager) | $2.50 | — | 0.0% |" in md
+    assert "| student (eager) | $0.845 | -$1.65 | 66.2% |" in md  # 2.5 - 0.845 = 1.65499…
+    assert "| student (ONNX Runtime) | $0.650 | -$0.195 | 74.0% |" in md
+    assert "Not measured (runtime skipped): student (INT8)." in md

@@ -116,11 +116,12 @@ def _prices(records: Records) -> str:
             keep[key] = inst
     rows = [
         [esc(keep[k].get("provider", MISSING)), esc(keep[k].get("instance", MISSING)),
-         esc(keep[k].get("region", MISSING)), usd(keep[k].get("usd_per_hour"), 4),
+         esc(keep[k].get("region", MISSING)), str(keep[k].get("vcpus", MISSING)),
+         usd(keep[k].get("usd_per_hour"), 4),
          esc(keep[k].get("source", MISSING)), esc(keep[k].get("date", MISSING)), str(n)]
         for k, n in entries.items()
     ]  # fmt: skip
-    head = ["Provider", "Instance", "Region", "$/hour", "Source", "Date", "Runs"]
+    head = ["Provider", "Instance", "Region", "vCPUs", "$/hour", "Source", "Date", "Runs"]
     return md_table(head, rows) if rows else "No record carries a price entry."
 
 

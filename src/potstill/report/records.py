@@ -23,6 +23,7 @@ __all__ = [
     "profile_label",
     "record_rows",
     "slug",
+    "unmeasured_steps",
     "waterfall_record",
     "waterfall_steps",
 ]
@@ -169,16 +170,32 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "system"
 
 
+def _step_label(step: Any) -> str:
+    return str(dig(step, "label") or dig(step, "step") or "?")
+
+
 def waterfall_steps(record: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """``(label, usd_per_million)`` of ``costs.extra["waterfall"]``; steps without a
-    label or a finite number are skipped (the caller shows how many were kept)."""
+    """``(label, usd_per_million)`` of the measured steps of ``costs.extra["waterfall"]``.
+
+    A step's label is its ``label`` (or ``step``); steps without a finite
+    ``usd_per_million`` (a skipped runtime: ``measured: false``) are left out here and
+    named by :func:`unmeasured_steps`.
+    """
     steps = dig(record, "costs", "extra", "waterfall", default=())
     out = []
     for step in steps if isinstance(steps, Sequence) else ():
         value = dig(step, "usd_per_million")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-            out.append((str(dig(step, "label", default="?")), float(value)))
+            out.append((_step_label(step), float(value)))
     return out
+
+
+def unmeasured_steps(record: Mapping[str, Any]) -> list[str]:
+    """Labels of the waterfall steps that carry no dollar figure."""
+    steps = dig(record, "costs", "extra", "waterfall", default=())
+    measured = {label for label, _ in waterfall_steps(record)}
+    labels = [_step_label(s) for s in (steps if isinstance(steps, Sequence) else ())]
+    return [label for label in labels if label not in measured]
 
 
 def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -14,7 +14,12 @@ from typing import Any
 
 from potstill.report.charts import Chart
 from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, usd
-from potstill.report.records import by_system, waterfall_record, waterfall_steps
+from potstill.report.records import (
+    by_system,
+    unmeasured_steps,
+    waterfall_record,
+    waterfall_steps,
+)
 from potstill.study.aggregate import StudySummary, dig, estimate
 
 __all__ = ["gates_section", "validation_section", "waterfall_section"]
@@ -45,10 +50,13 @@ def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
             for i, (label, value) in enumerate(steps)
         ]  # fmt: skip
         table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
+        skipped = unmeasured_steps(record)
+        note = f"\n\nNot measured (runtime skipped): {esc(', '.join(skipped))}." if skipped else ""
         parts.append(
             f"### {esc(system)} ({esc(record['method'])})\n\n"
             + _image(_chart_for(charts, "waterfall", system))
             + table
+            + note
         )
     if len(parts) == 1:
         parts.append("No record carries a cost waterfall (`costs.extra.waterfall`).")
