@@ -88,9 +88,11 @@ class MissingDependencyError(PotstillError):
     """An optional dependency is not installed."""
 
 
-def missing_dependency(package: str, extra: str | None = None, purpose: str = "") -> MissingDependencyError:
+def missing_dependency(
+    package: str, extra: str | None = None, purpose: str = "", command: str | None = None
+) -> MissingDependencyError:
     """Build the error for a missing optional package, with the command that fixes it."""
-    how = f"pip install 'potstill[{extra}]'" if extra else f"pip install {package}"
+    how = command or (f"pip install 'potstill[{extra}]'" if extra else f"pip install {package}")
     why = f" (needed for {purpose})" if purpose else ""
     return MissingDependencyError(
         f"The optional package '{package}' is not installed{why}. Install it with: {how}"

@@ -181,7 +181,7 @@ def get_teacher(
             module = load_model(folder / "model")
             module.eval()
             teacher = Teacher.from_torch(module, problem=task.problem, name=f"{spec.arch}")
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ModelError) as exc:
         raise ModelError(
             f"The cached teacher in '{folder}' cannot be loaded ({exc}). Delete that folder to retrain it."
         ) from exc
