@@ -208,3 +208,16 @@ def test_helpers():
     assert estimate({"value": 0.9, "low": None, "high": 0.95}).low is None
     assert estimate({"value": None}) is None
     assert estimate(None) is None
+
+
+def test_unmeasured_gate_passes_are_counted_apart(records):
+    changed = copy.deepcopy(records)
+    kd = next(r for r in changed if (r["system"], r["method"]) == ("credit-default", "kd"))
+    kd["gates"].append(
+        {"name": "max_fairness_gap_increase", "threshold": 0.05, "value": None,
+         "passed": True, "reason": "not measured: no sensitive attribute"}
+    )  # fmt: skip
+    counts = {(g.family, g.gate): g for g in gate_counts(changed)}
+    fair = counts[("response", "max_fairness_gap_increase")]
+    assert (fair.passed, fair.total, fair.not_measured) == (1, 1, 1)
+    assert counts[("response", "min_retention")].not_measured == 0

@@ -189,16 +189,22 @@ def gates_section(summary: StudySummary) -> str:
     """Fleet-level gate pass counts by family (``all`` = passed every gate)."""
     rows = [
         [esc(g.family), esc(g.gate), str(g.passed), str(g.total),
-         pct(g.passed / g.total) if g.total else MISSING]
+         pct(g.passed / g.total) if g.total else MISSING,
+         str(g.not_measured) if g.gate != "all" else MISSING]
         for g in summary.gates
     ]  # fmt: skip
     body = (
-        md_table(["Family", "Gate", "Passed", "Total", "Pass rate"], rows, right=2)
+        md_table(
+            ["Family", "Gate", "Passed", "Total", "Pass rate", "Of which not measured"],
+            rows,
+            right=2,
+        )
         if rows
         else "No record evaluated deployment gates."
     )
     return (
         "## Deployment gates by family\n\n"
         "Counts over every record that evaluated gates (benchmark included); "
-        "`all` counts the runs that passed every one of their gates.\n\n" + body
+        "`all` counts the runs that passed every one of their gates. A gate whose quantity "
+        "was not measured for a run passes it and is counted in the last column.\n\n" + body
     )

@@ -91,12 +91,14 @@ class SystemComparison:
 
 @dataclass(frozen=True)
 class GateCount:
-    """How many records of one family passed one gate (``gate="all"``: every gate)."""
+    """How many records of one family passed one gate (``gate="all"``: every gate);
+    ``not_measured`` of the passes had no value (quantity not measured for that record)."""
 
     family: str
     gate: str
     passed: int
     total: int
+    not_measured: int = 0
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,8 @@ def group_stat(group: str, values: Sequence[float], systems: Iterable[str] = ())
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if ok and math.isfinite(value) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
@@ -235,8 +237,7 @@ def _pooled(group: str, records: Sequence[Mapping[str, Any]], path: tuple[str, .
 
 # --------------------------------------------------------------------------- statistics
 
-_REDUCTION = ("costs", "reduction")
-_RETENTION = ("quality", "retention", "value")
+_REDUCTION, _RETENTION = ("costs", "reduction"), ("quality", "retention", "value")
 
 
 def cost_reduction_by_sector(
@@ -318,11 +319,12 @@ def gate_counts(records: Sequence[Mapping[str, Any]]) -> tuple[GateCount, ...]:
     for r in records:
         gates = [g for g in (r.get("gates") or ()) if isinstance(g, Mapping)]
         for g in gates:
-            tally = counts.setdefault((r["family"], str(g.get("name"))), [0, 0])
+            tally = counts.setdefault((r["family"], str(g.get("name"))), [0, 0, 0])
             tally[0] += bool(g.get("passed"))
             tally[1] += 1
+            tally[2] += bool(g.get("passed")) and g.get("value") is None
         if gates:
-            tally = counts.setdefault((r["family"], "all"), [0, 0])
+            tally = counts.setdefault((r["family"], "all"), [0, 0, 0])
             tally[0] += all(bool(g.get("passed")) for g in gates)
             tally[1] += 1
     out: list[GateCount] = []
