@@ -256,10 +256,12 @@ class Method(nn.Module):
             have = outputs.available()
             missing = sorted(self.requires - have)
             if missing:
+                needs = ", ".join(repr(m) for m in missing)
+                exposes = ", ".join(repr(h) for h in sorted(have))
                 raise MethodError(
-                    f"Method '{self.name}' needs {', '.join(repr(m) for m in missing)} from the "
-                    f"{side}, but the {side} exposes only {', '.join(sorted(have))}. Expose them "
-                    "(hooks on a torch model) or choose a method that needs only those outputs."
+                    f"Method '{self.name}' needs {needs} from the {side}, but the {side} exposes "
+                    f"only {exposes}. Expose them (hooks on a torch model) or choose a method "
+                    "that needs only those outputs."
                 )
 
     def _check_hidden(self, s_layers: Sequence[Tensor], t_layers: Sequence[Tensor]) -> None:
