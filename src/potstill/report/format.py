@@ -25,6 +25,7 @@ __all__ = [
     "metric",
     "ms",
     "pct",
+    "plural",
     "pp",
     "si",
     "usd",
@@ -86,6 +87,11 @@ def si(x: Any) -> str:
         if abs(x) >= factor:
             return f"{_sig(x / factor, 3)}{suffix}"
     return _sig(x, 3)
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 system"``, ``"2 systems"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def interval(est: Estimate | None, fmt: Any = pct) -> str:

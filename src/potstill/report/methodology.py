@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from potstill.report.claims import PAPER_CITATION
-from potstill.report.format import MISSING, code_block, count, esc, md_table, usd
+from potstill.report.format import MISSING, code_block, count, esc, md_table, plural, usd
 from potstill.study.aggregate import FAMILY_ORDER, dig
 
 __all__ = [
@@ -191,7 +191,7 @@ def pipeline_mermaid(records: Records) -> str:
         dict.fromkeys(str(p.get("runtime")) for r in records for p in r.get("profiles") or ())
     )
     nodes = [
-        ("data", f"Data: {systems} systems, {datasets} datasets"),
+        ("data", f"Data: {plural(systems, 'system')}, {plural(datasets, 'dataset')}"),
         ("teacher", "Teacher: deployed model"),
         ("distill", f"Distill: {methods}"),
         ("evaluate", "Evaluate: quality, fidelity, CIs"),

@@ -23,6 +23,7 @@ from potstill.report.format import (
     metric,
     ms,
     pct,
+    plural,
     pp,
     si,
     usd,
@@ -73,20 +74,37 @@ def summary_section(records: Records, summary: StudySummary) -> str:
     )
     helped, compared, separated = _helped_count(summary)
     statuses = [r["status"] for r in records]
-    text = (
-        f"This report covers {summary.n_records} run records of {len(summary.systems)} "
-        f"systems: {sum(per_sector.values())} enterprise systems ({sectors or 'none'}) and "
-        f"{len(bench)} benchmark system(s), reported separately. Over the {cost.n} "
-        f"distillation runs on {cost.n_systems} enterprise systems, the cost per million "
-        f"predictions fell by {pct(cost.mean)} on average (sd {pct(cost.sd)}, range "
-        f"{pct(cost.minimum)}–{pct(cost.maximum)}), and the median accuracy retention was "
-        f"{pct(ret.median)} (n={ret.n}); per family: {_family_medians(summary)}. The best "
-        f"distilled student beat the from-scratch student on {helped} of {compared} systems "
-        f"({separated} with non-overlapping confidence intervals). "
-        f"{statuses.count('not_applicable')} run(s) were not applicable and "
-        f"{statuses.count('failed')} failed; they are listed with their reasons below. "
-        "The paper's claims are set beside these measurements in the next section."
+    n_na, n_failed = statuses.count("not_applicable"), statuses.count("failed")
+    parts = [
+        f"This report covers {plural(summary.n_records, 'run record')} of "
+        f"{plural(len(summary.systems), 'system')}: "
+        f"{plural(sum(per_sector.values()), 'enterprise system')} ({sectors or 'none'}) and "
+        f"{plural(len(bench), 'benchmark system')}, reported separately."
+    ]
+    if cost.n:
+        parts.append(
+            f"Over the {plural(cost.n, 'distillation run')} on "
+            f"{plural(cost.n_systems, 'enterprise system')}, the cost per million predictions "
+            f"fell by {pct(cost.mean)} on average (sd {pct(cost.sd)}, range "
+            f"{pct(cost.minimum)}–{pct(cost.maximum)})."
+        )
+    else:
+        parts.append("No distillation run on an enterprise system has a measured cost reduction.")
+    if ret.n:
+        parts.append(
+            f"The median accuracy retention was {pct(ret.median)} (n={ret.n}); per family: "
+            f"{_family_medians(summary)}."
+        )
+    parts.append(
+        f"The best distilled student beat the from-scratch student on {helped} of "
+        f"{plural(compared, 'system')} ({separated} with non-overlapping confidence intervals)."
     )
+    parts.append(
+        f"{plural(n_na, 'run')} {'was' if n_na == 1 else 'were'} not applicable and "
+        f"{n_failed} failed; they are listed with their reasons below. The paper's claims are "
+        "set beside these measurements in the next section."
+    )
+    text = " ".join(parts)
     return "## Summary\n\n" + text
 
 
@@ -173,6 +191,8 @@ def results_section(summary: StudySummary) -> str:
 def _helped_text(c: SystemComparison) -> str:
     if c.helped is None:
         return f"not compared: {esc(c.note)}"
+    if c.difference == 0:
+        return "no (equal metric)"
     ci = {True: " (CIs separate)", False: " (CIs overlap)", None: " (no CIs)"}[c.ci_separated]
     return ("yes" if c.helped else "no") + ci
 
