@@ -202,6 +202,7 @@ def _quality(spec: dict[str, Any], student: float, retention: float, rich: bool)
         Estimate(student - teacher),
         750,
         fidelity=fidelity,
+        secondary={"roc_auc": {"teacher": 0.9, "student": 0.88}} if rich else {},
         **extra,
     )
 

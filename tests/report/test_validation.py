@@ -57,3 +57,12 @@ def test_waterfall_in_the_cost_model_layout_names_skipped_steps(rendered):
     assert "| student (eager) | $0.845 | -$1.65 | 66.2% |" in md  # 2.5 - 0.845 = 1.65499…
     assert "| student (ONNX Runtime) | $0.650 | -$0.195 | 74.0% |" in md
     assert "Not measured (runtime skipped): student (INT8)." in md
+
+
+def test_secondary_metrics_and_fidelity(rendered):
+    md = validation_section(_system(rendered.records, "credit-default"), [])
+    assert "| kd | roc_auc | 0.9000 | 0.8800 |" in md
+    assert "| Method | agreement [CI] |" in md
+    assert "| kd | 0.9500 [0.9300, 0.9700] |" in md
+    regression = validation_section(_system(rendered.records, "concrete-strength"), [])
+    assert "| Method | pearson [CI] |" in regression and "Secondary metrics" not in regression

@@ -81,7 +81,29 @@ def _intervals(recs: Records) -> str:
         ])  # fmt: skip
     head = ["Method", "Metric", "Teacher [CI]", "Student [CI]", "Difference [CI]",
             "Retention [CI]", "n test"]  # fmt: skip
-    return "**Test metric with confidence intervals**\n\n" + md_table(head, rows)
+    return "**Test metric with confidence intervals**\n\n" + md_table(head, rows) + _others(recs)
+
+
+def _others(recs: Records) -> str:
+    """Secondary metrics and fidelity to the teacher, when the records carry them."""
+    secondary = [
+        [esc(r["method"]), esc(name), metric(dig(v, "teacher")), metric(dig(v, "student"))]
+        for r in recs for name, v in (dig(r, "quality", "secondary", default={}) or {}).items()
+    ]  # fmt: skip
+    names = list(dict.fromkeys(n for r in recs for n in dig(r, "quality", "fidelity", default={})))
+    fidelity = [
+        [esc(r["method"])]
+        + [interval(estimate(dig(r, "quality", "fidelity", n)), metric) for n in names]
+        for r in recs
+    ]
+    out = ""
+    if secondary:
+        table = md_table(["Method", "Secondary metric", "Teacher", "Student"], secondary)
+        out += f"\n\n**Secondary metrics**\n\n{table}"
+    if names:
+        table = md_table(["Method", *(f"{esc(n)} [CI]" for n in names)], fidelity)
+        out += f"\n\n**Fidelity to the teacher**\n\n{table}"
+    return out
 
 
 def _calibration(recs: Records, charts: Sequence[Chart], system: str) -> str:
