@@ -120,17 +120,21 @@ def train(
     wants_hidden, wants_emb = "hidden" in requires, "embedding" in requires
     s_layers: list[str] = []
     t_layers: list[str] = []
-    if wants_hidden and teacher is not None and teacher.module is not None:
+    if needs_teacher and teacher is not None and teacher.module is not None:
         s_layers, t_layers = layer_pairs(student, teacher.module)
-    s_tap = FeatureTap(student, hidden=s_layers, embedding=_embedding(student) if wants_emb else None)
+    s_tap = FeatureTap(
+        student,
+        hidden=s_layers if wants_hidden else [],
+        embedding=_embedding(student) if wants_emb else None,
+    )
     t_forward: Callable[[torch.Tensor], Outputs] | None = None
     t_tap: FeatureTap | None = None
     if needs_teacher and teacher is not None:
-        if teacher.module is not None and (wants_hidden or wants_emb):
+        if teacher.module is not None:
+            # Always capture every mapped layer and the embedding: the cached teacher
+            # outputs then serve every method of the system, whatever each one needs.
             teacher.module.eval()
-            t_tap = FeatureTap(
-                teacher.module, hidden=t_layers, embedding=_embedding(teacher.module) if wants_emb else None
-            )
+            t_tap = FeatureTap(teacher.module, hidden=t_layers, embedding=_embedding(teacher.module))
             t_forward = t_tap
         else:
             t_forward = teacher.outputs
@@ -147,7 +151,8 @@ def train(
         else:
             cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
             hits = cache.hits
-            key = content_hash(teacher.module if teacher and teacher.module else teacher.name if teacher else "", X, t_layers, wants_emb)
+            assert teacher is not None
+            key = content_hash(teacher.module if teacher.module is not None else teacher.name, X, t_layers)
             with torch.no_grad():
                 cached = cache.get(key, t_forward, X)
             cache_state = "hit" if cache.hits > hits else "miss"
@@ -162,6 +167,8 @@ def train(
             logits=out.logits.detach(),
             hidden=[h.detach() for h in out.hidden] if out.hidden else None,
             embedding=None if out.embedding is None else out.embedding.detach(),
+            attentions=[a.detach() for a in out.attentions] if out.attentions else None,
+            values=[v.detach() for v in out.values] if out.values else None,
         )
 
     X_t = torch.from_numpy(X)
@@ -206,6 +213,7 @@ def train(
                 break
             student.train()
             objective.train()
+            objective.set_epoch(epoch)
             order = torch.randperm(n, generator=gen)
             totals: dict[str, float] = {}
             steps = 0
