@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from potstill.errors import BenchError, ModelError
 
 __all__ = ["check_agreement", "compare_outputs", "export_onnx", "quantize_int8"]
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Graphs above this many parameter bytes are written with external data (protobuf 2 GB cap).
 _EXTERNAL_DATA_BYTES = 1_800_000_000
 
@@ -85,9 +87,10 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
                 verbose=False,
             )
     except Exception as exc:  # the exporter raises many unrelated types; all mean "cannot"
+        first_line = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelError(
             f"Cannot export {type(module).__name__} to ONNX at '{path}': "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+            f"{type(exc).__name__}: {first_line} "
             "Skip the 'onnx' runtimes for this model or make its forward exportable."
         ) from exc
     return path

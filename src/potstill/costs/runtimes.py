@@ -55,7 +55,8 @@ class BuildContext:
     atol: float = 1e-4
     rtol: float = 1e-3
     min_agreement: float = 0.99
-    onnx_files: dict[str, Path] = field(default_factory=dict)  # target name → FP32 export
+    #: target name → (FP32 export, its validation report against eager)
+    onnx_files: dict[str, tuple[Path, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,16 +181,29 @@ def _eager_module(target: BenchTarget, device: str) -> torch.nn.Module:
     return copy.deepcopy(module).to(device) if device != "cpu" else module
 
 
-def _fp32_onnx(target: BenchTarget, ctx: BuildContext) -> Path:
-    """The target's FP32 ONNX file: the saved one, or one export shared by onnx and int8."""
+def _fp32_onnx(target: BenchTarget, ctx: BuildContext) -> tuple[Path, dict[str, Any] | str]:
+    """The target's validated FP32 ONNX file and its validation report.
+
+    A saved ``.onnx`` is used as given (no torch reference to validate against). A module
+    is exported once per build context and checked against eager; a failed check raises
+    ``BenchError`` here, so INT8 is never built from an export that computes something else.
+    """
     if target.module is None:
         assert target.path is not None
-        return target.path
+        return target.path, "none: no torch reference for a saved .onnx"
     if target.name not in ctx.onnx_files:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target.name)
-        path = ctx.workdir / f"{safe}.onnx"
-        ctx.onnx_files[target.name] = export_onnx(target.module.eval(), target.example, path)
-    return ctx.onnx_files[target.name]
+        path = export_onnx(target.module.eval(), target.example, ctx.workdir / f"{safe}.onnx")
+        rows = _validation_rows(target)
+        reference = _torch_predictor(_eager_module(target, ctx.device), ctx.device)(rows)
+        candidate = _ort_predictor(path, ctx.threads, ctx.device)(rows)
+        report = compare_outputs(reference, candidate, atol=ctx.atol, rtol=ctx.rtol)
+        ctx.onnx_files[target.name] = (path, report)
+    path, report = ctx.onnx_files[target.name]
+    check_agreement(
+        report, min_agreement=ctx.min_agreement, where=f"ONNX export of '{target.name}'"
+    )
+    return path, report
 
 
 def _has_module(target: BenchTarget) -> bool:
@@ -244,22 +258,10 @@ def _build_compile(target: BenchTarget, ctx: BuildContext) -> Built:
 
 @register_runtime("onnx", applies=_onnx_capable)
 def _build_onnx(target: BenchTarget, ctx: BuildContext) -> Built:
-    path = _fp32_onnx(target, ctx)
+    path, report = _fp32_onnx(target, ctx)
     predict = _ort_predictor(path, ctx.threads, ctx.device)
-    notes: dict[str, Any] = {"exporter": "torch.onnx.export(dynamo=True)"}
-    if target.module is not None:
-        rows = _validation_rows(target)
-        reference = _torch_predictor(_eager_module(target, ctx.device), ctx.device)(rows)
-        report = compare_outputs(reference, predict(rows), atol=ctx.atol, rtol=ctx.rtol)
-        check_agreement(
-            report, min_agreement=ctx.min_agreement, where=f"ONNX export of '{target.name}'"
-        )
-        notes["validation"] = report
-    else:
-        notes = {
-            "exporter": "given file",
-            "validation": "none: no torch reference for a saved .onnx",
-        }
+    exporter = "torch.onnx.export(dynamo=True)" if target.module is not None else "given file"
+    notes: dict[str, Any] = {"exporter": exporter, "validation": report}
     return Built(
         predict, artefact=path, artefact_kind="onnx", bytes_on_disk=bytes_on_disk(path), notes=notes
     )
@@ -267,7 +269,7 @@ def _build_onnx(target: BenchTarget, ctx: BuildContext) -> Built:
 
 @register_runtime("onnx-int8", applies=_onnx_capable)
 def _build_int8(target: BenchTarget, ctx: BuildContext) -> Built:
-    fp32 = _fp32_onnx(target, ctx)
+    fp32, fp32_report = _fp32_onnx(target, ctx)
     out = ctx.workdir / f"{fp32.stem}.int8.onnx"
     notes: dict[str, Any] = {"quantization": quantize_int8(fp32, out)}
     predict = _ort_predictor(out, ctx.threads, ctx.device)
@@ -279,6 +281,7 @@ def _build_int8(target: BenchTarget, ctx: BuildContext) -> Built:
         reference, against = _ort_predictor(fp32, ctx.threads, ctx.device)(rows), "onnx fp32"
     report = compare_outputs(reference, predict(rows), atol=ctx.atol, rtol=ctx.rtol)
     notes["agreement_vs_" + against.replace(" ", "_")] = {**report, "gated": False}
+    notes["fp32_validation"] = fp32_report
     notes["fp32_bytes"] = bytes_on_disk(fp32)
     return Built(
         predict, artefact=out, artefact_kind="onnx", bytes_on_disk=bytes_on_disk(out), notes=notes

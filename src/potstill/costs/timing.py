@@ -65,10 +65,15 @@ class Lane:
     x: np.ndarray
     chunks: list[np.ndarray] = field(default_factory=list)
     calls: int = 0
-    seconds: float = 0.0
+    nanoseconds: int = 0  # integer sum, so the duration rule never suffers rounding
     blocks: int = 0
     stop_reason: str | None = None
     energy_joules: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Timed seconds so far (sum of per-call durations)."""
+        return self.nanoseconds / 1e9
 
     def samples_ms(self) -> np.ndarray:
         """Every timed call of this lane, in the order measured, in milliseconds."""
@@ -99,7 +104,7 @@ def run_interleaved(
                 lane.energy_joules += energy.delta_joules(before, energy.read_uj())
             lane.chunks.append(block)
             lane.calls += len(block)
-            lane.seconds += float(block.sum()) / 1e9
+            lane.nanoseconds += int(block.sum())
             lane.blocks += 1
             lane.stop_reason = rule.reason(lane.calls, lane.seconds)
             if lane.stop_reason is not None:
