@@ -158,3 +158,30 @@ def test_waterfall_keeps_a_skipped_step_and_bridges_it() -> None:
     )
     assert steps[2]["measured"] is False and steps[2]["usd_per_million"] is None
     assert steps[3]["saved_fraction_of_teacher"] == pytest.approx(0.15)  # 0.25 → 0.10
+
+
+def test_measured_profiles_price_end_to_end(
+    teacher: Any, student: Any, rows: Any, quick: Any
+) -> None:
+    from potstill.costs import BenchTarget, PriceCatalog, measure
+
+    profiles = measure(
+        [BenchTarget("teacher", teacher, None, rows), BenchTarget("student", student, None, rows)],
+        quick.model_copy(update={"target_qps": 50.0}),
+    )
+    by_key = {(p.model, p.runtime): p for p in profiles}
+    entry = PriceCatalog.load().get("c6i.xlarge")
+    t, s = by_key[("teacher", "eager")], by_key[("student", "eager")]
+    costs = cost_of(s, t, entry, target_qps=1000.0, slo_ms=quick.slo_ms)
+    expected = 0.17 / (3600 * s.throughput * 4) * 1e6  # 4 vCPUs / 1 thread
+    assert costs.usd_per_million == pytest.approx(expected)
+    assert costs.reduction == pytest.approx(
+        1 - costs.usd_per_million / costs.teacher_usd_per_million
+    )
+    assert costs.extra["instances"]["student"] >= 1
+    steps = waterfall(t, s, by_key[("student", "onnx")], by_key[("student", "onnx-int8")], entry)
+    assert [st["measured"] for st in steps] == [True] * 4
+    assert steps[-1]["cumulative_reduction"] == pytest.approx(
+        sum(st["saved_fraction_of_teacher"] for st in steps)
+    )
+    assert s.extra["server"]["target_qps"] == 50.0
