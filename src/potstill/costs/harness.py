@@ -70,7 +70,11 @@ def _workdir(export_dir: Path | None) -> Iterator[Path]:
 
 
 def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostProfile]:
-    """Measure every target on every applicable runtime; one profile per model × runtime."""
+    """Measure every target on every applicable runtime; one profile per model × runtime.
+
+    Torch modules are put in eval mode. Threads are set to ``config.threads`` for the
+    duration and restored afterwards. Profiles come in rotation order (runtime-major).
+    """
     check_targets(targets, max(config.batch_sizes))
     if config.device == "cuda" and not torch.cuda.is_available():
         raise BenchError("BenchConfig.device is 'cuda' but no CUDA device is available.")
@@ -94,7 +98,7 @@ def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostPro
         rule = StopRule(config.min_calls, config.min_seconds, config.max_seconds)
         schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl)
         sweep = _offline_sweep(sessions, lanes, config, timer, rapl)
-        flops = {t.name: flops_per_sample(t.module, t.example) for t in targets if t.module}
+        flops = {t.name: _flops(t) for t in targets if t.module is not None}
         profiles = []
         for s, lane in zip(sessions, lanes, strict=True):
             settings = {
@@ -236,7 +240,7 @@ def _profile(
         peak_memory_mb=peak,
         params=count_params(module) if module is not None else _onnx_params(s),
         bytes_on_disk=s.built.bytes_on_disk,
-        flops_per_sample=float(flops["flops"]) if flops is not None else None,
+        flops_per_sample=float(flops["flops"]) if flops and flops["flops"] is not None else None,
         environment=env,
         settings=settings,
         extra=extra,
@@ -256,16 +260,17 @@ def _energy(best: dict[str, Any], config: BenchConfig, rapl: RaplMeter) -> dict[
 
 
 def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, Any]) -> float | None:
-    """Fresh-process probe; on failure the reason is recorded and the peak is None."""
+    """Fresh-process probe; where there is none, the reason is recorded and the peak is None."""
     cold = extra["cold_start"]
-    built, module = s.built, s.target.module
+    artefact, kind, module = s.built.artefact, s.built.artefact_kind, s.target.module
+    cold["fresh_process"] = None
+    if s.runtime in ("compile", "native"):
+        cold["fresh_process_error"] = (
+            f"not probed for runtime {s.runtime!r}: no artefact a fresh process could load "
+            "without executing the caller's code"
+        )
+        return None
     try:
-        if s.runtime in ("compile", "native"):
-            raise BenchError(
-                f"not probed for runtime {s.runtime!r}: no artefact a fresh "
-                "process could load without executing the caller's code"
-            )
-        artefact, kind = built.artefact, built.artefact_kind
         if artefact is None and kind == "pt2" and module is not None:
             artefact = export_pt2(module, s.batch(1), workdir / f"{s.label.replace('/', '_')}.pt2")
         if artefact is None or kind is None:
@@ -274,11 +279,19 @@ def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, An
             kind, artefact, s.batch(1), workdir, threads=config.threads, calls=config.memory_calls
         )
     except (PotstillError, RuntimeError, ValueError) as exc:  # torch.export raises these
-        cold["fresh_process"] = None
         cold["fresh_process_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None
     cold["fresh_process"] = probe
     return float(probe["peak_rss_mb"])
+
+
+def _flops(target: BenchTarget) -> dict[str, Any]:
+    """FLOPs per sample of a module target; the counter's failure is recorded, not raised."""
+    assert target.module is not None
+    try:
+        return flops_per_sample(target.module, target.example)
+    except (RuntimeError, TypeError, NotImplementedError) as exc:
+        return {"flops": None, "error": f"flop counter failed: {type(exc).__name__}: {exc}"}
 
 
 def _cuda_memory(s: _Session, batch: int) -> dict[str, Any]:
