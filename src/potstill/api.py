@@ -68,28 +68,23 @@ def check(directory: Path, **gates: float | None) -> Any:
     return check_study(Path(directory), overrides)
 
 
-def bench(models: Sequence[Path], *, quick: bool = False, threads: int | None = None) -> tuple[Any, str]:
-    """Benchmark saved models; returns (rich table, final JSON line)."""
-    from potstill.costs import BenchConfig, bench_paths, render_table, to_json_line
+def bench(models: Sequence[Path], *, quick: bool = False, threads: int | None = None,
+          input_shape: tuple[int, ...] | None = None) -> str:
+    """Benchmark saved models; returns the rendered table followed by one JSON line."""
+    from potstill.costs import BenchConfig, bench_paths, render_bench
 
     config = BenchConfig.quick() if quick else BenchConfig()
     if threads is not None:
         config = config.model_copy(update={"threads": threads})
-    profiles = bench_paths([Path(m) for m in models], config)
-    return render_table(profiles), to_json_line(profiles)
+    profiles = bench_paths([Path(m) for m in models], config, input_shape=input_shape)
+    return render_bench(profiles)
 
 
-def prices(override: Path | None = None) -> Table:
-    """The price catalog as a table."""
-    from potstill.costs import PriceCatalog
+def prices(override: Path | None = None) -> str:
+    """The price catalog, rendered for the terminal."""
+    from potstill.costs import PriceCatalog, render_prices
 
-    catalog = PriceCatalog.load(override)
-    table = Table("id", "provider", "instance", "region", "$/h", "vCPU", "GiB", "accelerator", "date", "source",
-                  title="price catalog (on-demand list prices; override with --override)")
-    for e in catalog.entries:
-        table.add_row(e.id, e.provider, e.instance, e.region, f"{e.usd_per_hour:.4f}", str(e.vcpus),
-                      f"{e.memory_gib:g}", e.accelerator or "-", str(e.date), e.source)
-    return table
+    return render_prices(PriceCatalog.load(override))
 
 
 def datasets() -> Table:

@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from potstill import api
-from potstill.errors import PotstillError
+from potstill.errors import ConfigError, PotstillError
 
 __all__ = ["app", "main"]
 
@@ -84,11 +83,23 @@ def bench(
     models: Annotated[list[Path], typer.Argument(help="Saved models: potstill model folders or .onnx files.")],
     quick: Annotated[bool, typer.Option(help="Short measurement (for smoke tests).")] = False,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: the config's).")] = None,
+    input_shape: Annotated[
+        str | None, typer.Option(help="Shape of one input without the batch axis, e.g. 1,28,28.")
+    ] = None,
 ) -> None:
     """Benchmark saved teachers/students: a table, then one JSON line for scripts."""
-    table, json_line = api.bench(models, quick=quick, threads=threads)
-    console.print(table)
-    print(json_line)
+    shape = _parse_shape(input_shape) if input_shape else None
+    sys.stdout.write(api.bench(models, quick=quick, threads=threads, input_shape=shape))
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--input-shape must be integers separated by commas, e.g. 1,28,28. Got {text!r}.") from None
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"--input-shape must hold positive integers. Got {text!r}.")
+    return shape
 
 
 @app.command()
@@ -96,7 +107,7 @@ def prices(
     override: Annotated[Path | None, typer.Option(help="YAML file of extra/overriding entries.")] = None,
 ) -> None:
     """List the price catalog (provider, instance, region, $/h, source, date)."""
-    console.print(api.prices(override))
+    sys.stdout.write(api.prices(override))
 
 
 @app.command()
@@ -136,22 +147,18 @@ def distill(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning PotstillError into a clean exit."""
+    """Console-script entry point: run the app, turning PotstillError into a clean exit.
+
+    Typer's standalone mode handles usage errors (exit 2) and ``--help``; everything a
+    user can get wrong in a file or a value arrives here as a ``PotstillError``.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="potstill")
     except PotstillError as exc:
         # Text, not markup: messages contain brackets such as systems[2].dataset.
         err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: finished records are kept; rerun the same command to resume.")
         sys.exit(130)

@@ -35,6 +35,9 @@ __all__ = [
     "load_fleet",
 ]
 
+#: Shorthand grid cells whose method is classification-only use this on regression systems.
+_REGRESSION_COUNTERPART = {"kd": "kd_regression"}
+
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
@@ -86,7 +89,10 @@ class GridEntry(_Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return {"label": value, "methods": [] if value == "scratch" else [{"name": value}]}
+            entry: dict[str, Any] = {"label": value, "methods": [] if value == "scratch" else [{"name": value}]}
+            if value in _REGRESSION_COUNTERPART:
+                entry["regression_methods"] = [{"name": _REGRESSION_COUNTERPART[value]}]
+            return entry
         return value
 
     def for_problem(self, problem: str) -> list[MethodSpec]:
@@ -132,7 +138,7 @@ class SystemSpec(_Model):
 class PricesSpec(_Model):
     """Which price-catalog entry turns throughput into money."""
 
-    instance: str = Field("aws-c7i.large", description="Catalog id of the serving instance ('potstill prices').")
+    instance: str = Field("c6i.large", description="Catalog id of the serving instance ('potstill prices').")
     override: Path | None = Field(None, description="YAML file of extra/overriding catalog entries.")
     target_qps: float = Field(200.0, gt=0, description="Load used for instances needed and monthly cost.")
     slo_ms: float = Field(50.0, gt=0, description="p99 latency objective at that load, in milliseconds.")

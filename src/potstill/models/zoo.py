@@ -35,7 +35,7 @@ __all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
 log = logging.getLogger(__name__)
 
 #: Bump when a recipe's meaning changes, so cached teachers are not reused wrongly.
-ZOO_VERSION = 1
+ZOO_VERSION = 2
 
 
 class TeacherSpec(BaseModel):

@@ -26,7 +26,7 @@ from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, evaluate_pair, metric_value
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.models.export import load_model, save_model
-from potstill.models.predict import count_params, predict_scores
+from potstill.models.predict import count_params, logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
 from potstill.models.zoo import get_teacher
@@ -182,7 +182,8 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
                     target = next(t for t in targets if t.name == f"student:{c.entry.label}")
-                    scores = runtime_predictor(target, runtime)(task.test.X)
+                    logits = runtime_predictor(target, runtime, threads=fleet.bench.threads)(task.test.X)
+                    scores = logits_to_scores(torch.from_numpy(np.asarray(logits)), task.problem).numpy()
                     extra_q[runtime] = metric_value(task.metric, task.test.y, scores)
         gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
         student_desc: dict[str, Any] = {}

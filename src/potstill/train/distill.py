@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -78,6 +79,24 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             x = x.flip(-1)
         return x
     return x + 0.05 * torch.randn(x.shape, generator=generator)
+
+
+def _init_regression_head(module: nn.Module, y: np.ndarray) -> None:
+    """Start a regression head at the target's scale: bias = mean(y), weights × sd(y).
+
+    Targets such as concrete strength (MPa) sit far from the unit scale a fresh network
+    outputs; Adam's step size would need thousands of steps just to reach the mean. Only
+    a freshly built potstill model is touched (one with a single-output ``head`` Linear).
+    """
+    head = getattr(module, "head", None)
+    if isinstance(head, nn.Sequential) and len(head) and isinstance(head[-1], nn.Linear):
+        head = head[-1]
+    if isinstance(head, nn.Linear) and head.out_features == 1 and head.bias is not None:
+        with torch.no_grad():
+            head.weight.mul_(float(np.std(y)) or 1.0)
+            head.bias.fill_(float(np.mean(y)))
+    for member in getattr(module, "members", ()):
+        _init_regression_head(member, y)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -171,6 +190,8 @@ def train(
             values=[v.detach() for v in out.values] if out.values else None,
         )
 
+    if task.problem == "regression" and not (checkpoint is not None and checkpoint.is_file()):
+        _init_regression_head(student, y)
     X_t = torch.from_numpy(X)
     y_t = torch.from_numpy(y)
     empty = Outputs(logits=torch.zeros(1))
@@ -206,7 +227,7 @@ def train(
 
     t0 = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    with Progress(*columns, transient=True, disable=not progress) as bar:
+    with Progress(*columns, transient=True, disable=not (progress and sys.stderr.isatty())) as bar:
         bar_id = bar.add_task(description, total=config.epochs, completed=start_epoch, status="")
         for epoch in range(start_epoch, config.epochs):
             if bad >= config.patience:
