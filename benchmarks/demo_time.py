@@ -23,7 +23,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def run(out: Path, cache: Path, quick: bool) -> float:
-    cmd = [sys.executable, "-m", "potstill.cli", "demo", "--out", str(out)] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "potstill.cli", "demo", "--out", str(out)] + (
+        ["--quick"] if quick else []
+    )
     env = {**os.environ, "POTSTILL_CACHE": str(cache)}
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True)

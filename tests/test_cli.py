@@ -21,29 +21,49 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     ("args", "content", "expected"),
     [
         (["study", "{missing}"], None, "Fleet file not found"),
-        (["study", "{fleet}"], "systems:\n  - name: a\n    dataset: {builtin: x}\n    oops: 1\n", "unknown key"),
+        (
+            ["study", "{fleet}"],
+            "systems:\n  - name: a\n    dataset: {builtin: x}\n    oops: 1\n",
+            "unknown key",
+        ),
         (["study", "{fleet}"], "systems: [\n", "malformed YAML at line"),
-        (["study", "{fleet}"], "systems:\n  - name: a\n    dataset: {builtin: no_such_set}\n", "no_such_set"),
+        (
+            ["study", "{fleet}"],
+            "systems:\n  - name: a\n    dataset: {builtin: no_such_set}\n",
+            "no_such_set",
+        ),
         (["report", "{dir}"], None, "No records found"),
         (["check", "{dir}"], None, "No records found"),
         (["prices", "--override", "{missing}"], None, "missing"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], content: str | None, expected: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    content: str | None,
+    expected: str,
 ) -> None:
     fleet = tmp_path / "fleet.yaml"
     if content is not None:
         fleet.write_text(content)
-    subst = {"{missing}": str(tmp_path / "missing.yaml"), "{fleet}": str(fleet), "{dir}": str(tmp_path / "empty")}
-    argv = [subst.get(a, a) for a in args] + (["--out", str(tmp_path / "out")] if args[0] == "study" else [])
+    subst = {
+        "{missing}": str(tmp_path / "missing.yaml"),
+        "{fleet}": str(fleet),
+        "{dir}": str(tmp_path / "empty"),
+    }
+    argv = [subst.get(a, a) for a in args] + (
+        ["--out", str(tmp_path / "out")] if args[0] == "study" else []
+    )
     code, _, err = _run(capsys, *argv)
     assert code == 2, err
     assert expected in err
     assert "Traceback" not in err
 
 
-def test_unknown_builtin_dataset_lists_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_builtin_dataset_lists_valid_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("systems:\n  - name: a\n    dataset: {builtin: no_such_set}\n")
     code, _, err = _run(capsys, "study", str(fleet), "--out", str(tmp_path / "out"))
@@ -51,7 +71,9 @@ def test_unknown_builtin_dataset_lists_valid_names(tmp_path: Path, capsys: pytes
     assert "breast_cancer" in err  # the valid names are listed
 
 
-def test_changed_config_does_not_touch_existing_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_config_does_not_touch_existing_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     (out / "records").mkdir(parents=True)
     (out / "config.yaml").write_text("name: old\n")
@@ -67,9 +89,16 @@ def test_changed_config_does_not_touch_existing_results(tmp_path: Path, capsys: 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["methods"], "kd"), (["datasets"], "credit_scoring"), (["config-help"], "epochs"), (["prices"], "aws")],
+    [
+        (["methods"], "kd"),
+        (["datasets"], "credit_scoring"),
+        (["config-help"], "epochs"),
+        (["prices"], "aws"),
+    ],
 )
-def test_listing_commands(capsys: pytest.CaptureFixture[str], args: list[str], expected: str) -> None:
+def test_listing_commands(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
     code, out, _ = _run(capsys, *args)
     assert code == 0
     assert expected in out

@@ -40,7 +40,9 @@ def test_relative_paths_resolve_against_the_yaml_folder(tmp_path: Path) -> None:
 
 
 def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
-    config = FleetConfig.model_validate({"systems": [{"name": "a", "dataset": {"builtin": "breast_cancer"}}]})
+    config = FleetConfig.model_validate(
+        {"systems": [{"name": "a", "dataset": {"builtin": "breast_cancer"}}]}
+    )
     assert [g.label for g in config.grid] == ["scratch", "kd", "fitnet", "rkd"]
     kd = config.grid[1]
     assert [m.name for m in kd.for_problem("regression")] == ["kd_regression"]
@@ -52,15 +54,32 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
     [
         ("systems: [\n  {name: a\n", r"malformed YAML at line \d+, column \d+"),
         ("- a\n- b\n", "top level must be a mapping"),
-        ("systems:\n  - name: a\n    dataset: {builtin: x}\n    colour: red\n", r"systems\[0\]\.colour: unknown key"),
-        ("systems:\n  - name: a\n    dataset: {path: d.csv}\n", r"systems\[0\]\.dataset: 'target' is required"),
+        (
+            "systems:\n  - name: a\n    dataset: {builtin: x}\n    colour: red\n",
+            r"systems\[0\]\.colour: unknown key",
+        ),
+        (
+            "systems:\n  - name: a\n    dataset: {path: d.csv}\n",
+            r"systems\[0\]\.dataset: 'target' is required",
+        ),
         ("systems:\n  - name: a\n    dataset: {}\n", "exactly one of 'builtin' or 'path'"),
-        ("systems:\n  - name: Bad Name\n    dataset: {builtin: x}\n", r"systems\[0\]\.name: .*got 'Bad Name'"),
+        (
+            "systems:\n  - name: Bad Name\n    dataset: {builtin: x}\n",
+            r"systems\[0\]\.name: .*got 'Bad Name'",
+        ),
         ("systems: []\n", "systems: List should have at least 1 item"),
-        ("seed: -1\nsystems:\n  - {name: a, dataset: {builtin: x}}\n", r"seed: .*greater than or equal to 0.*\(got -1\)"),
-        ("systems:\n  - {name: a, dataset: {builtin: x}}\n  - {name: a, dataset: {builtin: y}}\n",
-         "system names must be unique; repeated: a"),
-        ("train: {epochs: zero}\nsystems:\n  - {name: a, dataset: {builtin: x}}\n", r"train\.epochs: .*\(got 'zero'\)"),
+        (
+            "seed: -1\nsystems:\n  - {name: a, dataset: {builtin: x}}\n",
+            r"seed: .*greater than or equal to 0.*\(got -1\)",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {builtin: x}}\n  - {name: a, dataset: {builtin: y}}\n",
+            "system names must be unique; repeated: a",
+        ),
+        (
+            "train: {epochs: zero}\nsystems:\n  - {name: a, dataset: {builtin: x}}\n",
+            r"train\.epochs: .*\(got 'zero'\)",
+        ),
     ],
 )
 def test_bad_files_name_the_field_and_value(tmp_path: Path, text: str, expected: str) -> None:

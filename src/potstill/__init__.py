@@ -13,19 +13,51 @@ from typing import TYPE_CHECKING, Any
 # Public name -> module that defines it. Imported on first access (PEP 562), so that
 # ``import potstill.errors`` stays cheap and no box imports the whole package.
 _EXPORTS = {
-    "bench": "potstill.api", "check": "potstill.api", "demo": "potstill.api",
-    "distill": "potstill.api", "report": "potstill.api", "study": "potstill.api",
-    "FleetConfig": "potstill.config", "load_fleet": "potstill.config",
-    "load_builtin": "potstill.data", "load_table": "potstill.data",
-    "create_method": "potstill.methods", "list_methods": "potstill.methods",
+    "bench": "potstill.api",
+    "check": "potstill.api",
+    "demo": "potstill.api",
+    "distill": "potstill.api",
+    "report": "potstill.api",
+    "study": "potstill.api",
+    "FleetConfig": "potstill.config",
+    "load_fleet": "potstill.config",
+    "load_builtin": "potstill.data",
+    "load_table": "potstill.data",
+    "create_method": "potstill.methods",
+    "list_methods": "potstill.methods",
     "register_method": "potstill.methods",
-    "Teacher": "potstill.models.teacher", "load_teacher": "potstill.models.teacher",
+    "Teacher": "potstill.models.teacher",
+    "load_teacher": "potstill.models.teacher",
     "run_study": "potstill.study.runner",
-    **{name: "potstill.errors" for name in (
-        "BenchError", "ConfigError", "DataError", "GateError", "MethodError", "MissingDependencyError",
-        "ModelError", "PotstillError", "PriceError", "StoreError", "UnsafeModelError")},
-    **{name: "potstill.types" for name in (
-        "CostProfile", "Costs", "DatasetInfo", "Outputs", "Quality", "RunRecord", "Split", "Task")},
+    **{
+        name: "potstill.errors"
+        for name in (
+            "BenchError",
+            "ConfigError",
+            "DataError",
+            "GateError",
+            "MethodError",
+            "MissingDependencyError",
+            "ModelError",
+            "PotstillError",
+            "PriceError",
+            "StoreError",
+            "UnsafeModelError",
+        )
+    },
+    **{
+        name: "potstill.types"
+        for name in (
+            "CostProfile",
+            "Costs",
+            "DatasetInfo",
+            "Outputs",
+            "Quality",
+            "RunRecord",
+            "Split",
+            "Task",
+        )
+    },
 }
 
 if TYPE_CHECKING:
@@ -48,7 +80,16 @@ if TYPE_CHECKING:
     from potstill.methods import create_method, list_methods, register_method
     from potstill.models.teacher import Teacher, load_teacher
     from potstill.study.runner import run_study
-    from potstill.types import CostProfile, Costs, DatasetInfo, Outputs, Quality, RunRecord, Split, Task
+    from potstill.types import (
+        CostProfile,
+        Costs,
+        DatasetInfo,
+        Outputs,
+        Quality,
+        RunRecord,
+        Split,
+        Task,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -32,9 +32,7 @@ def check_scalar(
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not is_number or (integer and not float(value).is_integer()):
         expected = "an integer" if integer else "a number"
-        raise error(
-            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
-        )
+        raise error(f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead.")
     if value != value:  # NaN
         raise error(f"The '{name}' parameter of {owner} must be a finite number. Got nan instead.")
     for bound, ok, symbol in (
@@ -51,7 +49,12 @@ def check_scalar(
 
 
 def check_choice(
-    value: Any, name: str, *, owner: str, choices: Collection[Any], error: type[Exception] = ConfigError
+    value: Any,
+    name: str,
+    *,
+    owner: str,
+    choices: Collection[Any],
+    error: type[Exception] = ConfigError,
 ) -> Any:
     """Return ``value`` if it is one of ``choices``, else raise listing the valid ones."""
     if value not in choices:

@@ -40,17 +40,31 @@ __all__ = [
 DEFAULT_DEMO_DIR = Path("potstill-demo")
 
 
-def demo(out: Path | None = None, *, quick: bool = False, cache_dir: Path | None = None,
-         progress: bool = True) -> StudyResult:
+def demo(
+    out: Path | None = None,
+    *,
+    quick: bool = False,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> StudyResult:
     """Run the built-in fleet into ``out`` (default ``./potstill-demo``)."""
-    return run_study(builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress)
+    return run_study(
+        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress
+    )
 
 
-def study(fleet: Path, *, out: Path | None = None, systems: Sequence[str] | None = None,
-          progress: bool = True) -> StudyResult:
+def study(
+    fleet: Path,
+    *,
+    out: Path | None = None,
+    systems: Sequence[str] | None = None,
+    progress: bool = True,
+) -> StudyResult:
     """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``)."""
     config = load_fleet(fleet)
-    return run_study(config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress)
+    return run_study(
+        config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress
+    )
 
 
 def report(directory: Path) -> Any:
@@ -68,8 +82,13 @@ def check(directory: Path, **gates: float | None) -> Any:
     return check_study(Path(directory), overrides)
 
 
-def bench(models: Sequence[Path], *, quick: bool = False, threads: int | None = None,
-          input_shape: tuple[int, ...] | None = None) -> str:
+def bench(
+    models: Sequence[Path],
+    *,
+    quick: bool = False,
+    threads: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> str:
     """Benchmark saved models; returns the rendered table followed by one JSON line."""
     from potstill.costs import BenchConfig, bench_paths, render_bench
 
@@ -91,9 +110,20 @@ def datasets() -> Table:
     """The built-in datasets as a table."""
     from potstill.data import list_builtin
 
-    table = Table("name", "sector", "kind", "problem", "metric", "package", "description", title="built-in datasets")
+    table = Table(
+        "name",
+        "sector",
+        "kind",
+        "problem",
+        "metric",
+        "package",
+        "description",
+        title="built-in datasets",
+    )
     for s in list_builtin():
-        table.add_row(s.name, s.sector, s.kind, s.problem, s.metric, s.package or "-", s.description)
+        table.add_row(
+            s.name, s.sector, s.kind, s.problem, s.metric, s.package or "-", s.description
+        )
     return table
 
 
@@ -104,8 +134,13 @@ def methods(family: str | None = None) -> Table:
     table = Table("name", "family", "requires", "problems", "paper", title="distillation methods")
     for name in list_methods(family):
         info = method_info(name)
-        table.add_row(name, info.family, ", ".join(sorted(info.requires)), ", ".join(sorted(info.problems)),
-                      info.paper)
+        table.add_row(
+            name,
+            info.family,
+            ", ".join(sorted(info.requires)),
+            ", ".join(sorted(info.problems)),
+            info.paper,
+        )
     return table
 
 
@@ -113,7 +148,11 @@ def _describe(model: type[BaseModel], prefix: str, rows: list[tuple[str, str, st
     for name, field in model.model_fields.items():
         ann = field.annotation
         sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=False))
+        default = (
+            "required"
+            if field.is_required()
+            else repr(field.get_default(call_default_factory=False))
+        )
         if field.default_factory is not None:
             default = "(default)"
         type_name = getattr(ann, "__name__", str(ann)).replace("typing.", "")
@@ -126,7 +165,11 @@ def config_help() -> Table:
     """Every fleet-YAML field, generated from the pydantic models' own metadata."""
     rows: list[tuple[str, str, str, str]] = []
     _describe(FleetConfig, "", rows)
-    for label, model in (("systems[].", SystemSpec), ("systems[].dataset.", DatasetSpec), ("grid[].", GridEntry)):
+    for label, model in (
+        ("systems[].", SystemSpec),
+        ("systems[].dataset.", DatasetSpec),
+        ("grid[].", GridEntry),
+    ):
         _describe(model, label, rows)
     table = Table("field", "type", "default", "help", title="fleet YAML reference")
     for row in rows:
@@ -134,20 +177,37 @@ def config_help() -> Table:
     return table
 
 
-def distill(*, teacher: Path, data: Path, target: str, out: Path, methods: Sequence[str] = ("kd",),
-            text_column: str | None = None, sensitive: str | None = None, width: float = 0.25,
-            trust_pickle: bool = False, progress: bool = True) -> StudyResult:
+def distill(
+    *,
+    teacher: Path,
+    data: Path,
+    target: str,
+    out: Path,
+    methods: Sequence[str] = ("kd",),
+    text_column: str | None = None,
+    sensitive: str | None = None,
+    width: float = 0.25,
+    trust_pickle: bool = False,
+    progress: bool = True,
+) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study."""
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     raw = {
         "name": Path(out).name or "distill",
-        "systems": [{
-            "name": "system",
-            "dataset": {"path": str(data), "target": target, "text_column": text_column, "sensitive": sensitive},
-            "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
-            "student": {"width": width},
-        }],
+        "systems": [
+            {
+                "name": "system",
+                "dataset": {
+                    "path": str(data),
+                    "target": target,
+                    "text_column": text_column,
+                    "sensitive": sensitive,
+                },
+                "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
+                "student": {"width": width},
+            }
+        ],
         "grid": ["scratch", *methods],
     }
     try:

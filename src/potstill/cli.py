@@ -31,13 +31,17 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
+]
 
 
 @app.command()
 def demo(
     out: OutOpt = None,
-    quick: Annotated[bool, typer.Option(help="A small subset that finishes in about a minute.")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="A small subset that finishes in about a minute.")
+    ] = False,
 ) -> None:
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
     result = api.demo(out=out, quick=quick)
@@ -48,7 +52,9 @@ def demo(
 def study(
     fleet: Annotated[Path, typer.Argument(help="Fleet YAML file (see 'potstill config-help').")],
     out: OutOpt = None,
-    system: Annotated[list[str] | None, typer.Option(help="Run only these systems (repeatable).")] = None,
+    system: Annotated[
+        list[str] | None, typer.Option(help="Run only these systems (repeatable).")
+    ] = None,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
     result = api.study(fleet, out=out, systems=system)
@@ -65,14 +71,25 @@ def report(directory: Annotated[Path, typer.Argument(help="Study directory.")]) 
 @app.command()
 def check(
     directory: Annotated[Path, typer.Argument(help="Study directory.")],
-    min_retention: Annotated[float | None, typer.Option(help="Minimum metric retention (e.g. 0.97).")] = None,
-    max_fairness_gap_increase: Annotated[float | None, typer.Option(help="Largest allowed fairness-gap increase.")] = None,
+    min_retention: Annotated[
+        float | None, typer.Option(help="Minimum metric retention (e.g. 0.97).")
+    ] = None,
+    max_fairness_gap_increase: Annotated[
+        float | None, typer.Option(help="Largest allowed fairness-gap increase.")
+    ] = None,
     max_ece: Annotated[float | None, typer.Option(help="Largest allowed student ECE.")] = None,
-    min_robust_retention: Annotated[float | None, typer.Option(help="Minimum retention under perturbation.")] = None,
+    min_robust_retention: Annotated[
+        float | None, typer.Option(help="Minimum retention under perturbation.")
+    ] = None,
 ) -> None:
     """Gate a study for deployment: exit 1 when any student fails a gate."""
-    report_ = api.check(directory, min_retention=min_retention, max_fairness_gap_increase=max_fairness_gap_increase,
-                        max_ece=max_ece, min_robust_retention=min_robust_retention)
+    report_ = api.check(
+        directory,
+        min_retention=min_retention,
+        max_fairness_gap_increase=max_fairness_gap_increase,
+        max_ece=max_ece,
+        min_robust_retention=min_robust_retention,
+    )
     console.print(report_.render(), markup=False, highlight=False)
     if not report_.passed:
         raise typer.Exit(1)
@@ -80,9 +97,13 @@ def check(
 
 @app.command()
 def bench(
-    models: Annotated[list[Path], typer.Argument(help="Saved models: potstill model folders or .onnx files.")],
+    models: Annotated[
+        list[Path], typer.Argument(help="Saved models: potstill model folders or .onnx files.")
+    ],
     quick: Annotated[bool, typer.Option(help="Short measurement (for smoke tests).")] = False,
-    threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: the config's).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Intra-op threads (default: the config's).")
+    ] = None,
     input_shape: Annotated[
         str | None, typer.Option(help="Shape of one input without the batch axis, e.g. 1,28,28.")
     ] = None,
@@ -96,7 +117,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise ConfigError(f"--input-shape must be integers separated by commas, e.g. 1,28,28. Got {text!r}.") from None
+        raise ConfigError(
+            f"--input-shape must be integers separated by commas, e.g. 1,28,28. Got {text!r}."
+        ) from None
     if not shape or min(shape) < 1:
         raise ConfigError(f"--input-shape must hold positive integers. Got {text!r}.")
     return shape
@@ -104,7 +127,9 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 @app.command()
 def prices(
-    override: Annotated[Path | None, typer.Option(help="YAML file of extra/overriding entries.")] = None,
+    override: Annotated[
+        Path | None, typer.Option(help="YAML file of extra/overriding entries.")
+    ] = None,
 ) -> None:
     """List the price catalog (provider, instance, region, $/h, source, date)."""
     sys.stdout.write(api.prices(override))
@@ -117,7 +142,9 @@ def datasets() -> None:
 
 
 @app.command()
-def methods(family: Annotated[str | None, typer.Option(help="response, feature or relation.")] = None) -> None:
+def methods(
+    family: Annotated[str | None, typer.Option(help="response, feature or relation.")] = None,
+) -> None:
     """List the registered distillation methods with their family and paper."""
     console.print(api.methods(family))
 
@@ -130,19 +157,38 @@ def config_help() -> None:
 
 @app.command()
 def distill(
-    teacher: Annotated[Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")],
+    teacher: Annotated[
+        Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")
+    ],
     data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
     target: Annotated[str, typer.Option(help="Column to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
-    method: Annotated[list[str] | None, typer.Option(help="Method name (repeatable); default kd.")] = None,
+    method: Annotated[
+        list[str] | None, typer.Option(help="Method name (repeatable); default kd.")
+    ] = None,
     text_column: Annotated[str | None, typer.Option(help="Free-text column (text task).")] = None,
-    sensitive: Annotated[str | None, typer.Option(help="Sensitive-attribute column for fairness.")] = None,
-    width: Annotated[float, typer.Option(help="Student width as a fraction of the teacher's.")] = 0.25,
-    trust_pickle: Annotated[bool, typer.Option(help="Allow a pickled teacher (executes code on load).")] = False,
+    sensitive: Annotated[
+        str | None, typer.Option(help="Sensitive-attribute column for fairness.")
+    ] = None,
+    width: Annotated[
+        float, typer.Option(help="Student width as a fraction of the teacher's.")
+    ] = 0.25,
+    trust_pickle: Annotated[
+        bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
+    ] = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
-    result = api.distill(teacher=teacher, data=data, target=target, out=out, methods=method or ["kd"],
-                         text_column=text_column, sensitive=sensitive, width=width, trust_pickle=trust_pickle)
+    result = api.distill(
+        teacher=teacher,
+        data=data,
+        target=target,
+        out=out,
+        methods=method or ["kd"],
+        text_column=text_column,
+        sensitive=sensitive,
+        width=width,
+        trust_pickle=trust_pickle,
+    )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
 
 

@@ -48,17 +48,29 @@ class _Model(BaseModel):
 class DatasetSpec(_Model):
     """Where a system's data comes from: a built-in dataset or the user's own file."""
 
-    builtin: str | None = Field(None, description="Name of a built-in dataset (see 'potstill datasets').")
+    builtin: str | None = Field(
+        None, description="Name of a built-in dataset (see 'potstill datasets')."
+    )
     path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
     target: str | None = Field(None, description="Column to predict (required with 'path').")
     problem: Literal["classification", "regression"] | None = Field(
         None, description="Problem type; inferred from the target column when omitted."
     )
-    sensitive: str | None = Field(None, description="Column holding a sensitive attribute for fairness checks.")
-    text_column: str | None = Field(None, description="Column holding free text (makes the task a text task).")
-    drop: list[str] = Field(default_factory=list, description="Columns to exclude from the features.")
-    positive_label: str | None = Field(None, description="Label of the event class (class 1) for binary problems.")
-    max_rows: int | None = Field(None, ge=20, description="Subsample to at most this many rows (stratified).")
+    sensitive: str | None = Field(
+        None, description="Column holding a sensitive attribute for fairness checks."
+    )
+    text_column: str | None = Field(
+        None, description="Column holding free text (makes the task a text task)."
+    )
+    drop: list[str] = Field(
+        default_factory=list, description="Columns to exclude from the features."
+    )
+    positive_label: str | None = Field(
+        None, description="Label of the event class (class 1) for binary problems."
+    )
+    max_rows: int | None = Field(
+        None, ge=20, description="Subsample to at most this many rows (stratified)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -79,7 +91,8 @@ class GridEntry(_Model):
 
     label: str = Field(description="Name of this grid cell in records and reports.")
     methods: list[MethodSpec] = Field(
-        default_factory=list, description="Weighted distillation terms; empty = trained from scratch on labels."
+        default_factory=list,
+        description="Weighted distillation terms; empty = trained from scratch on labels.",
     )
     regression_methods: list[MethodSpec] | None = Field(
         None, description="Terms used instead for regression systems (e.g. kd → kd_regression)."
@@ -89,7 +102,10 @@ class GridEntry(_Model):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
-            entry: dict[str, Any] = {"label": value, "methods": [] if value == "scratch" else [{"name": value}]}
+            entry: dict[str, Any] = {
+                "label": value,
+                "methods": [] if value == "scratch" else [{"name": value}],
+            }
             if value in _REGRESSION_COUNTERPART:
                 entry["regression_methods"] = [{"name": _REGRESSION_COUNTERPART[value]}]
             return entry
@@ -122,8 +138,12 @@ class SystemSpec(_Model):
     sector: Sector | None = Field(None, description="Sector; built-in datasets carry their own.")
     dataset: DatasetSpec = Field(description="The system's data.")
     teacher: TeacherSpec = Field(default_factory=TeacherSpec, description="The production model.")
-    student: StudentSpec = Field(default_factory=StudentSpec, description="How the student is sized.")
-    grid: list[GridEntry] | None = Field(None, description="Overrides the fleet's grid for this system.")
+    student: StudentSpec = Field(
+        default_factory=StudentSpec, description="How the student is sized."
+    )
+    grid: list[GridEntry] | None = Field(
+        None, description="Overrides the fleet's grid for this system."
+    )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
 
@@ -138,10 +158,18 @@ class SystemSpec(_Model):
 class PricesSpec(_Model):
     """Which price-catalog entry turns throughput into money."""
 
-    instance: str = Field("c6i.large", description="Catalog id of the serving instance ('potstill prices').")
-    override: Path | None = Field(None, description="YAML file of extra/overriding catalog entries.")
-    target_qps: float = Field(200.0, gt=0, description="Load used for instances needed and monthly cost.")
-    slo_ms: float = Field(50.0, gt=0, description="p99 latency objective at that load, in milliseconds.")
+    instance: str = Field(
+        "c6i.large", description="Catalog id of the serving instance ('potstill prices')."
+    )
+    override: Path | None = Field(
+        None, description="YAML file of extra/overriding catalog entries."
+    )
+    target_qps: float = Field(
+        200.0, gt=0, description="Load used for instances needed and monthly cost."
+    )
+    slo_ms: float = Field(
+        50.0, gt=0, description="p99 latency objective at that load, in milliseconds."
+    )
 
 
 class RunnerSpec(_Model):
@@ -155,19 +183,34 @@ class FleetConfig(_Model):
     """A study: the systems of a fleet and how each is distilled, measured and gated."""
 
     name: str = Field("fleet", description="Study name, shown in the report title.")
-    seed: int = Field(0, ge=0, description="Seed for splits, initialisation, data order and bootstrap.")
-    systems: list[SystemSpec] = Field(min_length=1, description="The production systems of the fleet.")
-    grid: list[GridEntry] = Field(default_factory=default_grid, description="Methods tried on every system.")
+    seed: int = Field(
+        0, ge=0, description="Seed for splits, initialisation, data order and bootstrap."
+    )
+    systems: list[SystemSpec] = Field(
+        min_length=1, description="The production systems of the fleet."
+    )
+    grid: list[GridEntry] = Field(
+        default_factory=default_grid, description="Methods tried on every system."
+    )
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings.")
-    bench: BenchConfig = Field(default_factory=BenchConfig, description="Cost-measurement settings.")
-    evaluate: EvalConfig = Field(default_factory=EvalConfig, description="Quality-measurement settings.")
-    gates: GatesConfig = Field(default_factory=GatesConfig, description="Deployment gates for every student.")
+    bench: BenchConfig = Field(
+        default_factory=BenchConfig, description="Cost-measurement settings."
+    )
+    evaluate: EvalConfig = Field(
+        default_factory=EvalConfig, description="Quality-measurement settings."
+    )
+    gates: GatesConfig = Field(
+        default_factory=GatesConfig, description="Deployment gates for every student."
+    )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:
-        for what, names in (("system", [s.name for s in self.systems]), ("grid label", [g.label for g in self.grid])):
+        for what, names in (
+            ("system", [s.name for s in self.systems]),
+            ("grid label", [g.label for g in self.grid]),
+        ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
@@ -178,7 +221,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     """One line per problem: ``source: field.path: message (got value)``."""
     lines = [f"{source}: {len(exc.errors())} invalid setting(s):"]
     for err in exc.errors():
-        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(".[", "[")
+        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
+            ".[", "["
+        )
         msg = err["msg"].removeprefix("Value error, ")
         got = ""
         if err["type"] == "extra_forbidden":

@@ -248,13 +248,17 @@ class CostProfile:
 class Costs:
     """Money and capacity derived from a CostProfile and one price-catalog entry."""
 
-    instance: Mapping[str, Any]  # the catalog entry: provider, instance, region, usd_per_hour, source, date
+    instance: Mapping[
+        str, Any
+    ]  # the catalog entry: provider, instance, region, usd_per_hour, source, date
     usd_per_million: float
     teacher_usd_per_million: float
     reduction: float  # 1 - student / teacher, as a fraction
     latency_reduction: float  # 1 - student p50 / teacher p50
     memory_reduction: float | None
-    extra: Mapping[str, Any] = field(default_factory=dict)  # instances at QPS, monthly cost, waterfall
+    extra: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # instances at QPS, monthly cost, waterfall
 
 
 # --------------------------------------------------------------------------- study

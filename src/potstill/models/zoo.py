@@ -44,18 +44,32 @@ class TeacherSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     arch: Literal["ensemble", "mlp", "xgboost", "mobilenet_v2"] = Field(
-        "ensemble", description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box) or MobileNetV2."
+        "ensemble",
+        description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box) or MobileNetV2.",
     )
-    path: Path | None = Field(None, description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).")
-    trust_pickle: bool = Field(False, description="Allow a joblib/pickle teacher file (executes code on load).")
-    hidden: list[int] = Field(default_factory=lambda: [512, 512, 256], description="MLP hidden widths.")
+    path: Path | None = Field(
+        None,
+        description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).",
+    )
+    trust_pickle: bool = Field(
+        False, description="Allow a joblib/pickle teacher file (executes code on load)."
+    )
+    hidden: list[int] = Field(
+        default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
+    )
     members: int = Field(5, ge=2, le=64, description="Ensemble members.")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout in the MLP blocks.")
     n_estimators: int = Field(400, ge=1, description="XGBoost trees.")
     max_depth: int = Field(6, ge=1, le=32, description="XGBoost tree depth.")
-    pretrained: bool = Field(True, description="MobileNetV2: start from the packaged ImageNet weights.")
-    input_size: int = Field(32, ge=16, le=224, description="MobileNetV2: images are resized to this size.")
-    epochs: int | None = Field(None, ge=1, description="Training epochs for the teacher (default: the fleet's).")
+    pretrained: bool = Field(
+        True, description="MobileNetV2: start from the packaged ImageNet weights."
+    )
+    input_size: int = Field(
+        32, ge=16, le=224, description="MobileNetV2: images are resized to this size."
+    )
+    epochs: int | None = Field(
+        None, ge=1, description="Training epochs for the teacher (default: the fleet's)."
+    )
 
 
 def default_cache_dir() -> Path:
@@ -72,7 +86,9 @@ def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cf
     from potstill.train.cache import content_hash
 
     recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
-    return content_hash(ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y)[:16]
+    return content_hash(
+        ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
+    )[:16]
 
 
 def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
@@ -82,7 +98,9 @@ def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
         if spec.pretrained:
             load_imagenet_weights(backbone)
         in_ch = int(task.input_shape[0])
-        return ImageClassifier(backbone, num_classes=n_out, input_size=spec.input_size, in_channels=in_ch)
+        return ImageClassifier(
+            backbone, num_classes=n_out, input_size=spec.input_size, in_channels=in_ch
+        )
     in_features = int(np.prod(task.input_shape))
     if spec.arch == "mlp":
         return MLP(in_features, spec.hidden, n_out, dropout=spec.dropout)
@@ -92,7 +110,9 @@ def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
     return DeepEnsemble(members, problem=task.problem)
 
 
-def _train_torch(module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> None:
+def _train_torch(
+    module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object
+) -> None:
     from potstill.methods import build_objective
     from potstill.train.config import TrainConfig
     from potstill.train.distill import train
@@ -102,22 +122,46 @@ def _train_torch(module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: i
     if isinstance(module, DeepEnsemble):
         # Members are trained independently (different seeds): that is what makes a deep ensemble.
         for i, member in enumerate(module.members):
-            train(member, task, objective=build_objective([], label_weight=1.0, problem=task.problem),
-                  config=cfg, seed=seed * 1000 + i, description=f"teacher member {i + 1}/{len(module.members)}")
+            train(
+                member,
+                task,
+                objective=build_objective([], label_weight=1.0, problem=task.problem),
+                config=cfg,
+                seed=seed * 1000 + i,
+                description=f"teacher member {i + 1}/{len(module.members)}",
+            )
         return
-    train(module, task, objective=build_objective([], label_weight=1.0, problem=task.problem),
-          config=cfg, seed=seed, description="teacher")
+    train(
+        module,
+        task,
+        objective=build_objective([], label_weight=1.0, problem=task.problem),
+        config=cfg,
+        seed=seed,
+        description="teacher",
+    )
 
 
 def _train_xgboost(task: Task, spec: TeacherSpec, seed: int) -> object:
     try:
         import xgboost
     except ImportError:
-        raise missing_dependency("xgboost", extra="fleet", purpose="the gradient-boosted teacher") from None
-    common = dict(n_estimators=spec.n_estimators, max_depth=spec.max_depth, learning_rate=0.05,
-                  subsample=0.8, colsample_bytree=0.8, random_state=seed, n_jobs=2)
-    model = (xgboost.XGBClassifier(**common) if task.problem == "classification"
-             else xgboost.XGBRegressor(**common))
+        raise missing_dependency(
+            "xgboost", extra="fleet", purpose="the gradient-boosted teacher"
+        ) from None
+    common = dict(
+        n_estimators=spec.n_estimators,
+        max_depth=spec.max_depth,
+        learning_rate=0.05,
+        subsample=0.8,
+        colsample_bytree=0.8,
+        random_state=seed,
+        n_jobs=2,
+    )
+    model = (
+        xgboost.XGBClassifier(**common)
+        if task.problem == "classification"
+        else xgboost.XGBRegressor(**common)
+    )
     model.fit(task.train.X, task.train.y)
     return model
 
@@ -146,11 +190,23 @@ def get_teacher(
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
-    info: dict[str, object] = {"source": "built-in recipe", "arch": spec.arch, "cache_key": key, "cache_dir": str(folder)}
+    info: dict[str, object] = {
+        "source": "built-in recipe",
+        "arch": spec.arch,
+        "cache_key": key,
+        "cache_dir": str(folder),
+    }
     if not (folder / "teacher.json").is_file():
-        stale = sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
-        log.warning("training teacher for %s (%s): no cached teacher with key %s%s", system, spec.arch, key,
-                    f"; other versions kept: {', '.join(stale)}" if stale else "")
+        stale = (
+            sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
+        )
+        log.warning(
+            "training teacher for %s (%s): no cached teacher with key %s%s",
+            system,
+            spec.arch,
+            key,
+            f"; other versions kept: {', '.join(stale)}" if stale else "",
+        )
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
         try:
@@ -162,7 +218,9 @@ def get_teacher(
                 module = _build(spec, task)
                 _train_torch(module, task, spec, seed, train_cfg)
                 save_model(module, tmp / "model")
-            (tmp / "teacher.json").write_text(json.dumps({"arch": spec.arch, "key": key, "system": system}))
+            (tmp / "teacher.json").write_text(
+                json.dumps({"arch": spec.arch, "key": key, "system": system})
+            )
             if folder.exists():  # a concurrent run finished first: keep its teacher
                 shutil.rmtree(tmp)
             else:
@@ -175,8 +233,11 @@ def get_teacher(
         info["cached"] = True
     try:
         if spec.arch == "xgboost":
-            teacher = Teacher.from_sklearn(_load_xgboost(folder, task.problem), problem=task.problem,
-                                           name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]")
+            teacher = Teacher.from_sklearn(
+                _load_xgboost(folder, task.problem),
+                problem=task.problem,
+                name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]",
+            )
         else:
             module = load_model(folder / "model")
             module.eval()

@@ -16,7 +16,17 @@ from typing import Any
 
 __all__ = ["capture_environment", "git_revision"]
 
-_PACKAGES = ("potstill", "torch", "numpy", "scikit-learn", "onnx", "onnxruntime", "fairlearn", "xgboost", "pandas")
+_PACKAGES = (
+    "potstill",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "onnx",
+    "onnxruntime",
+    "fairlearn",
+    "xgboost",
+    "pandas",
+)
 
 
 def _cpu_model() -> str:
@@ -37,7 +47,10 @@ def git_revision() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -48,7 +61,7 @@ def capture_environment() -> dict[str, Any]:
     """CPU, cores, memory, OS, Python and library versions, torch threads, git revision."""
     import torch
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)

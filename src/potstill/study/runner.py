@@ -112,20 +112,32 @@ def run_study(
         known = [s.name for s in config.systems]
         unknown = [s for s in systems if s not in known]
         if unknown:
-            raise ConfigError(f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}.")
+            raise ConfigError(
+                f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
+            )
         selected = [s for s in config.systems if s.name in systems]
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(
+        out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
     environment = capture_environment()
     environment["seed"] = config.seed
     environment["runner"] = config.runner.model_dump()
     atomic_write_json(out / "environment.json", environment)
-    ctx = SystemContext(fleet=config, out=out, config_hash=config_hash(config),
-                        environment=environment, cache_dir=cache_dir, progress=progress)
+    ctx = SystemContext(
+        fleet=config,
+        out=out,
+        config_hash=config_hash(config),
+        environment=environment,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
     backend, workers = config.runner.backend, config.runner.workers
     if workers > 1:
-        log.warning("%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-                    workers)
+        log.warning(
+            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+            workers,
+        )
     if backend == "local" or workers == 1:
         added = sum(_run_one(spec, ctx) for spec in selected)
     elif backend == "process":

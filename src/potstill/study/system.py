@@ -35,7 +35,7 @@ from potstill.study.store import ResultStore
 from potstill.study.tasks import load_task
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import CostProfile, RunRecord, Task
+from potstill.types import CostProfile, Problem, RunRecord, Task
 
 __all__ = ["SystemContext", "run_system"]
 
@@ -74,20 +74,30 @@ def _family(specs: list[Any]) -> str:
     return families.pop() if len(families) == 1 else "combined"
 
 
-def _predictor(module: torch.nn.Module, problem: str) -> Any:
+def _predictor(module: torch.nn.Module, problem: Problem) -> Any:
     return lambda X: predict_scores(module, X, problem=problem)
 
 
 def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)  # every cell of a system starts from the same initial weights
     if teacher.module is not None:
-        return build_student(teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs)
+        return build_student(
+            teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs
+        )
     target = spec.student.target_params or 20_000
-    return student_for_blackbox(int(np.prod(task.input_shape)), task.n_outputs, target_params=target)
+    return student_for_blackbox(
+        int(np.prod(task.input_shape)), task.n_outputs, target_params=target
+    )
 
 
-def _train_cell(cell: _Cell, task: Task, teacher: Teacher, spec: SystemSpec, ctx: SystemContext,
-                cache: TeacherOutputCache) -> None:
+def _train_cell(
+    cell: _Cell,
+    task: Task,
+    teacher: Teacher,
+    spec: SystemSpec,
+    ctx: SystemContext,
+    cache: TeacherOutputCache,
+) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
     cfg = spec.train or fleet.train
@@ -98,16 +108,34 @@ def _train_cell(cell: _Cell, task: Task, teacher: Teacher, spec: SystemSpec, ctx
         return
     student = _make_student(teacher, task, spec, fleet.seed)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
-    result = train(student, task, objective=objective, config=cfg, teacher=teacher if specs else None,
-                   seed=fleet.seed, checkpoint=folder / "checkpoint.pt", cache=cache,
-                   description=f"{spec.name}/{cell.entry.label}", progress=ctx.progress)
-    save_model(student, folder, extra={"system": spec.name, "method": cell.entry.label,
-                                       "train": {k: v for k, v in result.__dict__.items() if k != "history"}})
+    result = train(
+        student,
+        task,
+        objective=objective,
+        config=cfg,
+        teacher=teacher if specs else None,
+        seed=fleet.seed,
+        checkpoint=folder / "checkpoint.pt",
+        cache=cache,
+        description=f"{spec.name}/{cell.entry.label}",
+        progress=ctx.progress,
+    )
+    save_model(
+        student,
+        folder,
+        extra={
+            "system": spec.name,
+            "method": cell.entry.label,
+            "train": {k: v for k, v in result.__dict__.items() if k != "history"},
+        },
+    )
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     cell.student = student
     cell.timings["train_s"] = result.seconds
     cell.timings["train_s_per_epoch"] = result.seconds_per_epoch
-    cell.info.update(epochs=result.epochs_run, best_epoch=result.best_epoch, teacher_cache=result.teacher_cache)
+    cell.info.update(
+        epochs=result.epochs_run, best_epoch=result.best_epoch, teacher_cache=result.teacher_cache
+    )
 
 
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
@@ -122,18 +150,37 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     task = load_task(spec, seed=fleet.seed)
     timings = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(spec.name, task, spec.teacher, seed=fleet.seed,
-                                        train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir)
+    teacher, teacher_info = get_teacher(
+        spec.name,
+        task,
+        spec.teacher,
+        seed=fleet.seed,
+        train_cfg=spec.train or fleet.train,
+        cache_dir=ctx.cache_dir,
+    )
     timings["teacher_s"] = time.perf_counter() - t0
-    cache = TeacherOutputCache(spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb)
+    cache = TeacherOutputCache(
+        spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
+    )
     cells: list[_Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
     for entry in grid:
         specs = entry.for_problem(task.problem)
-        cell = _Cell(entry=entry, family=_family(specs),
-                     references=[method_info(s.name).paper for s in specs])
-        reason = applicability_reason(specs, teacher_capabilities=teacher.capabilities,
-                                      student_capabilities=student_caps, problem=task.problem) if specs else None
+        cell = _Cell(
+            entry=entry,
+            family=_family(specs),
+            references=[method_info(s.name).paper for s in specs],
+        )
+        reason = (
+            applicability_reason(
+                specs,
+                teacher_capabilities=teacher.capabilities,
+                student_capabilities=student_caps,
+                problem=task.problem,
+            )
+            if specs
+            else None
+        )
         if reason:
             cell.status, cell.reason = "not_applicable", reason
         else:
@@ -148,21 +195,33 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     qualities = {}
     for c in ok:
         assert c.student is not None
-        qualities[c.entry.label] = evaluate_pair(task, teacher.predict_scores, _predictor(c.student, task.problem),
-                                                 fleet.evaluate)
+        qualities[c.entry.label] = evaluate_pair(
+            task, teacher.predict_scores, _predictor(c.student, task.problem), fleet.evaluate
+        )
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     example = task.test.X[: max(512, max(fleet.bench.batch_sizes))]
-    teacher_target = BenchTarget(name="teacher", module=teacher.module,
-                                 predict=None if teacher.module is not None else teacher.predict_fn(),
-                                 example=example, path=None)
-    targets = [teacher_target] + [BenchTarget(name=f"student:{c.entry.label}", module=c.student, predict=None,
-                                              example=example, path=ctx.out / "students" / spec.name / c.entry.label)
-                                  for c in ok]
+    teacher_target = BenchTarget(
+        name="teacher",
+        module=teacher.module,
+        predict=None if teacher.module is not None else teacher.predict_fn(),
+        example=example,
+        path=None,
+    )
+    targets = [teacher_target] + [
+        BenchTarget(
+            name=f"student:{c.entry.label}",
+            module=c.student,
+            predict=None,
+            example=example,
+            path=ctx.out / "students" / spec.name / c.entry.label,
+        )
+        for c in ok
+    ]
     profiles = measure(targets, fleet.bench) if ok else []
     timings["bench_s"] = time.perf_counter() - t0
     catalog = PriceCatalog.load(fleet.prices.override)
-    entry = catalog.get(fleet.prices.instance)
+    price = catalog.get(fleet.prices.instance)
     by_target: dict[str, dict[str, CostProfile]] = {}
     for p in profiles:
         by_target.setdefault(p.model, {})[p.runtime] = p
@@ -175,31 +234,67 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         quality = qualities.get(c.entry.label)
         extra_q: dict[str, Any] = {}
         if c.status == "ok" and t_eager is not None and "eager" in s_profiles:
-            costs = cost_of(s_profiles["eager"], t_eager, entry, target_qps=fleet.prices.target_qps,
-                            slo_ms=fleet.prices.slo_ms)
-            steps = waterfall(t_eager, s_profiles["eager"], s_profiles.get("onnx"), s_profiles.get("onnx-int8"), entry)
+            costs = cost_of(
+                s_profiles["eager"],
+                t_eager,
+                price,
+                target_qps=fleet.prices.target_qps,
+                slo_ms=fleet.prices.slo_ms,
+            )
+            steps = waterfall(
+                t_eager,
+                s_profiles["eager"],
+                s_profiles.get("onnx"),
+                s_profiles.get("onnx-int8"),
+                price,
+            )
             costs = type(costs)(**{**costs.__dict__, "extra": {**costs.extra, "waterfall": steps}})
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
                     target = next(t for t in targets if t.name == f"student:{c.entry.label}")
-                    logits = runtime_predictor(target, runtime, threads=fleet.bench.threads)(task.test.X)
-                    scores = logits_to_scores(torch.from_numpy(np.asarray(logits)), task.problem).numpy()
+                    logits = runtime_predictor(target, runtime, threads=fleet.bench.threads)(
+                        task.test.X
+                    )
+                    scores = logits_to_scores(
+                        torch.from_numpy(np.asarray(logits)), task.problem
+                    ).numpy()
                     extra_q[runtime] = metric_value(task.metric, task.test.y, scores)
         gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
         student_desc: dict[str, Any] = {}
         if c.student is not None:
             spec_fn = getattr(c.student, "spec", None)
-            student_desc = {"params": count_params(c.student), "arch": spec_fn() if callable(spec_fn) else None,
-                            "runtime_metric": extra_q, **c.info}
-        records.append(RunRecord(
-            system=spec.name, sector=task.sector, kind=task.kind, problem=task.problem,
-            method=c.entry.label, family=c.family, status=c.status,  # type: ignore[arg-type]
-            seed=fleet.seed, config_hash=ctx.config_hash, dataset=task.info, reason=c.reason,
-            teacher={**teacher.describe(), **teacher_info}, student=student_desc, quality=quality,
-            profiles=[*t_profiles.values(), *s_profiles.values()], costs=costs, gates=gates,
-            references=c.references, timings={**timings, **c.timings}, environment=ctx.environment,
-            git_revision=git_revision(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        ))
+            student_desc = {
+                "params": count_params(c.student),
+                "arch": spec_fn() if callable(spec_fn) else None,
+                "runtime_metric": extra_q,
+                **c.info,
+            }
+        records.append(
+            RunRecord(
+                system=spec.name,
+                sector=task.sector,
+                kind=task.kind,
+                problem=task.problem,
+                method=c.entry.label,
+                family=c.family,
+                status=c.status,  # type: ignore[arg-type]
+                seed=fleet.seed,
+                config_hash=ctx.config_hash,
+                dataset=task.info,
+                reason=c.reason,
+                teacher={**teacher.describe(), **teacher_info},
+                student=student_desc,
+                quality=quality,
+                profiles=[*t_profiles.values(), *s_profiles.values()],
+                costs=costs,
+                gates=gates,
+                references=c.references,
+                timings={**timings, **c.timings},
+                environment=ctx.environment,
+                git_revision=git_revision(),
+                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+        )
     for r in records:
         store.write(r)
     return records

@@ -99,10 +99,12 @@ class TeacherOutputCache:
                 chunks.append(forward(torch.from_numpy(X[start : start + batch_size])))
         logits = torch.cat([c.logits for c in chunks])
         n_hidden = len(chunks[0].hidden or ())
-        hidden = tuple(torch.cat([c.hidden[i] for c in chunks if c.hidden]) for i in range(n_hidden))
-        embedding = (
-            torch.cat([c.embedding for c in chunks]) if chunks[0].embedding is not None else None
+        hidden = tuple(
+            torch.cat([c.hidden[i] for c in chunks if c.hidden]) for i in range(n_hidden)
         )
+        embedding = None
+        if chunks[0].embedding is not None:
+            embedding = torch.cat([c.embedding for c in chunks if c.embedding is not None])
         entry = self._store(key, logits, hidden, embedding)
         self._entries[key] = entry
         return entry
@@ -120,7 +122,12 @@ class TeacherOutputCache:
             return CachedOutputs(logits, tuple(hidden), embedding, on_disk=False)
         folder = self.spill_dir / key[:16]
         folder.mkdir(parents=True, exist_ok=True)
-        log.info("teacher outputs: %.0f MB > %.0f MB budget, memory-mapped under %s", size_mb, self.in_memory_mb, folder)
+        log.info(
+            "teacher outputs: %.0f MB > %.0f MB budget, memory-mapped under %s",
+            size_mb,
+            self.in_memory_mb,
+            folder,
+        )
 
         def spill(name: str, t: torch.Tensor) -> np.ndarray:
             path = folder / f"{name}.npy"

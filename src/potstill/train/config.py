@@ -16,15 +16,27 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(40, ge=1, le=10_000, description="Maximum number of passes over the training split.")
-    batch_size: int = Field(128, ge=2, le=65_536, description="Mini-batch size (>= 2: relation losses need pairs).")
+    epochs: int = Field(
+        40, ge=1, le=10_000, description="Maximum number of passes over the training split."
+    )
+    batch_size: int = Field(
+        128, ge=2, le=65_536, description="Mini-batch size (>= 2: relation losses need pairs)."
+    )
     lr: float = Field(2e-3, gt=0, le=10, description="AdamW learning rate.")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="AdamW weight decay.")
-    patience: int = Field(8, ge=1, description="Early stopping: epochs without a better validation metric before stopping.")
-    label_weight: float = Field(
-        1.0, ge=0, description="Weight of the label loss (cross-entropy / MSE) beside the distillation terms."
+    patience: int = Field(
+        8,
+        ge=1,
+        description="Early stopping: epochs without a better validation metric before stopping.",
     )
-    grad_clip: float | None = Field(5.0, gt=0, description="Clip the gradient norm to this value; null disables.")
+    label_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of the label loss (cross-entropy / MSE) beside the distillation terms.",
+    )
+    grad_clip: float | None = Field(
+        5.0, gt=0, description="Clip the gradient norm to this value; null disables."
+    )
     augment: bool = Field(
         False,
         description="Random input augmentation (images: random shifts and flips; tabular: small Gaussian jitter). "
@@ -32,5 +44,7 @@ class TrainConfig(BaseModel):
     )
     threads: int = Field(2, ge=1, le=512, description="torch intra-op threads used for training.")
     cache_in_memory_mb: float = Field(
-        512.0, ge=0, description="Teacher outputs larger than this are memory-mapped on disk instead of held in RAM."
+        512.0,
+        ge=0,
+        description="Teacher outputs larger than this are memory-mapped on disk instead of held in RAM.",
     )

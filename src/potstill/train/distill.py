@@ -153,7 +153,9 @@ def train(
             # Always capture every mapped layer and the embedding: the cached teacher
             # outputs then serve every method of the system, whatever each one needs.
             teacher.module.eval()
-            t_tap = FeatureTap(teacher.module, hidden=t_layers, embedding=_embedding(teacher.module))
+            t_tap = FeatureTap(
+                teacher.module, hidden=t_layers, embedding=_embedding(teacher.module)
+            )
             t_forward = t_tap
         else:
             t_forward = teacher.outputs
@@ -166,12 +168,16 @@ def train(
     if t_forward is not None:
         if config.augment:
             cache_state = "bypassed (augmentation)"
-            log.info("%s: teacher-output cache bypassed: inputs are randomly augmented", description)
+            log.info(
+                "%s: teacher-output cache bypassed: inputs are randomly augmented", description
+            )
         else:
             cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
             hits = cache.hits
             assert teacher is not None
-            key = content_hash(teacher.module if teacher.module is not None else teacher.name, X, t_layers)
+            key = content_hash(
+                teacher.module if teacher.module is not None else teacher.name, X, t_layers
+            )
             with torch.no_grad():
                 cached = cache.get(key, t_forward, X)
             cache_state = "hit" if cache.hits > hits else "miss"
@@ -219,14 +225,23 @@ def train(
         student.load_state_dict(state["student"])
         objective.load_state_dict(state["objective"])
         optimizer.load_state_dict(state["optimizer"])
-        best_state, best_val, best_epoch = state["best_state"], state["best_val"], state["best_epoch"]
+        best_state, best_val, best_epoch = (
+            state["best_state"],
+            state["best_val"],
+            state["best_epoch"],
+        )
         bad, history, start_epoch = state["bad"], state["history"], state["epoch"]
         gen.set_state(state["generator"])
         resumed = start_epoch
         log.info("%s: resumed from checkpoint at epoch %d", description, start_epoch)
 
     t0 = time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=True, disable=not (progress and sys.stderr.isatty())) as bar:
         bar_id = bar.add_task(description, total=config.epochs, completed=start_epoch, status="")
         for epoch in range(start_epoch, config.epochs):
@@ -256,8 +271,16 @@ def train(
                 for k, v in losses.items():
                     totals[k] = totals.get(k, 0.0) + float(v.detach())
                 steps += 1
-            val = float(metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem)))
-            history.append({"epoch": epoch + 1, "val": val, **{k: v / max(steps, 1) for k, v in totals.items()}})
+            val = float(
+                metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem))
+            )
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "val": val,
+                    **{k: v / max(steps, 1) for k, v in totals.items()},
+                }
+            )
             improved = not np.isfinite(best_val) or sign * val > sign * best_val
             if improved:
                 best_val, best_epoch, bad = val, epoch + 1, 0
@@ -268,9 +291,16 @@ def train(
                 _save_checkpoint(
                     checkpoint,
                     {
-                        "epoch": epoch + 1, "student": student.state_dict(), "objective": objective.state_dict(),
-                        "optimizer": optimizer.state_dict(), "best_state": best_state, "best_val": best_val,
-                        "best_epoch": best_epoch, "bad": bad, "history": history, "generator": gen.get_state(),
+                        "epoch": epoch + 1,
+                        "student": student.state_dict(),
+                        "objective": objective.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "best_state": best_state,
+                        "best_val": best_val,
+                        "best_epoch": best_epoch,
+                        "bad": bad,
+                        "history": history,
+                        "generator": gen.get_state(),
                     },
                 )
             bar.update(bar_id, advance=1, status=f"val {metric.name}={val:.4f} best={best_val:.4f}")
