@@ -5,8 +5,9 @@ or an ONNX file. The distiller, the evaluator and the bench should not care, so 
 is wrapped by a :class:`TeacherBackend` that answers the same four questions: what can
 you expose (``capabilities``), give me ``Outputs`` for this tensor, give me scores for
 this array, give me a plain numpy callable to time. Black boxes expose logits only (the
-log of their clipped probabilities). A new kind (e.g. Hugging Face transformers, "hf")
-is one more subclass; :class:`~potstill.models.teacher.Teacher` takes any of them.
+log of their clipped probabilities). Hugging Face transformers ("hf") are a torch white
+box that also exposes attention maps and value vectors, and accepts raw strings (its
+tokenizer encodes them). :class:`~potstill.models.teacher.Teacher` takes any of them.
 """
 
 from __future__ import annotations
@@ -22,11 +23,19 @@ from torch import nn
 
 from potstill._validation import check_choice
 from potstill.errors import DataError, ModelError, missing_dependency
+from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
 from potstill.types import Outputs, Problem
 
-__all__ = ["PROBA_EPS", "OnnxBackend", "SklearnBackend", "TeacherBackend", "TorchBackend"]
+__all__ = [
+    "PROBA_EPS",
+    "HFBackend",
+    "OnnxBackend",
+    "SklearnBackend",
+    "TeacherBackend",
+    "TorchBackend",
+]
 
 #: Probabilities are clipped to [PROBA_EPS, 1] before the log, so a black box that is
 #: certain (p = 0) gives finite logits (log 1e-7 ≈ -16.1).
@@ -61,7 +70,7 @@ class TeacherBackend(ABC):
     @property
     @abstractmethod
     def capabilities(self) -> frozenset[str]:
-        """Subset of {"logits", "hidden", "embedding", "attentions"} this model exposes."""
+        """Subset of {"logits", "hidden", "embedding", "attentions", "values"} it exposes."""
 
     @property
     def module(self) -> nn.Module | None:
@@ -133,6 +142,80 @@ class TorchBackend(TeacherBackend):
 
     def params(self) -> int:
         return count_params(self._module)
+
+
+class HFBackend(TorchBackend):
+    """A Hugging Face :class:`~potstill.models.hf.HFClassifier`: a torch white box that also
+    exposes attention maps and value vectors, and scores raw strings with its tokenizer.
+
+    ``predict_scores`` takes an encoded array (n, 2, L) or an array of strings; an embedding
+    model (no classification head) has no scores and refuses.
+    """
+
+    kind = "hf"
+
+    def __init__(self, module: HFClassifier, problem: Problem) -> None:
+        self.attentions = module.attention_layer_names()
+        self.values = module.value_layer_names()
+        super().__init__(
+            module, problem, module.hidden_layer_names(), module.embedding_layer_name()
+        )
+        self.hf: HFClassifier = module
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        caps = set(super().capabilities)
+        caps.update({"attentions"} if self.attentions else set())
+        caps.update({"values"} if self.values else set())
+        return frozenset(caps)
+
+    def outputs(self, x: torch.Tensor) -> Outputs:
+        self._module.eval()
+        tap = FeatureTap(
+            self._module, self.features, self.embedding, attentions=self.attentions,
+            values=self.values,
+        )  # fmt: skip
+        with torch.no_grad(), tap:
+            return tap(x.to(self._device()))
+
+    def encode(self, X: np.ndarray) -> np.ndarray:
+        """Encoded (n, 2, L) rows as given; strings tokenised with the model's tokenizer."""
+        X = _non_empty(X)
+        if X.ndim == 3 and np.issubdtype(X.dtype, np.number):
+            return X
+        if self.hf.tokenizer is None:
+            raise ModelError(
+                "This Hugging Face teacher has no tokenizer, so it cannot score raw text. "
+                "Pass tokenizer=... to Teacher.from_pretrained, or give encoded (n, 2, L) rows."
+            )
+        from potstill.data.text import encode_texts
+
+        return encode_texts(X, self.hf.tokenizer, self.hf.max_length)
+
+    def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
+        if self.hf.is_embedding_model:
+            raise ModelError(
+                "This Hugging Face teacher is a sentence-embedding model: it has no class "
+                "scores. Fine-tune a classification head on it first (potstill.models."
+                "finetune_classifier), or distil it as an embedding model (distill_embeddings)."
+            )
+        return super().predict_scores(self.encode(X), batch_size)
+
+    def architecture(self) -> dict[str, Any]:
+        arch = super().architecture()
+        arch["config"] = {k: arch["config"].get(k) for k in _HF_SUMMARY if k in arch["config"]}
+        return arch
+
+
+#: The transformers config keys kept in a teacher's record (the full config is in its spec).
+_HF_SUMMARY = (
+    "model_type",
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "intermediate_size",
+    "vocab_size",
+)
 
 
 class SklearnBackend(TeacherBackend):

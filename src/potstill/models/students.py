@@ -14,13 +14,19 @@ from-scratch baseline of the very same student shows what distillation added.
   ``width_mult × width`` and ``round(n × depth)`` blocks per stage (at least one, so the
   downsampling schedule and the number of stage outputs stay those of the teacher).
 - A black box (no module) → :func:`student_for_blackbox`, an MLP sized to a parameter budget.
+- HFClassifier (Hugging Face transformer) teacher → a transformer student
+  (:mod:`~potstill.models.hf_students`): ``depth`` (or ``layers``) sets the blocks kept;
+  ``width == 1`` gives a layer-dropped copy initialised from teacher layers (DistilBERT),
+  ``width < 1`` a narrower random configuration (``init`` overrides the choice), and
+  ``pretrained`` names a local Hugging Face model to use instead.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -28,6 +34,7 @@ from torch import nn
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
 from potstill.models.ensemble import DeepEnsemble
+from potstill.models.hf import HFClassifier
 from potstill.models.hooks import uniform_layer_map
 from potstill.models.mlp import MLP, Norm, mlp_param_count
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2
@@ -63,6 +70,22 @@ class StudentSpec(BaseModel):
         None,
         ge=1,
         description="Parameter budget of the MLP student of a black-box or opaque teacher.",
+    )
+    layers: int | None = Field(
+        None,
+        ge=1,
+        description="Transformer teachers: number of layers the student keeps; overrides depth.",
+    )
+    init: Literal["auto", "teacher_layers", "random"] = Field(
+        "auto",
+        description="Transformer teachers: 'teacher_layers' copies every k-th teacher layer "
+        "(DistilBERT; needs width 1), 'random' builds a narrower config (heads, hidden and "
+        "intermediate size × width); 'auto' picks teacher_layers when width is 1.",
+    )
+    pretrained: Path | None = Field(
+        None,
+        description="Transformer teachers: a local Hugging Face model folder to use as the "
+        "student (it must share the teacher's tokenizer); overrides width, depth and layers.",
     )
 
 
@@ -142,6 +165,13 @@ def build_student(
     ``width × depth ×`` the teacher's parameter count.
     """
     shape = _resolve_shape(in_features, input_shape)
+    if isinstance(teacher_module, HFClassifier):
+        return _transformer_student(teacher_module, spec, n_outputs)
+    if spec.layers is not None or spec.pretrained is not None or spec.init != "auto":
+        raise ConfigError(
+            "StudentSpec.layers, init and pretrained size transformer students, but the "
+            f"teacher is a {type(teacher_module).__name__}. Use width and depth (or hidden)."
+        )
     if isinstance(teacher_module, ImageClassifier):
         if spec.hidden is not None:
             raise ConfigError(
@@ -186,6 +216,31 @@ def build_student(
             f"in_features={d_in}, n_outputs={d_out}."
         )
     return _mlp_student(template.hidden, spec, d_in, d_out, template)
+
+
+def _transformer_student(
+    teacher: HFClassifier, spec: StudentSpec, n_outputs: int | None
+) -> nn.Module:
+    from potstill.models.hf_students import build_hf_student
+
+    if spec.hidden is not None or spec.target_params is not None:
+        raise ConfigError(
+            "StudentSpec.hidden and target_params size MLP students, but the teacher is a "
+            "transformer (HFClassifier). Use width, depth, layers, init or pretrained."
+        )
+    if n_outputs is not None and n_outputs != teacher.out_features:
+        raise ConfigError(
+            f"The transformer teacher outputs {teacher.out_features} values but n_outputs="
+            f"{n_outputs} was asked. Its student keeps the teacher's head."
+        )
+    return build_hf_student(
+        teacher,
+        width=spec.width,
+        depth=spec.depth,
+        layers=spec.layers,
+        init=spec.init,
+        pretrained=spec.pretrained,
+    )
 
 
 def student_for_blackbox(

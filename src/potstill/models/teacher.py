@@ -30,8 +30,15 @@ from torch import nn
 
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
-from potstill.models.backends import OnnxBackend, SklearnBackend, TeacherBackend, TorchBackend
+from potstill.models.backends import (
+    HFBackend,
+    OnnxBackend,
+    SklearnBackend,
+    TeacherBackend,
+    TorchBackend,
+)
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
+from potstill.models.hf import HFClassifier
 from potstill.models.students import build_from_spec
 from potstill.types import Outputs, Problem
 
@@ -70,13 +77,16 @@ class Teacher:
     ) -> Teacher:
         """A white-box teacher. ``features``/``embedding`` default to the module's
         ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them; pass
-        ``features=()`` to expose logits only."""
+        ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
+        with default taps becomes an "hf" teacher (attention maps, values, raw text)."""
         own = getattr(module, "problem", None)
         if isinstance(own, str) and own != problem:
             raise ConfigError(
                 f"The teacher {type(module).__name__} was built for {own}, but the task is "
                 f"{problem}. Build the teacher with problem={problem!r}."
             )
+        if isinstance(module, HFClassifier) and features is None and embedding is None:
+            return cls(HFBackend(module, problem), name=name)
         scripted = isinstance(module, torch.jit.ScriptModule)  # hooks are impossible there
         if features is None:
             fn = getattr(module, "hidden_layer_names", None)
@@ -85,6 +95,61 @@ class Teacher:
             fn = getattr(module, "embedding_layer_name", None)
             embedding = fn() if callable(fn) and not scripted else None
         return cls(TorchBackend(module, problem, features, embedding), name=name)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_model: Path | str | nn.Module,
+        *,
+        problem: Problem,
+        num_labels: int | None = None,
+        tokenizer: Any = None,
+        max_length: int | None = None,
+        name: str | None = None,
+    ) -> Teacher:
+        """A Hugging Face teacher from a local ``save_pretrained`` folder or a model object.
+
+        The folder (never a hub id: loading is offline) holds a sequence-classification
+        model, an encoder with a potstill head, or a sentence-embedding model (then the
+        teacher's logits are its embeddings and it has no class scores). A model object may
+        be an :class:`~potstill.models.hf.HFClassifier` or a transformers model (an
+        ``AutoModelForSequenceClassification``, or an encoder with ``num_labels``: a new,
+        untrained head). ``tokenizer`` is a tokenizer object or folder; by default the
+        folder's own. ``max_length`` is the token length raw texts are cut to.
+        """
+        from potstill.models.hf_io import load_pretrained, load_tokenizer
+
+        if isinstance(path_or_model, (str, Path)):
+            folder = Path(path_or_model)
+            module = load_pretrained(
+                folder, num_labels=num_labels, problem=problem, tokenizer=tokenizer,
+                max_length=max_length,
+            )  # fmt: skip
+            label = name or folder.name
+        elif isinstance(path_or_model, HFClassifier):
+            module, label = path_or_model, name or "hf-teacher"
+            if tokenizer is not None:
+                module.tokenizer = load_tokenizer(tokenizer)
+            if max_length is not None:
+                module.max_length = check_scalar(
+                    max_length, "max_length", owner="Teacher.from_pretrained", ge=2, integer=True
+                )
+        elif isinstance(path_or_model, nn.Module):
+            module = HFClassifier(
+                path_or_model, num_labels=num_labels or 0, problem=problem,
+                tokenizer=load_tokenizer(tokenizer), max_length=max_length or 128,
+            )  # fmt: skip
+            label = name or type(path_or_model).__name__
+        else:
+            raise ModelError(
+                "Teacher.from_pretrained takes a save_pretrained folder or a transformers / "
+                f"HFClassifier model. Got {type(path_or_model).__name__} instead."
+            )
+        if module.problem is not None and module.problem != problem:
+            raise ConfigError(
+                f"The Hugging Face teacher predicts {module.problem}, but the task is {problem}."
+            )
+        return cls(HFBackend(module.eval(), problem), name=label)
 
     @classmethod
     def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
@@ -111,7 +176,7 @@ class Teacher:
 
     @property
     def backend(self) -> str:
-        """``"torch"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
+        """``"torch"``, ``"hf"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
         return self._backend.kind
 
     @property
@@ -120,7 +185,8 @@ class Teacher:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What ``outputs`` can fill: subset of {"logits", "hidden", "embedding", "attentions"}."""
+        """What ``outputs`` can fill: subset of {"logits", "hidden", "embedding", "attentions",
+        "values"}."""
         return self._backend.capabilities
 
     @property
@@ -213,7 +279,10 @@ def load_teacher(
 ) -> Teacher:
     """Open a saved teacher by its format.
 
-    - a directory with ``model.json``: a potstill model (spec + safetensors);
+    - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
+      also takes the tokenizer saved beside it, if any);
+    - a directory with ``config.json``: a Hugging Face ``save_pretrained`` folder, loaded
+      offline by :meth:`Teacher.from_pretrained`;
     - ``.onnx``: onnxruntime;
     - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``;
     - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
@@ -227,11 +296,18 @@ def load_teacher(
     suffix = path.suffix.lower()
     if path.is_dir():
         if not (path / MODEL_JSON).is_file():
+            if (path / "config.json").is_file():
+                return Teacher.from_pretrained(path, problem=problem, name=name)
             raise ModelError(
-                f"The teacher directory '{path}' has no {MODEL_JSON}; only directories written "
-                "by potstill.models.save_model can be loaded. Give a model file instead."
+                f"The teacher directory '{path}' has neither {MODEL_JSON} (potstill save_model) "
+                "nor config.json (Hugging Face save_pretrained). Give a model file instead."
             )
-        return Teacher.from_torch(load_model(path), problem=problem, name=name)
+        module = load_model(path)
+        if isinstance(module, HFClassifier):
+            from potstill.models.hf_io import load_tokenizer
+
+            module.tokenizer = load_tokenizer(path)
+        return Teacher.from_torch(module, problem=problem, name=name)
     if suffix == ".onnx":
         return Teacher.from_onnx(path, problem=problem, name=name)
     if suffix in PICKLE_SUFFIXES:
@@ -266,7 +342,14 @@ def load_teacher(
             return _from_object(obj, path, problem, name)
         return _with_architecture(architecture, state, path, problem, name)
     supported = ", ".join(
-        ["<potstill model dir>", ".onnx", *_TORCH_SUFFIXES, ".safetensors", *PICKLE_SUFFIXES]
+        [
+            "<potstill model dir>",
+            "<Hugging Face dir>",
+            ".onnx",
+            *_TORCH_SUFFIXES,
+            ".safetensors",
+            *PICKLE_SUFFIXES,
+        ]
     )
     raise ModelError(
         f"Unknown teacher format '{suffix or path.name}' for '{path}'. Supported: {supported}."
