@@ -3,7 +3,8 @@
 Two doors: :func:`load_table` for a user's CSV/Parquet file and :func:`load_builtin` for
 the built-in fleet (datasets carried by installed packages, listed by
 :func:`list_builtin`). Both split with a seed and encode with a :class:`TabularEncoder`
-fitted on the train split only.
+fitted on the train split only. Text tasks are tokenised once with the teacher's tokenizer
+by :func:`encode_task` (:func:`encode_texts` for raw strings).
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from potstill.data.builtin import (
 from potstill.data.image import read_idx
 from potstill.data.table import load_table
 from potstill.data.tabular import TabularEncoder, build_task, split_indices
+from potstill.data.text import encode_task, encode_texts, is_encoded
 
 __all__ = [
     "BuiltinSpec",
     "TabularEncoder",
     "build_task",
     "builtin_spec",
+    "encode_task",
+    "encode_texts",
+    "is_encoded",
     "list_builtin",
     "load_builtin",
     "load_table",
