@@ -32,8 +32,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
             "systems:\n  - name: a\n    dataset: {builtin: no_such_set}\n",
             "no_such_set",
         ),
-        (["report", "{dir}"], None, "No records found"),
-        (["check", "{dir}"], None, "No records found"),
+        (["report", "{dir}"], None, "does not exist"),
+        (["check", "{dir}"], None, "does not exist"),
         (["prices", "--override", "{missing}"], None, "missing"),
     ],
 )

@@ -28,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Piped output (scripts, CI logs) is not cut to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 OutOpt = Annotated[

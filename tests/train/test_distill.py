@@ -1,0 +1,198 @@
+"""The training loop: deterministic, early-stopping, resumable, teacher cached once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from potstill.methods import MethodSpec, build_objective
+from potstill.models import MLP, Teacher
+from potstill.train.cache import TeacherOutputCache
+from potstill.train.config import TrainConfig
+from potstill.train.distill import layer_pairs, train
+from potstill.types import DatasetInfo, Split, Task
+
+
+def _task(n: int = 240, problem: str = "classification") -> Task:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    logit = X[:, 0] - 0.5 * X[:, 1] + 0.3 * X[:, 2] * X[:, 3]
+    y = (
+        (logit > 0).astype(np.int64)
+        if problem == "classification"
+        else (40 + 10 * logit).astype(np.float32)
+    )
+    cut1, cut2 = int(n * 0.6), int(n * 0.8)
+    return Task(
+        name="synthetic",
+        sector="other",
+        kind="tabular",
+        problem=problem,  # type: ignore[arg-type]
+        train=Split(X[:cut1], y[:cut1]),
+        val=Split(X[cut1:cut2], y[cut1:cut2]),
+        test=Split(X[cut2:], y[cut2:]),
+        metric="accuracy" if problem == "classification" else "rmse",
+        n_classes=2 if problem == "classification" else 0,
+        info=DatasetInfo("synthetic", "generated in the test", "n/a"),
+    )
+
+
+def _student(seed: int = 0, out: int = 2) -> MLP:
+    torch.manual_seed(seed)
+    return MLP(6, [16, 8], out)
+
+
+def _teacher(task: Task) -> Teacher:
+    torch.manual_seed(1)
+    module = MLP(6, [32, 32, 16], task.n_outputs)
+    train(
+        module,
+        task,
+        objective=build_objective([], label_weight=1.0, problem=task.problem),
+        config=TrainConfig(epochs=5, threads=1),
+        progress=False,
+    )
+    return Teacher.from_torch(module, problem=task.problem)
+
+
+CFG = TrainConfig(epochs=6, batch_size=32, patience=100, threads=1)
+
+
+def _weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_deterministic_under_a_seed() -> None:
+    task = _task()
+    objective = build_objective([], label_weight=1.0, problem="classification")
+    a, b = _student(), _student()
+    train(a, task, objective=objective, config=CFG, seed=3, progress=False)
+    objective = build_objective([], label_weight=1.0, problem="classification")
+    train(b, task, objective=objective, config=CFG, seed=3, progress=False)
+    for x, y in zip(_weights(a), _weights(b), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
+    task = _task()
+    cfg = CFG.model_copy(update={"epochs": 60, "patience": 2})
+    result = train(
+        _student(),
+        task,
+        objective=build_objective([], label_weight=1.0, problem="classification"),
+        config=cfg,
+        progress=False,
+    )
+    assert result.epochs_run < 60
+    assert result.epochs_run - result.best_epoch == 2
+    assert result.best_val == max(h["val"] for h in result.history)
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    task = _task()
+    full = _student()
+    train(
+        full,
+        task,
+        objective=build_objective([], label_weight=1.0, problem="classification"),
+        config=CFG,
+        seed=5,
+        progress=False,
+    )
+    ckpt = tmp_path / "ckpt.pt"
+    first = _student()
+    train(
+        first,
+        task,
+        objective=build_objective([], label_weight=1.0, problem="classification"),
+        config=CFG.model_copy(update={"epochs": 3}),
+        seed=5,
+        checkpoint=ckpt,
+        progress=False,
+    )
+    assert ckpt.is_file()
+    resumed = _student(seed=99)  # different init: everything must come from the checkpoint
+    result = train(
+        resumed,
+        task,
+        objective=build_objective([], label_weight=1.0, problem="classification"),
+        config=CFG,
+        seed=5,
+        checkpoint=ckpt,
+        progress=False,
+    )
+    assert result.resumed_from_epoch == 3
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    for x, y in zip(_weights(full), _weights(resumed), strict=True):
+        torch.testing.assert_close(x, y)
+
+
+def test_teacher_outputs_are_computed_once_across_methods() -> None:
+    task = _task()
+    teacher = _teacher(task)
+    cache = TeacherOutputCache()
+    states = []
+    for name in ("kd", "fitnet", "rkd"):
+        objective = build_objective(
+            [MethodSpec(name=name)], label_weight=1.0, problem="classification"
+        )
+        result = train(
+            _student(),
+            task,
+            objective=objective,
+            config=CFG.model_copy(update={"epochs": 2}),
+            teacher=teacher,
+            cache=cache,
+            progress=False,
+        )
+        states.append(result.teacher_cache)
+    assert states == ["miss", "hit", "hit"]
+    assert cache.misses == 1
+
+
+def test_augmentation_bypasses_the_cache(caplog: pytest.LogCaptureFixture) -> None:
+    task = _task()
+    teacher = _teacher(task)
+    objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
+    with caplog.at_level("INFO"):
+        result = train(
+            _student(),
+            task,
+            objective=objective,
+            teacher=teacher,
+            config=CFG.model_copy(update={"epochs": 1, "augment": True}),
+            progress=False,
+        )
+    assert result.teacher_cache == "bypassed (augmentation)"
+    assert "cache bypassed" in caplog.text
+
+
+def test_regression_head_starts_at_the_target_scale() -> None:
+    task = _task(problem="regression")
+    student = _student(out=1)
+    cfg = CFG.model_copy(update={"epochs": 1, "lr": 1e-9})  # no learning: only the init shows
+    train(
+        student,
+        task,
+        objective=build_objective([], label_weight=1.0, problem="regression"),
+        config=cfg,
+        progress=False,
+    )
+    with torch.no_grad():
+        pred = student(torch.from_numpy(task.train.X)).squeeze(1).numpy()
+    assert abs(pred.mean() - task.train.y.mean()) < 0.2 * task.train.y.std()
+
+
+def test_layer_pairs_follow_the_uniform_map() -> None:
+    s, t = layer_pairs(MLP(6, [8, 8], 2), MLP(6, [8, 8, 8, 8], 2))
+    assert s == ["blocks.0", "blocks.1"]
+    assert t == ["blocks.1", "blocks.3"]
+
+
+def test_distillation_without_teacher_is_refused() -> None:
+    objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
+    with pytest.raises(ValueError, match="teacher is required"):
+        train(_student(), _task(), objective=objective, config=CFG, progress=False)
