@@ -170,7 +170,8 @@ class HFClassifier(nn.Module):
     tokenizer : transformers tokenizer, optional
         Kept beside the module (not in its weights) for raw-text prediction and saving.
     max_length : int, default 128
-        Token length texts are padded/truncated to.
+        Token length texts are padded/truncated to (at most the model's
+        ``max_position_embeddings``).
     """
 
     backbone: Any  # a transformers PreTrainedModel (typed loosely: transformers is optional)
@@ -196,7 +197,9 @@ class HFClassifier(nn.Module):
             )
         check_choice(pooling, "pooling", owner="HFClassifier", choices=("mean", "cls"))
         check_scalar(dropout, "dropout", owner="HFClassifier", ge=0.0, lt=1.0)
-        check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, integer=True)
+        limit = getattr(config, "max_position_embeddings", None)
+        le = limit if isinstance(limit, int) and limit > 0 else None
+        check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
         self.kind = (
             "sequence_classification"
             if type(backbone).__name__.endswith("ForSequenceClassification")

@@ -299,8 +299,8 @@ def load_teacher(
             if (path / "config.json").is_file():
                 return Teacher.from_pretrained(path, problem=problem, name=name)
             raise ModelError(
-                f"The teacher directory '{path}' has neither {MODEL_JSON} (potstill save_model) "
-                "nor config.json (Hugging Face save_pretrained). Give a model file instead."
+                f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
+                "no config.json (Hugging Face save_pretrained). Give a model file instead."
             )
         module = load_model(path)
         if isinstance(module, HFClassifier):
