@@ -273,3 +273,70 @@ def test_real_minilm_int8_reference_and_layer_dropped_student() -> None:
     student = build_student(teacher, StudentSpec(width=1.0, layers=2))
     assert student.n_layers == 2 and count_params(student) < count_params(teacher)  # type: ignore[union-attr]
     assert embed_texts(student, x).shape == (4, 384)
+
+
+def test_transformer_losses_run_on_paired_hf_taps() -> None:
+    from potstill.methods import BindContext, create_method
+    from potstill.models import FeatureTap
+    from potstill.models.hooks import paired_layer_names
+    from potstill.types import Batch
+
+    teacher = tiny_model(layers=4)
+    student = build_student(teacher, StudentSpec(width=1.0, depth=0.5))
+    x = x_of(random_texts(8, 9))
+    taps = {}
+    for side, model in (("s", student), ("t", teacher)):
+        kinds = {k: paired_layer_names(student, teacher, k)[0 if side == "s" else 1]
+                 for k in ("hidden", "attention", "value")}  # fmt: skip
+        taps[side] = FeatureTap(model, kinds["hidden"], "pool", attentions=kinds["attention"],
+                                values=kinds["value"])  # fmt: skip
+    assert taps["t"].attentions == ["attention_taps.1", "attention_taps.3"]
+    with torch.no_grad():
+        t_out = taps["t"](x)
+    s_out = taps["s"](x)
+    batch = Batch(x=x, y=torch.zeros(8, dtype=torch.long), index=torch.arange(8))
+    context = BindContext(n_train=8, n_classes=3, problem="classification")
+    total = torch.zeros(())
+    for name in ("kd", "hidden_mse", "attention_mse", "minilm", "rkd"):
+        method = create_method(name)
+        method.bind(s_out, t_out, context)
+        loss = method(s_out, t_out, batch)["loss"]
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        if name in ("attention_mse", "minilm", "kd"):
+            # the student copies teacher blocks 1 and 3 but not 0 and 2: not yet equal
+            assert float(loss.detach()) > 0.0
+        total = total + loss
+    total.backward()
+    assert student.backbone.encoder.layer[0].attention.self.query.weight.grad is not None
+    for tap in taps.values():
+        tap.close()
+
+
+def test_training_loop_distils_a_transformer_student() -> None:
+    from potstill.data.text import encode_task
+    from potstill.methods import MethodSpec, build_objective
+    from potstill.models import Teacher
+    from potstill.train.config import TrainConfig
+    from potstill.train.distill import train
+    from potstill.types import Split, Task
+
+    teacher_m = tiny_model(num_labels=2, layers=4)
+
+    def split(n: int, seed: int) -> Split:
+        texts = random_texts(n, seed)
+        y = np.array([("good" in t) or ("great" in t) for t in texts], dtype=np.int64)
+        return Split(X=texts, y=y)
+
+    task = Task(name="t", sector="other", kind="text", problem="classification",
+                train=split(48, 1), val=split(16, 2), test=split(16, 3), metric="accuracy",
+                n_classes=2)  # fmt: skip
+    encoded = encode_task(task, teacher_m.tokenizer, 8)
+    teacher = Teacher.from_torch(teacher_m, problem="classification")
+    assert teacher.backend == "hf"
+    student = build_student(teacher_m, StudentSpec(width=1.0, depth=0.5))
+    objective = build_objective([MethodSpec(name="kd"), MethodSpec(name="hidden_mse")],
+                                label_weight=1.0, problem="classification")  # fmt: skip
+    result = train(student, encoded, objective=objective, teacher=teacher, progress=False,
+                   config=TrainConfig(epochs=2, batch_size=16, lr=1e-3))  # fmt: skip
+    assert result.epochs_run == 2 and result.teacher_cache == "miss"
+    assert 0.0 <= result.best_val <= 1.0

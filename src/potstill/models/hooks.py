@@ -27,7 +27,7 @@ from potstill.errors import ModelError
 from potstill.models.predict import as_logits
 from potstill.types import Outputs
 
-__all__ = ["FeatureTap", "check_layer_names", "uniform_layer_map"]
+__all__ = ["FeatureTap", "check_layer_names", "paired_layer_names", "uniform_layer_map"]
 
 _MAX_LISTED = 30
 
@@ -194,3 +194,23 @@ def uniform_layer_map(n_teacher: int, n_student: int) -> list[tuple[int, int]]:
         (i, max(0, (2 * (i + 1) * n_teacher + n_student) // (2 * n_student) - 1))
         for i in range(n_student)
     ]
+
+
+def paired_layer_names(
+    student: nn.Module, teacher: nn.Module, kind: str = "hidden"
+) -> tuple[list[str], list[str]]:
+    """Student and teacher tap names of one kind, paired by :func:`uniform_layer_map`.
+
+    ``kind`` is "hidden", "attention" or "value": the names come from each model's
+    ``<kind>_layer_names()`` (empty lists when either model has none), so attention maps
+    and value vectors pair exactly as the hidden layers do.
+    """
+    names = []
+    for model in (student, teacher):
+        fn = getattr(model, f"{kind}_layer_names", None)
+        names.append(list(fn()) if callable(fn) else [])
+    s_names, t_names = names
+    if not s_names or not t_names:
+        return [], []
+    pairs = uniform_layer_map(len(t_names), len(s_names))
+    return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
