@@ -188,9 +188,14 @@ def distill(
     sensitive: str | None = None,
     width: float = 0.25,
     trust_pickle: bool = False,
+    quick: bool = False,
     progress: bool = True,
 ) -> StudyResult:
-    """Distill the user's own teacher on the user's own data: a one-system study."""
+    """Distill the user's own teacher on the user's own data: a one-system study.
+
+    ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
+    figures are indicative only).
+    """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     raw = {
@@ -210,6 +215,13 @@ def distill(
         ],
         "grid": ["scratch", *methods],
     }
+    if quick:
+        from potstill.costs import PRESETS
+        from potstill.evaluate import EvalConfig
+
+        raw["train"] = {"epochs": 10, "patience": 4}
+        raw["bench"] = dict(PRESETS["quick"])
+        raw["evaluate"] = EvalConfig.quick().model_dump()
     try:
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's

@@ -177,6 +177,7 @@ def distill(
     trust_pickle: Annotated[
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
+    quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(
@@ -189,6 +190,7 @@ def distill(
         sensitive=sensitive,
         width=width,
         trust_pickle=trust_pickle,
+        quick=quick,
     )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
 

@@ -71,6 +71,11 @@ class DatasetSpec(_Model):
     max_rows: int | None = Field(
         None, ge=20, description="Subsample to at most this many rows (stratified)."
     )
+    encode: bool | None = Field(
+        None,
+        description="Standardise/one-hot the features (true), or pass numeric features as they are "
+        "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:

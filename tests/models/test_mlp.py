@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from pathlib import Path
+
 import torch
 
 from potstill.errors import ConfigError
@@ -41,6 +43,7 @@ def test_spec_round_trip_is_json_and_rebuilds_same_architecture() -> None:
         "out_features": 3,
         "dropout": 0.25,
         "norm": "none",
+        "standardize_inputs": False,
     }
     rebuilt = MLP.from_spec(spec)
     assert rebuilt.spec() == spec
@@ -71,3 +74,21 @@ def test_invalid_arguments_have_sklearn_style_messages() -> None:
         MLP(3, [4], 2, norm="group")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"'in_features' parameter of MLP must be >= 1. Got 0"):
         MLP(0, [4], 2)
+
+
+def test_input_standardisation_travels_with_the_weights(tmp_path: Path) -> None:
+    from potstill.models.export import load_model, save_model
+
+    torch.manual_seed(0)
+    X = torch.randn(50, 3) * torch.tensor([100.0, 1.0, 0.01]) + torch.tensor([1e3, 0.0, 5.0])
+    model = MLP(3, [4], 2, standardize_inputs=True)
+    model.fit_input_scaling(X)
+    torch.testing.assert_close(model.input_mean, X.mean(0))
+    plain = MLP(3, [4], 2)
+    plain.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if not k.startswith("input_")}
+    )
+    z = (X - X.mean(0)) / X.std(0)
+    torch.testing.assert_close(model.eval()(X), plain.eval()(z))  # same net on standardised rows
+    save_model(model, tmp_path / "m")
+    torch.testing.assert_close(load_model(tmp_path / "m")(X), model(X))

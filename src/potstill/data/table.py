@@ -179,6 +179,7 @@ def load_table(
     val_size: float = 0.2,
     test_size: float = 0.2,
     max_rows: int | None = None,
+    encode: bool = True,
 ) -> Task:
     """Load a CSV or Parquet file as a task with seeded train/val/test splits.
 
@@ -188,7 +189,8 @@ def load_table(
     per row and stays a feature unless it is listed in ``drop``. With ``text_column`` the
     task is kind "text" and every other column but the target is ignored. ``categorical``
     names numeric-looking columns to one-hot encode; ``max_rows`` subsamples (stratified)
-    before splitting.
+    before splitting. ``encode=False`` passes numeric features through unscaled — the
+    inputs a deployed teacher file expects.
     """
     check_choice(problem, "problem", owner="load_table", choices=(None, *get_args(Problem)))
     check_choice(sector, "sector", owner="load_table", choices=get_args(Sector))
@@ -251,4 +253,5 @@ def load_table(
         val_size=val_size,
         test_size=test_size,
         max_rows=max_rows,
+        encode=encode,
     )

@@ -252,6 +252,24 @@ def subsample_indices(
     return np.sort(keep)
 
 
+def _check_raw_features(features: pd.DataFrame, name: str) -> None:
+    """Raw features go to the teacher unchanged: they must be numbers, with none missing."""
+    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        raise DataError(
+            f"{name}: with a teacher given as a file the features are passed to it as they are, "
+            f"so every feature must be numeric; column(s) {', '.join(repr(c) for c in text)} are not. "
+            "Encode them the way your teacher expects, or list them in 'drop'."
+        )
+    missing = [str(c) for c in features.columns if features[c].isna().any()]
+    if missing:
+        raise DataError(
+            f"{name}: with a teacher given as a file the features are passed to it as they are, "
+            f"so none may be missing; column(s) {', '.join(repr(c) for c in missing)} have empty cells. "
+            "Impute them the way your teacher expects, or list them in 'drop'."
+        )
+
+
 def build_task(
     frame: pd.DataFrame,
     *,
@@ -270,8 +288,12 @@ def build_task(
     val_size: float = 0.2,
     test_size: float = 0.2,
     max_rows: int | None = None,
+    encode: bool = True,
 ) -> Task:
     """Split and encode a typed frame whose every non-target column is a feature.
+
+    ``encode=False`` keeps the feature columns as they are (all must be numeric and
+    complete): the inputs a deployed teacher was trained on, for a teacher given as a file.
 
     ``sensitive`` (raw values aligned with ``frame``) is stored per row as strings and is
     never a feature unless it is also a column of ``frame``. With ``text_column`` the task
@@ -305,6 +327,12 @@ def build_task(
         X_all = np.asarray(texts.where(texts.notna(), "").astype(str), dtype=object)
         splits = [X_all[idx] for idx in parts]
         feature_names: tuple[str, ...] = (text_column,)
+    elif not encode:
+        features = frame.drop(columns=[target])
+        _check_raw_features(features, name)
+        X_all = features.to_numpy(dtype=np.float32)
+        splits = [X_all[idx] for idx in parts]
+        feature_names = tuple(str(c) for c in features.columns)
     else:
         features = frame.drop(columns=[target])
         encoder = TabularEncoder(categorical=categorical).fit(features.iloc[parts[0]])

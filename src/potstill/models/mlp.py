@@ -69,6 +69,10 @@ class MLP(nn.Module):
         Dropout probability after each hidden activation, in [0, 1).
     norm : {"layer", "batch", "none"}, default "layer"
         Normalisation after each hidden Linear.
+    standardize_inputs : bool, default False
+        Standardise raw inputs with stored statistics (buffers ``input_mean`` and
+        ``input_std``, set by :meth:`fit_input_scaling`), so a student serves the same raw
+        features as a teacher given as a file; the statistics travel with the weights.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class MLP(nn.Module):
         out_features: int,
         dropout: float = 0.0,
         norm: Norm = "layer",
+        standardize_inputs: bool = False,
     ) -> None:
         super().__init__()
         check_scalar(in_features, "in_features", owner="MLP", ge=1, integer=True)
@@ -111,8 +116,22 @@ class MLP(nn.Module):
             fan_in = width
         self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(fan_in, self.out_features)
+        self.standardize_inputs = bool(standardize_inputs)
+        if self.standardize_inputs:
+            self.register_buffer("input_mean", torch.zeros(self.in_features))
+            self.register_buffer("input_std", torch.ones(self.in_features))
+
+    def fit_input_scaling(self, X: torch.Tensor) -> None:
+        """Store the per-feature mean and std of ``X`` (training rows) for standardisation."""
+        if not self.standardize_inputs:
+            raise ConfigError("fit_input_scaling needs an MLP built with standardize_inputs=True.")
+        with torch.no_grad():
+            self.get_buffer("input_mean").copy_(X.mean(dim=0))
+            self.get_buffer("input_std").copy_(X.std(dim=0).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardize_inputs:
+            x = (x - self.get_buffer("input_mean")) / self.get_buffer("input_std")
         for block in self.blocks:
             x = block(x)
         return self.head(x)
@@ -134,6 +153,7 @@ class MLP(nn.Module):
             "out_features": self.out_features,
             "dropout": self.dropout,
             "norm": self.norm,
+            "standardize_inputs": self.standardize_inputs,
         }
 
     @classmethod
@@ -145,6 +165,7 @@ class MLP(nn.Module):
             out_features=spec_field(spec, "out_features", "MLP"),
             dropout=spec.get("dropout", 0.0),
             norm=spec.get("norm", "layer"),
+            standardize_inputs=bool(spec.get("standardize_inputs", False)),
         )
 
     def extra_repr(self) -> str:

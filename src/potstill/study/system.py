@@ -26,13 +26,14 @@ from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, evaluate_pair, metric_value
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.models.export import load_model, save_model
+from potstill.models.mlp import MLP
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
 from potstill.models.zoo import get_teacher
 from potstill.study.environment import git_revision
 from potstill.study.store import ResultStore
-from potstill.study.tasks import load_task
+from potstill.study.tasks import load_task, raw_features
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import CostProfile, Problem, RunRecord, Task
@@ -90,6 +91,16 @@ def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> 
     )
 
 
+def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
+    """Raw features (a teacher file's inputs): the student standardises them itself."""
+    if not isinstance(student, MLP):
+        return student
+    scaled = MLP.from_spec({**student.spec(), "standardize_inputs": True})
+    scaled.load_state_dict(student.state_dict(), strict=False)
+    scaled.fit_input_scaling(torch.from_numpy(task.train.X))
+    return scaled
+
+
 def _train_cell(
     cell: _Cell,
     task: Task,
@@ -107,6 +118,8 @@ def _train_cell(
         cell.info["resumed"] = "trained model reloaded"
         return
     student = _make_student(teacher, task, spec, fleet.seed)
+    if raw_features(spec):
+        student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
         student,
@@ -218,7 +231,9 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         )
         for c in ok
     ]
-    profiles = measure(targets, fleet.bench) if ok else []
+    # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
+    bench_cfg = fleet.bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
+    profiles = measure(targets, bench_cfg) if ok else []
     timings["bench_s"] = time.perf_counter() - t0
     catalog = PriceCatalog.load(fleet.prices.override)
     price = catalog.get(fleet.prices.instance)

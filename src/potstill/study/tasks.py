@@ -6,7 +6,13 @@ from potstill.config import SystemSpec
 from potstill.data import load_builtin, load_table
 from potstill.types import Task
 
-__all__ = ["load_task"]
+__all__ = ["load_task", "raw_features"]
+
+
+def raw_features(spec: SystemSpec) -> bool:
+    """Whether features reach the models unencoded (a teacher file expects its own inputs)."""
+    encode = spec.dataset.encode
+    return encode is False or (encode is None and spec.teacher.path is not None)
 
 
 def load_task(spec: SystemSpec, *, seed: int) -> Task:
@@ -27,4 +33,5 @@ def load_task(spec: SystemSpec, *, seed: int) -> Task:
         positive_label=ds.positive_label,
         seed=seed,
         max_rows=ds.max_rows,
+        encode=not raw_features(spec),
     )
