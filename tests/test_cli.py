@@ -108,3 +108,27 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "study")
     assert code == 2
     assert "Missing argument" in err
+
+
+def test_bench_prints_a_table_then_one_json_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import torch
+
+    from potstill.models import MLP
+    from potstill.models.export import save_model
+
+    torch.manual_seed(0)
+    save_model(MLP(8, [16], 2), tmp_path / "student")
+    code, out, err = _run(capsys, "bench", str(tmp_path / "student"), "--quick")
+    assert code == 0, err
+    last = json.loads(out.strip().splitlines()[-1])
+    text = json.dumps(last)
+    assert "eager" in text and "p50" in text
+
+
+def test_bench_refuses_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "bench", str(tmp_path / "nope"))
+    assert code == 2 and "Traceback" not in err
