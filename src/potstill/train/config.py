@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
         description="Random input augmentation (images: random shifts and flips; tabular: small Gaussian jitter). "
         "Augmented inputs change every epoch, so the teacher-output cache is bypassed.",
     )
+    teacher_cache: bool = Field(
+        True,
+        description="Compute the teacher's outputs once and reuse them (offline KD); false calls the "
+        "teacher on every batch (only useful to measure what the cache saves).",
+    )
     threads: int = Field(2, ge=1, le=512, description="torch intra-op threads used for training.")
     cache_in_memory_mb: float = Field(
         512.0,

@@ -47,7 +47,7 @@ class TrainResult:
     best_val: float
     seconds: float
     seconds_per_epoch: float
-    teacher_cache: str  # "none" | "hit" | "miss" | "bypassed (augmentation)"
+    teacher_cache: str  # "none" | "hit" | "miss" | "off" | "bypassed (augmentation)"
     resumed_from_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -171,6 +171,8 @@ def train(
             log.info(
                 "%s: teacher-output cache bypassed: inputs are randomly augmented", description
             )
+        elif not config.teacher_cache:
+            cache_state = "off"
         else:
             cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
             hits = cache.hits
