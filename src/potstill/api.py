@@ -198,7 +198,7 @@ def distill(
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
-    raw = {
+    raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
         "systems": [
             {

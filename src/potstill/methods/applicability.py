@@ -32,15 +32,30 @@ def _method_class(method: MethodLike) -> type[Method]:
     return method
 
 
+def _kind_ok(cls: type[Method], hidden_kind: str | None) -> bool:
+    """A method on hidden layers needs the models' kind of feature (vector, tokens, map)."""
+    return hidden_kind is None or "hidden" not in cls.requires or hidden_kind in cls.hidden_kinds
+
+
 def applicable_methods(
-    *, teacher_capabilities: frozenset[str], student_capabilities: frozenset[str], problem: str
+    *,
+    teacher_capabilities: frozenset[str],
+    student_capabilities: frozenset[str],
+    problem: str,
+    hidden_kind: str | None = None,
 ) -> list[str]:
-    """Names of the registered methods these models and this problem allow."""
+    """Names of the registered methods these models and this problem allow.
+
+    ``hidden_kind`` ("vector", "tokens" or "map"), when known, also rules out methods
+    defined for another kind of hidden feature (e.g. attention transfer needs maps).
+    """
     have = teacher_capabilities & student_capabilities
     return [
         name
         for name in list_methods()
-        if problem in (cls := get_method_class(name)).problems and cls.requires <= have
+        if problem in (cls := get_method_class(name)).problems
+        and cls.requires <= have
+        and _kind_ok(cls, hidden_kind)
     ]
 
 
@@ -51,16 +66,19 @@ def applicability_reason(
     student_capabilities: frozenset[str],
     problem: str,
     teacher_label: str = "the teacher",
+    hidden_kind: str | None = None,
 ) -> str | None:
     """Why the first inapplicable method cannot be used, or ``None`` when all can.
 
-    ``teacher_label`` names the teacher in the message, e.g. "a black-box scikit-learn teacher".
+    ``teacher_label`` names the teacher in the message, e.g. "a black-box scikit-learn teacher";
+    ``hidden_kind`` is the models' kind of hidden feature when known (see applicable_methods).
     """
     check_choice(problem, "problem", owner="check_applicable", choices=PROBLEMS, error=MethodError)
     alternatives = applicable_methods(
         teacher_capabilities=teacher_capabilities,
         student_capabilities=student_capabilities,
         problem=problem,
+        hidden_kind=hidden_kind,
     )
     instead = (
         f"Use one of the methods these models allow instead: {', '.join(alternatives)}."
@@ -87,6 +105,12 @@ def applicability_reason(
                     f"Method '{cls.name}' needs {needs} from {_strip_article(side)}, but "
                     f"{side} exposes only {exposes}. {instead}"
                 )
+        if not _kind_ok(cls, hidden_kind):
+            kinds = " or ".join(sorted(cls.hidden_kinds))
+            return (
+                f"Method '{cls.name}' distils {kinds} hidden features, but these models' hidden "
+                f"layers are {hidden_kind}s. {instead}"
+            )
     return None
 
 
@@ -102,6 +126,7 @@ def check_applicable(
     student_capabilities: frozenset[str],
     problem: str,
     teacher_label: str = "the teacher",
+    hidden_kind: str | None = None,
 ) -> None:
     """Raise :class:`MethodError` naming the method and what is missing, before training."""
     reason = applicability_reason(
@@ -110,6 +135,7 @@ def check_applicable(
         student_capabilities=student_capabilities,
         problem=problem,
         teacher_label=teacher_label,
+        hidden_kind=hidden_kind,
     )
     if reason is not None:
         raise MethodError(reason)

@@ -25,6 +25,8 @@ from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_
 from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, evaluate_pair, metric_value
 from potstill.methods import applicability_reason, build_objective, method_info
+from potstill.methods.base import feature_kind
+from potstill.models.hooks import FeatureTap
 from potstill.models.export import load_model, save_model
 from potstill.models.mlp import MLP
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
@@ -73,6 +75,19 @@ def _family(specs: list[Any]) -> str:
         return "baseline"
     families = {method_info(s.name).family for s in specs}
     return families.pop() if len(families) == 1 else "combined"
+
+
+def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
+    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
+    module = teacher.module
+    names = getattr(module, "hidden_layer_names", None)
+    if module is None or not callable(names) or not names():
+        return None
+    module.eval()
+    with FeatureTap(module, hidden=[names()[0]]) as tap, torch.no_grad():
+        out = tap(torch.from_numpy(task.train.X[:2]))
+    assert out.hidden is not None
+    return feature_kind(out.hidden[0], where="teacher")
 
 
 def _predictor(module: torch.nn.Module, problem: Problem) -> Any:
@@ -177,6 +192,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     )
     cells: list[_Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
+    hidden_kind = _hidden_kind(teacher, task)
     for entry in grid:
         specs = entry.for_problem(task.problem)
         cell = _Cell(
@@ -190,6 +206,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
                 teacher_capabilities=teacher.capabilities,
                 student_capabilities=student_caps,
                 problem=task.problem,
+                hidden_kind=hidden_kind,
             )
             if specs
             else None
