@@ -26,8 +26,8 @@ from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, evaluate_pair, metric_value
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
-from potstill.models.hooks import FeatureTap
 from potstill.models.export import load_model, save_model
+from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
