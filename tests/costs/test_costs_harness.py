@@ -156,3 +156,20 @@ def test_compile_runtime_is_validated_or_skipped_with_reason(
         assert profiles[1].extra["runtime_notes"]["validation"]["agreement"] == 1.0
     else:
         assert "torch.compile" in profiles[0].settings["skipped_runtimes"]["compile"]
+
+
+def test_memory_probe_only_for_the_listed_runtimes() -> None:
+    import numpy as np
+    import torch
+
+    from potstill.costs import BenchConfig, BenchTarget, measure
+    from potstill.models import MLP
+
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    target = BenchTarget(name="m", module=MLP(4, [8], 2), example=X)
+    cfg = BenchConfig.quick(memory=True, runtimes=("eager", "onnx"), memory_runtimes=("onnx",))
+    by_runtime = {p.runtime: p for p in measure([target], cfg)}
+    assert by_runtime["eager"].peak_memory_mb is None
+    assert "memory_runtimes" in by_runtime["eager"].extra["cold_start"]["fresh_process_error"]
+    assert by_runtime["onnx"].peak_memory_mb is not None and by_runtime["onnx"].peak_memory_mb > 0

@@ -84,6 +84,11 @@ class BenchConfig(BaseModel):
         description="Measure peak RSS and cold start of a fresh process serving each model "
         "(a few seconds per model × runtime).",
     )
+    memory_runtimes: tuple[str, ...] = Field(
+        ("eager", "onnx", "onnx-int8"),
+        description="Runtimes whose fresh-process memory is probed (an eager probe imports torch "
+        "in a new process, about 2 s each); the others record why they were not probed.",
+    )
     memory_calls: int = Field(
         50, ge=1, description="Batch-1 calls the fresh memory-probe process makes."
     )
@@ -131,7 +136,7 @@ class BenchConfig(BaseModel):
             )
         return tuple(sorted(value))
 
-    @field_validator("runtimes")
+    @field_validator("runtimes", "memory_runtimes")
     @classmethod
     def _check_runtimes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [r for r in value if r not in _CONFIG_RUNTIMES]

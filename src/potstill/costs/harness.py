@@ -264,6 +264,12 @@ def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, An
     cold = extra["cold_start"]
     artefact, kind, module = s.built.artefact, s.built.artefact_kind, s.target.module
     cold["fresh_process"] = None
+    if s.runtime not in config.memory_runtimes and s.runtime not in ("compile", "native"):
+        cold["fresh_process_error"] = (
+            f"not probed: runtime {s.runtime!r} is not in bench.memory_runtimes "
+            f"{list(config.memory_runtimes)}"
+        )
+        return None
     if s.runtime in ("compile", "native"):
         cold["fresh_process_error"] = (
             f"not probed for runtime {s.runtime!r}: no artefact a fresh process could load "
