@@ -225,3 +225,23 @@ def test_load_teacher_potstill_dir_takes_the_tokenizer_beside_it(tmp_path: Path)
     )
     with pytest.raises(ConfigError, match="built for classification, but the task is regression"):
         Teacher.from_torch(model, problem="regression")
+
+
+def test_embedding_model_exports_and_quantizes_to_int8(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from potstill.costs import quantize_int8
+
+    torch.manual_seed(0)
+    backbone = transformers.AutoModel.from_config(tiny_config(2))
+    model = HFClassifier(backbone, num_labels=0, normalize=True).eval()
+    assert model.max_length == 32  # the default 128 is capped by max_position_embeddings
+    x = encoded().float().numpy()
+    emb = model(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+    path = export_onnx(model, x, tmp_path / "e.onnx")
+    quantize_int8(path, tmp_path / "e.int8.onnx")  # normalisation must not break the quantizer
+    session = ort.InferenceSession(
+        str(tmp_path / "e.int8.onnx"), providers=["CPUExecutionProvider"]
+    )
+    got = session.run(None, {"input": x})[0]
+    assert got.shape == emb.shape and np.all(np.isfinite(got))

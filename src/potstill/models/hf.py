@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from potstill._validation import check_choice, check_scalar
@@ -48,6 +47,8 @@ __all__ = [
 ]
 
 Pooling = Literal["mean", "cls"]
+#: Token length of raw texts when nobody says otherwise (capped by max_position_embeddings).
+DEFAULT_MAX_LENGTH = 128
 _KINDS = ("encoder", "sequence_classification")
 _VALUE_NAMES = ("value", "v_lin", "v_proj")
 
@@ -169,9 +170,9 @@ class HFClassifier(nn.Module):
         Dropout before the linear head.
     tokenizer : transformers tokenizer, optional
         Kept beside the module (not in its weights) for raw-text prediction and saving.
-    max_length : int, default 128
-        Token length texts are padded/truncated to (at most the model's
-        ``max_position_embeddings``).
+    max_length : int, optional
+        Token length texts are padded/truncated to: at most the model's
+        ``max_position_embeddings``, which also caps the default of 128.
     """
 
     backbone: Any  # a transformers PreTrainedModel (typed loosely: transformers is optional)
@@ -186,7 +187,7 @@ class HFClassifier(nn.Module):
         normalize: bool = False,
         dropout: float = 0.1,
         tokenizer: Any = None,
-        max_length: int = 128,
+        max_length: int | None = None,
     ) -> None:
         super().__init__()
         config = getattr(backbone, "config", None)
@@ -199,6 +200,8 @@ class HFClassifier(nn.Module):
         check_scalar(dropout, "dropout", owner="HFClassifier", ge=0.0, lt=1.0)
         limit = getattr(config, "max_position_embeddings", None)
         le = limit if isinstance(limit, int) and limit > 0 else None
+        if max_length is None:
+            max_length = min(DEFAULT_MAX_LENGTH, le or DEFAULT_MAX_LENGTH)
         check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
         self.kind = (
             "sequence_classification"
@@ -351,8 +354,8 @@ class HFClassifier(nn.Module):
         if want_pool:
             last = out.hidden_states[-1] if seq_cls else out.last_hidden_state
             emb = masked_mean(last, mask) if self.pooling == "mean" else last[:, 0]
-            if self.normalize:
-                emb = F.normalize(emb, dim=-1)
+            if self.normalize:  # = F.normalize, in ops ONNX Runtime's INT8 quantizer accepts
+                emb = emb * torch.rsqrt(emb.pow(2).sum(dim=-1, keepdim=True).clamp_min(1e-24))
             emb = self.pool(emb)
         if seq_cls:
             logits: torch.Tensor = out.logits
@@ -398,7 +401,7 @@ class HFClassifier(nn.Module):
             pooling=spec.get("pooling", "mean"),
             normalize=bool(spec.get("normalize", False)),
             dropout=float(spec.get("dropout", 0.1)),
-            max_length=int(spec.get("max_length", 128)),
+            max_length=spec.get("max_length"),
         )
 
     def save_pretrained(self, directory: Path, *, tokenizer: Any = None) -> Path:

@@ -42,9 +42,6 @@ HEAD_JSON = "potstill_head.json"
 HEAD_WEIGHTS = "potstill_head.safetensors"
 _HEAD_FORMAT = "potstill-hf-head"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
-#: Token length of raw texts when neither the caller nor the folder says (capped by the
-#: model's max_position_embeddings).
-DEFAULT_MAX_LENGTH = 128
 
 
 def is_hf_directory(path: Path) -> bool:
@@ -187,9 +184,6 @@ def load_pretrained(
     for key, value in (("pooling", pooling), ("normalize", normalize), ("max_length", max_length)):
         if value is not None:
             settings[key] = value
-    positions = config.get("max_position_embeddings")
-    if "max_length" not in settings and isinstance(positions, int) and positions > 0:
-        settings["max_length"] = min(DEFAULT_MAX_LENGTH, positions)
     with quiet_transformers() as tf:
         auto = tf.AutoModelForSequenceClassification if seq_cls else tf.AutoModel
         try:

@@ -137,7 +137,7 @@ class Teacher:
         elif isinstance(path_or_model, nn.Module):
             module = HFClassifier(
                 path_or_model, num_labels=num_labels or 0, problem=problem,
-                tokenizer=load_tokenizer(tokenizer), max_length=max_length or 128,
+                tokenizer=load_tokenizer(tokenizer), max_length=max_length,
             )  # fmt: skip
             label = name or type(path_or_model).__name__
         else:
