@@ -77,6 +77,12 @@ def _family(specs: list[Any]) -> str:
     return families.pop() if len(families) == 1 else "combined"
 
 
+def _bench_rows(X: np.ndarray, n: int) -> np.ndarray:
+    """At least ``n`` real test rows for timing: a small test split is repeated to fill batches."""
+    reps = -(-n // len(X))
+    return np.concatenate([X] * reps)[:n] if reps > 1 else X[:n]
+
+
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
     """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
     module = teacher.module
@@ -230,7 +236,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         )
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    example = task.test.X[: max(512, max(fleet.bench.batch_sizes))]
+    example = _bench_rows(task.test.X, max(512, *fleet.bench.batch_sizes))
     teacher_target = BenchTarget(
         name="teacher",
         module=teacher.module,
