@@ -151,6 +151,12 @@ class SystemSpec(_Model):
     )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
+    bench: BenchConfig | None = Field(
+        None, description="Overrides the fleet's cost-measurement settings."
+    )
+    evaluate: EvalConfig | None = Field(
+        None, description="Overrides the fleet's quality-measurement settings."
+    )
 
     @field_validator("name")
     @classmethod

@@ -232,11 +232,15 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     for c in ok:
         assert c.student is not None
         qualities[c.entry.label] = evaluate_pair(
-            task, teacher.predict_scores, _predictor(c.student, task.problem), fleet.evaluate
+            task,
+            teacher.predict_scores,
+            _predictor(c.student, task.problem),
+            spec.evaluate or fleet.evaluate,
         )
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    example = _bench_rows(task.test.X, max(512, *fleet.bench.batch_sizes))
+    bench = spec.bench or fleet.bench
+    example = _bench_rows(task.test.X, max(512, *bench.batch_sizes))
     teacher_target = BenchTarget(
         name="teacher",
         module=teacher.module,
@@ -255,7 +259,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         for c in ok
     ]
     # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
-    bench_cfg = fleet.bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
+    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
     profiles = measure(targets, bench_cfg) if ok else []
     timings["bench_s"] = time.perf_counter() - t0
     catalog = PriceCatalog.load(fleet.prices.override)
@@ -290,9 +294,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
                     target = next(t for t in targets if t.name == f"student:{c.entry.label}")
-                    logits = runtime_predictor(target, runtime, threads=fleet.bench.threads)(
-                        task.test.X
-                    )
+                    logits = runtime_predictor(target, runtime, threads=bench.threads)(task.test.X)
                     scores = logits_to_scores(
                         torch.from_numpy(np.asarray(logits)), task.problem
                     ).numpy()
