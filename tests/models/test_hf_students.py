@@ -340,3 +340,33 @@ def test_training_loop_distils_a_transformer_student() -> None:
                    config=TrainConfig(epochs=2, batch_size=16, lr=1e-3))  # fmt: skip
     assert result.epochs_run == 2 and result.teacher_cache == "miss"
     assert 0.0 <= result.best_val <= 1.0
+
+
+@pytest.mark.parametrize("method", ["attention_mse", "minilm"])
+def test_training_loop_transfers_attention_and_values(method: str) -> None:
+    from potstill.data.text import encode_task
+    from potstill.methods import MethodSpec, build_objective
+    from potstill.models import Teacher
+    from potstill.train.config import TrainConfig
+    from potstill.train.distill import train
+    from potstill.types import Split, Task
+
+    teacher_m = tiny_model(num_labels=2, layers=4)
+
+    def split(n: int, seed: int) -> Split:
+        texts = random_texts(n, seed)
+        return Split(X=texts, y=np.array(["good" in t for t in texts], dtype=np.int64))
+
+    task = Task(name="t", sector="other", kind="text", problem="classification",
+                train=split(32, 1), val=split(16, 2), test=split(16, 3), metric="accuracy",
+                n_classes=2)  # fmt: skip
+    encoded = encode_task(task, teacher_m.tokenizer, 8)
+    student = build_student(teacher_m, StudentSpec(width=1.0, depth=0.5))
+    objective = build_objective(
+        [MethodSpec(name=method)], label_weight=1.0, problem="classification"
+    )
+    result = train(student, encoded, objective=objective, progress=False,
+                   teacher=Teacher.from_torch(teacher_m, problem="classification"),
+                   config=TrainConfig(epochs=2, batch_size=16, lr=1e-3))  # fmt: skip
+    assert result.teacher_cache.startswith("off")  # attention maps are not cached
+    assert result.history[-1][method] > 0  # the term was computed from the paired taps

@@ -43,9 +43,10 @@ def _quiet_exporter() -> Iterator[None]:
     - the op registry logs one warning per torchvision op when torchvision is absent.
     Both are restored on exit; nothing else is filtered.
     """
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # onnxscript also logs "Evaluation failed" during constant folding
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings(
@@ -53,7 +54,8 @@ def _quiet_exporter() -> Iterator[None]:
             )
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:

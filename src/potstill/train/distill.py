@@ -26,7 +26,7 @@ from torch import nn
 
 from potstill.evaluate import get_metric
 from potstill.methods import BindContext, Objective
-from potstill.models.hooks import FeatureTap, uniform_layer_map
+from potstill.models.hooks import FeatureTap, paired_layer_names, uniform_layer_map
 from potstill.models.predict import predict_scores
 from potstill.models.teacher import Teacher
 from potstill.train.cache import TeacherOutputCache, content_hash
@@ -141,10 +141,23 @@ def train(
     t_layers: list[str] = []
     if needs_teacher and teacher is not None and teacher.module is not None:
         s_layers, t_layers = layer_pairs(student, teacher.module)
+    # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
+    wants_attn, wants_val = "attentions" in requires, "values" in requires
+    s_attn: list[str] = []
+    t_attn: list[str] = []
+    s_val: list[str] = []
+    t_val: list[str] = []
+    if needs_teacher and teacher is not None and teacher.module is not None:
+        if wants_attn:
+            s_attn, t_attn = paired_layer_names(student, teacher.module, "attention")
+        if wants_val:
+            s_val, t_val = paired_layer_names(student, teacher.module, "value")
     s_tap = FeatureTap(
         student,
         hidden=s_layers if wants_hidden else [],
         embedding=_embedding(student) if wants_emb else None,
+        attentions=s_attn,
+        values=s_val,
     )
     t_forward: Callable[[torch.Tensor], Outputs] | None = None
     t_tap: FeatureTap | None = None
@@ -154,7 +167,11 @@ def train(
             # outputs then serve every method of the system, whatever each one needs.
             teacher.module.eval()
             t_tap = FeatureTap(
-                teacher.module, hidden=t_layers, embedding=_embedding(teacher.module)
+                teacher.module,
+                hidden=t_layers,
+                embedding=_embedding(teacher.module),
+                attentions=t_attn,
+                values=t_val,
             )
             t_forward = t_tap
         else:
@@ -173,6 +190,9 @@ def train(
             )
         elif not config.teacher_cache:
             cache_state = "off"
+        elif wants_attn or wants_val:
+            # Attention maps are (N, heads, T, T) per layer: hundreds of MB for a split.
+            cache_state = "off (attention maps are too large to cache)"
         else:
             cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
             hits = cache.hits
