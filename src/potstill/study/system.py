@@ -22,16 +22,19 @@ import torch
 
 from potstill.config import FleetConfig, GridEntry, SystemSpec
 from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
-from potstill.errors import PotstillError
+from potstill.data.text import encode_task
+from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import apply_gates, evaluate_pair, metric_value
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.export import load_model, save_model
+from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
+from potstill.models.text import text_predictor
 from potstill.models.zoo import get_teacher
 from potstill.study.environment import git_revision
 from potstill.study.store import ResultStore
@@ -96,8 +99,23 @@ def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
     return feature_kind(out.hidden[0], where="teacher")
 
 
-def _predictor(module: torch.nn.Module, problem: Problem) -> Any:
+def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None) -> Any:
+    if text_model is not None:  # raw strings in, through the teacher's tokenizer
+        return text_predictor(module, text_model.tokenizer, text_model.max_length, problem)
     return lambda X: predict_scores(module, X, problem=problem)
+
+
+def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
+    """(task with token ids, the teacher's HF model) for text; (task, None) otherwise."""
+    if task.kind != "text":
+        return task, None
+    model = teacher.module
+    if not isinstance(model, HFClassifier) or model.tokenizer is None:
+        raise ModelError(
+            f"System '{task.name}' is a text system, so its teacher must be a Hugging Face "
+            f"model with its tokenizer (a save_pretrained folder); got a {teacher.backend} teacher."
+        )
+    return encode_task(task, model.tokenizer, model.max_length), model
 
 
 def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
@@ -193,11 +211,16 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         cache_dir=ctx.cache_dir,
     )
     timings["teacher_s"] = time.perf_counter() - t0
+    # Text is tokenised once with the teacher's tokenizer: training and timing run on the
+    # ids; quality is measured on the raw strings (text robustness perturbs the strings).
+    raw_task, task, text_model = task, *_encode_text(task, teacher)
     cache = TeacherOutputCache(
         spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
     )
     cells: list[_Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
+    if text_model is not None:
+        student_caps |= {"attentions", "values"}
     hidden_kind = _hidden_kind(teacher, task)
     for entry in grid:
         specs = entry.for_problem(task.problem)
@@ -232,15 +255,17 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     for c in ok:
         assert c.student is not None
         qualities[c.entry.label] = evaluate_pair(
-            task,
+            raw_task,
             teacher.predict_scores,
-            _predictor(c.student, task.problem),
+            _predictor(c.student, task.problem, text_model),
             spec.evaluate or fleet.evaluate,
         )
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     bench = spec.bench or fleet.bench
-    example = _bench_rows(task.test.X, max(512, *bench.batch_sizes))
+    # Token ids travel as float32 like every other input; HF models cast them back.
+    test_X = task.test.X.astype(np.float32, copy=False)
+    example = _bench_rows(test_X, max(512, *bench.batch_sizes))
     teacher_target = BenchTarget(
         name="teacher",
         module=teacher.module,
@@ -294,7 +319,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
                     target = next(t for t in targets if t.name == f"student:{c.entry.label}")
-                    logits = runtime_predictor(target, runtime, threads=bench.threads)(task.test.X)
+                    logits = runtime_predictor(target, runtime, threads=bench.threads)(test_X)
                     scores = logits_to_scores(
                         torch.from_numpy(np.asarray(logits)), task.problem
                     ).numpy()
