@@ -97,3 +97,19 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_grid_entry_shorthand() -> None:
     assert GridEntry.model_validate("scratch").methods == []
     assert GridEntry.model_validate("dkd").methods[0].name == "dkd"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).parent.parent.glob("examples/*.yaml")), ids=lambda p: p.name
+)
+def test_example_fleets_validate(path: Path) -> None:
+    config = load_fleet(path)
+    assert config.systems
+
+
+def test_builtin_fleets_validate() -> None:
+    from potstill.study.runner import builtin_fleet
+
+    full, quick = builtin_fleet(), builtin_fleet(quick=True)
+    assert len(full.systems) >= 8 and {s.sector or "" for s in full.systems} == {""}
+    assert {s.name for s in quick.systems} <= {s.name for s in full.systems}

@@ -43,9 +43,10 @@ class TeacherSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    arch: Literal["ensemble", "mlp", "xgboost", "mobilenet_v2"] = Field(
+    arch: Literal["ensemble", "mlp", "xgboost", "mobilenet_v2", "minilm"] = Field(
         "ensemble",
-        description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box) or MobileNetV2.",
+        description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box), "
+        "MobileNetV2 (images) or MiniLM (text, fine-tuned all-MiniLM-L6-v2).",
     )
     path: Path | None = Field(
         None,
@@ -187,6 +188,11 @@ def get_teacher(
     if spec.path is not None:
         teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
         return teacher, {"source": str(spec.path), "cached": False}
+    if spec.arch == "minilm":  # the packaged all-MiniLM-L6-v2, fine-tuned on the text task
+        from potstill.models.hf_zoo import TextTeacherRecipe, get_text_teacher
+
+        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=1)
+        return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
