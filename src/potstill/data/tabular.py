@@ -144,7 +144,7 @@ def encode_target(
     where = f" {where}" if where else ""
     if problem == "regression":
         return values.to_numpy(dtype=np.float32), ()
-    uniques = pd.unique(values)
+    uniques = np.asarray(pd.unique(values))
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         uniques = np.sort(uniques)
         names = [_label(v) for v in uniques]
