@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -315,7 +315,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
                 s_profiles.get("onnx-int8"),
                 price,
             )
-            costs = type(costs)(**{**costs.__dict__, "extra": {**costs.extra, "waterfall": steps}})
+            costs = replace(costs, extra={**costs.extra, "waterfall": steps})
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
                     target = next(t for t in targets if t.name == f"student:{c.entry.label}")
