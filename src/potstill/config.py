@@ -100,7 +100,9 @@ class GridEntry(_Model):
         description="Weighted distillation terms; empty = trained from scratch on labels.",
     )
     regression_methods: list[MethodSpec] | None = Field(
-        None, description="Terms used instead for regression systems (e.g. kd → kd_regression)."
+        None,
+        description="Terms used instead for regression and embedding systems (e.g. kd → "
+        "kd_regression).",
     )
 
     @model_validator(mode="before")
@@ -117,7 +119,9 @@ class GridEntry(_Model):
         return value
 
     def for_problem(self, problem: str) -> list[MethodSpec]:
-        if problem == "regression" and self.regression_methods is not None:
+        """The terms for ``problem``: an embedding, like a regression output, is a vector
+        to match, so both take ``regression_methods`` when given."""
+        if problem in ("regression", "embedding") and self.regression_methods is not None:
             return self.regression_methods
         return self.methods
 
@@ -225,6 +229,20 @@ class FleetConfig(_Model):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _server_for_capacity(self) -> FleetConfig:
+        benches = [("bench", self.bench)] + [
+            (f"systems[{s.name}].bench", s.bench) for s in self.systems if s.bench is not None
+        ]
+        for where, bench in benches:
+            if not bench.server:
+                raise ValueError(
+                    f"{where}.server is false, but prices.target_qps={self.prices.target_qps:g} "
+                    f"and prices.slo_ms={self.prices.slo_ms:g} size capacity from the server "
+                    "scenario. Set server: true (or leave it out)."
+                )
         return self
 
 

@@ -40,7 +40,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 Kind = Literal["tabular", "text", "image"]
-Problem = Literal["classification", "regression"]
+#: "embedding": a sentence encoder whose outputs are vectors, judged by what it retrieves.
+Problem = Literal["classification", "regression", "embedding"]
 #: The paper's three sectors; "benchmark" for public benchmarks that belong to none;
 #: "other" for a user's own system that names no sector.
 Sector = Literal["financial", "healthcare", "manufacturing", "benchmark", "other"]
@@ -101,7 +102,10 @@ class Task:
 
     @property
     def n_outputs(self) -> int:
-        """Width of the model's output layer: classes, or 1 for regression."""
+        """Width of the model's output layer: classes, 1 for regression, 0 for embeddings
+        (an encoder's width is its own)."""
+        if self.problem == "embedding":
+            return 0
         return self.n_classes if self.problem == "classification" else 1
 
 

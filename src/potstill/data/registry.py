@@ -36,7 +36,7 @@ class BuiltinSpec(BaseModel):
     name: str = Field(description="Registry name, e.g. 'credit_scoring'.")
     sector: Sector = Field(description="Industry sector the system stands for in the study.")
     kind: Kind = Field(description="Input modality: tabular, text or image.")
-    problem: Problem = Field(description="classification or regression.")
+    problem: Problem = Field(description="classification, regression or embedding.")
     metric: str = Field(
         description="Primary metric: accuracy, or roc_auc when the event is rarer than 15 %; "
         "rmse for regression."

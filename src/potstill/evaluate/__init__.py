@@ -32,6 +32,13 @@ from potstill.evaluate.metrics import (
     retention,
 )
 from potstill.evaluate.pair import Predictor, evaluate_pair
+from potstill.evaluate.retrieval import (
+    cosine_agreement,
+    evaluate_embeddings,
+    retrieval_hits,
+    retrieval_recall,
+    similarity_agreement,
+)
 from potstill.evaluate.robustness import (
     PERTURBATIONS,
     get_perturbation,
@@ -55,7 +62,9 @@ __all__ = [
     "apply_temperature",
     "check_sensitive",
     "check_study",
+    "cosine_agreement",
     "estimate",
+    "evaluate_embeddings",
     "evaluate_pair",
     "expected_calibration_error",
     "fairness_summary",
@@ -76,4 +85,7 @@ __all__ = [
     "register_perturbation",
     "reliability_bins",
     "retention",
+    "retrieval_hits",
+    "retrieval_recall",
+    "similarity_agreement",
 ]

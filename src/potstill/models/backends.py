@@ -64,7 +64,10 @@ class TeacherBackend(ABC):
 
     def __init__(self, problem: Problem) -> None:
         self.problem: Problem = check_choice(
-            problem, "problem", owner="Teacher", choices=("classification", "regression")
+            problem,
+            "problem",
+            owner="Teacher",
+            choices=("classification", "regression", "embedding"),
         )
 
     @property
@@ -193,11 +196,16 @@ class HFBackend(TorchBackend):
         return encode_texts(X, self.hf.tokenizer, self.hf.max_length)
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
-        if self.hf.is_embedding_model:
+        if self.hf.is_embedding_model and self.problem != "embedding":
             raise ModelError(
                 "This Hugging Face teacher is a sentence-embedding model: it has no class "
                 "scores. Fine-tune a classification head on it first (potstill.models."
-                "finetune_classifier), or distil it as an embedding model (distill_embeddings)."
+                "finetune_classifier), or distil it as an embedding model (problem='embedding')."
+            )
+        if self.problem == "embedding" and not self.hf.is_embedding_model:
+            raise ModelError(
+                "The task is 'embedding' but this Hugging Face teacher has a classification "
+                "head. Load the encoder without a head (num_labels=0)."
             )
         return super().predict_scores(self.encode(X), batch_size)
 

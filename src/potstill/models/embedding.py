@@ -25,12 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
-from sklearn.neighbors import NearestNeighbors
 
 from potstill._validation import check_scalar
 from potstill.data.text import encode_texts
 from potstill.errors import ConfigError, DataError, MethodError
+from potstill.evaluate.retrieval import cosine_agreement, retrieval_recall, similarity_agreement
 from potstill.methods import BindContext, MethodSpec, create_method, functional, parse_method_specs
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_students import build_hf_student
@@ -42,6 +41,8 @@ __all__ = [
     "EmbeddingResult",
     "cosine_agreement",
     "distill_embeddings",
+    "fit_embedding_student",
+    "relation_methods",
     "retrieval_recall",
     "similarity_agreement",
 ]
@@ -49,49 +50,6 @@ __all__ = [
 #: RKD with the paper's 1 : 2 distance : angle ratio (25 : 50), scaled to sit beside the
 #: cosine loss of unit-norm embeddings instead of a cross-entropy.
 DEFAULT_RELATION = (MethodSpec(name="rkd", params={"distance_weight": 1.0, "angle_weight": 2.0}),)
-
-
-def _neighbours(emb: np.ndarray, k: int) -> np.ndarray:
-    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(emb)
-    found = index.kneighbors(emb, return_distance=False)
-    rows = [[j for j in row if j != i][:k] for i, row in enumerate(found)]
-    return np.asarray(rows, dtype=np.int64)
-
-
-def retrieval_recall(teacher_emb: np.ndarray, student_emb: np.ndarray, k: int = 10) -> float:
-    """Mean over texts of |student top-k ∩ teacher top-k| / k (cosine, self excluded)."""
-    t, s = np.asarray(teacher_emb), np.asarray(student_emb)
-    check_scalar(k, "k", owner="retrieval_recall", ge=1, integer=True)
-    if len(t) != len(s) or len(t) < k + 1:
-        raise DataError(
-            f"retrieval_recall needs the same texts embedded by both models and more than k={k} "
-            f"of them. Got {len(t)} teacher and {len(s)} student rows."
-        )
-    t_nn, s_nn = _neighbours(t, k), _neighbours(s, k)
-    hits = [len(set(a) & set(b)) for a, b in zip(t_nn.tolist(), s_nn.tolist(), strict=True)]
-    return float(np.mean(hits) / k)
-
-
-def cosine_agreement(teacher_emb: np.ndarray, student_emb: np.ndarray) -> float | None:
-    """Mean cosine of each text's two embeddings; None when the widths differ."""
-    t, s = np.asarray(teacher_emb, np.float64), np.asarray(student_emb, np.float64)
-    if t.shape != s.shape:
-        return None
-    num = (t * s).sum(axis=1)
-    den = np.linalg.norm(t, axis=1) * np.linalg.norm(s, axis=1)
-    return float(np.mean(num / np.maximum(den, 1e-12)))
-
-
-def similarity_agreement(teacher_emb: np.ndarray, student_emb: np.ndarray) -> float:
-    """Spearman correlation of the pairwise cosine similarities (i < j) of both models."""
-
-    def sims(e: np.ndarray) -> np.ndarray:
-        e = np.asarray(e, np.float64)
-        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-        return (e @ e.T)[np.triu_indices(len(e), k=1)]
-
-    rho = spearmanr(sims(teacher_emb), sims(student_emb)).statistic
-    return float(rho)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,7 +82,8 @@ class EmbeddingResult:
         }  # fmt: skip
 
 
-def _relations(specs: Sequence[MethodSpec]) -> list[tuple[float, Any]]:
+def relation_methods(specs: Sequence[MethodSpec]) -> list[tuple[float, Any]]:
+    """``(weight, method)`` of each spec; refuses a method that needs more than embeddings."""
     methods = []
     for spec in specs:
         method = create_method(spec.name, **spec.params)
@@ -136,6 +95,77 @@ def _relations(specs: Sequence[MethodSpec]) -> list[tuple[float, Any]]:
             )
         methods.append((spec.weight, method))
     return methods
+
+
+def fit_embedding_student(
+    student: HFClassifier,
+    x_train: np.ndarray,
+    t_train: np.ndarray,
+    *,
+    relations: Sequence[tuple[float, Any]] = (),
+    cosine_weight: float = 1.0,
+    mse_weight: float = 1.0,
+    epochs: int = 2,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    weight_decay: float = 0.01,
+    grad_clip: float | None = 1.0,
+    seed: int = 0,
+) -> tuple[list[dict[str, float]], float]:
+    """Train ``student`` in place to reproduce the teacher embeddings ``t_train`` (n, D) of
+    the encoded texts ``x_train`` (n, 2, L); returns (per-epoch mean loss, seconds).
+
+    The loss is ``cosine_weight · (1 − cos) + mse_weight · MSE + Σ weight · relation``
+    (AdamW, shuffled mini-batches seeded by ``seed``, gradient norm clipped).
+    """
+    owner = "fit_embedding_student"
+    for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
+                        ("lr", lr), ("weight_decay", weight_decay)):  # fmt: skip
+        check_scalar(value, name, owner=owner, ge=0.0)
+    check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
+    check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
+    if not (cosine_weight or mse_weight or relations):
+        raise ConfigError(f"{owner} got no loss: every weight is 0 and no relation method.")
+    x, target = torch.from_numpy(np.asarray(x_train)), torch.from_numpy(np.asarray(t_train))
+    n = len(x)
+    if n < 2 or len(target) != n:
+        raise DataError(
+            f"{owner} needs at least 2 texts and one teacher embedding per text. "
+            f"Got {n} texts and {len(target)} embeddings."
+        )
+    probe = Outputs(logits=target[:2], embedding=target[:2])
+    context = BindContext(n_train=n, n_classes=0, problem="regression")
+    for _, method in relations:
+        method.bind(probe, probe, context)
+    params = [p for p in student.parameters() if p.requires_grad]
+    params += [p for _, m in relations if isinstance(m, torch.nn.Module) for p in m.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        student.train()
+        order, total, steps = torch.randperm(n, generator=gen), 0.0, 0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            if len(idx) < 2:
+                continue
+            s_emb, t_emb = student(x[idx]), target[idx]
+            loss = cosine_weight * functional.hidden_cosine_loss(s_emb, t_emb)
+            loss = loss + mse_weight * functional.hidden_mse_loss(s_emb, t_emb)
+            s_out, t_out = Outputs(s_emb, embedding=s_emb), Outputs(t_emb, embedding=t_emb)
+            batch = Batch(x=x[idx], y=torch.zeros(len(idx)), index=idx)
+            for weight, method in relations:
+                loss = loss + weight * method(s_out, t_out, batch)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(student.parameters(), grad_clip)
+            optimizer.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        history.append({"epoch": epoch + 1, "loss": total / max(steps, 1)})
+    student.eval()
+    return history, time.perf_counter() - t0
 
 
 def distill_embeddings(
@@ -176,7 +206,7 @@ def distill_embeddings(
     check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
     check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
     specs = parse_method_specs(relation) if relation else []
-    relations = _relations(specs)
+    relations = relation_methods(specs)
     torch.manual_seed(seed)
     if student is None:
         student = build_hf_student(teacher, width=1.0, depth=1.0, layers=layers)
@@ -188,42 +218,16 @@ def distill_embeddings(
             f"({student.hidden_size}) differs from the teacher's ({teacher.hidden_size}). Set "
             "cosine_weight=0 and mse_weight=0 (relation losses only) or keep the width."
         )
-    x_train = torch.from_numpy(encode_texts(train_texts, teacher.tokenizer, teacher.max_length))
+    x_train = encode_texts(train_texts, teacher.tokenizer, teacher.max_length)
     x_test = encode_texts(test_texts, teacher.tokenizer, teacher.max_length)
     n = len(x_train)
     if n < 2:
         raise DataError(f"distill_embeddings needs at least 2 training texts. Got {n}.")
-    t_train = torch.from_numpy(embed_texts(teacher, x_train.numpy()))
-    probe = Outputs(logits=t_train[:2], embedding=t_train[:2])
-    context = BindContext(n_train=n, n_classes=0, problem="regression")
-    for _, method in relations:
-        method.bind(probe, probe, context)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(seed)
-    history: list[dict[str, float]] = []
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        student.train()
-        order, total, steps = torch.randperm(n, generator=gen), 0.0, 0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < 2:
-                continue
-            s_emb, t_emb = student(x_train[idx]), t_train[idx]
-            loss = cosine_weight * functional.hidden_cosine_loss(s_emb, t_emb)
-            loss = loss + mse_weight * functional.hidden_mse_loss(s_emb, t_emb)
-            s_out, t_out = Outputs(s_emb, embedding=s_emb), Outputs(t_emb, embedding=t_emb)
-            batch = Batch(x=x_train[idx], y=torch.zeros(len(idx)), index=idx)
-            for weight, method in relations:
-                loss = loss + weight * method(s_out, t_out, batch)["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            optimizer.step()
-            total, steps = total + float(loss.detach()), steps + 1
-        history.append({"epoch": epoch + 1, "loss": total / max(steps, 1)})
-    seconds = time.perf_counter() - t0
-    student.eval()
+    history, seconds = fit_embedding_student(
+        student, x_train, embed_texts(teacher, x_train), relations=relations,
+        cosine_weight=cosine_weight, mse_weight=mse_weight, epochs=epochs,
+        batch_size=batch_size, lr=lr, seed=seed,
+    )  # fmt: skip
     t_test, s_test = embed_texts(teacher, x_test), embed_texts(student, x_test)
     return EmbeddingResult(
         student=student, k=k, recall_at_k=retrieval_recall(t_test, s_test, k),

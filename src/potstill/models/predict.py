@@ -39,7 +39,14 @@ def as_logits(output: Any) -> torch.Tensor:
 
 def logits_to_scores(logits: torch.Tensor, problem: Problem) -> torch.Tensor:
     """Classification: softmax probabilities (N, C) (one logit column = binary, sigmoid).
-    Regression: values (N,) from an (N, 1) or (N,) output."""
+    Regression: values (N,) from an (N, 1) or (N,) output. Embedding: the (N, D) vectors."""
+    if problem == "embedding":
+        if logits.ndim != 2:
+            raise ModelError(
+                "An embedding model must output (N, D) vectors. "
+                f"Got shape {tuple(logits.shape)} instead."
+            )
+        return logits
     if problem == "regression":
         if logits.ndim == 2 and logits.shape[1] == 1:
             return logits[:, 0]
@@ -75,13 +82,16 @@ def _device(module: nn.Module) -> torch.device:
 def predict_scores(
     module: nn.Module, X: np.ndarray, *, problem: Problem, batch_size: int = 1024
 ) -> np.ndarray:
-    """Class probabilities (n, C) or regression values (n,), float64, of ``module`` on ``X``.
+    """Class probabilities (n, C), regression values (n,) or embeddings (n, D), float64.
 
     Runs in eval mode under ``torch.inference_mode`` on the module's device, in batches of
     ``batch_size`` rows, and restores the module's training flag afterwards.
     """
     check_choice(
-        problem, "problem", owner="predict_scores", choices=("classification", "regression")
+        problem,
+        "problem",
+        owner="predict_scores",
+        choices=("classification", "regression", "embedding"),
     )
     check_scalar(batch_size, "batch_size", owner="predict_scores", ge=1, integer=True)
     X = np.asarray(X)

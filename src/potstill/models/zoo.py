@@ -46,7 +46,8 @@ class TeacherSpec(BaseModel):
     arch: Literal["ensemble", "mlp", "xgboost", "mobilenet_v2", "minilm"] = Field(
         "ensemble",
         description="Built-in recipe: deep MLP ensemble, single MLP, XGBoost (black box), "
-        "MobileNetV2 (images) or MiniLM (text, fine-tuned all-MiniLM-L6-v2).",
+        "MobileNetV2 (images) or MiniLM (text: all-MiniLM-L6-v2, fine-tuned for "
+        "classification, as shipped for an embedding system).",
     )
     path: Path | None = Field(
         None,
@@ -188,6 +189,16 @@ def get_teacher(
     if spec.path is not None:
         teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
         return teacher, {"source": str(spec.path), "cached": False}
+    if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
+        from potstill.models.hf_zoo import load_minilm, minilm_path
+
+        encoder = load_minilm()
+        return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
+            "source": str(minilm_path()),
+            "cached": False,
+            "note": "the pretrained sentence encoder as shipped (an embedding teacher is not "
+            "fine-tuned)",
+        }
     if spec.arch == "minilm":  # the packaged all-MiniLM-L6-v2, fine-tuned on the text task
         from potstill.models.hf_zoo import TextTeacherRecipe, get_text_teacher
 

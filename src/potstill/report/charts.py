@@ -21,7 +21,13 @@ from matplotlib.figure import Figure
 from potstill.errors import ConfigError
 from potstill.report.claims import PAPER_CLAIMS
 from potstill.report.format import usd
-from potstill.report.records import by_system, slug, waterfall_record, waterfall_steps
+from potstill.report.records import (
+    by_system,
+    reference_step,
+    slug,
+    waterfall_record,
+    waterfall_steps,
+)
 from potstill.study.aggregate import BENCHMARK, GroupStat, StudySummary, dig
 
 __all__ = [
@@ -240,7 +246,13 @@ def waterfall(records: Records, summary: StudySummary) -> list[Chart]:
             colour = "#7f7f7f" if i == 0 else "#2ca02c" if value <= steps[i - 1][1] else "#d62728"
             ax.bar(i, height, 0.6, bottom=base, color=colour)
             ax.annotate(usd(value), (i, value), ha="center", va="bottom", fontsize=8)
-        ax.set_xticks(range(len(steps)), labels, rotation=15, fontsize=8)
+        ref = reference_step(record)
+        if ref is not None:  # another model beside the levers, not a step: hatched, from 0
+            value = float(ref["usd_per_million"])
+            ax.bar(len(steps), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
+            ax.annotate(usd(value), (len(steps), value), ha="center", va="bottom", fontsize=8)
+            labels.append("reference:\nINT8 MiniLM" if "MiniLM" in str(ref["name"]) else "reference")
+        ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set_ylabel("$ per 1M predictions")
         ax.set_title(f"Cost waterfall: {system} ({record['method']})")
         title = f"Cost waterfall, {system} ({record['method']})"

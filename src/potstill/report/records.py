@@ -22,6 +22,7 @@ __all__ = [
     "headline_profile",
     "profile_label",
     "record_rows",
+    "reference_step",
     "slug",
     "unmeasured_steps",
     "waterfall_record",
@@ -211,3 +212,16 @@ def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] 
         return r["family"] != "baseline", float(reduction) if number else -1.0
 
     return max(candidates, key=rank)
+
+
+def reference_step(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The measured outside reference of ``costs.extra["reference"]`` (e.g. the INT8 MiniLM
+    of the text systems), or None. It is set beside the waterfall, not inside it: it is
+    another model, not a further lever on the student."""
+    ref = dig(record, "costs", "extra", "reference")
+    if not isinstance(ref, Mapping) or not ref.get("measured"):
+        return None
+    value = ref.get("usd_per_million")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    return ref

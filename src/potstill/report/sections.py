@@ -180,7 +180,8 @@ def results_section(summary: StudySummary) -> str:
         "## Results (measured)\n\n"
         "Cost reduction is each run's `costs.reduction` (1 − student $ per 1M predictions ÷ "
         "teacher $ per 1M, both measured on the same machine in the same run); retention is "
-        "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
+        "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics; "
+        "for an embedding system, the student's recall@k of the teacher's neighbours). "
         "Statistics are over ok runs of distillation methods (from-scratch baselines "
         "excluded); SD is the sample standard deviation.\n\n"
         f"### Cost reduction per sector\n\n{cost}\n\n"
@@ -195,6 +196,18 @@ def _helped_text(c: SystemComparison) -> str:
         return "no (equal metric)"
     ci = {True: " (CIs separate)", False: " (CIs overlap)", None: " (no CIs)"}[c.ci_separated]
     return ("yes" if c.helped else "no") + ci
+
+
+_EMBEDDING_BASELINE = (
+    " An embedding system (metric recall@k: the share of the teacher's k nearest neighbours "
+    "the student also returns) has no labels to train on: its baseline is the same student "
+    "as built, untrained (a layer-dropped copy starts from the teacher's own layers)."
+)
+
+
+def _is_recall(metric: str) -> bool:
+    """Whether ``metric`` is an embedding system's retrieval fidelity (``recall@k``)."""
+    return metric.startswith("recall@")
 
 
 def comparison_section(summary: StudySummary) -> str:
@@ -219,7 +232,10 @@ def comparison_section(summary: StudySummary) -> str:
         "same student architecture trained on labels only. Difference = best distilled − "
         "from scratch, in metric units ((↓): lower is better). Brackets are the records' "
         'paired-bootstrap confidence intervals; "CIs separate" means the two students\' '
-        "intervals do not overlap.\n\n" + table
+        "intervals do not overlap."
+        + (_EMBEDDING_BASELINE if any(_is_recall(c.metric) for c in summary.comparisons) else "")
+        + "\n\n"
+        + table
     )
 
 

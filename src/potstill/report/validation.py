@@ -16,6 +16,7 @@ from potstill.report.charts import Chart
 from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, usd
 from potstill.report.records import (
     by_system,
+    reference_step,
     unmeasured_steps,
     waterfall_record,
     waterfall_steps,
@@ -49,9 +50,20 @@ def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
              pct(1 - value / first) if first else MISSING]
             for i, (label, value) in enumerate(steps)
         ]  # fmt: skip
+        ref = reference_step(record)
+        if ref is not None:
+            value = float(ref["usd_per_million"])
+            rows.append([f"reference: {esc(ref['name'])} (not a step)", usd(value), MISSING,
+                         pct(1 - value / first) if first else MISSING])  # fmt: skip
         table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
         skipped = unmeasured_steps(record)
         note = f"\n\nNot measured (runtime skipped): {esc(', '.join(skipped))}." if skipped else ""
+        if ref is not None:
+            note += (
+                f"\n\nReference, timed in the same session: {esc(ref.get('note', ''))}. "
+                f"Its {esc(ref.get('metric', 'metric'))} on the same test rows: "
+                f"{metric(ref.get('value'))} (retention {pct(ref.get('retention'))})."
+            )
         parts.append(
             f"### {esc(system)} ({esc(record['method'])})\n\n"
             + _image(_chart_for(charts, "waterfall", system))
@@ -117,7 +129,7 @@ def _calibration(recs: Records, charts: Sequence[Chart], system: str) -> str:
                 metric(cal.get("student_ece_scaled")),
             ])  # fmt: skip
     if not rows:
-        return "*No calibration measured (regression, or not recorded).*"
+        return "*No calibration measured (regression or embedding system, or not recorded).*"
     head = ["Method", "Bins", "Teacher ECE", "Student ECE", "Temperature", "Student ECE scaled"]
     return (
         "**Calibration** (expected calibration error; lower is better)\n\n"

@@ -12,36 +12,36 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from potstill.config import FleetConfig, GridEntry, SystemSpec
-from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
+from potstill.config import FleetConfig, SystemSpec
 from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError
-from potstill.evaluate import apply_gates, evaluate_pair, metric_value
+from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.export import load_model, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
-from potstill.models.predict import count_params, logits_to_scores, predict_scores
+from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.models.zoo import get_teacher
-from potstill.study.environment import git_revision
+from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
+from potstill.study.records import Cell, write_records
+from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
 from potstill.study.tasks import load_task, raw_features
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import CostProfile, Problem, RunRecord, Task
+from potstill.types import Problem, RunRecord, Task
 
 __all__ = ["SystemContext", "run_system"]
 
@@ -61,29 +61,11 @@ class SystemContext:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class _Cell:
-    entry: GridEntry
-    family: str
-    status: str = "ok"
-    reason: str = ""
-    student: torch.nn.Module | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    references: list[str] = field(default_factory=list)
-
-
 def _family(specs: list[Any]) -> str:
     if not specs:
         return "baseline"
     families = {method_info(s.name).family for s in specs}
     return families.pop() if len(families) == 1 else "combined"
-
-
-def _bench_rows(X: np.ndarray, n: int) -> np.ndarray:
-    """At least ``n`` real test rows for timing: a small test split is repeated to fill batches."""
-    reps = -(-n // len(X))
-    return np.concatenate([X] * reps)[:n] if reps > 1 else X[:n]
 
 
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
@@ -141,7 +123,7 @@ def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module
 
 
 def _train_cell(
-    cell: _Cell,
+    cell: Cell,
     task: Task,
     teacher: Teacher,
     spec: SystemSpec,
@@ -214,17 +196,19 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
     raw_task, task, text_model = task, *_encode_text(task, teacher)
+    if task.problem == "embedding":
+        return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(
         spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
     )
-    cells: list[_Cell] = []
+    cells: list[Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
     hidden_kind = _hidden_kind(teacher, task)
     for entry in grid:
         specs = entry.for_problem(task.problem)
-        cell = _Cell(
+        cell = Cell(
             entry=entry,
             family=_family(specs),
             references=[method_info(s.name).paper for s in specs],
@@ -249,117 +233,58 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
                 cell.status, cell.reason = "failed", str(exc)
         cells.append(cell)
 
-    ok = [c for c in cells if c.status == "ok" and c.student is not None]
-    t0 = time.perf_counter()
     qualities = {}
-    for c in ok:
-        assert c.student is not None
-        qualities[c.entry.label] = evaluate_pair(
-            raw_task,
-            teacher.predict_scores,
-            _predictor(c.student, task.problem, text_model),
-            spec.evaluate or fleet.evaluate,
-        )
-    timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    bench = spec.bench or fleet.bench
-    # Token ids travel as float32 like every other input; HF models cast them back.
-    test_X = task.test.X.astype(np.float32, copy=False)
-    example = _bench_rows(test_X, max(512, *bench.batch_sizes))
-    teacher_target = BenchTarget(
-        name="teacher",
-        module=teacher.module,
-        predict=None if teacher.module is not None else teacher.predict_fn(),
-        example=example,
-        path=None,
-    )
-    targets = [teacher_target] + [
-        BenchTarget(
-            name=f"student:{c.entry.label}",
-            module=c.student,
-            predict=None,
-            example=example,
-            path=ctx.out / "students" / spec.name / c.entry.label,
-        )
-        for c in ok
-    ]
-    # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
-    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
-    profiles = measure(targets, bench_cfg) if ok else []
-    timings["bench_s"] = time.perf_counter() - t0
-    catalog = PriceCatalog.load(fleet.prices.override)
-    price = catalog.get(fleet.prices.instance)
-    by_target: dict[str, dict[str, CostProfile]] = {}
-    for p in profiles:
-        by_target.setdefault(p.model, {})[p.runtime] = p
-    t_profiles = by_target.get("teacher", {})
-    t_eager = t_profiles.get("eager") or t_profiles.get("native")
-    records = []
     for c in cells:
-        s_profiles = by_target.get(f"student:{c.entry.label}", {})
-        costs = None
-        quality = qualities.get(c.entry.label)
-        extra_q: dict[str, Any] = {}
-        if c.status == "ok" and t_eager is not None and "eager" in s_profiles:
-            costs = cost_of(
-                s_profiles["eager"],
-                t_eager,
-                price,
-                target_qps=fleet.prices.target_qps,
-                slo_ms=fleet.prices.slo_ms,
+        if c.status == "ok" and c.student is not None:
+            qualities[c.entry.label] = evaluate_pair(
+                raw_task,
+                teacher.predict_scores,
+                _predictor(c.student, task.problem, text_model),
+                spec.evaluate or fleet.evaluate,
             )
-            steps = waterfall(
-                t_eager,
-                s_profiles["eager"],
-                s_profiles.get("onnx"),
-                s_profiles.get("onnx-int8"),
-                price,
-            )
-            costs = replace(costs, extra={**costs.extra, "waterfall": steps})
-            for runtime in ("onnx", "onnx-int8"):
-                if runtime in s_profiles:
-                    target = next(t for t in targets if t.name == f"student:{c.entry.label}")
-                    logits = runtime_predictor(target, runtime, threads=bench.threads)(test_X)
-                    scores = logits_to_scores(
-                        torch.from_numpy(np.asarray(logits)), task.problem
-                    ).numpy()
-                    extra_q[runtime] = metric_value(task.metric, task.test.y, scores)
-        gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
-        student_desc: dict[str, Any] = {}
-        if c.student is not None:
-            spec_fn = getattr(c.student, "spec", None)
-            student_desc = {
-                "params": count_params(c.student),
-                "arch": spec_fn() if callable(spec_fn) else None,
-                "runtime_metric": extra_q,
-                **c.info,
-            }
-        records.append(
-            RunRecord(
-                system=spec.name,
-                sector=task.sector,
-                kind=task.kind,
-                problem=task.problem,
-                method=c.entry.label,
-                family=c.family,
-                status=c.status,  # type: ignore[arg-type]
-                seed=fleet.seed,
-                config_hash=ctx.config_hash,
-                dataset=task.info,
-                reason=c.reason,
-                teacher={**teacher.describe(), **teacher_info},
-                student=student_desc,
-                quality=quality,
-                profiles=[*t_profiles.values(), *s_profiles.values()],
-                costs=costs,
-                gates=gates,
-                references=c.references,
-                timings={**timings, **c.timings},
-                environment=ctx.environment,
-                git_revision=git_revision(),
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            )
+    timings["evaluate_s"] = time.perf_counter() - t0
+
+    def runtime_score(logits: np.ndarray) -> float:
+        scores = logits_to_scores(torch.from_numpy(logits), task.problem).numpy()
+        return metric_value(task.metric, task.test.y, scores)
+
+    reference = None
+    if text_model is not None and qualities and wants_int8_reference(spec, task):
+        first = next(iter(qualities.values()))
+        reference = int8_reference(
+            task,
+            text_model,
+            runtime_score,
+            first.teacher.value,
+            higher_is_better=first.higher_is_better,
         )
-    for r in records:
-        store.write(r)
-    return records
+    return write_records(
+        spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
+    )
+
+
+def _run_embedding_system(
+    spec: SystemSpec,
+    ctx: SystemContext,
+    task: Task,
+    teacher: Teacher,
+    teacher_info: dict[str, Any],
+    timings: dict[str, float],
+) -> list[RunRecord]:
+    """An embedding system: its own grid semantics (:mod:`potstill.study.embedding`), the
+    same bench, costs and records as every other system."""
+    grid = spec.grid or ctx.fleet.grid
+    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, _family)
+    k = recall_k(task)
+
+    def runtime_score(embeddings: np.ndarray) -> float:
+        return retrieval_recall(t_test, embeddings, k)
+
+    reference = None
+    if qualities and wants_int8_reference(spec, task):
+        module = embedding_teacher(teacher, spec.name)
+        reference = int8_reference(task, module, runtime_score, 1.0, higher_is_better=True)
+    return write_records(
+        spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
+    )

@@ -1,0 +1,172 @@
+"""The grid of an embedding system: a sentence encoder distilled into a smaller one.
+
+An embedding service has no labels, so the grid means something slightly different here,
+and the records say so:
+
+- ``scratch`` (no terms): the student as built — a layer-dropped copy initialised from the
+  teacher's own layers (or the configured student) — with no training at all. It is the
+  baseline distillation must beat: what dropping layers alone keeps.
+- response terms (``kd`` on an embedding system resolves to ``kd_regression``): match the
+  teacher's embedding, with the DistilBERT cosine loss plus the TinyBERT MSE.
+- relation terms needing only the embedding (``rkd``, ``pkt``, ``cc``, …): on their own,
+  keeping the geometry of each batch rather than the vectors themselves.
+- anything else (hidden-state or attention methods, classification-only response
+  methods) is recorded as not applicable, with what it would need.
+
+There is no early stopping (no labels to validate on), so the validation split joins the
+distillation texts. Quality is retrieval fidelity on the test texts
+(:func:`potstill.evaluate.evaluate_embeddings`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from potstill.config import GridEntry, MethodSpec, SystemSpec
+from potstill.errors import ModelError, PotstillError
+from potstill.evaluate import evaluate_embeddings
+from potstill.methods import method_info
+from potstill.models.embedding import fit_embedding_student, relation_methods
+from potstill.models.export import load_model, save_model
+from potstill.models.hf import HFClassifier
+from potstill.models.students import build_student
+from potstill.models.teacher import Teacher
+from potstill.models.text import embed_texts
+from potstill.study.records import Cell
+from potstill.types import Quality, Task
+
+__all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
+
+_RESPONSE = "kd_regression"
+
+
+def recall_k(task: Task) -> int:
+    """k of the task's ``recall@k`` metric."""
+    name, _, k = task.metric.partition("@")
+    if name != "recall" or not k.isdigit() or int(k) < 1:
+        raise ModelError(
+            f"An embedding system's metric must be 'recall@k' (k >= 1). "
+            f"System '{task.name}' has metric '{task.metric}'."
+        )
+    return int(k)
+
+
+def embedding_teacher(teacher: Teacher, system: str) -> HFClassifier:
+    """The teacher's sentence encoder; a clear refusal for anything else."""
+    module = teacher.module
+    if not isinstance(module, HFClassifier) or not module.is_embedding_model:
+        raise ModelError(
+            f"System '{system}' is an embedding system, so its teacher must be a Hugging Face "
+            "sentence-embedding model (a save_pretrained encoder without a head, e.g. teacher: "
+            f"{{arch: minilm}}); got a {teacher.backend} teacher."
+        )
+    return module
+
+
+def _losses(specs: list[MethodSpec]) -> tuple[dict[str, float], list[MethodSpec], str]:
+    """(output-matching weights, relation specs, why not applicable or "")."""
+    weights = {"cosine": 0.0, "mse": 0.0}
+    relations: list[MethodSpec] = []
+    for s in specs:
+        if s.name == _RESPONSE:
+            weights = {"cosine": s.weight, "mse": s.weight}
+            continue
+        info = method_info(s.name)
+        vectors = "regression" in info.problems  # works on real-valued outputs, no classes
+        if info.family != "relation" or not set(info.requires) <= {"embedding"} or not vectors:
+            return (
+                weights,
+                relations,
+                (
+                    f"'{s.name}' needs {sorted(info.requires)} ({info.family}); an embedding system "
+                    f"distils the sentence embedding only: '{_RESPONSE}' (kd) matches it with "
+                    "cosine + MSE, relation methods on embeddings (rkd, pkt, cc, …) keep its geometry."
+                ),
+            )
+        relations.append(s)
+    return weights, relations, ""
+
+
+def _train(
+    cell: Cell,
+    student: HFClassifier,
+    x: np.ndarray,
+    t_emb: np.ndarray,
+    weights: dict[str, float],
+    relations: list[MethodSpec],
+    spec: SystemSpec,
+    ctx: Any,
+) -> None:
+    cfg = spec.train or ctx.fleet.train
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        history, seconds = fit_embedding_student(
+            student, x, t_emb, relations=relation_methods(relations),
+            cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
+            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    cell.timings["train_s"] = seconds
+    cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
+    cell.info.update(epochs=len(history), history=history)
+
+
+def embedding_cells(
+    spec: SystemSpec,
+    ctx: Any,  # SystemContext
+    task: Task,
+    teacher: Teacher,
+    grid: list[GridEntry],
+    family: Any,
+) -> tuple[list[Cell], dict[str, Quality], np.ndarray]:
+    """Build, distil (or reload) and evaluate every cell of an embedding system on the
+    encoded ``task``; returns the cells, their qualities and the teacher's test embeddings."""
+    module = embedding_teacher(teacher, spec.name)
+    k = recall_k(task)
+    x_train = np.concatenate([task.train.X, task.val.X])
+    t_train, t_test = embed_texts(module, x_train), embed_texts(module, task.test.X)
+    cells, qualities = [], {}
+    for entry in grid:
+        specs = entry.for_problem("embedding")
+        cell = Cell(
+            entry=entry, family=family(specs), references=[method_info(s.name).paper for s in specs]
+        )
+        cells.append(cell)
+        weights, relations, reason = _losses(specs)
+        if reason:
+            cell.status, cell.reason = "not_applicable", reason
+            continue
+        folder = ctx.out / "students" / spec.name / entry.label
+        cell.info["losses"] = {**weights, **{s.name: s.weight for s in relations}}
+        if not specs:
+            cell.info["baseline"] = "no distillation: the student as built, untrained"
+        try:
+            if (folder / "model.json").is_file():
+                cell.student = load_model(folder)
+                cell.info["resumed"] = "trained model reloaded"
+            else:
+                torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
+                student = build_student(module, spec.student)
+                assert isinstance(student, HFClassifier)
+                if specs:
+                    _train(cell, student, x_train, t_train, weights, relations, spec, ctx)
+                save_model(student.eval(), folder, extra={"system": spec.name,
+                                                          "method": entry.label})  # fmt: skip
+                cell.student = student
+        except (PotstillError, FloatingPointError) as exc:
+            cell.status, cell.reason = "failed", str(exc)
+            continue
+        t0 = time.perf_counter()
+        s_test = embed_texts(cell.student, task.test.X)
+        qualities[entry.label] = evaluate_embeddings(
+            t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
+        )
+        cell.timings["evaluate_s"] = time.perf_counter() - t0
+    return cells, qualities, t_test
