@@ -202,7 +202,9 @@ def get_teacher(
     if spec.arch == "minilm":  # the packaged all-MiniLM-L6-v2, fine-tuned on the text task
         from potstill.models.hf_zoo import TextTeacherRecipe, get_text_teacher
 
-        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=1)
+        # the fleet's training threads (a process pool keeps them at 1 per worker)
+        threads = int(getattr(train_cfg, "threads", 1))
+        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=threads)
         return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
