@@ -115,7 +115,7 @@ EXPECT = {
 def test_every_builtin_is_listed_and_expected() -> None:
     names = [s.name for s in list_builtin()]
     assert names == sorted(names)
-    assert set(names) == {*EXPECT, "fashion_mnist", "drug_review"}
+    assert set(names) == {*EXPECT, "fashion_mnist", "drug_review", "drug_review_embedding"}
 
 
 def all_y(task: Task) -> np.ndarray:

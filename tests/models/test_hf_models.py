@@ -210,6 +210,15 @@ def test_embedding_teacher_has_no_scores(tmp_path: Path) -> None:
         Teacher.from_pretrained(
             tmp_path / "enc", problem="classification", num_labels=2
         ).predict_scores(TEXTS)
+    # as an embedding teacher its "scores" are the sentence embeddings themselves
+    as_encoder = Teacher.from_pretrained(tmp_path / "enc", problem="embedding")
+    x = encoded().numpy()
+    np.testing.assert_allclose(
+        as_encoder.predict_scores(x), as_encoder.outputs(encoded()).logits.numpy(), atol=1e-6
+    )
+    assert as_encoder.predict_scores(x).shape == (5, 16)
+    with pytest.raises(ConfigError, match="built for classification, but the task is embedding"):
+        Teacher.from_torch(tiny_classifier(), problem="embedding")
 
 
 def test_load_teacher_potstill_dir_takes_the_tokenizer_beside_it(tmp_path: Path) -> None:

@@ -251,7 +251,7 @@ def waterfall(records: Records, summary: StudySummary) -> list[Chart]:
             value = float(ref["usd_per_million"])
             ax.bar(len(steps), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
             ax.annotate(usd(value), (len(steps), value), ha="center", va="bottom", fontsize=8)
-            labels.append("reference:\nINT8 MiniLM" if "MiniLM" in str(ref["name"]) else "reference")
+            labels.append("reference:\n" + str(ref["name"]).split(" (")[0])
         ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set_ylabel("$ per 1M predictions")
         ax.set_title(f"Cost waterfall: {system} ({record['method']})")
