@@ -120,6 +120,21 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert records["kd"]["student"]["epochs"] == 2
     history = records["kd"]["student"]["history"]
     assert history[-1]["loss"] < history[0]["loss"]  # it did learn to match the teacher
+    # the student in Hugging Face layout serves through plain transformers, same vectors
+    hf_dir = out / "students" / "reviews_search" / "kd" / "hf"
+    backbone = transformers.AutoModel.from_pretrained(str(hf_dir))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(hf_dir))
+    batch = tokenizer(["the drug helped my pain"], return_tensors="pt")
+    with torch.no_grad():
+        hidden = backbone(**batch).last_hidden_state
+    mean = hidden.mean(dim=1)
+    ours = HFClassifier.from_pretrained(hf_dir)
+    np.testing.assert_allclose(
+        embed_texts(ours, np.array(["the drug helped my pain"], dtype=object), tokenizer=tokenizer,
+                    max_length=ours.max_length),
+        torch.nn.functional.normalize(mean, dim=1).numpy(),
+        atol=1e-5,
+    )  # fmt: skip
     report = (out / "report.md").read_text()
     assert "recall@10" in report and "INT8 MiniLM" in report
     # a rerun finds every record and adds none

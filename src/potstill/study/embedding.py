@@ -36,7 +36,7 @@ from potstill.models.hf import HFClassifier
 from potstill.models.students import build_student
 from potstill.models.teacher import Teacher
 from potstill.models.text import embed_texts
-from potstill.study.records import Cell
+from potstill.study.records import Cell, save_hf_layout
 from potstill.types import Quality, Task
 
 __all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
@@ -160,6 +160,7 @@ def embedding_cells(
                 save_model(student.eval(), folder, extra={"system": spec.name,
                                                           "method": entry.label})  # fmt: skip
                 cell.student = student
+            save_hf_layout(cell.student, folder, module.tokenizer)
         except (PotstillError, FloatingPointError) as exc:
             cell.status, cell.reason = "failed", str(exc)
             continue

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from potstill.config import GridEntry, SystemSpec
 from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
 from potstill.costs.costmodel import usd_per_million
 from potstill.evaluate import apply_gates
+from potstill.models.hf import HFClassifier
+from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
 from potstill.models.teacher import Teacher
 from potstill.study.environment import git_revision
@@ -30,7 +33,7 @@ from potstill.study.reference import Reference
 from potstill.study.store import ResultStore
 from potstill.types import CostProfile, Quality, RunRecord, Task
 
-__all__ = ["Cell", "bench_rows", "write_records"]
+__all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
 
 #: Scores an exported runtime's raw outputs (logits or embeddings) of the test rows.
 RuntimeScore = Callable[[np.ndarray], float]
@@ -48,6 +51,14 @@ class Cell:
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
+
+
+def save_hf_layout(student: torch.nn.Module | None, folder: Path, tokenizer: Any) -> None:
+    """A transformer student also in Hugging Face layout, in ``folder/hf``: safetensors, its
+    config and the teacher's tokenizer, which ``transformers.AutoModel`` and potstill load."""
+    hf = folder / "hf"
+    if isinstance(student, HFClassifier) and not (hf / "config.json").is_file():
+        save_pretrained(student, hf, tokenizer=tokenizer)
 
 
 def bench_rows(X: np.ndarray, n: int) -> np.ndarray:

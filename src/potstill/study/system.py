@@ -35,7 +35,7 @@ from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.models.zoo import get_teacher
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
-from potstill.study.records import Cell, write_records
+from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
 from potstill.study.tasks import load_task, raw_features
@@ -229,6 +229,9 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         else:
             try:
                 _train_cell(cell, task, teacher, spec, ctx, cache)
+                if text_model is not None:
+                    folder = ctx.out / "students" / spec.name / entry.label
+                    save_hf_layout(cell.student, folder, text_model.tokenizer)
             except (PotstillError, FloatingPointError) as exc:
                 cell.status, cell.reason = "failed", str(exc)
         cells.append(cell)
