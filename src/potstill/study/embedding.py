@@ -21,7 +21,8 @@ distillation texts. Quality is retrieval fidelity on the test texts
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from potstill.models.teacher import Teacher
 from potstill.models.text import embed_texts
 from potstill.study.records import Cell, save_hf_layout
 from potstill.types import Quality, Task
+
+if TYPE_CHECKING:  # system.py imports this module
+    from potstill.study.system import SystemContext
 
 __all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
 
@@ -99,7 +103,7 @@ def _train(
     weights: dict[str, float],
     relations: list[MethodSpec],
     spec: SystemSpec,
-    ctx: Any,
+    ctx: SystemContext,
 ) -> None:
     cfg = spec.train or ctx.fleet.train
     threads = torch.get_num_threads()
@@ -120,11 +124,11 @@ def _train(
 
 def embedding_cells(
     spec: SystemSpec,
-    ctx: Any,  # SystemContext
+    ctx: SystemContext,
     task: Task,
     teacher: Teacher,
     grid: list[GridEntry],
-    family: Any,
+    family: Callable[[list[MethodSpec]], str],
 ) -> tuple[list[Cell], dict[str, Quality], np.ndarray]:
     """Build, distil (or reload) and evaluate every cell of an embedding system on the
     encoded ``task``; returns the cells, their qualities and the teacher's test embeddings."""

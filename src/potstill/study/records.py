@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch
 from potstill.config import GridEntry, SystemSpec
 from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
 from potstill.costs.costmodel import usd_per_million
+from potstill.costs.prices import PriceEntry
 from potstill.evaluate import apply_gates
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
@@ -32,6 +33,9 @@ from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
 from potstill.study.store import ResultStore
 from potstill.types import CostProfile, Quality, RunRecord, Task
+
+if TYPE_CHECKING:  # system.py imports this module
+    from potstill.study.system import SystemContext
 
 __all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
 
@@ -71,7 +75,7 @@ def _reference_costs(
     reference: Reference,
     profiles: Mapping[str, CostProfile],
     teacher: CostProfile,
-    price: Any,
+    price: PriceEntry,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": reference.label,
@@ -96,7 +100,7 @@ def _reference_costs(
 
 def write_records(
     spec: SystemSpec,
-    ctx: Any,  # SystemContext (typed loosely: system.py imports this module)
+    ctx: SystemContext,
     task: Task,
     teacher: Teacher,
     teacher_info: Mapping[str, Any],
