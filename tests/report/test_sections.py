@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from potstill.report.format import plural
-from potstill.report.sections import comparison_section, summary_section
+from potstill.report.sections import comparison_section, results_section, summary_section
 from potstill.study.aggregate import summarise
 
 
@@ -36,3 +36,16 @@ def test_equal_students_are_not_called_a_win(rendered):
             r["quality"]["student"]["value"] = 0.5
     table = comparison_section(summarise(records))
     assert "(fitnet)" in table and "no (equal metric)" in table
+
+
+def test_embedding_systems_get_their_own_retention_row_and_baseline_note(rendered):
+    kd = next(r for r in rendered.records if r["method"] == "kd")
+    emb = copy.deepcopy(kd)
+    emb.update(system="search", problem="embedding")
+    emb["quality"].update(metric="recall@10")
+    emb["quality"]["retention"]["value"] = 0.5
+    summary = summarise([*rendered.records, emb])
+    md = results_section(summary)
+    assert "| Embedding systems: retrieval fidelity (separate) | 1 | 1 | 50.0% |" in md
+    assert "Embedding systems" not in results_section(summarise(rendered.records))
+    assert "its baseline is the same student as built, untrained" in comparison_section(summary)

@@ -167,6 +167,20 @@ def test_other_sector_follows_known_sectors(records):
     assert s.cost_overall.n == 16
 
 
+def test_embedding_retrieval_fidelity_is_kept_apart(records):
+    kd = next(r for r in records if r["method"] == "kd")
+    emb = copy.deepcopy(kd)
+    emb.update(system="search", sector="healthcare", problem="embedding")
+    emb["quality"]["retention"]["value"] = 0.5
+    s = summarise([*records, emb])
+    assert s.retention_overall.n == 15  # not pooled with the task metrics
+    assert s.retention_overall.median == pytest.approx(0.96)
+    assert s.retention_retrieval is not None
+    assert (s.retention_retrieval.n, s.retention_retrieval.median) == (1, 0.5)
+    assert s.cost_overall.n == 16  # its cost is a cost like any other
+    assert summarise(records).retention_retrieval is None
+
+
 def test_to_rows_are_flat_and_name_their_table(records):
     rows = summarise(records).to_rows()
     tables = {row["table"] for row in rows}

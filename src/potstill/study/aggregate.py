@@ -45,6 +45,7 @@ __all__ = [
     "group_stat",
     "is_distillation",
     "retention_by_family",
+    "retrieval_fidelity",
     "summarise",
 ]
 
@@ -129,6 +130,7 @@ class StudySummary:
     gates: tuple[GateCount, ...]
     excluded: tuple[Excluded, ...]  # not_applicable and failed records
     incomplete: tuple[Excluded, ...]  # ok records missing a number a statistic needs
+    retention_retrieval: GroupStat | None = None  # embedding systems: retrieval fidelity
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (one dict per figure) for CSV; each row names its ``table``."""
@@ -138,6 +140,7 @@ class StudySummary:
             ("cost_reduction_benchmark", (self.cost_benchmark,)),
             ("retention", (self.retention_overall, *self.retention_by_family)),
             ("retention_benchmark", (self.retention_benchmark,)),
+            ("retention_retrieval", (self.retention_retrieval,)),
         ):
             rows.extend({"table": table, **asdict(s)} for s in stats if s is not None)
         for c in self.comparisons:
@@ -255,13 +258,21 @@ def cost_reduction_by_sector(
 def retention_by_family(
     records: Sequence[Mapping[str, Any]],
 ) -> tuple[GroupStat, tuple[GroupStat, ...], GroupStat | None]:
-    """Retention overall (enterprise), per family (enterprise), and the benchmark."""
-    enterprise = [r for r in records if r["sector"] != BENCHMARK]
-    bench = [r for r in records if r["sector"] == BENCHMARK]
+    """Retention overall (enterprise), per family (enterprise), and the benchmark; embedding
+    systems are left out (their retention is retrieval fidelity, not a task metric)."""
+    tasks = [r for r in records if r.get("problem") != "embedding"]
+    enterprise = [r for r in tasks if r["sector"] != BENCHMARK]
+    bench = [r for r in tasks if r["sector"] == BENCHMARK]
     groups = _grouped(enterprise, "family", _RETENTION)
     families = tuple(group_stat(f, *groups[f]) for f in _ordered(groups, FAMILY_ORDER))
     benchmark = _pooled(BENCHMARK, bench, _RETENTION) if bench else None
     return _pooled("overall", enterprise, _RETENTION), families, benchmark
+
+
+def retrieval_fidelity(records: Sequence[Mapping[str, Any]]) -> GroupStat | None:
+    """Retention of the embedding systems (recall@k of the teacher's neighbours), apart."""
+    embedding = [r for r in records if r.get("problem") == "embedding"]
+    return _pooled("embedding", embedding, _RETENTION) if embedding else None
 
 
 def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison:
@@ -396,4 +407,5 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> StudySummary:
         gates=gate_counts(records),
         excluded=excluded,
         incomplete=incomplete,
+        retention_retrieval=retrieval_fidelity(records),
     )
