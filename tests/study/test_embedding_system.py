@@ -53,7 +53,7 @@ def _fleet(teacher: Path) -> FleetConfig:
         "train": {"epochs": 2, "batch_size": 16, "lr": 0.001},
         "bench": {"warmup": 10, "min_calls": 10, "min_seconds": 0.01, "batch_sizes": [1, 8],
                   "sweep_min_calls": 2, "sweep_min_seconds": 0.01, "memory": False,
-                  "server": True, "runtimes": ["eager", "onnx"]},
+                  "server": True, "runtimes": ["eager", "onnx", "onnx-int8"]},
         "evaluate": {"n_resamples": 50},
         "systems": [{"name": "reviews_search", "dataset": {"builtin": "drug_review_embedding",
                                                            "max_rows": 90},
@@ -116,6 +116,13 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert ref["measured"] and ref["metric"] == "recall@10"
         assert ref["quantization"] == "weight-only" and "graph is weight-only" in ref["note"]
         assert ref["value"] == pytest.approx(1.0) and ref["usd_per_million"] > 0
+        # quantisation alone: the teacher's own INT8 export, priced and re-scored
+        quantized = r["costs"]["extra"]["quantized_teacher"]
+        assert quantized["runtime"] == "onnx-int8" and 0.0 <= quantized["metric_value"] <= 1.0
+        assert quantized["retention"] == quantized["metric_value"]  # the teacher's recall is 1
+        assert quantized["reduction"] == pytest.approx(
+            1 - quantized["usd_per_million"] / r["costs"]["teacher_usd_per_million"]
+        )
     assert records["kd"]["student"]["losses"] == {"cosine": 1.0, "mse": 1.0}
     assert records["rkd"]["student"]["losses"] == {"cosine": 0.0, "mse": 0.0, "rkd": 1.0}
     assert "baseline" in records["scratch"]["student"]

@@ -58,6 +58,15 @@ def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
         table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
         skipped = unmeasured_steps(record)
         note = f"\n\nNot measured (runtime skipped): {esc(', '.join(skipped))}." if skipped else ""
+        quantized = dig(record, "costs", "extra", "quantized_teacher")
+        if isinstance(quantized, Mapping):
+            note += (
+                "\n\nQuantisation alone, timed in the same session: the teacher's own INT8 "
+                f"export costs {usd(quantized.get('usd_per_million'))} per 1M "
+                f"({pct(quantized.get('reduction'))} less than the teacher) and scores "
+                f"{metric(quantized.get('metric_value'))} "
+                f"(retention {pct(quantized.get('retention'))})."
+            )
         if ref is not None:
             note += (
                 f"\n\nReference, timed in the same session: {esc(ref.get('note', ''))}. "

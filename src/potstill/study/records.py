@@ -10,6 +10,7 @@ reference point (the INT8 MiniLM for the text systems) timed in the same session
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,8 @@ from potstill.config import GridEntry, SystemSpec
 from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
-from potstill.evaluate import apply_gates
+from potstill.errors import PotstillError
+from potstill.evaluate import apply_gates, retention
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # system.py imports this module
     from potstill.study.system import SystemContext
 
 __all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
+
+log = logging.getLogger(__name__)
 
 #: Scores an exported runtime's raw outputs (logits or embeddings) of the test rows.
 RuntimeScore = Callable[[np.ndarray], float]
@@ -98,6 +102,37 @@ def _reference_costs(
     }
 
 
+def _quantized_teacher(
+    target: BenchTarget,
+    profile: CostProfile | None,
+    teacher: CostProfile,
+    price: PriceEntry,
+    score: RuntimeScore,
+    test_X: np.ndarray,
+    qualities: Mapping[str, Quality],
+    threads: int,
+) -> dict[str, Any] | None:
+    """Quantisation alone: the teacher's own INT8 export, priced and re-scored, the cheap
+    alternative every distilled student is up against."""
+    if profile is None or target.module is None:
+        return None
+    try:
+        outputs = runtime_predictor(target, "onnx-int8", threads=threads)(test_X)
+    except PotstillError as exc:  # timed, but not re-runnable here: say so, keep the rest
+        log.warning("the teacher's INT8 export could not be re-scored: %s", exc)
+        return None
+    value = score(np.asarray(outputs))
+    usd, base = usd_per_million(profile, price), usd_per_million(teacher, price)
+    first = next(iter(qualities.values()), None)
+    kept = (
+        float(retention(first.teacher.value, value, higher_is_better=first.higher_is_better))
+        if first is not None
+        else None
+    )
+    return {"runtime": "onnx-int8", "p50_ms": profile.latency.p50_ms, "usd_per_million": usd,
+            "reduction": 1.0 - usd / base, "metric_value": value, "retention": kept}  # fmt: skip
+
+
 def write_records(
     spec: SystemSpec,
     ctx: SystemContext,
@@ -150,6 +185,12 @@ def write_records(
     ref_costs = None
     if reference is not None and t_eager is not None:
         ref_costs = _reference_costs(reference, by_target.get(reference.name, {}), t_eager, price)
+    quantized = None
+    if t_eager is not None:
+        quantized = _quantized_teacher(
+            teacher_target, t_profiles.get("onnx-int8"), t_eager, price, runtime_score, test_X,
+            qualities, bench.threads,
+        )  # fmt: skip
     records = []
     for c in cells:
         s_profiles = by_target.get(f"student:{c.entry.label}", {})
@@ -173,6 +214,8 @@ def write_records(
             extra = {**costs.extra, "waterfall": steps}
             if ref_costs is not None:
                 extra["reference"] = ref_costs
+            if quantized is not None:
+                extra["quantized_teacher"] = quantized
             costs = replace(costs, extra=extra)
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
