@@ -18,14 +18,14 @@ Conventions:
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from potstill.errors import StoreError
-from potstill.types import Estimate
+from potstill.study.comparison import SystemComparison, distill_vs_scratch
+from potstill.study.recordview import dig, estimate, is_distillation, number
 
 __all__ = [
     "BENCHMARK",
@@ -68,26 +68,6 @@ class GroupStat:
     median: float | None
     minimum: float | None
     maximum: float | None
-
-
-@dataclass(frozen=True)
-class SystemComparison:
-    """Best distilled student of one system against its from-scratch student."""
-
-    system: str
-    sector: str
-    metric: str
-    higher_is_better: bool
-    scratch: Estimate | None  # the scratch student's test metric
-    scratch_retention: Estimate | None
-    best_method: str | None
-    best_family: str | None
-    best: Estimate | None  # the best distilled student's test metric
-    best_retention: Estimate | None
-    difference: float | None  # best - scratch, in metric units
-    helped: bool | None  # best is better than scratch in the metric's direction
-    ci_separated: bool | None  # the two students' metric CIs do not overlap (None: no CIs)
-    note: str = ""  # why a comparison is missing
 
 
 @dataclass(frozen=True)
@@ -160,39 +140,6 @@ class StudySummary:
 # --------------------------------------------------------------------------- helpers
 
 
-def dig(record: Mapping[str, Any], *path: str | int, default: Any = None) -> Any:
-    """``record[path[0]][path[1]]...``, or ``default`` where a step is missing or null."""
-    value: Any = record
-    for step in path:
-        if isinstance(value, Mapping) and isinstance(step, str):
-            value = value.get(step)
-        elif isinstance(value, Sequence) and not isinstance(value, str) and isinstance(step, int):
-            value = value[step] if -len(value) <= step < len(value) else None
-        else:
-            return default
-        if value is None:
-            return default
-    return value
-
-
-def estimate(value: Any) -> Estimate | None:
-    """An :class:`Estimate` from its JSON dict (``None`` when absent or without a value)."""
-    if not isinstance(value, Mapping) or _number(value.get("value")) is None:
-        return None
-    return Estimate(
-        value=float(value["value"]),
-        low=_number(value.get("low")),
-        high=_number(value.get("high")),
-        n=value.get("n"),
-        level=_number(value.get("level")),
-    )
-
-
-def is_distillation(record: Mapping[str, Any]) -> bool:
-    """An ``ok`` record of a distillation method (any family but the scratch baseline)."""
-    return record["status"] == "ok" and record["family"] != "baseline"
-
-
 def group_stat(group: str, values: Sequence[float], systems: Iterable[str] = ()) -> GroupStat:
     """Mean, sample sd, median, min and max of ``values`` (all ``None`` when empty)."""
     n = len(values)
@@ -208,11 +155,6 @@ def group_stat(group: str, values: Sequence[float], systems: Iterable[str] = ())
     )
 
 
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def _ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
     unique = set(names)
     return [n for n in order if n in unique] + sorted(unique - set(order))
@@ -224,7 +166,7 @@ def _grouped(
     """Values at ``path`` of the distillation records, grouped by ``record[key]``."""
     groups: dict[str, tuple[list[float], list[str]]] = {}
     for r in records:
-        value = _number(dig(r, *path))
+        value = number(dig(r, *path))
         if is_distillation(r) and value is not None:
             values, systems = groups.setdefault(r[key], ([], []))
             values.append(value)
@@ -233,7 +175,7 @@ def _grouped(
 
 
 def _pooled(group: str, records: Sequence[Mapping[str, Any]], path: tuple[str, ...]) -> GroupStat:
-    pairs = [(r["system"], _number(dig(r, *path))) for r in records if is_distillation(r)]
+    pairs = [(r["system"], number(dig(r, *path))) for r in records if is_distillation(r)]
     kept = [(s, v) for s, v in pairs if v is not None]
     return group_stat(group, [v for _, v in kept], [s for s, _ in kept])
 
@@ -275,55 +217,6 @@ def retrieval_fidelity(records: Sequence[Mapping[str, Any]]) -> GroupStat | None
     return _pooled("embedding", embedding, _RETENTION) if embedding else None
 
 
-def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison:
-    measured = [
-        (r, e)
-        for r in recs
-        if r["status"] == "ok" and (e := estimate(dig(r, "quality", "student")))
-    ]
-    scratch, s_est = next(((r, e) for r, e in measured if r["family"] == "baseline"), (None, None))
-    distilled = [(r, e) for r, e in measured if r["family"] != "baseline"]
-    first = scratch or (distilled[0][0] if distilled else recs[0])
-    hib = bool(dig(first, "quality", "higher_is_better", default=True))
-    sign = 1.0 if hib else -1.0
-    best, b_est = max(distilled, key=lambda pair: sign * pair[1].value, default=(None, None))
-    note, difference, helped, separated = "", None, None, None
-    if s_est is None:
-        note = "no ok from-scratch student with a measured metric"
-    elif b_est is None:
-        note = "no ok distilled student with a measured metric"
-    else:
-        difference = b_est.value - s_est.value
-        helped = sign * difference > 0
-        lo_b, hi_b, lo_s, hi_s = b_est.low, b_est.high, s_est.low, s_est.high
-        if lo_b is not None and hi_b is not None and lo_s is not None and hi_s is not None:
-            separated = lo_b > hi_s or hi_b < lo_s
-    return SystemComparison(
-        system=system,
-        sector=str(first["sector"]),
-        metric=str(dig(first, "quality", "metric", default="")),
-        higher_is_better=hib,
-        scratch=s_est,
-        scratch_retention=estimate(dig(scratch, "quality", "retention")) if scratch else None,
-        best_method=best["method"] if best else None,
-        best_family=best["family"] if best else None,
-        best=b_est,
-        best_retention=estimate(dig(best, "quality", "retention")) if best else None,
-        difference=difference,
-        helped=helped,
-        ci_separated=separated,
-        note=note,
-    )
-
-
-def distill_vs_scratch(records: Sequence[Mapping[str, Any]]) -> tuple[SystemComparison, ...]:
-    """Per system: the best distilled student (by test metric) against the scratch one."""
-    by_system: dict[str, list[Mapping[str, Any]]] = {}
-    for r in records:
-        by_system.setdefault(r["system"], []).append(r)
-    return tuple(_compare(s, by_system[s]) for s in sorted(by_system))
-
-
 def gate_counts(records: Sequence[Mapping[str, Any]]) -> tuple[GateCount, ...]:
     """Pass counts of every gate, per family, over the records that evaluated gates."""
     counts: dict[tuple[str, str], list[int]] = {}
@@ -362,7 +255,7 @@ def excluded_records(
     incomplete = []
     for r in (r for r in records if r["status"] == "ok"):
         paths = (("cost reduction", _REDUCTION), ("retention", _RETENTION))
-        missing = [what for what, path in paths if _number(dig(r, *path)) is None]
+        missing = [what for what, path in paths if number(dig(r, *path)) is None]
         if missing:
             incomplete.append(
                 _excluded(r, f"status ok but no {' or '.join(missing)} in the record")

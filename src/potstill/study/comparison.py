@@ -1,0 +1,87 @@
+"""Distillation against training the student from scratch, per system.
+
+The paper's central question for a single system: did the teacher help? The same student
+architecture, from the same initial weights, trained by the same loop on labels only, is
+the control; the best distilled student (by test metric) is compared with it, with the
+records' paired-bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from potstill.study.recordview import dig, estimate
+from potstill.types import Estimate
+
+__all__ = ["SystemComparison", "distill_vs_scratch"]
+
+
+@dataclass(frozen=True)
+class SystemComparison:
+    """Best distilled student of one system against its from-scratch student."""
+
+    system: str
+    sector: str
+    metric: str
+    higher_is_better: bool
+    scratch: Estimate | None  # the scratch student's test metric
+    scratch_retention: Estimate | None
+    best_method: str | None
+    best_family: str | None
+    best: Estimate | None  # the best distilled student's test metric
+    best_retention: Estimate | None
+    difference: float | None  # best - scratch, in metric units
+    helped: bool | None  # best is better than scratch in the metric's direction
+    ci_separated: bool | None  # the two students' metric CIs do not overlap (None: no CIs)
+    note: str = ""  # why a comparison is missing
+
+
+def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison:
+    measured = [
+        (r, e)
+        for r in recs
+        if r["status"] == "ok" and (e := estimate(dig(r, "quality", "student")))
+    ]
+    scratch, s_est = next(((r, e) for r, e in measured if r["family"] == "baseline"), (None, None))
+    distilled = [(r, e) for r, e in measured if r["family"] != "baseline"]
+    first = scratch or (distilled[0][0] if distilled else recs[0])
+    hib = bool(dig(first, "quality", "higher_is_better", default=True))
+    sign = 1.0 if hib else -1.0
+    best, b_est = max(distilled, key=lambda pair: sign * pair[1].value, default=(None, None))
+    note, difference, helped, separated = "", None, None, None
+    if s_est is None:
+        note = "no ok from-scratch student with a measured metric"
+    elif b_est is None:
+        note = "no ok distilled student with a measured metric"
+    else:
+        difference = b_est.value - s_est.value
+        helped = sign * difference > 0
+        lo_b, hi_b, lo_s, hi_s = b_est.low, b_est.high, s_est.low, s_est.high
+        if lo_b is not None and hi_b is not None and lo_s is not None and hi_s is not None:
+            separated = lo_b > hi_s or hi_b < lo_s
+    return SystemComparison(
+        system=system,
+        sector=str(first["sector"]),
+        metric=str(dig(first, "quality", "metric", default="")),
+        higher_is_better=hib,
+        scratch=s_est,
+        scratch_retention=estimate(dig(scratch, "quality", "retention")) if scratch else None,
+        best_method=best["method"] if best else None,
+        best_family=best["family"] if best else None,
+        best=b_est,
+        best_retention=estimate(dig(best, "quality", "retention")) if best else None,
+        difference=difference,
+        helped=helped,
+        ci_separated=separated,
+        note=note,
+    )
+
+
+def distill_vs_scratch(records: Sequence[Mapping[str, Any]]) -> tuple[SystemComparison, ...]:
+    """Per system: the best distilled student (by test metric) against the scratch one."""
+    by_system: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_system.setdefault(r["system"], []).append(r)
+    return tuple(_compare(s, by_system[s]) for s in sorted(by_system))
