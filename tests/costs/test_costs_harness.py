@@ -5,6 +5,8 @@ Timings are never asserted: only what the harness must have done to produce them
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -173,3 +175,25 @@ def test_memory_probe_only_for_the_listed_runtimes() -> None:
     assert by_runtime["eager"].peak_memory_mb is None
     assert "memory_runtimes" in by_runtime["eager"].extra["cold_start"]["fresh_process_error"]
     assert by_runtime["onnx"].peak_memory_mb is not None and by_runtime["onnx"].peak_memory_mb > 0
+
+
+def test_kept_exports_are_named_and_re_scored_from_the_file(
+    rows: np.ndarray, teacher: nn.Module, quick: BenchConfig, tmp_path: Path
+) -> None:
+    from potstill.costs import runtime_predictor, saved_predictor
+
+    kept = quick.model_copy(update={"export_dir": tmp_path})
+    target = BenchTarget("t", teacher, None, rows)
+    by = {p.runtime: p for p in measure([target], kept)}
+    for runtime in ("onnx", "onnx-int8"):
+        artefact = by[runtime].extra["artefact"]
+        assert artefact.startswith(str(tmp_path)) and artefact.endswith(".onnx")
+        predict = saved_predictor(by[runtime])
+        assert predict is not None
+        np.testing.assert_allclose(
+            predict(rows), runtime_predictor(target, runtime)(rows), rtol=1e-5, atol=1e-5
+        )
+    assert "artefact" not in by["eager"].extra
+    assert saved_predictor(by["eager"]) is None
+    temporary = {p.runtime: p for p in measure([target], quick)}  # files gone with the session
+    assert "artefact" not in temporary["onnx"].extra

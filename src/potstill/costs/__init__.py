@@ -27,6 +27,7 @@ from potstill.costs.runtimes import (
     register_runtime,
     runtime_names,
     runtime_predictor,
+    saved_predictor,
 )
 from potstill.costs.stats import MIN_SAMPLES, StopRule, latency_stats
 from potstill.costs.target import BenchTarget
@@ -55,6 +56,7 @@ __all__ = [
     "render_table",
     "runtime_names",
     "runtime_predictor",
+    "saved_predictor",
     "usd_per_million",
     "waterfall",
 ]

@@ -223,6 +223,8 @@ def _profile(
             if s.runtime == "onnx-int8"
             else "",
         }
+    if config.export_dir is not None and s.built.artefact_kind == "onnx":
+        extra["artefact"] = str(s.built.artefact)  # kept: the deployable file that was timed
     if module is None:
         extra["params_note"] = "not countable for a black-box predict callable; 0 recorded"
     peak: float | None = None

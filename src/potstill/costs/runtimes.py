@@ -28,6 +28,7 @@ from potstill.costs.footprint import bytes_on_disk, safetensors_bytes
 from potstill.costs.onnx_export import check_agreement, compare_outputs, export_onnx, quantize_int8
 from potstill.costs.target import BenchTarget, as_logits
 from potstill.errors import BenchError
+from potstill.types import CostProfile
 
 __all__ = [
     "BuildContext",
@@ -38,6 +39,7 @@ __all__ = [
     "register_runtime",
     "runtime_names",
     "runtime_predictor",
+    "saved_predictor",
 ]
 
 Predictor = Callable[[np.ndarray], np.ndarray]
@@ -131,6 +133,16 @@ def runtime_predictor(
     with tempfile.TemporaryDirectory(prefix="potstill-runtime-") as tmp:
         ctx = BuildContext(workdir=Path(tmp), threads=threads, device=device)
         return create_runtime(runtime, target, ctx).predict
+
+
+def saved_predictor(profile: CostProfile, threads: int = 1) -> Predictor | None:
+    """A predictor on the very ONNX file ``profile`` timed (kept when the bench had an
+    ``export_dir``), so re-scoring a runtime does not export the model again; None when
+    the profile names no file that still exists."""
+    artefact = profile.extra.get("artefact")
+    if not isinstance(artefact, str) or not Path(artefact).is_file():
+        return None
+    return _ort_predictor(Path(artefact), threads, "cpu")
 
 
 # --------------------------------------------------------------------------- predictors

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from potstill.config import GridEntry, MethodSpec, SystemSpec
+from potstill.costs.environment import thread_limits
 from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_embeddings
 from potstill.methods import method_info
@@ -106,17 +107,13 @@ def _train(
     ctx: SystemContext,
 ) -> None:
     cfg = spec.train or ctx.fleet.train
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with thread_limits(cfg.threads):
         history, seconds = fit_embedding_student(
             student, x, t_emb, relations=relation_methods(relations),
             cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
             grad_clip=cfg.grad_clip, seed=ctx.fleet.seed,
         )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
     cell.timings["train_s"] = seconds
     cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
     cell.info.update(epochs=len(history), history=history)

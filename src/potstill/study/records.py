@@ -22,7 +22,15 @@ import numpy as np
 import torch
 
 from potstill.config import GridEntry, SystemSpec
-from potstill.costs import BenchTarget, PriceCatalog, cost_of, measure, runtime_predictor, waterfall
+from potstill.costs import (
+    BenchTarget,
+    PriceCatalog,
+    cost_of,
+    measure,
+    runtime_predictor,
+    saved_predictor,
+    waterfall,
+)
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PotstillError
@@ -102,6 +110,17 @@ def _reference_costs(
     }
 
 
+def _rescore(
+    target: BenchTarget, profile: CostProfile, test_X: np.ndarray, threads: int
+) -> np.ndarray:
+    """Outputs of the runtime ``profile`` timed, on the test rows: from the file the bench
+    kept when there is one, else from a fresh build of that runtime."""
+    predict = saved_predictor(profile, threads) or runtime_predictor(
+        target, profile.runtime, threads=threads
+    )
+    return np.asarray(predict(test_X))
+
+
 def _quantized_teacher(
     target: BenchTarget,
     profile: CostProfile | None,
@@ -117,7 +136,7 @@ def _quantized_teacher(
     if profile is None or target.module is None:
         return None
     try:
-        outputs = runtime_predictor(target, "onnx-int8", threads=threads)(test_X)
+        outputs = _rescore(target, profile, test_X, threads)
     except PotstillError as exc:  # timed, but not re-runnable here: say so, keep the rest
         log.warning("the teacher's INT8 export could not be re-scored: %s", exc)
         return None
@@ -219,9 +238,9 @@ def write_records(
             costs = replace(costs, extra=extra)
             for runtime in ("onnx", "onnx-int8"):
                 if runtime in s_profiles:
-                    target = student_targets[c.entry.label]
-                    outputs = runtime_predictor(target, runtime, threads=bench.threads)(test_X)
-                    runtime_metric[runtime] = runtime_score(np.asarray(outputs))
+                    target, profile = student_targets[c.entry.label], s_profiles[runtime]
+                    outputs = _rescore(target, profile, test_X, bench.threads)
+                    runtime_metric[runtime] = runtime_score(outputs)
         quality = qualities.get(c.entry.label)
         gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
         student_desc: dict[str, Any] = {}
