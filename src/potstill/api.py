@@ -74,12 +74,15 @@ def report(directory: Path) -> Any:
     return render_report(Path(directory))
 
 
-def check(directory: Path, **gates: float | None) -> Any:
-    """Re-apply deployment gates to a study; ``.passed`` is False when any gate fails."""
+def check(directory: Path, *, strict: bool = False, **gates: float | None) -> Any:
+    """Re-apply deployment gates to a study; ``.passed`` is False when any gate of a
+    distilled student fails (under ``strict``, also a gate that was not measured)."""
     from potstill.evaluate import GatesConfig, check_study
 
-    overrides = GatesConfig(**{k: v for k, v in gates.items() if v is not None})
-    return check_study(Path(directory), overrides)
+    chosen: dict[str, Any] = {k: v for k, v in gates.items() if v is not None}
+    if strict:  # only when asked: otherwise the study's own gates.strict applies
+        chosen["strict"] = True
+    return check_study(Path(directory), GatesConfig(**chosen))
 
 
 def bench(

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from potstill import api
 from potstill.errors import ConfigError, PotstillError
+from potstill.evaluate.config import GatesConfig
 
 __all__ = ["app", "main"]
 
@@ -82,10 +83,15 @@ def check(
     min_robust_retention: Annotated[
         float | None, typer.Option(help="Minimum retention under perturbation.")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help=GatesConfig.model_fields["strict"].description)
+    ] = False,
 ) -> None:
-    """Gate a study for deployment: exit 1 when any student fails a gate."""
+    """Gate a study for deployment: exit 1 when a distilled student fails a gate, or when
+    no distilled student was measured (from-scratch baselines are shown, not counted)."""
     report_ = api.check(
         directory,
+        strict=strict,
         min_retention=min_retention,
         max_fairness_gap_increase=max_fairness_gap_increase,
         max_ece=max_ece,
