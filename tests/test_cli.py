@@ -71,20 +71,26 @@ def test_unknown_builtin_dataset_lists_valid_names(
     assert "breast_cancer" in err  # the valid names are listed
 
 
-def test_changed_config_does_not_touch_existing_results(
+def test_changed_config_sets_existing_results_aside_never_deletes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     (out / "records").mkdir(parents=True)
-    (out / "config.yaml").write_text("name: old\n")
-    record = out / "records" / "a__kd.json"
-    record.write_text('{"kept": true}')
+    (out / "config.yaml").write_text("name: old\nseed: 0\nsystems: [{name: a}]\n")
+    old = '{"system": "a", "method": "kd", "system_hash": "0123456789abcdef"}'
+    (out / "records" / "a__kd.json").write_text(old)
+    teacher = tmp_path / "broken.onnx"
+    teacher.write_bytes(b"not an onnx graph")  # the rerun fails fast, at the teacher
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text("systems:\n  - name: a\n    dataset: {builtin: breast_cancer}\n")
+    fleet.write_text(
+        "grid: [kd]\nsystems:\n  - name: a\n    dataset: {builtin: breast_cancer}\n"
+        f"    teacher: {{path: {teacher}}}\n"
+    )
     code, _, err = _run(capsys, "study", str(fleet), "--out", str(out))
-    assert code == 2 and "different configuration" in err
-    assert record.read_text() == '{"kept": true}'
-    assert (out / "config.yaml").read_text() == "name: old\n"
+    assert code == 3 and "Traceback" not in err
+    (moved,) = out.glob("superseded/*/records/a__kd.json")
+    assert moved.read_text() == old  # set aside, byte for byte
+    assert '"status": "failed"' in (out / "records" / "a__kd.json").read_text()
 
 
 @pytest.mark.parametrize(

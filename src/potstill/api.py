@@ -196,6 +196,10 @@ def distill(
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
+    Bad input found while loading the data or the teacher is raised (exit code 2), and so
+    is a request where none of ``methods`` applies to the teacher (every reason named);
+    a method that fails while training is a ``failed`` record (exit code 3).
+
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only).
     """
@@ -229,4 +233,4 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, progress=progress)
+    return run_study(config, out, progress=progress, fail_fast=True)

@@ -2,7 +2,8 @@
 
 Each command parses its arguments and calls one function of :mod:`potstill.api`. Every
 ``PotstillError`` is printed as one clear message on stderr — no traceback — and the
-process exits with the error's code (2 for bad input, 1 for failed gates).
+process exits with the error's code. Exit codes (also in ``potstill --help``): 0 ok, 1 a
+deployment gate failed, 2 bad input refused before any work, 3 some runs failed.
 """
 
 from __future__ import annotations
@@ -17,14 +18,29 @@ from rich.console import Console
 from rich.text import Text
 
 from potstill import api
-from potstill.errors import ConfigError, PotstillError
+from potstill.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GATES_FAILED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    ConfigError,
+    PotstillError,
+)
 from potstill.evaluate.config import GatesConfig
+from potstill.study.runner import StudyResult
 
 __all__ = ["app", "main"]
 
+EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_OK} ok; {EXIT_GATES_FAILED} a deployment gate failed; "
+    f"{EXIT_BAD_INPUT} bad input, refused before any work; {EXIT_RUNS_FAILED} some runs "
+    "failed (records with status 'failed' hold the error; 3 wins over 1)."
+)
+
 app = typer.Typer(
     name="potstill",
-    help="Distill deployed models into cheaper students, and prove the trade with measured cost and quality.",
+    help="Distill deployed models into cheaper students, and prove the trade with measured "
+    "cost and quality.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,6 +54,22 @@ OutOpt = Annotated[
 ]
 
 
+def _finish(result: StudyResult) -> None:
+    """Print where the report is and what the exit code will say; exit with it."""
+    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    if result.failed:
+        err.print(
+            f"{result.failed} run(s) failed: their records hold the error and a traceback; "
+            "the report lists them. Rerunning the same command retries them (exit code 3)."
+        )
+    elif result.gates_failed:
+        err.print(
+            f"{result.gates_failed} distilled student(s) failed a deployment gate; "
+            f"'potstill check {result.out}' lists them (exit code 1)."
+        )
+    raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def demo(
     out: OutOpt = None,
@@ -46,8 +78,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
-    result = api.demo(out=out, quick=quick)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    _finish(api.demo(out=out, quick=quick))
 
 
 @app.command()
@@ -59,8 +90,7 @@ def study(
     ] = None,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
-    result = api.study(fleet, out=out, systems=system)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    _finish(api.study(fleet, out=out, systems=system))
 
 
 @app.command()
@@ -99,7 +129,7 @@ def check(
     )
     console.print(report_.render(), markup=False, highlight=False)
     if not report_.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_GATES_FAILED)
 
 
 @app.command()
@@ -198,7 +228,7 @@ def distill(
         trust_pickle=trust_pickle,
         quick=quick,
     )
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    _finish(result)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,8 +21,17 @@ import yaml
 
 from potstill._io import atomic_write_json, atomic_write_text
 from potstill.config import FleetConfig, SystemSpec, load_fleet
-from potstill.errors import ConfigError, missing_dependency
+from potstill.errors import (
+    EXIT_GATES_FAILED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    ConfigError,
+    missing_dependency,
+)
 from potstill.study.environment import capture_environment
+from potstill.study.failures import outcome_counts
+from potstill.study.resume import prepare_resume, write_markers
+from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
 
 __all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
@@ -32,11 +41,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyResult:
-    """Where a study wrote its outputs, and how many records it added."""
+    """Where a study wrote its outputs, how many records it added, and how they ended:
+    ``failed`` runs and distilled students that ``gates_failed``, over the systems run."""
 
     out: Path
     new_records: int
     report: Path | None
+    failed: int = 0
+    gates_failed: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a run failed, else 1 when a distilled student failed a gate, else 0."""
+        if self.failed:
+            return EXIT_RUNS_FAILED
+        return EXIT_GATES_FAILED if self.gates_failed else EXIT_OK
 
 
 def config_hash(config: FleetConfig) -> str:
@@ -51,20 +70,6 @@ def builtin_fleet(quick: bool = False) -> FleetConfig:
     ref = resources.files("potstill.study").joinpath("fleets", name)
     with resources.as_file(ref) as path:
         return load_fleet(path)
-
-
-def _check_resume(out: Path, config: FleetConfig) -> None:
-    previous = out / "config.yaml"
-    if not previous.is_file():
-        return
-    old = yaml.safe_load(previous.read_text(encoding="utf-8"))
-    new = config.model_dump(mode="json")
-    if old != new:
-        raise ConfigError(
-            f"'{out}' holds a study run with a different configuration ({previous}). "
-            "Resuming would mix results of two configs. Use another --out folder, or delete "
-            f"'{out}' to start over."
-        )
 
 
 def preflight(config: FleetConfig) -> None:
@@ -102,11 +107,17 @@ def run_study(
     cache_dir: Path | None = None,
     progress: bool = True,
     report: bool = True,
+    fail_fast: bool = False,
 ) -> StudyResult:
-    """Run (or resume) every system of ``config`` into ``out`` and render the report."""
+    """Run (or resume) every system of ``config`` into ``out`` and render the report.
+
+    A failing cell or system becomes ``failed`` records and the study goes on; the report
+    is written whatever failed. ``fail_fast`` (one-system ``distill``): bad input found in
+    the system is raised (exit code 2) instead. Resume is per system
+    (:mod:`potstill.study.resume`).
+    """
     out = Path(out)
     preflight(config)
-    _check_resume(out, config)
     selected = list(config.systems)
     if systems:
         known = [s.name for s in config.systems]
@@ -116,7 +127,10 @@ def run_study(
                 f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
             )
         selected = [s for s in config.systems if s.name in systems]
+    names = [s.name for s in selected]
+    hashes = prepare_resume(out, config, names if systems else None)
     out.mkdir(parents=True, exist_ok=True)
+    write_markers(out, hashes, names)
     atomic_write_text(
         out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
@@ -131,6 +145,8 @@ def run_study(
         environment=environment,
         cache_dir=cache_dir,
         progress=progress,
+        system_hashes=hashes,
+        fail_fast=fail_fast,
     )
     backend, workers = config.runner.backend, config.runner.workers
     if workers > 1:
@@ -155,4 +171,6 @@ def run_study(
         from potstill.report import render_report
 
         report_path = render_report(out).markdown
-    return StudyResult(out=out, new_records=added, report=report_path)
+    mine = [r for r in ResultStore(out).load_all() if r.get("system") in names]
+    failed, gates_failed = outcome_counts(mine)
+    return StudyResult(out, added, report_path, failed=failed, gates_failed=gates_failed)
