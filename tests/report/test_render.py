@@ -157,7 +157,7 @@ def test_per_system_table_matches_every_record(rendered):
             continue
         costs = record["costs"]
         assert row["Cost reduction"] == pct(costs["reduction"])
-        teacher_usd, student_usd = row["$/1M, teacher → student"].split(" → ")
+        teacher_usd, student_usd = (c.strip() for c in row["$/1M, teacher → student"].split("→"))
         for shown, value in (
             (teacher_usd, costs["teacher_usd_per_million"]),
             (student_usd, costs["usd_per_million"]),
@@ -166,7 +166,7 @@ def test_per_system_table_matches_every_record(rendered):
         teacher_eager = next(
             p for p in record["profiles"] if p["model"] == "teacher" and p["runtime"] == "eager"
         )
-        teacher_ms = row["p50 ms, teacher → student"].split(" → ")[0]
+        teacher_ms = row["p50 ms, teacher → student"].split("→")[0].strip()
         assert float(teacher_ms) == pytest.approx(teacher_eager["latency"]["p50_ms"], rel=5e-3)
         assert row["Retention [CI]"].startswith(pct(record["quality"]["retention"]["value"]))
     rmse = next(row for row in rows if row["System"] == "concrete-strength")
