@@ -33,6 +33,7 @@ from potstill.study.failures import outcome_counts
 from potstill.study.resume import prepare_resume, write_markers
 from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
+from potstill.study.workspace import study_lock
 
 __all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
 
@@ -114,10 +115,28 @@ def run_study(
     A failing cell or system becomes ``failed`` records and the study goes on; the report
     is written whatever failed. ``fail_fast`` (one-system ``distill``): bad input found in
     the system is raised (exit code 2) instead. Resume is per system
-    (:mod:`potstill.study.resume`).
+    (:mod:`potstill.study.resume`). ``out`` must be a new folder, an empty one or an
+    earlier study; the run holds its lock (:func:`~potstill.study.workspace.study_lock`)
+    while it writes.
     """
-    out = Path(out)
     preflight(config)
+    with study_lock(Path(out)):
+        return _run_study(
+            config, Path(out), systems=systems, cache_dir=cache_dir, progress=progress,
+            report=report, fail_fast=fail_fast,
+        )  # fmt: skip
+
+
+def _run_study(
+    config: FleetConfig,
+    out: Path,
+    *,
+    systems: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+    fail_fast: bool = False,
+) -> StudyResult:
     selected = list(config.systems)
     if systems:
         known = [s.name for s in config.systems]
