@@ -76,7 +76,7 @@ def _latency_note(records: Records) -> str:
     labels = {
         profile_label(headline_profile(r, role)) for r in records for role in ("teacher", "student")
     }
-    return ", ".join(sorted(labels - {""})) or "none measured"
+    return "; ".join(sorted(labels - {""})) or "none measured"
 
 
 def _params_note(records: Records) -> str:
