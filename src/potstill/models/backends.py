@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from potstill._validation import check_choice
+from potstill._validation import check_choice, check_scalar
 from potstill.errors import DataError, ModelError, missing_dependency
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
+from potstill.models.onnx_taps import OnnxTaps
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
+from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -100,6 +102,16 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
+    @property
+    def hidden_names(self) -> list[str]:
+        """Names of the hidden features ``outputs`` fills, in order (empty for logits only)."""
+        return []
+
+    @property
+    def embedding_name(self) -> str | None:
+        """Name of the tensor ``outputs`` gives as the embedding, if any."""
+        return None
+
 
 class TorchBackend(TeacherBackend):
     """A white-box ``nn.Module``: logits plus hooked hidden layers and embedding."""
@@ -127,6 +139,14 @@ class TorchBackend(TeacherBackend):
     @property
     def module(self) -> nn.Module:
         return self._module
+
+    @property
+    def hidden_names(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def embedding_name(self) -> str | None:
+        return self.embedding
 
     def _device(self) -> torch.device:
         return next((p.device for p in self._module.parameters()), torch.device("cpu"))
@@ -227,12 +247,17 @@ _HF_SUMMARY = (
 
 
 class SklearnBackend(TeacherBackend):
-    """A scikit-learn-compatible estimator (sklearn, XGBoost, LightGBM): logits only."""
+    """A scikit-learn-compatible estimator (sklearn, XGBoost, LightGBM): logits, and for
+    tree ensembles a leaf-membership embedding (:mod:`~potstill.models.tree_embedding`)
+    of ``leaf_width`` dimensions for relation methods (0: logits only)."""
 
     kind = "sklearn"
 
-    def __init__(self, estimator: Any, problem: Problem) -> None:
+    def __init__(self, estimator: Any, problem: Problem, leaf_width: int = DEFAULT_WIDTH) -> None:
         super().__init__(problem)
+        check_scalar(leaf_width, "leaf_width", owner="Teacher.from_sklearn", ge=0, integer=True)
+        self.leaf_width = leaf_width
+        self.leaves = tree_leaves(estimator) if leaf_width else None
         method = "predict_proba" if problem == "classification" else "predict"
         if not callable(getattr(estimator, method, None)):
             raise ModelError(
@@ -245,7 +270,11 @@ class SklearnBackend(TeacherBackend):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"logits"})
+        return frozenset({"logits", "embedding"} if self.leaves else {"logits"})
+
+    @property
+    def embedding_name(self) -> str | None:
+        return "leaves" if self.leaves else None
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self._predict(X), dtype=np.float64)
@@ -259,7 +288,12 @@ class SklearnBackend(TeacherBackend):
             logits = torch.from_numpy(_log_probs(scores))
         else:
             logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
-        return Outputs(logits=logits.to(x.device))
+        emb = None
+        if self.leaves is not None:
+            emb = torch.from_numpy(self.leaves.embedding(x.detach().cpu().numpy(), self.leaf_width))
+        return Outputs(
+            logits=logits.to(x.device), embedding=None if emb is None else emb.to(x.device)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)
@@ -285,6 +319,12 @@ class SklearnBackend(TeacherBackend):
             ]
         if hasattr(est, "n_features_in_"):
             arch["n_features"] = int(est.n_features_in_)
+        if self.leaves is not None:
+            arch["leaf_embedding"] = {
+                "trees": len(self.leaves.slots),
+                "leaves": int(sum(self.leaves.n_leaves)),
+                "width": self.leaf_width,
+            }
         return arch
 
 
@@ -298,12 +338,20 @@ _ORT_DTYPES = {
 
 
 class OnnxBackend(TeacherBackend):
-    """An ONNX file run by onnxruntime on CPU: logits (or probabilities) only."""
+    """An ONNX file run by onnxruntime on CPU: logits (or probabilities), and hidden tensors
+    added as graph outputs (:mod:`~potstill.models.onnx_taps`) for feature/relation methods."""
 
     kind = "onnx"
 
     def __init__(
-        self, path: Path, problem: Problem, output: str | None = None, scores: str = "logits"
+        self,
+        path: Path,
+        problem: Problem,
+        output: str | None = None,
+        scores: str = "logits",
+        *,
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
     ) -> None:
         super().__init__(problem)
         self.scores = check_choice(
@@ -336,12 +384,21 @@ class OnnxBackend(TeacherBackend):
         self.output_name = check_choice(
             output or names[0], "output", owner="Teacher.from_onnx", choices=names, error=ModelError
         )
+        self.taps = OnnxTaps.open(self.path, self.output_name, features, embedding)
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"logits"})
+        return frozenset({"logits"}) | self.taps.capabilities
 
-    def _run(self, X: np.ndarray) -> np.ndarray:
+    @property
+    def hidden_names(self) -> list[str]:
+        return list(self.taps.features)
+
+    @property
+    def embedding_name(self) -> str | None:
+        return self.taps.embedding
+
+    def _run_all(self, X: np.ndarray, names: list[str], session: Any) -> list[np.ndarray]:
         X = np.asarray(X, dtype=self.input_dtype)
         step = self.fixed_batch or len(X)
         chunks = []
@@ -350,20 +407,28 @@ class OnnxBackend(TeacherBackend):
             n = len(xb)
             if self.fixed_batch and n < step:  # pad a fixed-batch model's last chunk
                 xb = np.concatenate([xb, np.repeat(xb[-1:], step - n, axis=0)])
-            chunks.append(
-                np.asarray(self.session.run([self.output_name], {self.input_name: xb})[0])[:n]
-            )
-        return np.concatenate(chunks)
+            chunks.append([np.asarray(a)[:n] for a in session.run(names, {self.input_name: xb})])
+        return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
-    def _logits(self, X: np.ndarray) -> np.ndarray:
-        raw = self._run(X).astype(np.float32)
+    def _run(self, X: np.ndarray) -> np.ndarray:
+        return self._run_all(X, [self.output_name], self.session)[0]
+
+    def _as_logits(self, raw: np.ndarray) -> np.ndarray:
+        raw = raw.astype(np.float32)
         if self.problem == "regression":
-            return raw.reshape(len(X), -1)
+            return raw.reshape(len(raw), -1)
         return _log_probs(raw) if self.scores == "probabilities" else raw
 
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        return self._as_logits(self._run(X))
+
     def outputs(self, x: torch.Tensor) -> Outputs:
-        logits = torch.from_numpy(self._logits(x.detach().cpu().numpy()))
-        return Outputs(logits=logits.to(x.device))
+        X = x.detach().cpu().numpy()
+        if not self.taps.capabilities:
+            return Outputs(logits=torch.from_numpy(self._logits(X)).to(x.device))
+        arrays = self._run_all(X, self.taps.names(), self.taps.session())
+        logits = torch.from_numpy(self._as_logits(arrays[0]))
+        return self.taps.outputs(arrays, logits, x.device)
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)
@@ -384,6 +449,8 @@ class OnnxBackend(TeacherBackend):
             "producer": meta.producer_name,
             "input": self.input_name,
             "output": self.output_name,
+            "features": self.hidden_names,
+            "embedding": self.embedding_name,
         }
 
     def params(self) -> int | None:

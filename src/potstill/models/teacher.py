@@ -15,10 +15,12 @@ in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes 
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,10 @@ from potstill.models.backends import (
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
 from potstill.models.students import build_from_spec
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
 
-__all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
+__all__ = ["PICKLE_SUFFIXES", "Teacher", "TeacherTaps", "load_teacher"]
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _TORCH_SUFFIXES = (".pt", ".pth")
@@ -152,10 +155,20 @@ class Teacher:
         return cls(HFBackend(module.eval(), problem), name=label)
 
     @classmethod
-    def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
+    def from_sklearn(
+        cls,
+        estimator: Any,
+        *,
+        problem: Problem,
+        name: str | None = None,
+        leaf_width: int = DEFAULT_WIDTH,
+    ) -> Teacher:
         """A black-box teacher from ``predict_proba`` (classification; column order is
-        ``estimator.classes_``, which must follow the task's class ids) or ``predict``."""
-        return cls(SklearnBackend(estimator, problem), name=name or type(estimator).__name__)
+        ``estimator.classes_``, which must follow the task's class ids) or ``predict``.
+        A tree ensemble also exposes its leaf-membership embedding (``leaf_width`` wide; 0
+        for logits only), see :mod:`~potstill.models.tree_embedding`."""
+        backend = SklearnBackend(estimator, problem, leaf_width=leaf_width)
+        return cls(backend, name=name or type(estimator).__name__)
 
     @classmethod
     def from_onnx(
@@ -166,10 +179,18 @@ class Teacher:
         name: str | None = None,
         output: str | None = None,
         scores: str = "logits",
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
     ) -> Teacher:
-        """A black-box teacher run by onnxruntime. ``output`` picks the output tensor (default:
-        the first); ``scores="probabilities"`` when that output is already probabilities."""
-        backend = OnnxBackend(Path(path), problem, output=output, scores=scores)
+        """A teacher run by onnxruntime. ``output`` picks the output tensor (default: the
+        first); ``scores="probabilities"`` when that output is already probabilities.
+        ``features`` / ``embedding`` name hidden tensors added as graph outputs for feature
+        and relation methods (default: evenly spaced activations and the penultimate
+        tensor, see :mod:`~potstill.models.onnx_taps`; ``features=[]`` for logits only)."""
+        backend = OnnxBackend(
+            Path(path), problem, output=output, scores=scores, features=features,
+            embedding=embedding,
+        )  # fmt: skip
         return cls(backend, name=name or Path(path).stem)
 
     # ------------------------------------------------------------------ interface
@@ -178,6 +199,11 @@ class Teacher:
     def backend(self) -> str:
         """``"torch"``, ``"hf"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
         return self._backend.kind
+
+    @property
+    def engine(self) -> TeacherBackend:
+        """The backend object that runs the model (for tools that describe it)."""
+        return self._backend
 
     @property
     def problem(self) -> Problem:
@@ -194,9 +220,32 @@ class Teacher:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
 
-    def outputs(self, x: torch.Tensor) -> Outputs:
-        """Teacher outputs for a batch, in eval mode without gradients."""
-        return self._backend.outputs(x)
+    @property
+    def hidden_names(self) -> list[str]:
+        """Names of the hidden features ``outputs`` gives, in depth order (layers of a torch
+        module, tensors of an ONNX graph); empty when it gives none."""
+        return self._backend.hidden_names
+
+    @property
+    def embedding_name(self) -> str | None:
+        """Name of the layer or tensor ``outputs`` gives as the embedding, if any."""
+        return self._backend.embedding_name
+
+    def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
+        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks
+        (and orders, repeats allowed) the hidden features by name from ``hidden_names``."""
+        out = self._backend.outputs(x)
+        if hidden is None:
+            return out
+        unknown = [n for n in hidden if n not in self.hidden_names]
+        if unknown or (hidden and not out.hidden):
+            raise ModelError(
+                f"The teacher {self.name!r} exposes no hidden feature(s) {unknown or list(hidden)}; "
+                f"it exposes {self.hidden_names}."
+            )
+        index = {name: i for i, name in enumerate(self.hidden_names)}
+        picked = [out.hidden[index[n]] for n in hidden] if out.hidden else []
+        return dataclasses.replace(out, hidden=picked or None)
 
     def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (n, C) or regression values (n,) on a numpy array."""
@@ -226,6 +275,20 @@ class Teacher:
 # ---------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class TeacherTaps:
+    """Which hidden features a loaded teacher exposes to feature and relation methods.
+
+    ``features`` / ``embedding``: layer names (torch) or tensor names (ONNX); None for the
+    teacher's defaults, ``features=[]`` for logits only. ``leaf_width``: width of a tree
+    ensemble's leaf embedding (0: none).
+    """
+
+    features: Sequence[str] | None = None
+    embedding: str | None = None
+    leaf_width: int = DEFAULT_WIDTH
+
+
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -233,11 +296,14 @@ def _is_torchscript(path: Path) -> bool:
         return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
 
 
-def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
+def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
-        return Teacher.from_torch(obj.eval(), problem=problem, name=name)
+        return Teacher.from_torch(
+            obj.eval(), problem=problem, name=name, features=taps.features,
+            embedding=taps.embedding,
+        )  # fmt: skip
     if callable(getattr(obj, "predict", None)):
-        return Teacher.from_sklearn(obj, problem=problem, name=name)
+        return Teacher.from_sklearn(obj, problem=problem, name=name, leaf_width=taps.leaf_width)
     raise ModelError(
         f"'{path}' holds a {type(obj).__name__}, which is neither a torch module nor an "
         "estimator with predict/predict_proba."
@@ -276,8 +342,9 @@ def load_teacher(
     trust_pickle: bool = False,
     architecture: Mapping[str, Any] | None = None,
     name: str | None = None,
+    taps: TeacherTaps | None = None,
 ) -> Teacher:
-    """Open a saved teacher by its format.
+    """Open a saved teacher by its format (``taps``: which hidden features it exposes).
 
     - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
       also takes the tokenizer saved beside it, if any);
@@ -291,6 +358,7 @@ def load_teacher(
     """
     path = Path(path)
     name = name or path.stem
+    taps = taps or TeacherTaps()
     if not path.exists():
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
@@ -307,15 +375,19 @@ def load_teacher(
             from potstill.models.hf_io import load_tokenizer
 
             module.tokenizer = load_tokenizer(path)
-        return Teacher.from_torch(module, problem=problem, name=name)
+        return Teacher.from_torch(
+            module, problem=problem, name=name, features=taps.features, embedding=taps.embedding
+        )
     if suffix == ".onnx":
-        return Teacher.from_onnx(path, problem=problem, name=name)
+        return Teacher.from_onnx(
+            path, problem=problem, name=name, features=taps.features, embedding=taps.embedding
+        )
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise _refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(joblib.load(path), path, problem, name)
+        return _from_object(joblib.load(path), path, problem, name, taps)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -339,7 +411,7 @@ def load_teacher(
                     path, "it holds pickled Python objects, not only weights."
                 ) from exc
             obj = torch.load(path, map_location="cpu", weights_only=False)
-            return _from_object(obj, path, problem, name)
+            return _from_object(obj, path, problem, name, taps)
         return _with_architecture(architecture, state, path, problem, name)
     supported = ", ".join(
         [
