@@ -89,8 +89,8 @@ def test_yaml_features_reach_the_teacher_or_are_refused(
     path, _ = onnx_teacher
     spec = TeacherSpec(path=path, features=["/2/Gemm_output_0"], embedding="/1/Relu_output_0")
     teacher, _ = get_teacher("s", _task(), spec, seed=0, train_cfg=TrainConfig())
-    assert teacher.hidden_names == ["/2/Gemm_output_0"]
-    assert teacher.embedding_name == "/1/Relu_output_0"
+    assert teacher.hidden_layer_names() == ["/2/Gemm_output_0"]
+    assert teacher.embedding_layer_name() == "/1/Relu_output_0"
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, Y)
     joblib.dump(forest, tmp_path / "rf.joblib")
     tree = TeacherSpec(path=tmp_path / "rf.joblib", trust_pickle=True, features=["x"])

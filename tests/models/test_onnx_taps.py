@@ -103,7 +103,7 @@ def test_mlp_teacher_outputs_logits_equal_and_hidden_equal_torch(
     model, path = mlp_onnx
     teacher = load_teacher(path, problem="classification")
     assert teacher.capabilities == {"logits", "hidden", "embedding"}
-    assert teacher.hidden_names == ["/1/Relu_output_0", "/3/Gelu_output_0"]
+    assert teacher.hidden_layer_names() == ["/1/Relu_output_0", "/3/Gelu_output_0"]
     out = teacher.outputs(torch.from_numpy(X))
     np.testing.assert_allclose(out.logits.numpy(), _plain_logits(path, X), rtol=1e-6, atol=1e-6)
     assert out.hidden is not None and [tuple(h.shape) for h in out.hidden] == [(9, 16), (9, 12)]
@@ -111,11 +111,13 @@ def test_mlp_teacher_outputs_logits_equal_and_hidden_equal_torch(
     np.testing.assert_allclose(out.embedding.numpy(), _hooked(model, X, 3), rtol=1e-5, atol=1e-5)
     # timing and scoring use the file as it is; the tapped session is built apart
     np.testing.assert_allclose(teacher.predict_fn()(X), _plain_logits(path, X), rtol=1e-6)
-    picked = teacher.outputs(torch.from_numpy(X), hidden=[teacher.hidden_names[1]] * 2)
+    picked = teacher.outputs(torch.from_numpy(X), hidden=[teacher.hidden_layer_names()[1]] * 2)
     assert picked.hidden is not None and len(picked.hidden) == 2
     torch.testing.assert_close(picked.hidden[0], out.hidden[1])
     arch = teacher.describe()["architecture"]
-    assert arch["features"] == teacher.hidden_names and arch["embedding"] == "/3/Gelu_output_0"
+    assert (
+        arch["features"] == teacher.hidden_layer_names() and arch["embedding"] == "/3/Gelu_output_0"
+    )
 
 
 def test_user_chosen_taps_and_refusals(mlp_onnx: tuple[nn.Module, Path]) -> None:
@@ -123,7 +125,7 @@ def test_user_chosen_taps_and_refusals(mlp_onnx: tuple[nn.Module, Path]) -> None
     chosen = TeacherTaps(features=["/0/Gemm_output_0"], embedding="/1/Relu_output_0")
     teacher = load_teacher(path, problem="classification", taps=chosen)
     out = teacher.outputs(torch.from_numpy(X[:3]))
-    assert teacher.hidden_names == ["/0/Gemm_output_0"] and out.embedding.shape == (3, 16)
+    assert teacher.hidden_layer_names() == ["/0/Gemm_output_0"] and out.embedding.shape == (3, 16)
     off = Teacher.from_onnx(path, problem="classification", features=[])
     assert off.capabilities == {"logits"} and off.outputs(torch.from_numpy(X)).hidden is None
     with pytest.raises(

@@ -63,9 +63,9 @@ def _fit(teacher: Teacher, names: list[str], cache: TeacherOutputCache) -> list[
 
 def test_onnx_teacher_trains_fitnet_and_rkd(tmp_path: Path) -> None:
     teacher = _onnx_teacher(tmp_path / "t.onnx")
-    assert len(teacher.hidden_names) == 3  # the three LayerNorm → ReLU blocks' ReLUs
-    s_layers, t_layers = layer_pairs(MLP(6, [8, 8], 2), teacher.hidden_names)
-    assert s_layers == ["blocks.0", "blocks.1"] and t_layers == teacher.hidden_names[1:]
+    assert len(teacher.hidden_layer_names()) == 3  # the three LayerNorm → ReLU blocks' ReLUs
+    s_layers, t_layers = layer_pairs(MLP(6, [8, 8], 2), teacher)
+    assert s_layers == ["blocks.0", "blocks.1"] and t_layers == teacher.hidden_layer_names()[1:]
     cache = TeacherOutputCache()
     history = _fit(teacher, ["fitnet", "rkd"], cache)
     assert len(history) == 2
@@ -78,14 +78,18 @@ def test_tree_teacher_trains_relation_methods() -> None:
     task = _task()
     forest = RandomForestClassifier(n_estimators=30, max_depth=4, random_state=0)
     teacher = Teacher.from_sklearn(forest.fit(task.train.X, task.train.y), problem="classification")
-    assert teacher.capabilities == {"logits", "embedding"} and teacher.hidden_names == []
+    assert teacher.capabilities == {"logits", "embedding"} and teacher.hidden_layer_names() == []
     history = _fit(teacher, ["kd", "rkd", "pkt"], TeacherOutputCache())
     for term in ("kd", "rkd", "pkt"):
         assert np.isfinite(history[-1][term]) and history[-1][term] > 0, term
 
 
 def test_layer_pairs_without_teacher_layers_is_empty() -> None:
-    assert layer_pairs(MLP(6, [8], 2), []) == ([], [])  # e.g. a TorchScript teacher: KD still runs
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(
+        _task().train.X, _task().train.y
+    )
+    teacher = Teacher.from_sklearn(forest, problem="classification")
+    assert layer_pairs(MLP(6, [8], 2), teacher) == ([], [])  # no hidden layers: KD still runs
 
 
 def test_outputs_refuses_unknown_hidden_names(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from potstill.errors import ConfigError, ModelError
-from potstill.models.backends import OnnxBackend, SklearnBackend
+from potstill.models.backends import SklearnBackend
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.tree_embedding import leaf_support, tree_leaves
@@ -88,12 +89,15 @@ def _onnx(backend: OnnxBackend) -> dict[str, Any]:
 
     model = onnx.load(str(backend.path))
     outputs = [_io(o.name, o.shape, o.type) for o in backend.session.get_outputs()]
-    chosen = set(backend.hidden_names)
+    chosen = set(backend.hidden_layer_names())
     hidden = []
     for tap in candidate_taps(model, backend.output_name):
         item: dict[str, Any] = {"name": tap.name, "op": tap.op, "role": tap.role, "kind": tap.kind}
         item |= {"shape": list(tap.shape)}
-        item |= {"default": tap.name in chosen, "embedding": tap.name == backend.embedding_name}
+        item |= {
+            "default": tap.name in chosen,
+            "embedding": tap.name == backend.embedding_layer_name(),
+        }
         hidden.append(item)
     return {
         "inputs": [_io(i.name, i.shape, i.type) for i in backend.session.get_inputs()],
@@ -174,8 +178,8 @@ def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -
         if name and (scripted or isinstance(sub, _TORCH_LAYERS)):
             kind = getattr(sub, "original_name", None) if scripted else type(sub).__name__
             item: dict[str, Any] = {"name": name, "type": str(kind), "shape": shapes.get(name)}
-            item |= {"default": name in teacher.hidden_names}
-            hidden.append(item | {"embedding": name == teacher.embedding_name})
+            item |= {"default": name in teacher.hidden_layer_names()}
+            hidden.append(item | {"embedding": name == teacher.embedding_layer_name()})
     note = None
     if scripted:
         note = "TorchScript: forward hooks are impossible; submodules are listed without shapes"

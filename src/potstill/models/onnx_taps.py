@@ -34,7 +34,15 @@ from potstill.errors import ModelError
 from potstill.models.hooks import uniform_layer_map
 from potstill.types import Outputs
 
-__all__ = ["MAX_DEFAULT_TAPS", "OnnxTaps", "Tap", "candidate_taps", "default_taps", "with_outputs"]
+__all__ = [
+    "MAX_DEFAULT_TAPS",
+    "OnnxTaps",
+    "Tap",
+    "candidate_taps",
+    "default_taps",
+    "run_batched",
+    "with_outputs",
+]
 
 #: At most this many hidden activations are tapped by default (evenly spaced over depth).
 MAX_DEFAULT_TAPS = 8
@@ -257,6 +265,22 @@ def with_outputs(model: Any, names: Sequence[str]) -> Any:
     except onnx.checker.ValidationError as exc:
         raise ModelError(f"Adding {list(names)} as outputs breaks the ONNX graph: {exc}") from exc
     return tapped
+
+
+def run_batched(
+    session: Any, input_name: str, X: np.ndarray, names: list[str], fixed_batch: int | None
+) -> list[np.ndarray]:
+    """``session.run(names)`` over the rows of ``X``: in one call, or in chunks of a
+    fixed-batch graph's size (the last chunk padded with its last row, then trimmed)."""
+    step = fixed_batch or len(X)
+    chunks = []
+    for start in range(0, len(X), step):
+        xb = X[start : start + step]
+        n = len(xb)
+        if fixed_batch and n < step:
+            xb = np.concatenate([xb, np.repeat(xb[-1:], step - n, axis=0)])
+        chunks.append([np.asarray(a)[:n] for a in session.run(names, {input_name: xb})])
+    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 
 class OnnxTaps:

@@ -15,12 +15,10 @@ in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes 
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +32,15 @@ from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
 )
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.students import build_from_spec
+from potstill.models.taps import TeacherTaps, pick_hidden
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
 
@@ -183,10 +182,9 @@ class Teacher:
         embedding: str | None = None,
     ) -> Teacher:
         """A teacher run by onnxruntime. ``output`` picks the output tensor (default: the
-        first); ``scores="probabilities"`` when that output is already probabilities.
-        ``features`` / ``embedding`` name hidden tensors added as graph outputs for feature
-        and relation methods (default: evenly spaced activations and the penultimate
-        tensor, see :mod:`~potstill.models.onnx_taps`; ``features=[]`` for logits only)."""
+        first); ``scores="probabilities"`` when it is probabilities. ``features`` /
+        ``embedding`` name hidden tensors to expose (default: :mod:`~potstill.models.onnx_taps`'
+        choice; ``features=[]`` for logits only)."""
         backend = OnnxBackend(
             Path(path), problem, output=output, scores=scores, features=features,
             embedding=embedding,
@@ -220,32 +218,24 @@ class Teacher:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
 
-    @property
-    def hidden_names(self) -> list[str]:
-        """Names of the hidden features ``outputs`` gives, in depth order (layers of a torch
-        module, tensors of an ONNX graph); empty when it gives none."""
-        return self._backend.hidden_names
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;
+        empty when it fills none."""
+        return self._backend.hidden_layer_names()
 
-    @property
-    def embedding_name(self) -> str | None:
-        """Name of the layer or tensor ``outputs`` gives as the embedding, if any."""
-        return self._backend.embedding_name
+    def embedding_layer_name(self) -> str | None:
+        """The layer or tensor ``outputs`` gives as the embedding, if any."""
+        return self._backend.embedding_layer_name()
 
     def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
-        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks
-        (and orders, repeats allowed) the hidden features by name from ``hidden_names``."""
+        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks (in
+        order, repeats allowed) from ``hidden_layer_names()``."""
         out = self._backend.outputs(x)
-        if hidden is None:
-            return out
-        unknown = [n for n in hidden if n not in self.hidden_names]
-        if unknown or (hidden and not out.hidden):
-            raise ModelError(
-                f"The teacher {self.name!r} exposes no hidden feature(s) {unknown or list(hidden)}; "
-                f"it exposes {self.hidden_names}."
-            )
-        index = {name: i for i, name in enumerate(self.hidden_names)}
-        picked = [out.hidden[index[n]] for n in hidden] if out.hidden else []
-        return dataclasses.replace(out, hidden=picked or None)
+        return (
+            out
+            if hidden is None
+            else pick_hidden(out, self.hidden_layer_names(), hidden, self.name)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (n, C) or regression values (n,) on a numpy array."""
@@ -275,20 +265,6 @@ class Teacher:
 # ---------------------------------------------------------------------- loading
 
 
-@dataclass(frozen=True)
-class TeacherTaps:
-    """Which hidden features a loaded teacher exposes to feature and relation methods.
-
-    ``features`` / ``embedding``: layer names (torch) or tensor names (ONNX); None for the
-    teacher's defaults, ``features=[]`` for logits only. ``leaf_width``: width of a tree
-    ensemble's leaf embedding (0: none).
-    """
-
-    features: Sequence[str] | None = None
-    embedding: str | None = None
-    leaf_width: int = DEFAULT_WIDTH
-
-
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -298,10 +274,7 @@ def _is_torchscript(path: Path) -> bool:
 
 def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
-        return Teacher.from_torch(
-            obj.eval(), problem=problem, name=name, features=taps.features,
-            embedding=taps.embedding,
-        )  # fmt: skip
+        return Teacher.from_torch(obj.eval(), problem=problem, name=name, **taps.named())
     if callable(getattr(obj, "predict", None)):
         return Teacher.from_sklearn(obj, problem=problem, name=name, leaf_width=taps.leaf_width)
     raise ModelError(
@@ -375,13 +348,9 @@ def load_teacher(
             from potstill.models.hf_io import load_tokenizer
 
             module.tokenizer = load_tokenizer(path)
-        return Teacher.from_torch(
-            module, problem=problem, name=name, features=taps.features, embedding=taps.embedding
-        )
+        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
     if suffix == ".onnx":
-        return Teacher.from_onnx(
-            path, problem=problem, name=name, features=taps.features, embedding=taps.embedding
-        )
+        return Teacher.from_onnx(path, problem=problem, name=name, **taps.named())
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise _refuse_pickle(path, "it is a pickle (joblib) file.")

@@ -132,6 +132,10 @@ class TreeLeaves:
         """:func:`leaf_embedding` of the rows of ``X``."""
         return leaf_embedding(self.leaves(X), self.slots, width=width)
 
+    def describe(self, width: int) -> dict[str, Any]:
+        """JSON summary for a teacher's record: trees, leaves, embedding width."""
+        return {"trees": len(self.slots), "leaves": int(sum(self.n_leaves)), "width": width}
+
 
 def _sklearn_trees(est: Any) -> list[Any] | None:
     if hasattr(est, "tree_"):

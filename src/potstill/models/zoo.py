@@ -27,7 +27,8 @@ from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
-from potstill.models.teacher import Teacher, TeacherTaps, load_teacher
+from potstill.models.taps import TeacherTaps
+from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Task
 
@@ -203,8 +204,12 @@ def _checked_taps(teacher: Teacher, spec: TeacherSpec) -> Teacher:
     ignored = [
         field
         for field, asked, got in (
-            ("features", bool(spec.features), bool(teacher.hidden_names)),
-            ("embedding", spec.embedding is not None, teacher.embedding_name == spec.embedding),
+            ("features", bool(spec.features), bool(teacher.hidden_layer_names())),
+            (
+                "embedding",
+                spec.embedding is not None,
+                teacher.embedding_layer_name() == spec.embedding,
+            ),
         )
         if asked and not got
     ]

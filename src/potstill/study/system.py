@@ -70,7 +70,7 @@ def _family(specs: list[Any]) -> str:
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
     """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
     (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
-    names = teacher.hidden_names
+    names = teacher.hidden_layer_names()
     if not names:
         return None
     out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])

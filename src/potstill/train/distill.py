@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,23 +53,22 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def layer_pairs(
-    student: nn.Module, teacher: nn.Module | Sequence[str]
-) -> tuple[list[str], list[str]]:
-    """Student and teacher hidden-layer names paired by the uniform layer map; ``teacher``
-    is a module (its ``hidden_layer_names()``) or the names themselves. Empty when either
-    side has none."""
+def layer_pairs(student: nn.Module, teacher: nn.Module | Teacher) -> tuple[list[str], list[str]]:
+    """Student and teacher hidden-layer names paired by the uniform layer map.
+
+    A :class:`Teacher` pairs the layers (or ONNX tensors) it exposes; a module, its
+    ``hidden_layer_names()``. When either side has none there is nothing to pair
+    (response and embedding methods need none).
+    """
     s_names = _names(student, "hidden_layer_names")
-    t_names = (
-        _names(teacher, "hidden_layer_names") if isinstance(teacher, nn.Module) else list(teacher)
-    )
+    t_names = _names(teacher, "hidden_layer_names")
     if not s_names or not t_names:
         return [], []
     pairs = uniform_layer_map(len(t_names), len(s_names))
     return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
 
 
-def _names(module: nn.Module, attr: str) -> list[str]:
+def _names(module: nn.Module | Teacher, attr: str) -> list[str]:
     fn = getattr(module, attr, None)
     return list(fn()) if callable(fn) else []
 
@@ -149,7 +148,7 @@ def train(
     s_layers: list[str] = []
     t_layers: list[str] = []
     if needs_teacher and teacher is not None:
-        s_layers, t_layers = layer_pairs(student, teacher.hidden_names)
+        s_layers, t_layers = layer_pairs(student, teacher)
     # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
     wants_attn, wants_val = "attentions" in requires, "values" in requires
     s_attn: list[str] = []
@@ -178,7 +177,7 @@ def train(
             t_tap = FeatureTap(
                 teacher.module,
                 hidden=t_layers,
-                embedding=teacher.embedding_name,
+                embedding=teacher.embedding_layer_name(),
                 attentions=t_attn,
                 values=t_val,
             )
@@ -210,7 +209,7 @@ def train(
                 teacher.module if teacher.module is not None else teacher.name,
                 X,
                 t_layers,
-                *([] if teacher.module is not None else [teacher.embedding_name]),
+                *([] if teacher.module is not None else [teacher.embedding_layer_name()]),
             )
             with torch.no_grad():
                 cached = cache.get(key, t_forward, X)
