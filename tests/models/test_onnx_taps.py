@@ -192,3 +192,19 @@ def test_cnn_nchw_taps_are_maps_and_at_applies(cnn_onnx: tuple[nn.Module, Path])
             problem="classification", hidden_kind="map",
         )  # fmt: skip
         assert reason is None, (method, reason)
+
+
+def test_external_data_graph_stays_logits_only_unless_taps_are_named(
+    mlp_onnx: tuple[nn.Module, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, path = mlp_onnx
+    big = tmp_path / "external.onnx"
+    onnx.save_model(
+        onnx.load(str(path)), str(big), save_as_external_data=True, size_threshold=0,
+        all_tensors_to_one_file=True, location="external.data",
+    )  # fmt: skip
+    teacher = Teacher.from_onnx(big, problem="classification")
+    assert teacher.capabilities == {"logits"} and "external data" in caplog.text
+    np.testing.assert_allclose(teacher.predict_fn()(X), _plain_logits(path, X), rtol=1e-6)
+    with pytest.raises(ModelError, match=r"Cannot tap hidden tensors.*external data"):
+        Teacher.from_onnx(big, problem="classification", features=["/1/Relu_output_0"])

@@ -304,12 +304,14 @@ class OnnxTaps:
         ``[]`` for logits only (unless ``embedding`` is named)."""
         import onnx
 
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
         try:
+            if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+                raise ModelError("its weights are stored as external data (a graph over 2 GB)")
             taps = candidate_taps(model, output)
         except ModelError as exc:
             if features is not None or embedding is not None:
-                raise
+                raise ModelError(f"Cannot tap hidden tensors of '{path}': {exc}") from exc
             log.warning("%s: no hidden tensors exposed (%s); logits only.", path, exc)
             return cls(model, output, [], None)
         auto_hidden, auto_emb = default_taps(taps)
@@ -340,6 +342,7 @@ class OnnxTaps:
             self._session = ort.InferenceSession(
                 tapped.SerializeToString(), options, providers=["CPUExecutionProvider"]
             )
+            self.model = None  # onnxruntime holds the graph now
         return self._session
 
     def outputs(
