@@ -15,8 +15,9 @@ dimensions by a seeded sparse Johnson–Lindenstrauss transform (feature hashing
 distances in expectation (error ~ 1/sqrt(width)) without storing a projection matrix.
 
 Relation methods (RKD distance/angle, PKT, CC, CRD) then match the student's embedding
-geometry to the teacher's leaf geometry. Proximity itself is classical; using it as a
-relation-distillation target for a tree teacher is, as far as we found, new here.
+geometry to the teacher's leaf geometry. Proximity itself is classical, and DeepGBM (Ke et
+al., KDD 2019) distils a GBDT's leaf indices into a network row by row; matching their
+pairwise geometry with relation losses is, as far as we found, new here.
 
 :func:`tree_leaves` reads the leaf indices from the estimators users have: scikit-learn
 forests, extra trees, gradient boosting and single trees (``apply``), XGBoost
