@@ -116,3 +116,29 @@ def test_inspect_refuses_what_load_teacher_refuses(
     joblib.dump(RandomForestClassifier(2).fit(X, Y), tmp_path / "rf.joblib")
     code, _, err = _inspect(capsys, str(tmp_path / "rf.joblib"))
     assert code == 2 and "--trust-pickle" in err
+
+
+def test_hugging_face_inspect_reads_id2label_and_token_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad"]
+    config = transformers.BertConfig(
+        vocab_size=len(words), hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=32, max_position_embeddings=16, num_labels=2,
+        id2label={0: "pos", 1: "neg"}, label2id={"pos": 0, "neg": 1},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.AutoModelForSequenceClassification.from_config(config)
+    model.save_pretrained(str(tmp_path / "hf"))
+    transformers.BertTokenizer(vocab={w: i for i, w in enumerate(words)}).save_pretrained(
+        str(tmp_path / "hf")
+    )
+    code, out, _ = _inspect(capsys, str(tmp_path / "hf"))
+    info = _json(out)
+    assert code == 0 and info["backend"] == "hf" and info["classes"] == ["pos", "neg"]
+    assert info["inputs"][0]["shape"] == ["batch", 2, 16] and info["outputs"][0]["shape"] == [
+        "batch",
+        2,
+    ]
+    assert [h["name"] for h in info["hidden"] if h["default"]] == ["hidden_taps.0", "hidden_taps.1"]

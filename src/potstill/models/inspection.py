@@ -22,6 +22,7 @@ from torch import nn
 
 from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import SklearnBackend
+from potstill.models.hf import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
 from potstill.models.teacher import Teacher, load_teacher
@@ -124,6 +125,8 @@ def _problem_from_width(outputs: list[dict[str, Any]], used: str) -> str:
 def _input_shape(module: nn.Module, given: tuple[int, ...] | None) -> tuple[int, ...] | None:
     if given is not None:
         return given
+    if isinstance(module, HFClassifier):  # token ids and attention mask, (n, 2, L)
+        return (2, int(module.max_length))
     spec = getattr(module, "spec", None)
     if callable(spec) and not isinstance(module, torch.jit.ScriptModule):
         s = spec()
@@ -134,7 +137,7 @@ def _input_shape(module: nn.Module, given: tuple[int, ...] | None) -> tuple[int,
 
 
 def _probe_shapes(module: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, list[Any]], Any]:
-    """Output shape of every named submodule on a zero batch of 2, and the model output."""
+    """Output shape of every named submodule on a batch of 2 rows of ones, and the output."""
     seen: dict[str, list[Any]] = {}
     hooks = []
     for name, sub in module.named_modules():
@@ -142,7 +145,7 @@ def _probe_shapes(module: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, 
             hooks.append(sub.register_forward_hook(_recorder(seen, name)))
     try:
         with torch.no_grad():
-            out = module.eval()(torch.zeros((2, *shape)))
+            out = module.eval()(torch.ones((2, *shape)))  # ones: a valid token id and mask
     except (RuntimeError, ValueError) as exc:
         raise ModelError(
             f"The torch teacher does not accept inputs of shape (batch, {', '.join(map(str, shape))})"
@@ -163,6 +166,16 @@ def _recorder(seen: dict[str, list[Any]], name: str) -> Any:
     return hook
 
 
+def _hf_classes(module: nn.Module) -> list[Any] | None:
+    """A Hugging Face classifier's ``id2label``, unless it is the generic LABEL_i."""
+    if not isinstance(module, HFClassifier) or not module.num_labels:
+        return None
+    id2label = getattr(module.backbone.config, "id2label", None) or {}
+    labels = [id2label.get(i, id2label.get(str(i))) for i in range(module.num_labels)]
+    generic = all(label == f"LABEL_{i}" for i, label in enumerate(labels))
+    return None if generic or None in labels else labels
+
+
 def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -> dict[str, Any]:
     shape = _input_shape(module, given)
     scripted = isinstance(module, torch.jit.ScriptModule)
@@ -175,11 +188,13 @@ def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -
     guess = None if width is None else ("regression" if width == 1 else "classification")
     hidden = []
     for name, sub in module.named_modules():
-        if name and (scripted or isinstance(sub, _TORCH_LAYERS)):
+        chosen = name in teacher.hidden_layer_names() or name == teacher.embedding_layer_name()
+        if name and (scripted or chosen or isinstance(sub, _TORCH_LAYERS)):
             kind = getattr(sub, "original_name", None) if scripted else type(sub).__name__
             item: dict[str, Any] = {"name": name, "type": str(kind), "shape": shapes.get(name)}
             item |= {"default": name in teacher.hidden_layer_names()}
             hidden.append(item | {"embedding": name == teacher.embedding_layer_name()})
+    dtype = "int64 (token ids, attention mask)" if isinstance(module, HFClassifier) else "float32"
     note = None
     if scripted:
         note = "TorchScript: forward hooks are impossible; submodules are listed without shapes"
@@ -187,9 +202,9 @@ def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -
     elif shape is None:
         note = "Give --input-shape to see the layers' shapes."
     return {
-        "inputs": [_io("input", None if shape is None else ["batch", *shape], "float32")],
+        "inputs": [_io("input", None if shape is None else ["batch", *shape], dtype)],
         "outputs": [_io("output", out_shape, "float32")],
-        "classes": None,
+        "classes": _hf_classes(module),
         "problem": getattr(module, "problem", None) or guess,
         "hidden": hidden,
         "note": note,
