@@ -10,7 +10,6 @@ import torch
 from potstill.errors import MethodError
 from potstill.methods import applicability_reason, method_info
 from potstill.methods.base import feature_kind
-from potstill.models.hooks import FeatureTap
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
 from potstill.types import Task
@@ -26,14 +25,12 @@ def family_of(specs: list[Any]) -> str:
 
 
 def hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
-    module = teacher.module
-    names = getattr(module, "hidden_layer_names", None)
-    if module is None or not callable(names) or not names():
+    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
+    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
+    names = teacher.hidden_layer_names()
+    if not names:
         return None
-    module.eval()
-    with FeatureTap(module, hidden=[names()[0]]) as tap, torch.no_grad():
-        out = tap(torch.from_numpy(task.train.X[:2]))
+    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
     assert out.hidden is not None
     return feature_kind(out.hidden[0], where="teacher")
 
