@@ -127,6 +127,28 @@ def run_study(
         )  # fmt: skip
 
 
+def _dispatch(selected: list[SystemSpec], ctx: SystemContext, config: FleetConfig) -> int:
+    """Run the selected systems on the configured backend; the number of new records."""
+    backend, workers = config.runner.backend, config.runner.workers
+    if workers > 1:
+        log.warning(
+            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+            workers,
+        )
+    if backend == "local" or workers == 1:
+        return sum(_run_one(spec, ctx) for spec in selected)
+    elif backend == "process":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            return sum(pool.map(_run_one, selected, [ctx] * len(selected)))
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
+        remote = ray.remote(_run_one)
+        return sum(ray.get([remote.remote(spec, ctx) for spec in selected]))
+
+
 def _run_study(
     config: FleetConfig,
     out: Path,
@@ -167,24 +189,7 @@ def _run_study(
         system_hashes=hashes,
         fail_fast=fail_fast,
     )
-    backend, workers = config.runner.backend, config.runner.workers
-    if workers > 1:
-        log.warning(
-            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-            workers,
-        )
-    if backend == "local" or workers == 1:
-        added = sum(_run_one(spec, ctx) for spec in selected)
-    elif backend == "process":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            added = sum(pool.map(_run_one, selected, [ctx] * len(selected)))
-    else:
-        try:
-            import ray
-        except ImportError:
-            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
-        remote = ray.remote(_run_one)
-        added = sum(ray.get([remote.remote(spec, ctx) for spec in selected]))
+    added = _dispatch(selected, ctx, config)
     report_path = None
     if report:
         from potstill.report import render_report

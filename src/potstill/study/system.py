@@ -51,7 +51,7 @@ from potstill.study.store import ResultStore
 from potstill.study.tasks import load_task, raw_features
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import Problem, RunRecord, Task
+from potstill.types import Problem, Quality, RunRecord, Task
 
 __all__ = ["SystemContext", "run_system"]
 
@@ -234,6 +234,33 @@ def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
     cell.student = None
 
 
+def _evaluate_cells(
+    cells: list[Cell],
+    spec: SystemSpec,
+    fleet: FleetConfig,
+    raw_task: Task,
+    teacher: Teacher,
+    problem: Problem,
+    text_model: Any,
+) -> dict[str, Quality]:
+    """Quality of every trained cell on the raw test rows; a cell whose evaluation raises
+    fails alone."""
+    qualities = {}
+    for c in cells:
+        if c.status != "ok" or c.student is None:
+            continue
+        try:
+            qualities[c.entry.label] = evaluate_pair(
+                raw_task,
+                teacher.predict_scores,
+                _predictor(c.student, problem, text_model),
+                spec.evaluate or fleet.evaluate,
+            )
+        except Exception as exc:
+            _fail_cell(c, spec.name, exc)
+    return qualities
+
+
 def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> list[RunRecord]:
     fleet = ctx.fleet
     grid = spec.grid or fleet.grid
@@ -243,13 +270,9 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
     timings = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
     teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
+        spec.name, task, spec.teacher, seed=fleet.seed, train_cfg=spec.train or fleet.train,
         cache_dir=ctx.cache_dir,
-    )
+    )  # fmt: skip
     timings["teacher_s"] = time.perf_counter() - t0
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
@@ -274,19 +297,8 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
         except Exception as exc:  # one cell's failure never costs the others
             _fail_cell(cell, spec.name, exc)
 
-    qualities = {}
     t0 = time.perf_counter()
-    for c in cells:
-        if c.status == "ok" and c.student is not None:
-            try:
-                qualities[c.entry.label] = evaluate_pair(
-                    raw_task,
-                    teacher.predict_scores,
-                    _predictor(c.student, task.problem, text_model),
-                    spec.evaluate or fleet.evaluate,
-                )
-            except Exception as exc:
-                _fail_cell(c, spec.name, exc)
+    qualities = _evaluate_cells(cells, spec, fleet, raw_task, teacher, task.problem, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
