@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
 from potstill import api
+from potstill.config import DatasetSpec
+from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError, PotstillError
+from potstill.models.zoo import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -31,6 +35,12 @@ app = typer.Typer(
 # Piped output (scripts, CI logs) is not cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+
+
+def _help(model: type[BaseModel], name: str) -> str:
+    """A flag's help from the config field it sets (one source, no drift)."""
+    return model.model_fields[name].description or ""
+
 
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
@@ -178,6 +188,24 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
+    drop: Annotated[
+        list[str] | None, typer.Option(help=_help(DatasetSpec, "drop") + " Repeatable.")
+    ] = None,
+    positive_label: Annotated[
+        str | None, typer.Option(help=_help(DatasetSpec, "positive_label"))
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(help=_help(DatasetSpec, "classes") + " Comma-separated, e.g. good,bad."),
+    ] = None,
+    test_data: Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))] = None,
+    split_column: Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))] = None,
+    sensitive_is_feature: Annotated[
+        bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))
+    ] = False,
+    allow_weak_teacher: Annotated[
+        bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))
+    ] = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(
@@ -191,8 +219,25 @@ def distill(
         width=width,
         trust_pickle=trust_pickle,
         quick=quick,
+        drop=drop or (),
+        positive_label=positive_label,
+        classes=_parse_classes(classes) if classes is not None else None,
+        test_data=test_data,
+        split_column=split_column,
+        sensitive_is_feature=sensitive_is_feature,
+        allow_weak_teacher=allow_weak_teacher,
     )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+def _parse_classes(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise ConfigError(
+            f"--classes must name at least 2 classes separated by commas, in the order of the "
+            f"teacher's outputs, e.g. good,bad. Got {text!r}."
+        )
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:

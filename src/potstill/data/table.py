@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from potstill._validation import check_choice, check_scalar
-from potstill.data.tabular import build_task
+from potstill.data.split import SplitSpec, column_parts
+from potstill.data.tabular import build_task, label_text, target_labels
 from potstill.errors import DataError
 from potstill.types import DatasetInfo, Problem, Sector, Split, Task
 
@@ -169,6 +170,44 @@ def _check_columns(path: Path, columns: Sequence[str], role: str, names: Sequenc
         )
 
 
+def _with_test_file(
+    frame: pd.DataFrame, where: Where, test_path: Path, needed: Sequence[str]
+) -> tuple[pd.DataFrame, Where, dict[str, np.ndarray]]:
+    """The main file's rows then the test file's, re-indexed by position; a row's location
+    still names its own file and line."""
+    test, where_test = read_table(test_path)
+    _check_columns(test_path, list(test.columns), "column(s) of the main file", list(needed))
+    n_main = len(frame)
+    index_main, index_test = frame.index.to_numpy(), test.index.to_numpy()
+    both = pd.concat([frame[list(needed)], test[list(needed)]], ignore_index=True)
+
+    def locate(i: int) -> str:
+        return where(int(index_main[i])) if i < n_main else where_test(int(index_test[i - n_main]))
+
+    named = {"train": np.arange(n_main), "test": np.arange(n_main, len(both))}
+    return both, locate, named
+
+
+def _check_labels(labels: pd.Series, classes: Sequence[str], target: str, where: Where) -> None:
+    """Refuse the first row whose label is not one of the teacher's classes."""
+    known = {label_text(c) for c in classes}
+    unknown = ~labels.isin(known)
+    if unknown.any():
+        first = unknown[unknown].index[0]
+        raise DataError(
+            f"The target '{target}' at {where(int(first))} holds the label {labels.loc[first]!r}, "
+            f"which is not one of the teacher's classes {[label_text(c) for c in classes]}. "
+            "Check the target column and the teacher; if the teacher's outputs have other "
+            "names, give them in output order (classes: [...] / --classes)."
+        )
+
+
+def _feature_columns(
+    columns: Sequence[str], target: str, drop: Sequence[str], not_features: Sequence[str]
+) -> list[str]:
+    return [c for c in columns if c != target and c not in drop and c not in not_features]
+
+
 def load_table(
     path: Path,
     target: str,
@@ -177,26 +216,32 @@ def load_table(
     name: str | None = None,
     sector: Sector = "other",
     sensitive: str | None = None,
+    sensitive_is_feature: bool = False,
     text_column: str | None = None,
     drop: Sequence[str] = (),
     positive_label: str | None = None,
+    classes: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
     seed: int = 0,
     val_size: float = 0.2,
     test_size: float = 0.2,
+    split: SplitSpec | None = None,
     max_rows: int | None = None,
     encode: bool = True,
 ) -> Task:
-    """Load a CSV or Parquet file as a task with seeded train/val/test splits.
+    """Load a CSV or Parquet file as a task with train/val/test splits.
 
     ``problem`` is inferred when omitted: a non-numeric target, or one with at most
     :data:`MAX_CLASSES_INFERRED` distinct integer values, is classification. Rows with
     a missing target are dropped (refused if more than half). ``sensitive`` is kept raw
-    per row and stays a feature unless it is listed in ``drop``. With ``text_column`` the
+    per row and is not a feature unless ``sensitive_is_feature``. With ``text_column`` the
     task is kind "text" and every other column but the target is ignored. ``categorical``
     names numeric-looking columns to one-hot encode; ``max_rows`` subsamples (stratified)
-    before splitting. ``encode=False`` passes numeric features through unscaled — the
-    inputs a deployed teacher file expects.
+    before splitting. ``classes`` is the teacher's class order (a label outside it is
+    refused with its row). ``split`` names the test rows (a second file, a column) or the
+    fractions potstill draws (default ``val_size``/``test_size`` with ``seed``).
+    ``encode=False`` passes numeric features through unscaled — the inputs a deployed
+    teacher file expects — with empty cells as NaN.
     """
     check_choice(
         problem, "problem", owner="load_table", choices=(None, "classification", "regression")
@@ -206,22 +251,81 @@ def load_table(
     if max_rows is not None:
         check_scalar(max_rows, "max_rows", owner="load_table", gt=0, integer=True)
     path = Path(path)
+    split = split or SplitSpec(test_fraction=test_size, val_fraction=val_size)
     frame, where = read_table(path)
     columns = list(frame.columns)
+    split_col = [split.column] if split.column else []
+    _check_roles(path, columns, target, sensitive, text_column, drop, categorical, split_col)
+    named: dict[str, np.ndarray] | None = None
+    if split.test is not None:
+        needed = [c for c in columns if c not in drop]
+        frame, where, named = _with_test_file(frame, where, split.test, needed)
+    frame, n_missing = _rows_with_target(frame, target, path)
+    y, problem_ = _type_target(frame[target], problem, where)
+    if classes is not None and problem_ == "classification":
+        _check_labels(target_labels(y), classes, target, where)
+    if named is not None:  # positions after the rows without a target were dropped
+        named = {k: np.flatnonzero(np.isin(frame.index, v)) for k, v in named.items()}
+    elif split.column:
+        named = column_parts(frame[split.column], where)
+    if text_column is not None:
+        used = {text_column: frame[text_column], target: y}
+    else:
+        not_features = [
+            *split_col,
+            *([sensitive] if sensitive and not sensitive_is_feature else []),
+        ]
+        keep = _feature_columns(columns, target, drop, not_features)
+        if not keep:
+            raise DataError(
+                f"No feature column is left in {path} after removing the target, the "
+                f"sensitive/split columns and 'drop' {list(drop)}. Keep at least one column."
+            )
+        used = {c: _type_feature(frame[c], where, c in categorical) for c in keep}
+        used[target] = y
+    table = pd.DataFrame(used, index=frame.index).reset_index(drop=True)
+    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
+    title = name or path.stem
+    return build_task(
+        table, target=target, problem=problem_, name=title, sector=sector,
+        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)", note=note),
+        sensitive=frame[sensitive].reset_index(drop=True) if sensitive else None,
+        sensitive_name=sensitive, text_column=text_column, positive_label=positive_label,
+        classes=classes if problem_ == "classification" else None, seed=seed, split=split,
+        named=named, max_rows=max_rows, encode=encode,
+    )  # fmt: skip
+
+
+def _check_roles(
+    path: Path,
+    columns: Sequence[str],
+    target: str,
+    sensitive: str | None,
+    text_column: str | None,
+    drop: Sequence[str],
+    categorical: Sequence[str],
+    split_column: Sequence[str],
+) -> None:
+    """Every column a role names exists, and the target plays no other role."""
     _check_columns(path, columns, "target column", [target])
     for role, names in (
         ("sensitive column", [sensitive] if sensitive else []),
         ("text column", [text_column] if text_column else []),
         ("drop columns", list(drop)),
         ("categorical columns", list(categorical)),
+        ("split column", list(split_column)),
     ):
         _check_columns(path, columns, role, names)
-    if target in drop or target == text_column:
+    if target in drop or target == text_column or target in split_column:
         raise DataError(
-            f"The target column '{target}' of {path} cannot also be dropped or be the text "
-            "column. Choose another target or remove it from 'drop'/'text_column'."
+            f"The target column '{target}' of {path} cannot also be dropped, be the text "
+            "column or the split column. Choose another target or remove it from "
+            "'drop'/'text_column'/'split.column'."
         )
 
+
+def _rows_with_target(frame: pd.DataFrame, target: str, path: Path) -> tuple[pd.DataFrame, int]:
+    """The rows whose target is present; refused when more than half lack it."""
     has_target = _present(frame[target])
     n_missing = int((~has_target).sum())
     if n_missing > len(frame) / 2:
@@ -229,40 +333,7 @@ def load_table(
             f"The target column '{target}' of {path} is missing in {n_missing} of "
             f"{len(frame)} rows (more than half). Fill the target or choose another column."
         )
-    frame = frame[has_target]
-    y, problem_ = _type_target(frame[target], problem, where)
-
-    if text_column is not None:
-        used = {text_column: frame[text_column], target: y}
-    else:
-        keep = [c for c in columns if c != target and c not in drop]
-        if not keep:
-            raise DataError(
-                f"No feature column is left in {path} after removing the target and 'drop' "
-                f"{list(drop)}. Keep at least one column."
-            )
-        used = {c: _type_feature(frame[c], where, c in categorical) for c in keep}
-        used[target] = y
-    table = pd.DataFrame(used, index=frame.index)
-    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
-    title = name or path.stem
-    return build_task(
-        table,
-        target=target,
-        problem=problem_,
-        name=title,
-        sector=sector,
-        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)", note=note),
-        sensitive=frame[sensitive] if sensitive else None,
-        sensitive_name=sensitive,
-        text_column=text_column,
-        positive_label=positive_label,
-        seed=seed,
-        val_size=val_size,
-        test_size=test_size,
-        max_rows=max_rows,
-        encode=encode,
-    )
+    return frame[has_target], n_missing
 
 
 def load_text_corpus(

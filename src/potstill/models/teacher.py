@@ -32,13 +32,13 @@ from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
 )
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.students import build_from_spec
 from potstill.types import Outputs, Problem
 
@@ -206,6 +206,11 @@ class Teacher:
     def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
         """One prediction call on a numpy batch, as a plain callable (for benchmarking)."""
         return self._backend.predict_fn()
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns (``classes_``,
+        ONNX labels or metadata, ``id2label``, a module's ``classes``); None when unknown."""
+        return self._backend.class_labels()
 
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,

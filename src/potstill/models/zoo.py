@@ -56,6 +56,11 @@ class TeacherSpec(BaseModel):
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
     )
+    allow_weak: bool = Field(
+        False,
+        description="Proceed when the teacher scores no better than a trivial predictor "
+        "(majority class / mean) on the labelled rows; recorded in the record.",
+    )
     hidden: list[int] = Field(
         default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
     )
@@ -87,7 +92,7 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
+    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", "allow_weak"})
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]

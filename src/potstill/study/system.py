@@ -39,6 +39,7 @@ from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
 from potstill.study.tasks import load_task, raw_features
+from potstill.study.teacher_check import check_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, RunRecord, Task
@@ -113,10 +114,13 @@ def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> 
 
 
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
-    """Raw features (a teacher file's inputs): the student standardises them itself."""
+    """Raw features (a teacher file's inputs): the student standardises them itself, and
+    fills empty cells with the training medians when the data has any."""
     if not isinstance(student, MLP):
         return student
-    scaled = MLP.from_spec({**student.spec(), "standardize_inputs": True})
+    impute = any(bool(np.isnan(s.X).any()) for s in (task.train, task.val, task.test))
+    spec = {**student.spec(), "standardize_inputs": True, "impute_inputs": impute}
+    scaled = MLP.from_spec(spec)
     scaled.load_state_dict(student.state_dict(), strict=False)
     scaled.fit_input_scaling(torch.from_numpy(task.train.X))
     return scaled
@@ -192,6 +196,8 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         train_cfg=spec.train or fleet.train,
         cache_dir=ctx.cache_dir,
     )
+    task, checked = check_teacher(spec, task, teacher, seed=fleet.seed)
+    teacher_info = {**teacher_info, **checked}
     timings["teacher_s"] = time.perf_counter() - t0
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).

@@ -1,0 +1,135 @@
+"""An ONNX file as a teacher: run by onnxruntime on CPU, logits (or probabilities) only.
+
+A classifier exported by skl2onnx runs as it is: its probability output is scored by
+default (its first output is the predicted label) and a ZipMap's dicts become columns;
+its class labels come from the graph or the model's ``classes`` metadata
+(:mod:`potstill.models.labels`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from potstill._validation import check_choice
+from potstill.errors import ModelError, missing_dependency
+from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
+from potstill.models.labels import onnx_default_output, onnx_labels, zipmap_to_array
+from potstill.models.predict import logits_to_scores
+from potstill.types import Outputs, Problem
+
+__all__ = ["OnnxBackend"]
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}
+
+
+class OnnxBackend(TeacherBackend):
+    """An ONNX file run by onnxruntime on CPU: logits (or probabilities) only."""
+
+    kind = "onnx"
+
+    def __init__(
+        self, path: Path, problem: Problem, output: str | None = None, scores: str = "logits"
+    ) -> None:
+        super().__init__(problem)
+        self.scores = check_choice(
+            scores, "scores", owner="Teacher.from_onnx", choices=("logits", "probabilities")
+        )
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise missing_dependency("onnxruntime", purpose="ONNX teachers") from None
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise ModelError(f"onnxruntime cannot load the ONNX file '{self.path}': {exc}") from exc
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(
+                f"An ONNX teacher must take exactly one input tensor; '{self.path}' takes "
+                f"{[i.name for i in inputs]}."
+            )
+        self.input_name = inputs[0].name
+        self.input_dtype = _ORT_DTYPES.get(inputs[0].type, np.float32)
+        first = inputs[0].shape[0] if inputs[0].shape else None
+        self.fixed_batch = first if isinstance(first, int) and first > 0 else None
+        outputs = self.session.get_outputs()
+        if output is None:  # skl2onnx puts the predicted label first: score the probabilities
+            output, probabilities = onnx_default_output(outputs, problem)
+            self.scores = "probabilities" if probabilities else self.scores
+        self.output_name = check_choice(
+            output, "output", owner="Teacher.from_onnx", choices=[o.name for o in outputs],
+            error=ModelError,
+        )  # fmt: skip
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"logits"})
+
+    def _run(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=self.input_dtype)
+        step = self.fixed_batch or len(X)
+        chunks = []
+        for start in range(0, len(X), step):
+            xb = X[start : start + step]
+            n = len(xb)
+            if self.fixed_batch and n < step:  # pad a fixed-batch model's last chunk
+                xb = np.concatenate([xb, np.repeat(xb[-1:], step - n, axis=0)])
+            result = self.session.run([self.output_name], {self.input_name: xb})[0]
+            chunks.append(zipmap_to_array(result)[:n])
+        return np.concatenate(chunks)
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        raw = self._run(X).astype(np.float32)
+        if self.problem == "regression":
+            return raw.reshape(len(X), -1)
+        return _log_probs(raw) if self.scores == "probabilities" else raw
+
+    def outputs(self, x: torch.Tensor) -> Outputs:
+        logits = torch.from_numpy(self._logits(x.detach().cpu().numpy()))
+        return Outputs(logits=logits.to(x.device))
+
+    def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
+        X = _non_empty(X)
+        parts = []
+        for start in range(0, len(X), batch_size):
+            logits = torch.from_numpy(self._logits(X[start : start + batch_size]))
+            parts.append(logits_to_scores(logits, self.problem).numpy().astype(np.float64))
+        return np.concatenate(parts)
+
+    def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        return self._run
+
+    def architecture(self) -> dict[str, Any]:
+        meta = self.session.get_modelmeta()
+        return {
+            "type": "onnx",
+            "path": str(self.path),
+            "producer": meta.producer_name,
+            "input": self.input_name,
+            "output": self.output_name,
+        }
+
+    def params(self) -> int | None:
+        import onnx
+
+        model = onnx.load(str(self.path), load_external_data=False)
+        return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return onnx_labels(self.path) if self.problem == "classification" else None
