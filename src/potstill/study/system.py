@@ -33,13 +33,12 @@ from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
-from potstill.models.zoo import get_teacher
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
-from potstill.study.tasks import load_task, raw_features
-from potstill.study.teacher_check import check_teacher
+from potstill.study.tasks import raw_features
+from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, RunRecord, Task
@@ -184,21 +183,11 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if all(store.exists(k) for k in keys):
         log.info("%s: all %d records present, skipped", spec.name, len(keys))
         return []
-    t0 = time.perf_counter()
-    task = load_task(spec, seed=fleet.seed)
-    timings = {"load_s": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
-        cache_dir=ctx.cache_dir,
-    )
-    task, checked = check_teacher(spec, task, teacher, seed=fleet.seed)
-    teacher_info = {**teacher_info, **checked}
-    timings["teacher_s"] = time.perf_counter() - t0
+    timings: dict[str, float] = {}
+    task, teacher, teacher_info = open_task_and_teacher(
+        spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
+        timings=timings,
+    )  # fmt: skip
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
     raw_task, task, text_model = task, *_encode_text(task, teacher)

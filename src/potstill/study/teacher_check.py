@@ -1,11 +1,11 @@
 """Before any training: is the user's teacher answering the question the task asks?
 
-A teacher given as a file was trained elsewhere, on its own class order and inputs. Three
-checks run once it is loaded, before a student is trained:
+A teacher given as a file was trained elsewhere, on its own class order and inputs. It is
+opened before the task is built, and checked before a student is trained:
 
 1. **Class order.** Class ``k`` of the task is the teacher's output column ``k``: the
    order comes from ``dataset.classes`` (``--classes``) when given, else from the teacher
-   (:meth:`~potstill.models.teacher.Teacher.class_labels`); the task is reloaded in that
+   (:meth:`~potstill.models.teacher.Teacher.class_labels`); the task is built in that
    order, and a label the teacher does not know is refused with its row.
 2. **Empty cells.** Rows with empty cells reach the teacher as NaN; a teacher that fails
    on them or returns non-finite scores is refused, naming the columns.
@@ -19,19 +19,24 @@ Everything measured goes into the record (``teacher.classes``, ``teacher.check``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from potstill.config import SystemSpec
+from potstill.data import infer_problem
 from potstill.errors import DataError, ModelError
 from potstill.evaluate.sanity import TeacherCheck, teacher_vs_trivial
-from potstill.models.teacher import Teacher
+from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.zoo import get_teacher
 from potstill.study.tasks import load_task
+from potstill.train.config import TrainConfig
 from potstill.types import Task
 
-__all__ = ["check_teacher"]
+__all__ = ["check_teacher", "open_task_and_teacher", "system_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +44,53 @@ log = logging.getLogger(__name__)
 _MIN_ROWS = 50
 
 
-def _align_classes(
-    spec: SystemSpec, task: Task, teacher: Teacher, seed: int
-) -> tuple[Task, dict[str, Any]]:
-    """The task with the teacher's class order, and where that order came from."""
-    given = spec.dataset.classes
+def _class_order(
+    spec: SystemSpec, teacher: Teacher
+) -> tuple[tuple[str, ...] | None, dict[str, Any]]:
+    """The class order to build the task in, and where it comes from."""
     own = teacher.class_labels()
     info: dict[str, Any] = {"teacher_labels": list(own) if own else None}
-    if given:
-        info.update(order=list(task.class_names), source="dataset.classes")
-        return task, info
+    if spec.dataset.classes:
+        return tuple(spec.dataset.classes), {**info, "source": "dataset.classes"}
     if own is None:
-        info.update(
-            order=list(task.class_names), source="data labels, sorted (the teacher does not say)"
-        )
-        return task, info
-    if tuple(own) != task.class_names:
-        task = load_task(spec, seed=seed, classes=own)
-    info.update(order=list(task.class_names), source=f"teacher ({teacher.backend})")
-    return task, info
+        return None, {**info, "source": "data labels, sorted (the teacher does not say)"}
+    return own, {**info, "source": f"teacher ({teacher.backend})"}
+
+
+def open_task_and_teacher(
+    spec: SystemSpec, *, seed: int, train_cfg: TrainConfig, cache_dir: Path | None,
+    timings: dict[str, float],
+) -> tuple[Task, Teacher, dict[str, Any]]:  # fmt: skip
+    """The system's task and teacher, checked. A teacher file on a user's table is opened
+    first (as the problem the target column implies), so the task is built in its class
+    order and a label it does not know is refused with its row."""
+    ds = spec.dataset
+    t0 = time.perf_counter()
+    if spec.teacher.path is None or ds.path is None or ds.problem == "embedding":
+        task = load_task(spec, seed=seed)
+        timings["load_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
+                                    train_cfg=train_cfg, cache_dir=cache_dir)  # fmt: skip
+        timings["teacher_s"] = time.perf_counter() - t0
+        return task, teacher, info
+    assert ds.target is not None  # guaranteed by DatasetSpec
+    problem = infer_problem(ds.path, ds.target, ds.problem)
+    teacher = load_teacher(
+        spec.teacher.path, problem=problem, trust_pickle=spec.teacher.trust_pickle
+    )
+    timings["teacher_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    order, classes = _class_order(spec, teacher) if problem == "classification" else (None, {})
+    task = load_task(spec, seed=seed, classes=order)
+    timings["load_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if classes:
+        classes["order"] = list(task.class_names)
+    info = {"source": str(spec.teacher.path), "cached": False, "user_file": True,
+            **check_teacher(task, teacher, spec.teacher.allow_weak, classes)}  # fmt: skip
+    timings["teacher_s"] += time.perf_counter() - t0
+    return task, teacher, info
 
 
 def _nan_columns(task: Task, rows: np.ndarray) -> list[str]:
@@ -138,32 +171,28 @@ def _weak_message(task: Task, check: TeacherCheck, classes: dict[str, Any]) -> s
 
 
 def check_teacher(
-    spec: SystemSpec, task: Task, teacher: Teacher, *, seed: int
-) -> tuple[Task, dict[str, Any]]:
-    """Run the three checks on a teacher given as a file; returns the task in the teacher's
-    class order and what to record (``classes``, ``rows_with_empty_cells``, ``check``).
-    Built-in teachers are trained by potstill on the task itself and pass through."""
-    if spec.teacher.path is None or task.problem == "embedding":
-        return task, {}
-    info: dict[str, Any] = {"user_file": True}
-    if task.problem == "classification":
-        task, info["classes"] = _align_classes(spec, task, teacher, seed)
+    task: Task, teacher: Teacher, allow_weak: bool, classes: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Refuse a teacher that cannot score the rows with empty cells, gives the wrong number
+    of columns, or is no better than a trivial predictor (unless ``allow_weak``); returns
+    what to record (``classes``, ``rows_with_empty_cells``, ``check``)."""
+    info: dict[str, Any] = {"classes": classes} if classes else {}
     info["rows_with_empty_cells"] = _check_empty_cells(task, teacher)
     X, y, split = _labelled_rows(task)
     scores = np.asarray(teacher.predict_scores(X), dtype=np.float64)
-    _check_outputs(task, scores, info.get("classes", {"source": "the data"}))
+    _check_outputs(task, scores, classes or {"source": "the data"})
     check = teacher_vs_trivial(task, scores, y, split=split)
     info["check"] = {**check.to_dict(), "allowed_weak": False}
     if not check.better:
-        if not spec.teacher.allow_weak:
-            raise DataError(_weak_message(task, check, info.get("classes", {})))
+        if not allow_weak:
+            raise DataError(_weak_message(task, check, classes or {}))
         info["check"]["allowed_weak"] = True
         log.warning(
             "%s: the teacher is no better than a trivial predictor (%s %.4g vs %.4g); "
             "distilling it anyway (teacher.allow_weak)",
             task.name, check.metric, check.teacher, check.trivial,
         )  # fmt: skip
-    return task, info
+    return info
 
 
 def system_warnings(task: Task, teacher_info: Mapping[str, Any]) -> list[dict[str, Any]]:
