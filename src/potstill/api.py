@@ -232,33 +232,16 @@ def distill(
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
+    dataset = {"path": str(data), "target": target, "text_column": text_column,
+               "sensitive": sensitive, **_dataset_options(drop, positive_label, classes,
+               test_data, split_column, sensitive_is_feature)}  # fmt: skip
+    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
+                    "allow_weak": allow_weak_teacher}  # fmt: skip
+    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
+              "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
-        "systems": [
-            {
-                "name": "system",
-                "dataset": {
-                    "path": str(data),
-                    "target": target,
-                    "text_column": text_column,
-                    "sensitive": sensitive,
-                    **_dataset_options(
-                        drop,
-                        positive_label,
-                        classes,
-                        test_data,
-                        split_column,
-                        sensitive_is_feature,
-                    ),
-                },
-                "teacher": {
-                    "path": str(teacher),
-                    "trust_pickle": trust_pickle,
-                    "allow_weak": allow_weak_teacher,
-                },
-                "student": {"width": width},
-            }
-        ],
+        "systems": [system],
         "grid": ["scratch", *methods],
     }
     if quick:

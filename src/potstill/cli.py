@@ -166,6 +166,19 @@ def config_help() -> None:
     console.print(api.config_help())
 
 
+# distill's dataset/teacher options: help from the config fields they set.
+_Drop = Annotated[list[str] | None, typer.Option(help=_help(DatasetSpec, "drop") + " Repeatable.")]
+_Positive = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "positive_label"))]
+_Classes = Annotated[
+    str | None,
+    typer.Option(help=_help(DatasetSpec, "classes") + " Comma-separated, e.g. good,bad."),
+]
+_TestData = Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))]
+_SplitColumn = Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))]
+_SensitiveFeature = Annotated[bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))]
+_AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))]
+
+
 @app.command()
 def distill(
     teacher: Annotated[
@@ -188,24 +201,13 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
-    drop: Annotated[
-        list[str] | None, typer.Option(help=_help(DatasetSpec, "drop") + " Repeatable.")
-    ] = None,
-    positive_label: Annotated[
-        str | None, typer.Option(help=_help(DatasetSpec, "positive_label"))
-    ] = None,
-    classes: Annotated[
-        str | None,
-        typer.Option(help=_help(DatasetSpec, "classes") + " Comma-separated, e.g. good,bad."),
-    ] = None,
-    test_data: Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))] = None,
-    split_column: Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))] = None,
-    sensitive_is_feature: Annotated[
-        bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))
-    ] = False,
-    allow_weak_teacher: Annotated[
-        bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))
-    ] = False,
+    drop: _Drop = None,
+    positive_label: _Positive = None,
+    classes: _Classes = None,
+    test_data: _TestData = None,
+    split_column: _SplitColumn = None,
+    sensitive_is_feature: _SensitiveFeature = False,
+    allow_weak_teacher: _AllowWeak = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(

@@ -95,3 +95,24 @@ def test_empty_cells_the_teacher_cannot_score_are_refused(tmp_path: Path, linear
     onnx = linear_onnx(tmp_path / "t.onnx", W, np.zeros(2), classes=["good", "bad"])
     with pytest.raises(ModelError, match=r"non-finite scores .* 2 row\(s\).*column\(s\) 'x1'"):
         _run(_spec(_csv(tmp_path / "d.csv", empty=True), onnx))
+
+
+@pytest.mark.parametrize("labels", ["strings", "ints"])
+def test_a_scikit_learn_teacher_maps_its_classes(tmp_path: Path, labels: str) -> None:
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    data = pd.read_csv(_csv(tmp_path / "d.csv"))
+    if labels == "ints":  # teacher trained on 0/1, the CSV says 0/1 (read as numbers)
+        data["risk"] = (data["risk"] == "good").astype(int)
+        data.to_csv(tmp_path / "d.csv", index=False)
+    model = LogisticRegression().fit(data[["x1", "x2"]].to_numpy(np.float32), data["risk"])
+    joblib.dump(model, tmp_path / "t.joblib")
+    spec = SystemSpec.model_validate({
+        "name": "credit", "dataset": {"path": str(tmp_path / "d.csv"), "target": "risk"},
+        "teacher": {"path": str(tmp_path / "t.joblib"), "trust_pickle": True},
+    })  # fmt: skip
+    task, info = _run(spec)
+    expected = ("bad", "good") if labels == "strings" else ("0", "1")
+    assert task.class_names == expected and info["classes"]["source"] == "teacher (sklearn)"
+    assert info["check"]["teacher"] > 0.95

@@ -215,33 +215,40 @@ def _check_labels(labels: pd.Series, classes: Sequence[str], target: str, where:
         )
 
 
-def _feature_columns(
-    columns: Sequence[str], target: str, drop: Sequence[str], not_features: Sequence[str]
-) -> list[str]:
-    return [c for c in columns if c != target and c not in drop and c not in not_features]
+def _check_arguments(problem: str | None, sector: str, seed: int, max_rows: int | None) -> None:
+    check_choice(
+        problem, "problem", owner="load_table", choices=(None, "classification", "regression")
+    )
+    check_choice(sector, "sector", owner="load_table", choices=get_args(Sector))
+    check_scalar(seed, "seed", owner="load_table", ge=0, integer=True)
+    if max_rows is not None:
+        check_scalar(max_rows, "max_rows", owner="load_table", gt=0, integer=True)
+
+
+def _typed_features(
+    frame: pd.DataFrame, where: Where, path: Path, target: str, drop: Sequence[str],
+    not_features: Sequence[str], categorical: Sequence[str],
+) -> dict[str, pd.Series]:  # fmt: skip
+    """Every column but the target, 'drop' and ``not_features`` (sensitive, split), typed."""
+    skip = {target, *drop, *not_features}
+    keep = [c for c in frame.columns if c not in skip]
+    if not keep:
+        raise DataError(
+            f"No feature column is left in {path} after removing the target, the "
+            f"sensitive/split columns and 'drop' {list(drop)}. Keep at least one column."
+        )
+    return {c: _type_feature(frame[c], where, c in categorical) for c in keep}
 
 
 def load_table(
-    path: Path,
-    target: str,
-    *,
-    problem: Literal["classification", "regression"] | None = None,
-    name: str | None = None,
-    sector: Sector = "other",
-    sensitive: str | None = None,
-    sensitive_is_feature: bool = False,
-    text_column: str | None = None,
-    drop: Sequence[str] = (),
-    positive_label: str | None = None,
-    classes: Sequence[str] | None = None,
-    categorical: Sequence[str] = (),
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    split: SplitSpec | None = None,
-    max_rows: int | None = None,
-    encode: bool = True,
-) -> Task:
+    path: Path, target: str, *,
+    problem: Literal["classification", "regression"] | None = None, name: str | None = None,
+    sector: Sector = "other", sensitive: str | None = None, sensitive_is_feature: bool = False,
+    text_column: str | None = None, drop: Sequence[str] = (), positive_label: str | None = None,
+    classes: Sequence[str] | None = None, categorical: Sequence[str] = (), seed: int = 0,
+    val_size: float = 0.2, test_size: float = 0.2, split: SplitSpec | None = None,
+    max_rows: int | None = None, encode: bool = True,
+) -> Task:  # fmt: skip
     """Load a CSV or Parquet file as a task with train/val/test splits.
 
     ``problem`` is inferred when omitted: a non-numeric target, or one with at most
@@ -256,13 +263,7 @@ def load_table(
     ``encode=False`` passes numeric features through unscaled — the inputs a deployed
     teacher file expects — with empty cells as NaN.
     """
-    check_choice(
-        problem, "problem", owner="load_table", choices=(None, "classification", "regression")
-    )
-    check_choice(sector, "sector", owner="load_table", choices=get_args(Sector))
-    check_scalar(seed, "seed", owner="load_table", ge=0, integer=True)
-    if max_rows is not None:
-        check_scalar(max_rows, "max_rows", owner="load_table", gt=0, integer=True)
+    _check_arguments(problem, sector, seed, max_rows)
     path = Path(path)
     split = split or SplitSpec(test_fraction=test_size, val_fraction=val_size)
     frame, where = read_table(path)
@@ -288,13 +289,7 @@ def load_table(
             *split_col,
             *([sensitive] if sensitive and not sensitive_is_feature else []),
         ]
-        keep = _feature_columns(columns, target, drop, not_features)
-        if not keep:
-            raise DataError(
-                f"No feature column is left in {path} after removing the target, the "
-                f"sensitive/split columns and 'drop' {list(drop)}. Keep at least one column."
-            )
-        used = {c: _type_feature(frame[c], where, c in categorical) for c in keep}
+        used = _typed_features(frame, where, path, target, drop, not_features, categorical)
         used[target] = y
     table = pd.DataFrame(used, index=frame.index).reset_index(drop=True)
     note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""

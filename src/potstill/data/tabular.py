@@ -13,6 +13,7 @@ frame it gets is already typed (numeric columns numeric, categories as objects).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -283,28 +284,14 @@ def _missing_cells(frame: pd.DataFrame, target: str, parts: Sequence[np.ndarray]
 
 
 def build_task(
-    frame: pd.DataFrame,
-    *,
-    target: str,
-    problem: Problem,
-    name: str,
-    sector: Sector,
-    info: DatasetInfo,
-    metric: str | None = None,
-    sensitive: pd.Series | None = None,
-    sensitive_name: str | None = None,
-    text_column: str | None = None,
-    categorical: Sequence[str] = (),
-    positive_label: str | None = None,
-    classes: Sequence[str] | None = None,
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    max_rows: int | None = None,
-    encode: bool = True,
-    split: SplitSpec | None = None,
-    named: Mapping[str, np.ndarray] | None = None,
-) -> Task:
+    frame: pd.DataFrame, *, target: str, problem: Problem, name: str, sector: Sector,
+    info: DatasetInfo, metric: str | None = None, sensitive: pd.Series | None = None,
+    sensitive_name: str | None = None, text_column: str | None = None,
+    categorical: Sequence[str] = (), positive_label: str | None = None,
+    classes: Sequence[str] | None = None, seed: int = 0, val_size: float = 0.2,
+    test_size: float = 0.2, max_rows: int | None = None, encode: bool = True,
+    split: SplitSpec | None = None, named: Mapping[str, np.ndarray] | None = None,
+) -> Task:  # fmt: skip
     """Split and encode a typed frame whose every non-target column is a feature.
 
     ``encode=False`` keeps the feature columns as they are (all must be numeric; an empty
@@ -332,9 +319,7 @@ def build_task(
         if max_rows is not None and max_rows < len(frame):
             rows = subsample_indices(y_all, max_rows, seed=seed, stratify=stratify)
             how = "stratified" if stratify else "at random"
-            note = (
-                f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows).".strip()
-            )
+            note = f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows)."
             frame, y_all = frame.iloc[rows], y_all[rows]
             sensitive = None if sensitive is None else sensitive.iloc[rows]
         parts = split_indices(y_all, seed=seed, val_size=split.val_share,
@@ -355,26 +340,11 @@ def build_task(
                             source=str(split.test) if split.test else "")  # fmt: skip
     n_classes = len(class_names)
     return Task(
-        name=name,
-        sector=sector,
-        kind="text" if text_column is not None else "tabular",
-        problem=problem,
-        train=train,
-        val=val,
-        test=test,
-        metric=metric or default_metric(problem, y_all, n_classes),
-        n_classes=n_classes,
-        feature_names=feature_names,
-        class_names=class_names,
+        name=name, sector=sector, kind="text" if text_column is not None else "tabular",
+        problem=problem, train=train, val=val, test=test,
+        metric=metric or default_metric(problem, y_all, n_classes), n_classes=n_classes,
+        feature_names=feature_names, class_names=class_names,
         sensitive_name=sensitive_name if sensitive is not None else None,
-        info=DatasetInfo(
-            name=info.name,
-            source=info.source,
-            licence=info.licence,
-            citation=info.citation,
-            note=note,
-            n_rows=sum(len(p) for p in parts),
-            n_features=len(feature_names),
-            split=summary,
-        ),
-    )
+        info=replace(info, note=note.strip(), n_rows=sum(len(p) for p in parts),
+                     n_features=len(feature_names), split=summary),
+    )  # fmt: skip
