@@ -149,3 +149,12 @@ def test_bad_split_settings_are_refused(tmp_path: Path, dataset: str, expected: 
     text = f"systems:\n  - name: own\n    dataset: {dataset}\n"
     with pytest.raises(ConfigError, match=expected):
         load_fleet(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("label", ["../../../x", "/tmp/abs", "..", ".hidden", "a/b", "a\\b", ""])
+def test_grid_labels_that_would_be_paths_are_refused(tmp_path: Path, label: str) -> None:
+    text = VALID.replace(
+        "grid: [scratch, kd,", f"grid: [scratch, {{label: {label!r}, methods: [{{name: kd}}]}},"
+    )
+    with pytest.raises(ConfigError, match=r"grid\[1\]\.label: must be 1-64 letters"):
+        load_fleet(_write(tmp_path, text))
