@@ -244,7 +244,7 @@ def split_summary(spec: SplitSpec, parts: Parts, missing: Sequence[int], *, seed
         out.update(test_fraction=spec.test_share, val_fraction=spec.val_share, seed=seed,
                    stratified=stratify)  # fmt: skip
         out["description"] = (
-            f"potstill drew the split from the file: test {spec.test_share:.0%}, val "
+            f"potstill drew the split: test {spec.test_share:.0%}, val "
             f"{spec.val_share:.0%} ({drawn})"
         )
     elif how == "test_file":
