@@ -63,6 +63,9 @@ class DatasetInfo:
     n_rows: int = 0
     n_features: int = 0
     n_classes: int = 0  # classes of a classification task (0: regression, embedding, unknown)
+    #: How the rows were split and what each split holds: ``how`` ("fractions" |
+    #: "test_file" | "column"), ``description``, ``rows`` and ``imputed_cells`` per split.
+    split: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -317,6 +320,8 @@ class RunRecord:
     costs: Costs | None = None  # headline: student eager vs teacher eager
     gates: Sequence[GateResult] = ()
     references: Sequence[str] = ()  # citation of each method's paper, for the report
+    #: Figures to doubt, each ``{"code": .., "message": .., ...}`` (e.g. "retention_suspect").
+    warnings: Sequence[Mapping[str, Any]] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds: train, evaluate, bench
     environment: Mapping[str, Any] = field(default_factory=dict)
     git_revision: str | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.report.format import MISSING, esc, interval, md_table, metric, ms, pct, si, usd
 from potstill.report.records import by_system, headline, headline_profile, profile_label
 from potstill.study.aggregate import dig, estimate
@@ -63,7 +64,8 @@ def _row(r: Mapping[str, Any]) -> list[str]:
         esc(h["status"].replace("_", " ")),
         esc(h["metric"] or MISSING) + (" (↓)" if problem else ""),
         _pair(metric(h["teacher_metric"]), metric(h["student_metric"])),
-        _retention(dig(r, "quality", "retention")), fidelity,
+        _retention(dig(r, "quality", "retention")) + (" ⚠ suspect" if is_suspect(r) else ""),
+        fidelity,
         _pair(_ms(h["teacher_p50_ms"]), _ms(h["student_p50_ms"])),
         _pair(si(h["teacher_params"]), si(h["student_params"])),
         _pair(*_memory(r)),
@@ -121,6 +123,24 @@ def _memory_note(records: Records) -> str:
     return "Peak MB — : " + "; ".join(parts) + "."
 
 
+def _suspect_note(records: Records) -> str:
+    """Why a retention is marked ⚠ suspect: each such record's warning."""
+    lines = [
+        f"- {esc(r['system'])} / {esc(r['method'])}: {esc(w.get('message', ''))}"
+        for r in records
+        for w in r.get("warnings") or []
+        if isinstance(w, Mapping) and w.get("code") == "retention_suspect"
+    ]
+    if not lines:
+        return ""
+    low, high = SUSPECT_RETENTION
+    return (
+        f"⚠ suspect: a retention outside [{pct(low, 0)}, {pct(high, 0)}] usually means the "
+        "comparison is wrong (class order, target or features do not match the teacher), not "
+        "that the student is that much better or worse:\n\n" + "\n".join(lines)
+    )
+
+
 def dkd_note(records: Records) -> str:
     """Why DKD's figures equal KD's on a binary system that ran both (empty otherwise)."""
     systems = []
@@ -152,7 +172,8 @@ def per_system_section(records: Records) -> str:
         [_row(r) for r in records],
         right=4,
     )  # fmt: skip
-    notes = [n for n in (_params_note(records), _memory_note(records), dkd_note(records)) if n]
+    notes = [_suspect_note(records), _params_note(records), _memory_note(records)]
+    notes = [n for n in (*notes, dkd_note(records)) if n]
     return (
         "## Per-system results\n\n"
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
