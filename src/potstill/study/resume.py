@@ -3,7 +3,8 @@
 Each system's settings are hashed: its spec with every fleet default it inherits filled in
 (grid, train, bench, evaluate, gates), so editing the fleet's ``train`` changes the hash of
 exactly the systems that use it. The hash is stored in every record (``system_hash``) and
-in ``students/<system>/system.json``. When a study folder is reused:
+in ``students/<system>/system.json`` once the system starts training. When a study folder
+is reused:
 
 - a system whose stored hash differs from its current one is **set aside**: its records,
   saved students and exported files move to ``superseded/<time>/`` (never deleted), and
@@ -39,7 +40,7 @@ __all__ = [
     "prepare_resume",
     "system_hashes",
     "system_settings",
-    "write_markers",
+    "write_marker",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,10 +160,11 @@ def _set_aside(out: Path, systems: Iterable[str], stamp: str) -> Path:
     return target
 
 
-def write_markers(out: Path, hashes: Mapping[str, str], systems: Iterable[str]) -> None:
-    """``students/<system>/system.json`` for each system about to run."""
-    for name in systems:
-        atomic_write_json(out / "students" / name / MARKER, {"system_hash": hashes[name]})
+def write_marker(out: Path, system: str, system_hash: str) -> None:
+    """``students/<system>/system.json``: written as a system starts training students, so
+    students saved before an interruption are known to come from these settings."""
+    if system_hash:
+        atomic_write_json(out / "students" / system / MARKER, {"system_hash": system_hash})
 
 
 def prepare_resume(

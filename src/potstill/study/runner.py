@@ -30,7 +30,7 @@ from potstill.errors import (
 )
 from potstill.study.environment import capture_environment
 from potstill.study.failures import outcome_counts
-from potstill.study.resume import prepare_resume, write_markers
+from potstill.study.resume import prepare_resume
 from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
 from potstill.study.workspace import study_lock
@@ -175,7 +175,6 @@ def _run_study(
     names = [s.name for s in selected]
     hashes = prepare_resume(out, config, names if systems else None)
     out.mkdir(parents=True, exist_ok=True)
-    write_markers(out, hashes, names)
     atomic_write_text(
         out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )

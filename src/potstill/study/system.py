@@ -46,6 +46,7 @@ from potstill.study.failures import (
 )
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
+from potstill.study.resume import write_marker
 from potstill.study.store import ResultStore
 from potstill.study.tasks import raw_features
 from potstill.study.teacher_check import open_task_and_teacher
@@ -287,6 +288,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
     cells = plan_cells(grid, task, teacher, student_caps)
     if ctx.fail_fast:
         refuse_if_nothing_applies(cells, teacher)
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     for cell in (c for c in cells if c.status == "ok"):
         try:
             _train_cell(cell, task, teacher, spec, ctx, cache)
@@ -329,6 +331,7 @@ def _run_embedding_system(
 ) -> list[RunRecord]:
     """An embedding system: its own grid semantics (:mod:`potstill.study.embedding`), the
     same bench, costs and records as every other system."""
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     grid = spec.grid or ctx.fleet.grid
     cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, family_of)
     k = recall_k(task)
