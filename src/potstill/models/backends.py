@@ -26,6 +26,7 @@ from potstill.errors import DataError, ModelError, missing_dependency
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
+from potstill.models.trees import TreeCount, count_trees, onnx_tree_count
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -99,6 +100,11 @@ class TeacherBackend(ABC):
     def params(self) -> int | None:
         """Parameter count where it is defined."""
         return None
+
+    def trees(self) -> TreeCount | None:
+        """Trees, splits and leaves of a tree-ensemble model (its ``estimator`` or
+        ``booster``), else None."""
+        return count_trees(getattr(self, "estimator", None) or getattr(self, "booster", None))
 
 
 class TorchBackend(TeacherBackend):
@@ -385,6 +391,9 @@ class OnnxBackend(TeacherBackend):
             "input": self.input_name,
             "output": self.output_name,
         }
+
+    def trees(self) -> TreeCount | None:
+        return onnx_tree_count(self.path)
 
     def params(self) -> int | None:
         import onnx
