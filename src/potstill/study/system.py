@@ -111,6 +111,16 @@ def _make_student(
     )
 
 
+def _teacher_size(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> TeacherSize:
+    """The teacher's size; a student larger than it is refused here, before any training
+    (or, with ``student.allow_larger``, its warning is said once)."""
+    size = teacher_size(teacher)
+    _, sizing = _make_student(teacher, task, spec, seed, size)
+    if "warning" in sizing:
+        log.warning("%s: %s", spec.name, sizing["warning"])
+    return size
+
+
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
     """Raw features (a teacher file's inputs): the student standardises them itself."""
     if not isinstance(student, MLP):
@@ -212,10 +222,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if text_model is not None:
         student_caps |= {"attentions", "values"}
     hidden_kind = _hidden_kind(teacher, task)
-    size = teacher_size(teacher)
-    _, sizing = _make_student(teacher, task, spec, fleet.seed, size)  # refuses up front
-    if "warning" in sizing:
-        log.warning("%s: %s", spec.name, sizing["warning"])
+    size = _teacher_size(teacher, task, spec, fleet.seed)
     for entry in grid:
         specs = entry.for_problem(task.problem)
         cell = Cell(
