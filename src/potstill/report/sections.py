@@ -25,6 +25,7 @@ from potstill.report.format import (
     plural,
     pp,
 )
+from potstill.report.waterfalls import size_warnings
 from potstill.study.aggregate import (
     BENCHMARK,
     SECTOR_ORDER,
@@ -103,6 +104,12 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         f"{n_failed} failed; they are listed with their reasons below. The paper's claims are "
         "set beside these measurements in the next section."
     )
+    warnings = size_warnings(records)
+    if warnings:
+        parts.append(
+            f"**Warning: {plural(len(warnings), 'system')} distilled into a student larger "
+            "than its teacher (student.allow_larger)**: " + "; ".join(esc(w) for w in warnings)
+        )
     text = " ".join(parts)
     return "## Summary\n\n" + text
 
@@ -183,8 +190,11 @@ def results_section(summary: StudySummary) -> str:
     )
     return (
         "## Results (measured)\n\n"
-        "Cost reduction is each run's `costs.reduction` (1 − student $ per 1M predictions ÷ "
-        "teacher $ per 1M, both measured on the same machine in the same run); retention is "
+        "Cost reduction is each run's `costs.reduction`: 1 − $ per 1M predictions of the "
+        "student's cheapest deployment that keeps its quality ÷ that of the teacher's cheapest "
+        "measured deployment, on comparable runtimes, both measured on the same machine in the "
+        "same run (the runtimes: `results.csv` and the cost waterfalls; a run whose teacher "
+        "could not be measured on a comparable runtime has none); retention is "
         "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
         "Accuracy retention pools classification systems only: a regression's retention is "
         "a ratio of errors (teacher RMSE ÷ student RMSE), so it gets its own row and is never "

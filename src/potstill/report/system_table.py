@@ -179,7 +179,8 @@ def per_system_section(records: Records) -> str:
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
         f"profiles used as headline ({_latency_note(records)}); Agreement is top-1 agreement "
         "with the teacher (r = Pearson correlation for regression); (↓): lower is better; "
-        "Peak MB is the peak resident memory of a fresh process serving the model. "
+        "Peak MB is the peak resident memory of a fresh process serving the model; $/1M and "
+        "Cost reduction compare the cheapest deployments, as in the Results section. "
         "Throughput and every other figure: `results.csv`.\n\n"
         + table
         + "".join(f"\n\n{n}" for n in notes)

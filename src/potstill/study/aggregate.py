@@ -28,7 +28,12 @@ from typing import Any
 
 from potstill.errors import StoreError
 from potstill.evaluate import gate_status
-from potstill.study.comparison import SystemComparison, distill_vs_scratch
+from potstill.study.comparison import (
+    SystemComparison,
+    best_student,
+    distill_vs_scratch,
+    passes_gates,
+)
 from potstill.study.recordview import dig, estimate, is_distillation, number
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "GroupStat",
     "StudySummary",
     "SystemComparison",
+    "best_student",
     "cost_reduction_by_sector",
     "dig",
     "distill_vs_scratch",
@@ -48,6 +54,7 @@ __all__ = [
     "gate_counts",
     "group_stat",
     "is_distillation",
+    "passes_gates",
     "retention_by_family",
     "retention_regression",
     "retrieval_fidelity",
