@@ -150,6 +150,8 @@ def gate_status(gate: Mapping[str, Any]) -> str:
     ``"not measured: "`` reason; those read as ``"not measured"``.
     """
     status = gate.get("status")
+    if status == "pass" and not gate.get("passed", True):
+        return "fail"  # contradictory fields never read as a pass
     if status in GATE_STATUSES:
         return str(status)
     if gate.get("value") is None and str(gate.get("reason", "")).startswith(NOT_MEASURED):
