@@ -18,6 +18,7 @@ from rich.text import Text
 
 from potstill import api
 from potstill.errors import ConfigError, PotstillError
+from potstill.watch import LogFormat, watching
 
 __all__ = ["app", "main"]
 
@@ -35,6 +36,17 @@ err = Console(stderr=True)
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
 ]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="auto: a live view in a terminal, plain timestamped lines otherwise; "
+        "rich; plain; json: one JSON object per event on stdout.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
+]
 
 
 @app.command()
@@ -43,10 +55,13 @@ def demo(
     quick: Annotated[
         bool, typer.Option(help="A small subset that finishes in about a minute.")
     ] = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
-    result = api.demo(out=out, quick=quick)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.demo(out=out, quick=quick, on_event=watch.emit)
+    watch.summary(result)
 
 
 @app.command()
@@ -56,10 +71,13 @@ def study(
     system: Annotated[
         list[str] | None, typer.Option(help="Run only these systems (repeatable).")
     ] = None,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
-    result = api.study(fleet, out=out, systems=system)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
+    watch.summary(result)
 
 
 @app.command()
@@ -178,21 +196,25 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
-    result = api.distill(
-        teacher=teacher,
-        data=data,
-        target=target,
-        out=out,
-        methods=method or ["kd"],
-        text_column=text_column,
-        sensitive=sensitive,
-        width=width,
-        trust_pickle=trust_pickle,
-        quick=quick,
-    )
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.distill(
+            teacher=teacher,
+            data=data,
+            target=target,
+            out=out,
+            methods=method or ["kd"],
+            text_column=text_column,
+            sensitive=sensitive,
+            width=width,
+            trust_pickle=trust_pickle,
+            quick=quick,
+            on_event=watch.emit,
+        )
+    watch.summary(result)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,7 @@ from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, retention
+from potstill.events import stage
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
@@ -193,7 +194,9 @@ def write_records(
         targets.append(reference.target(example))
     # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
     bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
-    profiles = measure(targets, bench_cfg) if ok else []
+    with stage(ctx.events, spec.name, "bench") as st:
+        profiles = measure(targets, bench_cfg, stage=st) if ok else []
+        st.outcome = f"{len(profiles)} model × runtime profiles" if ok else "no trained student"
     timings["bench_s"] = time.perf_counter() - t0
     price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
     by_target: dict[str, dict[str, CostProfile]] = {}

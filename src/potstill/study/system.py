@@ -23,6 +23,7 @@ from potstill.config import FleetConfig, SystemSpec
 from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
+from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.export import load_model, save_model
@@ -57,7 +58,7 @@ class SystemContext:
     config_hash: str
     environment: dict[str, Any]
     cache_dir: Path | None = None
-    progress: bool = True
+    events: EventSink = ignore  # where the run's progress goes (potstill.events)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -129,6 +130,7 @@ def _train_cell(
     spec: SystemSpec,
     ctx: SystemContext,
     cache: TeacherOutputCache,
+    st: Stage,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
@@ -136,7 +138,7 @@ def _train_cell(
     specs = cell.entry.for_problem(task.problem)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
-        cell.info["resumed"] = "trained model reloaded"
+        cell.info["resumed"] = st.outcome = "trained model reloaded"
         return
     student = _make_student(teacher, task, spec, fleet.seed)
     if raw_features(spec):
@@ -152,8 +154,9 @@ def _train_cell(
         checkpoint=folder / "checkpoint.pt",
         cache=cache,
         description=f"{spec.name}/{cell.entry.label}",
-        progress=ctx.progress,
+        stage=st,
     )
+    st.outcome = f"{result.epochs_run} epochs, best val {task.metric} {result.best_val:.4g}"
     save_model(
         student,
         folder,
@@ -181,17 +184,22 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         log.info("%s: all %d records present, skipped", spec.name, len(keys))
         return []
     t0 = time.perf_counter()
-    task = load_task(spec, seed=fleet.seed)
+    with stage(ctx.events, spec.name, "data") as st:
+        task = load_task(spec, seed=fleet.seed)
+        st.outcome = f"{len(task.train)}/{len(task.val)}/{len(task.test)} rows train/val/test"
     timings = {"load_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
-        cache_dir=ctx.cache_dir,
-    )
+    with stage(ctx.events, spec.name, "teacher") as st:
+        teacher, teacher_info = get_teacher(
+            spec.name,
+            task,
+            spec.teacher,
+            seed=fleet.seed,
+            train_cfg=spec.train or fleet.train,
+            cache_dir=ctx.cache_dir,
+            stage=st,
+        )
+        st.outcome = st.outcome or ("cached" if teacher_info.get("cached") else "loaded")
     timings["teacher_s"] = time.perf_counter() - t0
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
@@ -226,9 +234,11 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         )
         if reason:
             cell.status, cell.reason = "not_applicable", reason
+            skipped_stage(ctx.events, spec.name, "train", entry.label, reason)
         else:
             try:
-                _train_cell(cell, task, teacher, spec, ctx, cache)
+                with stage(ctx.events, spec.name, "train", entry.label) as st:
+                    _train_cell(cell, task, teacher, spec, ctx, cache, st)
                 if text_model is not None:
                     folder = ctx.out / "students" / spec.name / entry.label
                     save_hf_layout(cell.student, folder, text_model.tokenizer)
@@ -240,12 +250,14 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     t0 = time.perf_counter()
     for c in cells:
         if c.status == "ok" and c.student is not None:
-            qualities[c.entry.label] = evaluate_pair(
-                raw_task,
-                teacher.predict_scores,
-                _predictor(c.student, task.problem, text_model),
-                spec.evaluate or fleet.evaluate,
-            )
+            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
+                qualities[c.entry.label] = evaluate_pair(
+                    raw_task,
+                    teacher.predict_scores,
+                    _predictor(c.student, task.problem, text_model),
+                    spec.evaluate or fleet.evaluate,
+                    stage=st,
+                )
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -255,13 +267,14 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     reference = None
     if text_model is not None and qualities and wants_int8_reference(spec, task):
         first = next(iter(qualities.values()))
-        reference = int8_reference(
-            task,
-            text_model,
-            runtime_score,
-            first.teacher.value,
-            higher_is_better=first.higher_is_better,
-        )
+        with stage(ctx.events, spec.name, "reference"):
+            reference = int8_reference(
+                task,
+                text_model,
+                runtime_score,
+                first.teacher.value,
+                higher_is_better=first.higher_is_better,
+            )
     return write_records(
         spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
