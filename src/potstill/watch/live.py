@@ -5,7 +5,8 @@ total, elapsed, the ETA learned from the systems finished so far) and the curren
 stage with its own bar (epoch and loss, calls done of planned, bootstrap resamples,
 robustness severities). Each finished system leaves one line above them: best student,
 retention, cost reduction, verdict against scratch, gates. The screen is redrawn a few
-times a second and at every stage start and end.
+times a second, at every stage start and end, and at progress (at most every
+``min_interval`` seconds).
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ _MARK = {"ok": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("–", "d
 class LiveView:
     """A rich ``Live`` display fed by events; use as a context manager around the run."""
 
-    def __init__(self, console: Console, refresh_per_second: float = 4.0) -> None:
-        self.console = console
+    def __init__(
+        self, console: Console, refresh_per_second: float = 4.0, min_interval: float = 0.1
+    ) -> None:
+        self.console, self.min_interval = console, min_interval
         self.state = RunState()
+        self._drawn = 0.0
         self.live = Live(
             console=console,
             get_renderable=self.render,
@@ -63,7 +67,10 @@ class LiveView:
                 "  " + outcome_text(event),
             )
             self.console.print(line, highlight=False)
-        if isinstance(event, (StageStarted, StageFinished, SystemFinished)):
+        now = time.monotonic()
+        boundary = isinstance(event, (StageStarted, StageFinished, SystemFinished))
+        if boundary or now - self._drawn >= self.min_interval:
+            self._drawn = now
             self.live.refresh()
 
     def render(self) -> RenderableType:

@@ -25,7 +25,6 @@ EXIT_MEANINGS = {
     "above ('potstill check DIR' exits 1 when a student fails one)",
     1: "a student failed a deployment gate",
     2: "bad input: nothing was run (the message above says what to fix)",
-    3: "some systems or cells failed: their records hold the error; the rest is kept",
 }
 
 
