@@ -21,8 +21,8 @@ __all__ = ["EXIT_MEANINGS", "print_summary", "summary_table"]
 
 #: What each exit code of ``study``/``demo``/``distill`` means, as the summary says it.
 EXIT_MEANINGS = {
-    0: "the study ran to the end and its report is written; gates are judged per student "
-    "above ('potstill check DIR' exits 1 when a student fails one)",
+    0: "the study ran and its report is written ('potstill check DIR' exits 1 when a "
+    "student fails a gate)",
     1: "a student failed a deployment gate",
     2: "bad input: nothing was run (the message above says what to fix)",
 }
