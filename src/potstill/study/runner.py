@@ -28,6 +28,7 @@ from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcom
 from potstill.study.environment import capture_environment
 from potstill.study.outcome import announce_finished, run_announced, study_outcomes
 from potstill.study.system import SystemContext, run_system
+from potstill.study.workspace import study_lock
 
 __all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
 
@@ -131,11 +132,29 @@ def run_study(
 ) -> StudyResult:
     """Run (or resume) every system of ``config`` into ``out`` and render the report.
 
-    ``on_event`` receives the run's events (:mod:`potstill.events`) as they happen; with the
-    process and Ray backends only the system-level ones (systems run elsewhere).
+    ``out`` must be a new folder, an empty one or an earlier study; the run holds its lock
+    (:func:`~potstill.study.workspace.study_lock`) while it writes. ``on_event`` receives
+    the run's events (:mod:`potstill.events`) as they happen; with the process and Ray
+    backends only the system-level ones (systems run elsewhere).
     """
-    out, sink, started = Path(out), on_event or ignore, time.perf_counter()
     preflight(config)
+    with study_lock(Path(out)):
+        return _run_study(
+            config, Path(out), systems=systems, cache_dir=cache_dir, sink=on_event or ignore,
+            report=report,
+        )  # fmt: skip
+
+
+def _run_study(
+    config: FleetConfig,
+    out: Path,
+    *,
+    systems: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+    sink: EventSink = ignore,
+    report: bool = True,
+) -> StudyResult:
+    started = time.perf_counter()
     _check_resume(out, config)
     selected = list(config.systems)
     if systems:
