@@ -121,6 +121,38 @@ def _render(out: Path, sink: EventSink) -> Path:
     return path
 
 
+def _run_systems(
+    config: FleetConfig, selected: list[SystemSpec], ctx: SystemContext, started: float
+) -> int:
+    """Every selected system on the configured backend; returns the records added."""
+    backend, workers = config.runner.backend, config.runner.workers
+    if workers > 1:
+        log.warning(
+            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+            workers,
+        )
+    n, remote_ctx = len(selected), replace(ctx, events=ignore)  # a sink stays in this process
+    if backend == "local" or workers == 1:
+        added = 0
+        for i, spec in enumerate(selected, 1):
+            added += run_announced(
+                ctx.events, ctx.out, spec.name, i, n, partial(_run_one, spec, ctx)
+            )
+    elif backend == "process":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            counts = pool.map(_run_one, selected, [remote_ctx] * n)
+            added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
+        remote = ray.remote(_run_one)
+        counts = ray.get([remote.remote(spec, remote_ctx) for spec in selected])
+        added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    return added
+
+
 def run_study(
     config: FleetConfig,
     out: Path,
@@ -182,29 +214,7 @@ def _run_study(
         events=sink,
     )
     sink(StudyStarted(name=config.name, out=str(out), systems=tuple(s.name for s in selected)))
-    backend, workers = config.runner.backend, config.runner.workers
-    if workers > 1:
-        log.warning(
-            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-            workers,
-        )
-    n, remote_ctx = len(selected), replace(ctx, events=ignore)  # a sink stays in this process
-    if backend == "local" or workers == 1:
-        added = 0
-        for i, spec in enumerate(selected, 1):
-            added += run_announced(sink, out, spec.name, i, n, partial(_run_one, spec, ctx))
-    elif backend == "process":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            counts = pool.map(_run_one, selected, [remote_ctx] * n)
-            added = _announce_all(sink, out, selected, counts, started)
-    else:
-        try:
-            import ray
-        except ImportError:
-            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
-        remote = ray.remote(_run_one)
-        counts = ray.get([remote.remote(spec, remote_ctx) for spec in selected])
-        added = _announce_all(sink, out, selected, counts, started)
+    added = _run_systems(config, selected, ctx, started)
     report_path = _render(out, sink) if report else None
     outcomes = study_outcomes(out, [s.name for s in selected])
     sink(StudyFinished(out=str(out), report=None if report_path is None else str(report_path),
