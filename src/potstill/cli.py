@@ -33,6 +33,7 @@ from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
 from potstill.models.zoo import TeacherSpec
 from potstill.study.runner import StudyResult
+from potstill.watch import LogFormat, Watch, watching
 
 __all__ = ["app", "main"]
 
@@ -63,21 +64,22 @@ def _help(model: type[BaseModel], name: str) -> str:
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
 ]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="auto: a live view in a terminal, plain timestamped lines otherwise; "
+        "rich; plain; json: one JSON object per event on stdout.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
+]
 
 
-def _finish(result: StudyResult) -> None:
-    """Print where the report is and what the exit code will say; exit with it."""
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
-    if result.failed:
-        err.print(
-            f"{result.failed} run(s) failed: their records hold the error and a traceback; "
-            "the report lists them. Rerunning the same command retries them (exit code 3)."
-        )
-    elif result.gates_failed:
-        err.print(
-            f"{result.gates_failed} distilled student(s) failed a deployment gate; "
-            f"'potstill check {result.out}' lists them (exit code 1)."
-        )
+def _finish(watch: Watch, result: StudyResult) -> None:
+    """The summary (the report's path and what the exit code means), then exit with it."""
+    watch.summary(result, result.exit_code)
     raise typer.Exit(result.exit_code)
 
 
@@ -87,9 +89,13 @@ def demo(
     quick: Annotated[
         bool, typer.Option(help="A small subset that finishes in about a minute.")
     ] = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
-    _finish(api.demo(out=out, quick=quick))
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.demo(out=out, quick=quick, on_event=watch.emit)
+    _finish(watch, result)
 
 
 @app.command()
@@ -99,9 +105,13 @@ def study(
     system: Annotated[
         list[str] | None, typer.Option(help="Run only these systems (repeatable).")
     ] = None,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
-    _finish(api.study(fleet, out=out, systems=system))
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
+    _finish(watch, result)
 
 
 @app.command()
@@ -264,28 +274,32 @@ def distill(
     split_column: _SplitColumn = None,
     sensitive_is_feature: _SensitiveFeature = False,
     allow_weak_teacher: _AllowWeak = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
-    result = api.distill(
-        teacher=teacher,
-        data=data,
-        target=target,
-        out=out,
-        methods=method or ["kd"],
-        text_column=text_column,
-        sensitive=sensitive,
-        width=width,
-        trust_pickle=trust_pickle,
-        quick=quick,
-        drop=drop or (),
-        positive_label=positive_label,
-        classes=_parse_classes(classes) if classes is not None else None,
-        test_data=test_data,
-        split_column=split_column,
-        sensitive_is_feature=sensitive_is_feature,
-        allow_weak_teacher=allow_weak_teacher,
-    )
-    _finish(result)
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.distill(
+            teacher=teacher,
+            data=data,
+            target=target,
+            out=out,
+            methods=method or ["kd"],
+            text_column=text_column,
+            sensitive=sensitive,
+            width=width,
+            trust_pickle=trust_pickle,
+            quick=quick,
+            drop=drop or (),
+            positive_label=positive_label,
+            classes=_parse_classes(classes) if classes is not None else None,
+            test_data=test_data,
+            split_column=split_column,
+            sensitive_is_feature=sensitive_is_feature,
+            allow_weak_teacher=allow_weak_teacher,
+            on_event=watch.emit,
+        )
+    _finish(watch, result)
 
 
 def _parse_classes(text: str) -> list[str]:

@@ -119,14 +119,14 @@ def test_changing_one_system_reruns_it_alone(
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(fleet_yaml(user_files, SYSTEMS))
     out = tmp_path / "out"
-    first = run_study(load_fleet(fleet), out, progress=False)
+    first = run_study(load_fleet(fleet), out)
     assert first.new_records == 4 and first.exit_code == 0
     beta = {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("beta__*.json")}
     old_hash = json.loads((out / "records" / "alpha__kd.json").read_text())["system_hash"]
 
     fleet.write_text(fleet_yaml(user_files, SYSTEMS, {"alpha": {"grid": ["scratch", "dist"]}}))
     with caplog.at_level(logging.WARNING):
-        second = run_study(load_fleet(fleet), out, progress=False)
+        second = run_study(load_fleet(fleet), out)
     assert second.new_records == 2  # alpha only
     assert "system alpha: its settings changed" in caplog.text
     assert "reruns alone" in caplog.text

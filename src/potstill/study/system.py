@@ -28,6 +28,7 @@ from potstill.config import FleetConfig, SystemSpec
 from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
+from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
 from potstill.methods import build_objective
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
@@ -74,7 +75,7 @@ class SystemContext:
     config_hash: str
     environment: dict[str, Any]
     cache_dir: Path | None = None
-    progress: bool = True
+    events: EventSink = ignore  # where the run's progress goes (potstill.events)
     timings: dict[str, float] = field(default_factory=dict)
     system_hashes: Mapping[str, str] = field(default_factory=dict)
     fail_fast: bool = False
@@ -141,6 +142,7 @@ def _train_cell(
     ctx: SystemContext,
     cache: TeacherOutputCache,
     size: TeacherSize,
+    st: Stage,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
@@ -149,7 +151,7 @@ def _train_cell(
     student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
-        cell.info["resumed"] = "trained model reloaded"
+        cell.info["resumed"] = st.outcome = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
     if raw_features(spec):
@@ -165,8 +167,9 @@ def _train_cell(
         checkpoint=folder / "checkpoint.pt",
         cache=cache,
         description=f"{spec.name}/{cell.entry.label}",
-        progress=ctx.progress,
+        stage=st,
     )
+    st.outcome = f"{result.epochs_run} epochs, best val {task.metric} {result.best_val:.4g}"
     trained = {k: v for k, v in result.__dict__.items() if k != "history"}
     save_model(
         student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
@@ -251,7 +254,7 @@ def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
 def _evaluate_cells(
     cells: list[Cell],
     spec: SystemSpec,
-    fleet: FleetConfig,
+    ctx: SystemContext,
     raw_task: Task,
     teacher: Teacher,
     problem: Problem,
@@ -264,12 +267,14 @@ def _evaluate_cells(
         if c.status != "ok" or c.student is None:
             continue
         try:
-            qualities[c.entry.label] = evaluate_pair(
-                raw_task,
-                teacher.predict_scores,
-                _predictor(c.student, problem, text_model),
-                spec.evaluate or fleet.evaluate,
-            )
+            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
+                qualities[c.entry.label] = evaluate_pair(
+                    raw_task,
+                    teacher.predict_scores,
+                    _predictor(c.student, problem, text_model),
+                    spec.evaluate or ctx.fleet.evaluate,
+                    stage=st,
+                )
         except Exception as exc:
             _fail_cell(c, spec.name, exc)
     return qualities
@@ -281,7 +286,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
     timings: dict[str, float] = {}
     task, teacher, teacher_info = open_task_and_teacher(
         spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
-        timings=timings,
+        timings=timings, events=ctx.events,
     )  # fmt: skip
     loaded.append(task)
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
@@ -300,9 +305,13 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
         refuse_if_nothing_applies(cells, teacher)
     size = _teacher_size(teacher, task, spec, fleet.seed)
     write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
-    for cell in (c for c in cells if c.status == "ok"):
+    for cell in cells:
+        if cell.status == "not_applicable":
+            skipped_stage(ctx.events, spec.name, "train", cell.entry.label, cell.reason)
+            continue
         try:
-            _train_cell(cell, task, teacher, spec, ctx, cache, size)
+            with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
+                _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
             if text_model is not None:
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)
@@ -310,7 +319,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
             _fail_cell(cell, spec.name, exc)
 
     t0 = time.perf_counter()
-    qualities = _evaluate_cells(cells, spec, fleet, raw_task, teacher, task.problem, text_model)
+    qualities = _evaluate_cells(cells, spec, ctx, raw_task, teacher, task.problem, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -320,13 +329,14 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
     reference = None
     if text_model is not None and qualities and wants_int8_reference(spec, task):
         first = next(iter(qualities.values()))
-        reference = int8_reference(
-            task,
-            text_model,
-            runtime_score,
-            first.teacher.value,
-            higher_is_better=first.higher_is_better,
-        )
+        with stage(ctx.events, spec.name, "reference"):
+            reference = int8_reference(
+                task,
+                text_model,
+                runtime_score,
+                first.teacher.value,
+                higher_is_better=first.higher_is_better,
+            )
     return write_records(
         spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
