@@ -198,7 +198,7 @@ CASES.append(
             "--log-format",
             "plain",
         ],
-        3,
+        2,
         "GiB to train",
     )
 )
