@@ -208,23 +208,6 @@ def test_state_dicts_need_an_architecture(tmp_path: Path) -> None:
         load_teacher(pt, problem="classification", architecture=wrong)
 
 
-def test_torchscript_teacher_is_logits_only(tmp_path: Path) -> None:
-    model = _mlp()
-    path = tmp_path / "ts.pt"
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r".*torch\.jit\.trace.*", category=DeprecationWarning
-        )
-        torch.jit.trace(model, torch.from_numpy(X[:2])).save(str(path))
-    teacher = load_teacher(path, problem="classification")
-    assert teacher.capabilities == {"logits"}
-    np.testing.assert_allclose(
-        teacher.predict_scores(X), predict_scores(model, X, problem="classification"), rtol=1e-6
-    )
-    with pytest.raises(ModelError, match="TorchScript"):
-        Teacher.from_torch(teacher.module, problem="classification", features=["blocks.0"])  # type: ignore[arg-type]
-
-
 def test_potstill_directory_and_unknown_formats(tmp_path: Path) -> None:
     model = _mlp()
     save_model(model, tmp_path / "saved")

@@ -100,6 +100,18 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
+    def class_labels(self) -> tuple[str, ...] | None:
+        """Class names in the order of the model's outputs, where the model stores them."""
+        return None
+
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers ``outputs`` fills, in depth order (none for a black box)."""
+        return []
+
+    def embedding_layer_name(self) -> str | None:
+        """The layer whose output is ``Outputs.embedding``, if any."""
+        return None
+
 
 class TorchBackend(TeacherBackend):
     """A white-box ``nn.Module``: logits plus hooked hidden layers and embedding."""
@@ -127,6 +139,12 @@ class TorchBackend(TeacherBackend):
     @property
     def module(self) -> nn.Module:
         return self._module
+
+    def hidden_layer_names(self) -> list[str]:
+        return list(self.features)
+
+    def embedding_layer_name(self) -> str | None:
+        return self.embedding
 
     def _device(self) -> torch.device:
         return next((p.device for p in self._module.parameters()), torch.device("cpu"))

@@ -39,6 +39,7 @@ from potstill.models.backends import (
 )
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
+from potstill.models.scripted import script_chain
 from potstill.models.students import build_from_spec
 from potstill.types import Outputs, Problem
 
@@ -76,8 +77,9 @@ class Teacher:
         name: str = "teacher",
     ) -> Teacher:
         """A white-box teacher. ``features``/``embedding`` default to the module's
-        ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them; pass
-        ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
+        ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them (a TorchScript
+        module: the hidden steps of its verified chain, see :mod:`potstill.models.scripted`);
+        pass ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
         with default taps becomes an "hf" teacher (attention maps, values, raw text)."""
         own = getattr(module, "problem", None)
         if isinstance(own, str) and own != problem:
@@ -87,13 +89,18 @@ class Teacher:
             )
         if isinstance(module, HFClassifier) and features is None and embedding is None:
             return cls(HFBackend(module, problem), name=name)
-        scripted = isinstance(module, torch.jit.ScriptModule)  # hooks are impossible there
+        if isinstance(module, torch.jit.ScriptModule):  # no hooks: its verified chain, if any
+            chain = script_chain(module)
+            if features is None:
+                features = list(chain.hidden) if chain is not None else []
+            if embedding is None:
+                embedding = chain.embedding if chain is not None else None
         if features is None:
             fn = getattr(module, "hidden_layer_names", None)
-            features = list(fn()) if callable(fn) and not scripted else []
+            features = list(fn()) if callable(fn) else []
         if embedding is None:
             fn = getattr(module, "embedding_layer_name", None)
-            embedding = fn() if callable(fn) and not scripted else None
+            embedding = fn() if callable(fn) else None
         return cls(TorchBackend(module, problem, features, embedding), name=name)
 
     @classmethod
@@ -193,6 +200,19 @@ class Teacher:
     def module(self) -> nn.Module | None:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
+
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers ``outputs`` fills, in depth order (empty for a black box)."""
+        return self._backend.hidden_layer_names()
+
+    def embedding_layer_name(self) -> str | None:
+        """The layer ``outputs`` reads the embedding from, or None."""
+        return self._backend.embedding_layer_name()
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The class names in the order of the teacher's outputs, where the model stores
+        them (e.g. CatBoost's ``classes_``); None when it does not."""
+        return self._backend.class_labels()
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         """Teacher outputs for a batch, in eval mode without gradients."""

@@ -70,12 +70,11 @@ def _family(specs: list[Any]) -> str:
 
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
     """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
-    module = teacher.module
-    names = getattr(module, "hidden_layer_names", None)
-    if module is None or not callable(names) or not names():
+    module, names = teacher.module, teacher.hidden_layer_names()
+    if module is None or not names:
         return None
     module.eval()
-    with FeatureTap(module, hidden=[names()[0]]) as tap, torch.no_grad():
+    with FeatureTap(module, hidden=[names[0]]) as tap, torch.no_grad():
         out = tap(torch.from_numpy(task.train.X[:2]))
     assert out.hidden is not None
     return feature_kind(out.hidden[0], where="teacher")

@@ -52,12 +52,25 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def layer_pairs(student: nn.Module, teacher: nn.Module) -> tuple[list[str], list[str]]:
-    """Student and teacher hidden-layer names paired by the uniform layer map."""
+def layer_pairs(student: nn.Module, teacher: nn.Module | Teacher) -> tuple[list[str], list[str]]:
+    """Student and teacher hidden-layer names paired by the uniform layer map.
+
+    A :class:`Teacher` pairs the layers it exposes (a TorchScript chain's, or the ones its
+    backend was given); a module, its ``hidden_layer_names()``. When either side has no
+    hidden layers there is nothing to pair (response methods need none).
+    """
     s_names = _names(student, "hidden_layer_names")
-    t_names = _names(teacher, "hidden_layer_names")
+    t_names = _hidden_names(teacher)
+    if not s_names or not t_names:
+        return [], []
     pairs = uniform_layer_map(len(t_names), len(s_names))
     return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
+
+
+def _hidden_names(model: nn.Module | Teacher) -> list[str]:
+    if isinstance(model, Teacher):
+        return model.hidden_layer_names()
+    return _names(model, "hidden_layer_names")
 
 
 def _names(module: nn.Module, attr: str) -> list[str]:
@@ -140,7 +153,7 @@ def train(
     s_layers: list[str] = []
     t_layers: list[str] = []
     if needs_teacher and teacher is not None and teacher.module is not None:
-        s_layers, t_layers = layer_pairs(student, teacher.module)
+        s_layers, t_layers = layer_pairs(student, teacher)
     # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
     wants_attn, wants_val = "attentions" in requires, "values" in requires
     s_attn: list[str] = []
@@ -169,7 +182,7 @@ def train(
             t_tap = FeatureTap(
                 teacher.module,
                 hidden=t_layers,
-                embedding=_embedding(teacher.module),
+                embedding=teacher.embedding_layer_name(),
                 attentions=t_attn,
                 values=t_val,
             )
