@@ -190,8 +190,12 @@ def distill(
     trust_pickle: bool = False,
     quick: bool = False,
     progress: bool = True,
+    teacher_architecture: Path | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
+
+    ``teacher_architecture`` is a JSON model spec for a weights-only teacher file (a state
+    dict ``.pt`` or ``.safetensors``): YAML ``teacher.architecture``.
 
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only).
@@ -209,7 +213,13 @@ def distill(
                     "text_column": text_column,
                     "sensitive": sensitive,
                 },
-                "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
+                "teacher": {
+                    "path": str(teacher),
+                    "trust_pickle": trust_pickle,
+                    "architecture": None
+                    if teacher_architecture is None
+                    else str(teacher_architecture),
+                },
                 "student": {"width": width},
             }
         ],

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from potstill import api
 from potstill.errors import ConfigError, PotstillError
+from potstill.models.zoo import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -158,9 +159,7 @@ def config_help() -> None:
 
 @app.command()
 def distill(
-    teacher: Annotated[
-        Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")
-    ],
+    teacher: Annotated[Path, typer.Option(help=TeacherSpec.model_fields["path"].description)],
     data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
     target: Annotated[str, typer.Option(help="Column to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
@@ -178,6 +177,9 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
+    teacher_architecture: Annotated[
+        Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
+    ] = None,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(
@@ -191,6 +193,7 @@ def distill(
         width=width,
         trust_pickle=trust_pickle,
         quick=quick,
+        teacher_architecture=teacher_architecture,
     )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
 

@@ -198,7 +198,7 @@ def test_state_dicts_need_an_architecture(tmp_path: Path) -> None:
     torch.save(model.state_dict(), pt)
     save_file(model.state_dict(), st)
     for path in (pt, st):
-        with pytest.raises(ModelError, match="Pass architecture="):
+        with pytest.raises(ModelError, match=r"architecture=<dict>.*--teacher-architecture"):
             load_teacher(path, problem="classification")
         teacher = load_teacher(path, problem="classification", architecture=model.spec())
         assert teacher.capabilities == {"logits", "hidden", "embedding"}

@@ -16,8 +16,6 @@ in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes 
 from __future__ import annotations
 
 import pickle
-import warnings
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from safetensors.torch import load_file as load_safetensors_file
 from torch import nn
 
 from potstill._validation import check_scalar
-from potstill.errors import ConfigError, ModelError, UnsafeModelError
+from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import (
     HFBackend,
     OnnxBackend,
@@ -37,10 +35,19 @@ from potstill.models.backends import (
     TeacherBackend,
     TorchBackend,
 )
-from potstill.models.export import MODEL_JSON, load_model, load_state_strict
+from potstill.models.export import MODEL_JSON, load_model
+from potstill.models.formats import (
+    GBM_SUFFIXES,
+    is_torchscript,
+    load_gbm,
+    load_skops,
+    load_torchscript,
+    module_from_weights,
+    refuse_pickle,
+    unpickle,
+)
 from potstill.models.hf import HFClassifier
 from potstill.models.scripted import script_chain
-from potstill.models.students import build_from_spec
 from potstill.types import Outputs, Problem
 
 __all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
@@ -246,13 +253,6 @@ class Teacher:
 # ---------------------------------------------------------------------- loading
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
-
-
 def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
     if isinstance(obj, nn.Module):
         return Teacher.from_torch(obj.eval(), problem=problem, name=name)
@@ -267,26 +267,43 @@ def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
 def _with_architecture(
     architecture: Mapping[str, Any] | None, state: Any, path: Path, problem: Problem, name: str
 ) -> Teacher:
-    if architecture is None:
-        raise ModelError(
-            f"'{path}' holds weights only (a state dict). Pass architecture=<spec dict> "
-            "(--architecture spec.json) describing the model, e.g. MLP(...).spec()."
-        )
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ModelError(f"'{path}' does not hold a state dict. Got {type(state).__name__}.")
-    module = build_from_spec(architecture)
-    load_state_strict(module, state, str(path))
+    module = module_from_weights(architecture, state, path)
     return Teacher.from_torch(module.eval(), problem=problem, name=name)
 
 
-def _refuse_pickle(path: Path, what: str) -> UnsafeModelError:
-    return UnsafeModelError(
-        f"Refusing to load '{path}': {what} Unpickling executes arbitrary code stored in the "
-        "file. If you trust this file, pass trust_pickle=True (CLI: --trust-pickle); better, "
-        "export the model to ONNX or safetensors."
-    )
+def _from_directory(path: Path, problem: Problem, name: str) -> Teacher:
+    if not (path / MODEL_JSON).is_file():
+        if (path / "config.json").is_file():
+            return Teacher.from_pretrained(path, problem=problem, name=name)
+        raise ModelError(
+            f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
+            "no config.json (Hugging Face save_pretrained). Give a model file instead."
+        )
+    module = load_model(path)
+    if isinstance(module, HFClassifier):
+        from potstill.models.hf_io import load_tokenizer
+
+        module.tokenizer = load_tokenizer(path)
+    return Teacher.from_torch(module, problem=problem, name=name)
+
+
+def _from_torch_file(
+    path: Path,
+    problem: Problem,
+    name: str,
+    trust_pickle: bool,
+    architecture: Mapping[str, Any] | None,
+) -> Teacher:
+    if architecture is None and is_torchscript(path):
+        return Teacher.from_torch(load_torchscript(path), problem=problem, name=name)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust_pickle:
+            raise refuse_pickle(path, "it holds pickled Python objects, not only weights.") from exc
+        obj = unpickle(path, lambda: torch.load(path, map_location="cpu", weights_only=False))
+        return _from_object(obj, path, problem, name)
+    return _with_architecture(architecture, state, path, problem, name)
 
 
 def load_teacher(
@@ -304,7 +321,11 @@ def load_teacher(
     - a directory with ``config.json``: a Hugging Face ``save_pretrained`` folder, loaded
       offline by :meth:`Teacher.from_pretrained`;
     - ``.onnx``: onnxruntime;
-    - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``;
+    - ``.json`` / ``.ubj`` (XGBoost), ``.txt`` (LightGBM), ``.cbm`` (CatBoost): the
+      library's own loader; the model's objective must match ``problem``;
+    - ``.skops``: scikit-learn through skops; types skops does not trust need ``trust_pickle``;
+    - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``; a library
+      missing while unpickling is named with the package to install;
     - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
       needs ``architecture`` (a ``spec()`` dict); a whole pickled module needs ``trust_pickle``;
     - ``.safetensors``: weights that need ``architecture``.
@@ -315,27 +336,19 @@ def load_teacher(
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
     if path.is_dir():
-        if not (path / MODEL_JSON).is_file():
-            if (path / "config.json").is_file():
-                return Teacher.from_pretrained(path, problem=problem, name=name)
-            raise ModelError(
-                f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
-                "no config.json (Hugging Face save_pretrained). Give a model file instead."
-            )
-        module = load_model(path)
-        if isinstance(module, HFClassifier):
-            from potstill.models.hf_io import load_tokenizer
-
-            module.tokenizer = load_tokenizer(path)
-        return Teacher.from_torch(module, problem=problem, name=name)
+        return _from_directory(path, problem, name)
     if suffix == ".onnx":
         return Teacher.from_onnx(path, problem=problem, name=name)
+    if suffix in GBM_SUFFIXES:
+        return Teacher(load_gbm(path, problem), name=name)
+    if suffix == ".skops":
+        return _from_object(load_skops(path, trust_pickle=trust_pickle), path, problem, name)
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
-            raise _refuse_pickle(path, "it is a pickle (joblib) file.")
+            raise refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(joblib.load(path), path, problem, name)
+        return _from_object(unpickle(path, lambda: joblib.load(path)), path, problem, name)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -343,34 +356,9 @@ def load_teacher(
             raise ModelError(f"'{path}' is not a valid safetensors file: {exc}") from exc
         return _with_architecture(architecture, state, path, problem, name)
     if suffix in _TORCH_SUFFIXES:
-        if architecture is None and _is_torchscript(path):
-            with warnings.catch_warnings():
-                # The file is TorchScript; torch deprecating that format is not the user's to fix.
-                warnings.filterwarnings(
-                    "ignore", message=r".*torch\.jit\.load.*", category=DeprecationWarning
-                )
-                module = torch.jit.load(str(path), map_location="cpu")
-            return Teacher.from_torch(module.eval(), problem=problem, name=name)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if not trust_pickle:
-                raise _refuse_pickle(
-                    path, "it holds pickled Python objects, not only weights."
-                ) from exc
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-            return _from_object(obj, path, problem, name)
-        return _with_architecture(architecture, state, path, problem, name)
-    supported = ", ".join(
-        [
-            "<potstill model dir>",
-            "<Hugging Face dir>",
-            ".onnx",
-            *_TORCH_SUFFIXES,
-            ".safetensors",
-            *PICKLE_SUFFIXES,
-        ]
-    )
+        return _from_torch_file(path, problem, name, trust_pickle, architecture)
+    dirs = ["<potstill model dir>", "<Hugging Face dir>", ".onnx", *GBM_SUFFIXES, ".skops"]
+    supported = ", ".join([*dirs, *_TORCH_SUFFIXES, ".safetensors", *PICKLE_SUFFIXES])
     raise ModelError(
         f"Unknown teacher format '{suffix or path.name}' for '{path}'. Supported: {supported}."
     )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
+from potstill.models.formats import read_architecture
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.teacher import Teacher, load_teacher
@@ -51,10 +52,18 @@ class TeacherSpec(BaseModel):
     )
     path: Path | None = Field(
         None,
-        description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).",
+        description="A saved teacher (used instead of a built-in recipe): ONNX, TorchScript, "
+        "XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, scikit-learn .skops, a potstill or "
+        "Hugging Face folder, weights (.pt/.safetensors) with 'architecture', or a pickle "
+        "with 'trust_pickle'.",
     )
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
+    )
+    architecture: Path | None = Field(
+        None,
+        description="With a weights-only 'path' (.pt state dict, .safetensors): a JSON file "
+        "holding the model's spec, e.g. json.dump(MLP(...).spec(), f).",
     )
     hidden: list[int] = Field(
         default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
@@ -87,7 +96,7 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
+    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", "architecture"})
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -187,7 +196,10 @@ def get_teacher(
 ) -> tuple[Teacher, dict[str, object]]:
     """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
     if spec.path is not None:
-        teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
+        arch = read_architecture(spec.architecture) if spec.architecture is not None else None
+        teacher = load_teacher(
+            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, architecture=arch
+        )
         return teacher, {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
