@@ -178,3 +178,13 @@ def test_any_probe_failure_is_recorded_as_not_measured(
     assert profile.extra["cold_start"]["fresh_process_error"] == (
         "not measured: KeyError: 'an exporter bug'"
     )
+
+
+def test_a_torchscript_teacher_is_timed_on_onnx_runtime_too(tmp_path: Path) -> None:
+    teacher = load_teacher(_trace(_net(), tmp_path / "ts.pt"), problem="classification")
+    rows = np.repeat(X, 2, axis=0)[:64]
+    config = BenchConfig.quick(runtimes=("eager", "onnx"))
+    profiles = measure([BenchTarget(name="teacher", module=teacher.module, example=rows)], config)
+    by_runtime = {p.runtime: p for p in profiles}
+    assert set(by_runtime) == {"eager", "onnx"}, profiles[0].settings["skipped_runtimes"]
+    assert by_runtime["onnx"].extra["runtime_notes"]["validation"]["agreement"] == 1.0
