@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import catboost
 import joblib
@@ -178,6 +179,9 @@ def test_skops_loads_trusted_types_and_lists_the_others(tmp_path: Path) -> None:
         load_teacher(tmp_path / "hgb.skops", problem="classification")
     trusted = load_teacher(tmp_path / "hgb.skops", problem="classification", trust_pickle=True)
     _same(trusted.predict_scores(X), hgb.predict_proba(X))
+    arch = trusted.describe()["architecture"]  # HistGradientBoosting: 5 rounds × 3 classes
+    assert arch["trees"] == 15 and trusted.describe()["params"] == arch["nodes"] > 15
+    assert teacher.describe()["params"] is None  # a linear model has no trees
     (tmp_path / "junk.skops").write_bytes(b"junk")
     with pytest.raises(ModelError, match="not a readable skops file"):
         load_teacher(tmp_path / "junk.skops", problem="classification")
@@ -199,6 +203,20 @@ def test_a_pickle_whose_module_is_gone_names_what_to_install(
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(code)])
     with pytest.raises(MissingDependencyError, match=r"needs the Python module 'acme_scoring'"):
         load_teacher(tmp_path / "model.joblib", problem="regression", trust_pickle=True)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm", "catboost"])
+def test_pickled_gbm_wrappers_are_sized_by_their_trees(library: str) -> None:
+    from potstill.models.teacher import Teacher
+
+    model: Any = {
+        "xgboost": lambda: xgboost.XGBClassifier(n_estimators=4, max_depth=2),
+        "lightgbm": lambda: lightgbm.LGBMClassifier(n_estimators=4, num_leaves=4, verbose=-1),
+        "catboost": lambda: catboost.CatBoostClassifier(iterations=4, depth=2, verbose=0),
+    }[library]().fit(X, Y2)
+    desc = Teacher.from_sklearn(model, problem="classification").describe()
+    assert desc["architecture"]["trees"] == 4 and desc["params"] == desc["architecture"]["nodes"]
+    assert 4 * 3 <= desc["params"] <= 4 * 7  # binary trees with 2 to 4 leaves
 
 
 @pytest.mark.parametrize(

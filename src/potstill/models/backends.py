@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ from potstill.errors import DataError, ModelError, missing_dependency
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.predict import count_params, logits_to_scores, predict_scores
+from potstill.models.tree_size import SIZE_UNIT, estimator_tree_size
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -309,7 +311,15 @@ class SklearnBackend(TeacherBackend):
             ]
         if hasattr(est, "n_features_in_"):
             arch["n_features"] = int(est.n_features_in_)
+        size = estimator_tree_size(est)
+        if size is not None:
+            arch.update(asdict(size), size=SIZE_UNIT)
         return arch
+
+    def params(self) -> int | None:
+        """Tree nodes of a tree ensemble (see ``SIZE_UNIT``); None for other estimators."""
+        size = estimator_tree_size(self.estimator)
+        return size.nodes if size is not None else None
 
 
 _ORT_DTYPES = {

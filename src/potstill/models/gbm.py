@@ -9,8 +9,8 @@ ranking objectives are refused. Probabilities are what the library's own ``predi
 gives (the same link function, the best iteration when early stopping stored one).
 
 A tree ensemble has no weights to count, so ``params()`` is the number of tree nodes
-(split nodes plus leaves over all trees, each counted as a binary tree), documented in
-``architecture()["size"]`` next to the trees, leaves and depth.
+(:mod:`potstill.models.tree_size`), documented in ``architecture()["size"]`` next to the
+trees, leaves and depth.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import importlib
 import json
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +28,16 @@ import torch
 
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
+from potstill.models.tree_size import SIZE_UNIT, TreeSize, lightgbm_size, xgboost_size
 from potstill.types import Outputs, Problem
 
 __all__ = [
-    "SIZE_UNIT",
     "GBMBackend",
     "LightGBMBackend",
-    "TreeSize",
     "XGBoostBackend",
     "check_objective",
     "import_optional",
 ]
-
-#: What ``params()`` counts for a tree ensemble (stored in the teacher's description).
-SIZE_UNIT = "tree nodes (splits + leaves over all trees, each tree counted as a binary tree)"
-
-
-@dataclass(frozen=True)
-class TreeSize:
-    """The size of a tree ensemble: trees, nodes (splits + leaves), leaves, deepest tree."""
-
-    trees: int
-    nodes: int
-    leaves: int
-    max_depth: int
-
-    @classmethod
-    def from_leaf_counts(cls, leaves: list[int], max_depth: int) -> TreeSize:
-        return cls(len(leaves), sum(2 * n - 1 for n in leaves), sum(leaves), max_depth)
 
 
 def check_objective(
@@ -167,28 +149,6 @@ def _xgb_problem(objective: str) -> str:
     return "ranking" if objective.startswith("rank:") else "regression"
 
 
-def _depth(left: list[int], right: list[int]) -> int:
-    """Depth of a tree stored as child-index arrays (-1: leaf); a lone leaf has depth 0."""
-    deepest, stack = 0, [(0, 0)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if left[node] != -1:
-            stack += [(left[node], depth + 1), (right[node], depth + 1)]
-    return deepest
-
-
-def _xgb_size(model: dict[str, Any]) -> TreeSize:
-    booster = model["learner"]["gradient_booster"]
-    if booster.get("name") == "gblinear":
-        return TreeSize(0, 0, 0, 0)
-    gbtree = booster.get("gbtree", booster)  # "dart" wraps a gbtree
-    trees = gbtree["model"]["trees"]
-    leaves = [sum(1 for c in t["left_children"] if c == -1) for t in trees]
-    depth = max((_depth(t["left_children"], t["right_children"]) for t in trees), default=0)
-    return TreeSize.from_leaf_counts(leaves, depth)
-
-
 def _refuse_non_xgboost_json(path: Path) -> None:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
@@ -259,7 +219,7 @@ class XGBoostBackend(GBMBackend):
 
     def size(self) -> TreeSize:
         if self._size is None:
-            self._size = _xgb_size(json.loads(bytes(self.booster.save_raw("json"))))
+            self._size = xgboost_size(self.booster)
         return self._size
 
 
@@ -267,17 +227,6 @@ class XGBoostBackend(GBMBackend):
 
 _LGB_CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy")
 _LGB_REFUSED = ("lambdarank", "rank_xendcg", "cross_entropy_lambda", "custom", "none")
-
-
-def _lgb_depth(node: dict[str, Any]) -> int:
-    deepest, stack = 0, [(node, 0)]
-    while stack:
-        current, depth = stack.pop()
-        deepest = max(deepest, depth)
-        for side in ("left_child", "right_child"):
-            if side in current:
-                stack.append((current[side], depth + 1))
-    return deepest
 
 
 def _lgb_problem(objective: str) -> str:
@@ -311,11 +260,7 @@ class LightGBMBackend(GBMBackend):
         check_objective("LightGBM", path, objective, _lgb_problem(objective), problem)
         super().__init__(path, problem, objective, int(booster.num_feature()))
         self.booster = booster
-        trees = dump["tree_info"]
-        self._size = TreeSize.from_leaf_counts(
-            [int(t["num_leaves"]) for t in trees],
-            max((_lgb_depth(t["tree_structure"]) for t in trees), default=0),
-        )
+        self._size = lightgbm_size(dump)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self.booster.predict(X), dtype=np.float64)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from potstill.errors import ModelError
-from potstill.models.gbm import GBMBackend, TreeSize, check_objective, import_optional
+from potstill.models.gbm import GBMBackend, check_objective, import_optional
+from potstill.models.tree_size import TreeSize, catboost_size
 from potstill.types import Problem
 
 __all__ = ["CatBoostBackend"]
@@ -69,10 +70,7 @@ class CatBoostBackend(GBMBackend):
             )
         super().__init__(path, problem, loss, len(model.feature_names_))
         self.model = model
-        depth = int(model.get_all_params().get("depth", 0))
-        self._size = TreeSize.from_leaf_counts(
-            [int(n) for n in model.get_tree_leaf_counts()], depth
-        )
+        self._size = catboost_size(model)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.problem == "classification":
