@@ -58,6 +58,7 @@ def test_torch_teacher_describe_is_json() -> None:
     desc = Teacher.from_torch(_mlp(), problem="classification", name="t").describe()
     assert desc["params"] == (4 * 6 + 6 + 12) + (6 * 5 + 5 + 10) + (5 * 3 + 3)
     assert desc["architecture"]["type"] == "MLP" and desc["backend"] == "torch"
+    assert desc["params_unit"] == "parameters"
     json.dumps(desc)
 
 
@@ -88,6 +89,7 @@ def test_sklearn_teacher_is_a_black_box_with_log_probability_logits(
     trees = [t.tree_ for t in gbc.estimators_.ravel()]
     assert desc["params"] == sum(t.node_count for t in trees) == desc["architecture"]["nodes"]
     assert desc["architecture"]["trees"] == 15 and desc["architecture"]["max_depth"] == 2
+    assert desc["params_unit"].startswith("tree nodes")
     json.dumps(desc)
 
 

@@ -50,7 +50,7 @@ def test_xgboost_files_give_the_library_probabilities(tmp_path: Path, suffix: st
     arch = desc["architecture"]
     assert arch["trees"] == 18 and arch["objective"] == "multi:softprob" and arch["max_depth"] <= 3
     assert desc["params"] == arch["nodes"] == 2 * arch["leaves"] - arch["trees"]
-    assert "tree nodes" in arch["size"] and teacher.class_labels() is None
+    assert "tree nodes" in desc["params_unit"] and teacher.class_labels() is None
     json.dumps(desc)
 
 

@@ -102,6 +102,10 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
+    def params_unit(self) -> str:
+        """What ``params`` counts: "parameters", or tree nodes for a tree ensemble."""
+        return "parameters"
+
     def class_labels(self) -> tuple[str, ...] | None:
         """Class names in the order of the model's outputs, where the model stores them."""
         return None
@@ -313,13 +317,16 @@ class SklearnBackend(TeacherBackend):
             arch["n_features"] = int(est.n_features_in_)
         size = estimator_tree_size(est)
         if size is not None:
-            arch.update(asdict(size), size=SIZE_UNIT)
+            arch.update(asdict(size))
         return arch
 
     def params(self) -> int | None:
         """Tree nodes of a tree ensemble (see ``SIZE_UNIT``); None for other estimators."""
         size = estimator_tree_size(self.estimator)
         return size.nodes if size is not None else None
+
+    def params_unit(self) -> str:
+        return SIZE_UNIT if estimator_tree_size(self.estimator) is not None else "parameters"
 
 
 _ORT_DTYPES = {

@@ -9,8 +9,8 @@ ranking objectives are refused. Probabilities are what the library's own ``predi
 gives (the same link function, the best iteration when early stopping stored one).
 
 A tree ensemble has no weights to count, so ``params()`` is the number of tree nodes
-(:mod:`potstill.models.tree_size`), documented in ``architecture()["size"]`` next to the
-trees, leaves and depth.
+(:mod:`potstill.models.tree_size`); the description says so (``params_unit``) and
+``architecture()`` gives the trees, leaves and depth.
 """
 
 from __future__ import annotations
@@ -130,12 +130,14 @@ class GBMBackend(TeacherBackend):
             "objective": self.objective,
             "n_features": self.n_features,
             **asdict(self.size()),
-            "size": SIZE_UNIT,
         }
 
     def params(self) -> int:
         """Tree nodes (splits + leaves): a tree ensemble's size, see ``SIZE_UNIT``."""
         return self.size().nodes
+
+    def params_unit(self) -> str:
+        return SIZE_UNIT
 
 
 # ---------------------------------------------------------------------- XGBoost

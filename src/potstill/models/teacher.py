@@ -236,7 +236,8 @@ class Teacher:
 
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,
-        architecture and parameter count (None for tree ensembles)."""
+        architecture, size (``params``: parameters, or the tree nodes of a tree ensemble,
+        as ``params_unit`` says; None where neither is known)."""
         return {
             "name": self.name,
             "backend": self.backend,
@@ -244,6 +245,7 @@ class Teacher:
             "capabilities": sorted(self.capabilities),
             "architecture": self._backend.architecture(),
             "params": self._backend.params(),
+            "params_unit": self._backend.params_unit(),
         }
 
     def __repr__(self) -> str:
