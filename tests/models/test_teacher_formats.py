@@ -19,10 +19,15 @@ import xgboost
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from potstill.errors import MissingDependencyError, ModelError, UnsafeModelError
+from potstill.config import load_fleet
+from potstill.errors import ConfigError, MissingDependencyError, ModelError, UnsafeModelError
 from potstill.models.backends import PROBA_EPS
 from potstill.models.formats import unpickle
-from potstill.models.teacher import load_teacher
+from potstill.models.mlp import MLP
+from potstill.models.predict import predict_scores
+from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.zoo import TeacherSpec, get_teacher
+from potstill.types import DatasetInfo, Split, Task
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(160, 5)).astype(np.float32)
@@ -207,8 +212,6 @@ def test_a_pickle_whose_module_is_gone_names_what_to_install(
 
 @pytest.mark.parametrize("library", ["xgboost", "lightgbm", "catboost"])
 def test_pickled_gbm_wrappers_are_sized_by_their_trees(library: str) -> None:
-    from potstill.models.teacher import Teacher
-
     model: Any = {
         "xgboost": lambda: xgboost.XGBClassifier(n_estimators=4, max_depth=2),
         "lightgbm": lambda: lightgbm.LGBMClassifier(n_estimators=4, num_leaves=4, verbose=-1),
@@ -244,3 +247,29 @@ def test_a_missing_extra_is_named(
     monkeypatch.setitem(sys.modules, package, None)  # import raises ImportError
     with pytest.raises(MissingDependencyError, match=rf"'{package}' is not installed.*formats"):
         load_teacher(tmp_path / f"m{suffix}", problem="classification")
+
+
+def test_weights_only_teacher_takes_its_architecture_from_a_json_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = MLP(5, [6], 3).eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "spec.json").write_text(json.dumps(model.spec()))
+    (tmp_path / "fleet.yaml").write_text(
+        "systems:\n  - name: own\n    dataset: {path: data.csv, target: y}\n"
+        "    teacher: {path: weights.pt, architecture: spec.json}\n"
+    )
+    spec = load_fleet(tmp_path / "fleet.yaml").systems[0].teacher
+    assert spec.architecture == tmp_path / "spec.json"  # relative to the YAML file
+    split = Split(X, Y3)
+    task = Task(
+        name="own", sector="other", kind="tabular", problem="classification", train=split,
+        val=split, test=split, metric="accuracy", n_classes=3, info=DatasetInfo("own", "", ""),
+    )  # fmt: skip
+    teacher, _ = get_teacher("own", task, spec, seed=0, train_cfg=None)
+    _same(teacher.predict_scores(X), predict_scores(model, X, problem="classification"))
+    (tmp_path / "spec.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"'.*spec\.json' must hold a JSON object with a 'type'"):
+        get_teacher("own", task, spec, seed=0, train_cfg=None)
+    bare = TeacherSpec(path=tmp_path / "weights.pt")
+    with pytest.raises(ModelError, match=r"teacher\.architecture: spec\.json"):
+        get_teacher("own", task, bare, seed=0, train_cfg=None)

@@ -122,8 +122,8 @@ def _task() -> Task:
     )
 
 
-@pytest.mark.parametrize("method", ["kd", "dkd", "fitnet"])
-def test_response_and_feature_methods_train_on_a_torchscript_teacher(
+@pytest.mark.parametrize("method", ["kd", "dkd", "dist", "fitnet", "rkd", "crd"])
+def test_response_feature_and_relation_methods_train_on_a_torchscript_teacher(
     tmp_path: Path, method: str
 ) -> None:
     teacher = load_teacher(_trace(_net(), tmp_path / "ts.pt"), problem="classification")
