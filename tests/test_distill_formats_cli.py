@@ -1,5 +1,6 @@
 """`potstill distill` end to end on teachers in their own formats: a traced TorchScript MLP
-(response and feature methods) and gradient-boosted trees saved by XGBoost and LightGBM."""
+(response and feature methods) and gradient-boosted trees saved by XGBoost and LightGBM
+(response methods, and relation methods on their leaf embedding)."""
 
 from __future__ import annotations
 
@@ -113,8 +114,9 @@ def test_gbm_files_distil_as_black_boxes(
     else:
         model = lightgbm.LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1).fit(X, y)
         model.booster_.save_model(path)
-    records = _distill(csv, path, tmp_path / "out", "kd", "fitnet")
+    records = _distill(csv, path, tmp_path / "out", "kd", "fitnet", "rkd")
     kd = records["system__kd"]
+    assert records["system__rkd"]["status"] == "ok"  # relation KD on the leaf embedding
     assert kd["status"] == "ok"
     assert kd["teacher"]["backend"] == {".json": "xgboost", ".txt": "lightgbm"}[suffix]
     assert kd["teacher"]["params"] == kd["teacher"]["architecture"]["nodes"] > 30

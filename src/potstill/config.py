@@ -226,7 +226,10 @@ class FleetConfig(_Model):
 
     name: str = Field("fleet", description="Study name, shown in the report title.")
     seed: int = Field(
-        0, ge=0, description="Seed for splits, initialisation, data order and bootstrap."
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed for splits, initialisation, data order and bootstrap.",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -284,7 +287,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         got = ""
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif err["type"] != "missing" and not isinstance(err.get("input"), (dict, list)):
+        elif (
+            err["type"] != "missing"
+            and not isinstance(err.get("input"), (dict, list))
+            and "Got " not in msg  # a check_scalar message already shows the value
+        ):
             got = f" (got {err['input']!r})"
         lines.append(f"  - {loc or '<root>'}: {msg}{got}")
     return "\n".join(lines)

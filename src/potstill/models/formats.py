@@ -29,6 +29,7 @@ from potstill.models.export import load_state_strict
 from potstill.models.gbm import LightGBMBackend, XGBoostBackend, import_optional
 from potstill.models.gbm_catboost import CatBoostBackend
 from potstill.models.students import build_from_spec
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Problem
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 #: Suffix → the GBM library that reads it.
-GBM_SUFFIXES: dict[str, Callable[[Path, Problem], TeacherBackend]] = {
+GBM_SUFFIXES: dict[str, Callable[[Path, Problem, int], TeacherBackend]] = {
     ".json": XGBoostBackend,
     ".ubj": XGBoostBackend,
     ".txt": LightGBMBackend,
@@ -68,9 +69,10 @@ _EXTRAS = {
 T = TypeVar("T")
 
 
-def load_gbm(path: Path, problem: Problem) -> TeacherBackend:
-    """The backend of a GBM file, chosen by its suffix."""
-    return GBM_SUFFIXES[Path(path).suffix.lower()](Path(path), problem)
+def load_gbm(path: Path, problem: Problem, *, leaf_width: int = DEFAULT_WIDTH) -> TeacherBackend:
+    """The backend of a GBM file, chosen by its suffix (``leaf_width``: its leaf embedding's
+    width, 0 for logits only)."""
+    return GBM_SUFFIXES[Path(path).suffix.lower()](Path(path), problem, leaf_width)
 
 
 def pip_name(module: str) -> str:

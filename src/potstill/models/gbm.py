@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from potstill._validation import check_scalar
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
+from potstill.models.tree_embedding import DEFAULT_WIDTH, TreeLeaves, tree_leaves
 from potstill.models.tree_size import SIZE_UNIT, TreeSize, lightgbm_size, xgboost_size
 from potstill.types import Outputs, Problem
 
@@ -71,13 +73,23 @@ def _binary(p: np.ndarray) -> np.ndarray:
 
 
 class GBMBackend(TeacherBackend):
-    """A tree ensemble run by its own library: probabilities (n, C) or values (n,)."""
+    """A tree ensemble run by its own library: probabilities (n, C) or values (n,), and its
+    leaf-membership embedding (``leaf_width`` wide, 0: none) for relation methods."""
 
     library = "GBM"
 
-    def __init__(self, path: Path, problem: Problem, objective: str, n_features: int) -> None:
+    def __init__(
+        self, path: Path, problem: Problem, objective: str, n_features: int, leaf_width: int
+    ) -> None:
         super().__init__(problem)
         self.path, self.objective, self.n_features = Path(path), objective, n_features
+        check_scalar(leaf_width, "leaf_width", owner="load_teacher", ge=0, integer=True)
+        self.leaf_width = leaf_width
+        self.leaves: TreeLeaves | None = None
+
+    def _read_leaves(self, model: Any) -> None:
+        """Expose ``model``'s leaf embedding (its booster, or CatBoost model) if asked."""
+        self.leaves = tree_leaves(model) if self.leaf_width else None
 
     @abstractmethod
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -89,7 +101,10 @@ class GBMBackend(TeacherBackend):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"logits"})
+        return frozenset({"logits", "embedding"} if self.leaves else {"logits"})
+
+    def embedding_layer_name(self) -> str | None:
+        return "leaves" if self.leaves else None
 
     def _checked(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
@@ -106,12 +121,18 @@ class GBMBackend(TeacherBackend):
         return out.reshape(-1) if self.problem == "regression" else out
 
     def outputs(self, x: torch.Tensor) -> Outputs:
-        scores = self._scores(x.detach().cpu().numpy())
+        rows = x.detach().cpu().numpy()
+        scores = self._scores(rows)
         if self.problem == "classification":
             logits = torch.from_numpy(_log_probs(scores))
         else:
             logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
-        return Outputs(logits=logits.to(x.device))
+        emb = None
+        if self.leaves is not None:
+            emb = torch.from_numpy(self.leaves.embedding(self._checked(rows), self.leaf_width))
+        return Outputs(
+            logits=logits.to(x.device), embedding=None if emb is None else emb.to(x.device)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)
@@ -130,6 +151,7 @@ class GBMBackend(TeacherBackend):
             "objective": self.objective,
             "n_features": self.n_features,
             **asdict(self.size()),
+            **({"leaf_embedding": self.leaves.describe(self.leaf_width)} if self.leaves else {}),
         }
 
     def params(self) -> int:
@@ -174,7 +196,7 @@ class XGBoostBackend(GBMBackend):
     kind = "xgboost"
     library = "XGBoost"
 
-    def __init__(self, path: Path, problem: Problem) -> None:
+    def __init__(self, path: Path, problem: Problem, leaf_width: int = DEFAULT_WIDTH) -> None:
         xgboost = import_optional("xgboost", "XGBoost teacher files (.json, .ubj)")
         path = Path(path)
         if path.suffix.lower() == ".json":
@@ -199,8 +221,9 @@ class XGBoostBackend(GBMBackend):
                 f"The XGBoost model '{path}' predicts {params['num_target']} targets; potstill "
                 "distils single-output regression teachers."
             )
-        super().__init__(path, problem, objective, int(booster.num_features()))
+        super().__init__(path, problem, objective, int(booster.num_features()), leaf_width)
         self.booster, self.num_class = booster, int(params.get("num_class", 0))
+        self._read_leaves(booster)
         best = booster.attr("best_iteration")
         self.iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
         self._size: TreeSize | None = None
@@ -243,7 +266,7 @@ class LightGBMBackend(GBMBackend):
     kind = "lightgbm"
     library = "LightGBM"
 
-    def __init__(self, path: Path, problem: Problem) -> None:
+    def __init__(self, path: Path, problem: Problem, leaf_width: int = DEFAULT_WIDTH) -> None:
         lightgbm = import_optional("lightgbm", "LightGBM teacher files (.txt)")
         path = Path(path)
         with path.open("rb") as fh:
@@ -260,8 +283,9 @@ class LightGBMBackend(GBMBackend):
         dump = booster.dump_model()
         objective = str(dump["objective"]).split()[0]
         check_objective("LightGBM", path, objective, _lgb_problem(objective), problem)
-        super().__init__(path, problem, objective, int(booster.num_feature()))
+        super().__init__(path, problem, objective, int(booster.num_feature()), leaf_width)
         self.booster = booster
+        self._read_leaves(booster)
         self._size = lightgbm_size(dump)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 
 from potstill.errors import ModelError
 from potstill.models.gbm import GBMBackend, check_objective, import_optional
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.models.tree_size import TreeSize, catboost_size
 from potstill.types import Problem
 
@@ -49,7 +50,7 @@ class CatBoostBackend(GBMBackend):
     kind = "catboost"
     library = "CatBoost"
 
-    def __init__(self, path: Path, problem: Problem) -> None:
+    def __init__(self, path: Path, problem: Problem, leaf_width: int = DEFAULT_WIDTH) -> None:
         catboost = import_optional("catboost", "CatBoost teacher files (.cbm)")
         path = Path(path)
         loss = str(_load(catboost, catboost.CatBoost, path).get_all_params()["loss_function"])
@@ -68,8 +69,9 @@ class CatBoostBackend(GBMBackend):
                 f"{categorical}; potstill gives a teacher numeric columns only. Retrain it on "
                 "encoded columns, or export it to ONNX with the encoding inside."
             )
-        super().__init__(path, problem, loss, len(model.feature_names_))
+        super().__init__(path, problem, loss, len(model.feature_names_), leaf_width)
         self.model = model
+        self._read_leaves(model)
         self._size = catboost_size(model)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:

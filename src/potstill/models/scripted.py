@@ -20,7 +20,7 @@ from torch import nn
 
 from potstill.errors import ModelError
 
-__all__ = ["ScriptChain", "script_chain"]
+__all__ = ["ScriptChain", "script_chain", "script_input_width"]
 
 #: Containers whose children run in order (a ModuleList is iterated by its owner's forward).
 _EXPANDED = ("ModuleList",)
@@ -126,6 +126,11 @@ def _reproduces(module: nn.Module, chain: ScriptChain, width: int) -> bool:
         and expected.shape == got.shape
         and bool(torch.allclose(expected, got, rtol=_RTOL, atol=_ATOL))
     )
+
+
+def script_input_width(module: nn.Module) -> int | None:
+    """Input width of a scripted module whose first weighted layer is a Linear."""
+    return _in_features(_steps(module)) if isinstance(module, torch.jit.ScriptModule) else None
 
 
 def script_chain(module: nn.Module) -> ScriptChain | None:

@@ -30,7 +30,6 @@ from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
@@ -47,10 +46,13 @@ from potstill.models.formats import (
     unpickle,
 )
 from potstill.models.hf import HFClassifier
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.scripted import script_chain
+from potstill.models.taps import TeacherTaps, pick_hidden
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
 
-__all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
+__all__ = ["PICKLE_SUFFIXES", "Teacher", "TeacherTaps", "load_teacher"]
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _TORCH_SUFFIXES = (".pt", ".pth")
@@ -166,10 +168,20 @@ class Teacher:
         return cls(HFBackend(module.eval(), problem), name=label)
 
     @classmethod
-    def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
+    def from_sklearn(
+        cls,
+        estimator: Any,
+        *,
+        problem: Problem,
+        name: str | None = None,
+        leaf_width: int = DEFAULT_WIDTH,
+    ) -> Teacher:
         """A black-box teacher from ``predict_proba`` (classification; column order is
-        ``estimator.classes_``, which must follow the task's class ids) or ``predict``."""
-        return cls(SklearnBackend(estimator, problem), name=name or type(estimator).__name__)
+        ``estimator.classes_``, which must follow the task's class ids) or ``predict``.
+        A tree ensemble also exposes its leaf-membership embedding (``leaf_width`` wide; 0
+        for logits only), see :mod:`~potstill.models.tree_embedding`."""
+        backend = SklearnBackend(estimator, problem, leaf_width=leaf_width)
+        return cls(backend, name=name or type(estimator).__name__)
 
     @classmethod
     def from_onnx(
@@ -180,10 +192,17 @@ class Teacher:
         name: str | None = None,
         output: str | None = None,
         scores: str = "logits",
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
     ) -> Teacher:
-        """A black-box teacher run by onnxruntime. ``output`` picks the output tensor (default:
-        the first); ``scores="probabilities"`` when that output is already probabilities."""
-        backend = OnnxBackend(Path(path), problem, output=output, scores=scores)
+        """A teacher run by onnxruntime. ``output`` picks the output tensor (default: the
+        first); ``scores="probabilities"`` when it is probabilities. ``features`` /
+        ``embedding`` name hidden tensors to expose (default: :mod:`~potstill.models.onnx_taps`'
+        choice; ``features=[]`` for logits only)."""
+        backend = OnnxBackend(
+            Path(path), problem, output=output, scores=scores, features=features,
+            embedding=embedding,
+        )  # fmt: skip
         return cls(backend, name=name or Path(path).stem)
 
     # ------------------------------------------------------------------ interface
@@ -192,6 +211,11 @@ class Teacher:
     def backend(self) -> str:
         """``"torch"``, ``"hf"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
         return self._backend.kind
+
+    @property
+    def engine(self) -> TeacherBackend:
+        """The backend object that runs the model (for tools that describe it)."""
+        return self._backend
 
     @property
     def problem(self) -> Problem:
@@ -209,11 +233,12 @@ class Teacher:
         return self._backend.module
 
     def hidden_layer_names(self) -> list[str]:
-        """The hidden layers ``outputs`` fills, in depth order (empty for a black box)."""
+        """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;
+        empty when it fills none."""
         return self._backend.hidden_layer_names()
 
     def embedding_layer_name(self) -> str | None:
-        """The layer ``outputs`` reads the embedding from, or None."""
+        """The layer or tensor ``outputs`` gives as the embedding, if any."""
         return self._backend.embedding_layer_name()
 
     def class_labels(self) -> tuple[str, ...] | None:
@@ -221,9 +246,15 @@ class Teacher:
         them (e.g. CatBoost's ``classes_``); None when it does not."""
         return self._backend.class_labels()
 
-    def outputs(self, x: torch.Tensor) -> Outputs:
-        """Teacher outputs for a batch, in eval mode without gradients."""
-        return self._backend.outputs(x)
+    def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
+        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks (in
+        order, repeats allowed) from ``hidden_layer_names()``."""
+        out = self._backend.outputs(x)
+        return (
+            out
+            if hidden is None
+            else pick_hidden(out, self.hidden_layer_names(), hidden, self.name)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (n, C) or regression values (n,) on a numpy array."""
@@ -255,11 +286,11 @@ class Teacher:
 # ---------------------------------------------------------------------- loading
 
 
-def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
+def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
-        return Teacher.from_torch(obj.eval(), problem=problem, name=name)
+        return Teacher.from_torch(obj.eval(), problem=problem, name=name, **taps.named())
     if callable(getattr(obj, "predict", None)):
-        return Teacher.from_sklearn(obj, problem=problem, name=name)
+        return Teacher.from_sklearn(obj, problem=problem, name=name, leaf_width=taps.leaf_width)
     raise ModelError(
         f"'{path}' holds a {type(obj).__name__}, which is neither a torch module nor an "
         "estimator with predict/predict_proba."
@@ -273,7 +304,7 @@ def _with_architecture(
     return Teacher.from_torch(module.eval(), problem=problem, name=name)
 
 
-def _from_directory(path: Path, problem: Problem, name: str) -> Teacher:
+def _from_directory(path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if not (path / MODEL_JSON).is_file():
         if (path / "config.json").is_file():
             return Teacher.from_pretrained(path, problem=problem, name=name)
@@ -286,7 +317,7 @@ def _from_directory(path: Path, problem: Problem, name: str) -> Teacher:
         from potstill.models.hf_io import load_tokenizer
 
         module.tokenizer = load_tokenizer(path)
-    return Teacher.from_torch(module, problem=problem, name=name)
+    return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
 
 
 def _from_torch_file(
@@ -295,16 +326,18 @@ def _from_torch_file(
     name: str,
     trust_pickle: bool,
     architecture: Mapping[str, Any] | None,
+    taps: TeacherTaps,
 ) -> Teacher:
     if architecture is None and is_torchscript(path):
-        return Teacher.from_torch(load_torchscript(path), problem=problem, name=name)
+        module = load_torchscript(path)
+        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
             raise refuse_pickle(path, "it holds pickled Python objects, not only weights.") from exc
         obj = unpickle(path, lambda: torch.load(path, map_location="cpu", weights_only=False))
-        return _from_object(obj, path, problem, name)
+        return _from_object(obj, path, problem, name, taps)
     return _with_architecture(architecture, state, path, problem, name)
 
 
@@ -315,16 +348,14 @@ def load_teacher(
     trust_pickle: bool = False,
     architecture: Mapping[str, Any] | None = None,
     name: str | None = None,
+    taps: TeacherTaps | None = None,
 ) -> Teacher:
-    """Open a saved teacher by its format.
+    """Open a saved teacher by its format (``taps``: which hidden features it exposes).
 
-    - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
-      also takes the tokenizer saved beside it, if any);
-    - a directory with ``config.json``: a Hugging Face ``save_pretrained`` folder, loaded
-      offline by :meth:`Teacher.from_pretrained`;
-    - ``.onnx``: onnxruntime;
-    - ``.json`` / ``.ubj`` (XGBoost), ``.txt`` (LightGBM), ``.cbm`` (CatBoost): the
-      library's own loader; the model's objective must match ``problem``;
+    - a directory: a potstill model (``model.json``: spec + safetensors, and the tokenizer
+      saved beside an HFClassifier) or a Hugging Face ``save_pretrained`` folder (offline);
+    - ``.onnx``: onnxruntime; ``.json``/``.ubj`` (XGBoost), ``.txt`` (LightGBM), ``.cbm``
+      (CatBoost): the library's own loader, whose objective must match ``problem``;
     - ``.skops``: scikit-learn through skops; types skops does not trust need ``trust_pickle``;
     - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``; a library
       missing while unpickling is named with the package to install;
@@ -334,23 +365,25 @@ def load_teacher(
     """
     path = Path(path)
     name = name or path.stem
+    taps = taps or TeacherTaps()
     if not path.exists():
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
     if path.is_dir():
-        return _from_directory(path, problem, name)
+        return _from_directory(path, problem, name, taps)
     if suffix == ".onnx":
-        return Teacher.from_onnx(path, problem=problem, name=name)
+        return Teacher.from_onnx(path, problem=problem, name=name, **taps.named())
     if suffix in GBM_SUFFIXES:
-        return Teacher(load_gbm(path, problem), name=name)
+        return Teacher(load_gbm(path, problem, leaf_width=taps.leaf_width), name=name)
     if suffix == ".skops":
-        return _from_object(load_skops(path, trust_pickle=trust_pickle), path, problem, name)
+        estimator = load_skops(path, trust_pickle=trust_pickle)
+        return _from_object(estimator, path, problem, name, taps)
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(unpickle(path, lambda: joblib.load(path)), path, problem, name)
+        return _from_object(unpickle(path, lambda: joblib.load(path)), path, problem, name, taps)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -358,7 +391,7 @@ def load_teacher(
             raise ModelError(f"'{path}' is not a valid safetensors file: {exc}") from exc
         return _with_architecture(architecture, state, path, problem, name)
     if suffix in _TORCH_SUFFIXES:
-        return _from_torch_file(path, problem, name, trust_pickle, architecture)
+        return _from_torch_file(path, problem, name, trust_pickle, architecture, taps)
     dirs = ["<potstill model dir>", "<Hugging Face dir>", ".onnx", *GBM_SUFFIXES, ".skops"]
     supported = ", ".join([*dirs, *_TORCH_SUFFIXES, ".safetensors", *PICKLE_SUFFIXES])
     raise ModelError(

@@ -27,7 +27,6 @@ from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
-from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
@@ -69,13 +68,12 @@ def _family(specs: list[Any]) -> str:
 
 
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
-    module, names = teacher.module, teacher.hidden_layer_names()
-    if module is None or not names:
+    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
+    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
+    names = teacher.hidden_layer_names()
+    if not names:
         return None
-    module.eval()
-    with FeatureTap(module, hidden=[names[0]]) as tap, torch.no_grad():
-        out = tap(torch.from_numpy(task.train.X[:2]))
+    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
     assert out.hidden is not None
     return feature_kind(out.hidden[0], where="teacher")
 

@@ -9,6 +9,7 @@ atomically so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -55,25 +56,19 @@ class TrainResult:
 def layer_pairs(student: nn.Module, teacher: nn.Module | Teacher) -> tuple[list[str], list[str]]:
     """Student and teacher hidden-layer names paired by the uniform layer map.
 
-    A :class:`Teacher` pairs the layers it exposes (a TorchScript chain's, or the ones its
-    backend was given); a module, its ``hidden_layer_names()``. When either side has no
-    hidden layers there is nothing to pair (response methods need none).
+    A :class:`Teacher` pairs the layers (or ONNX tensors) it exposes; a module, its
+    ``hidden_layer_names()``. When either side has none there is nothing to pair
+    (response and embedding methods need none).
     """
     s_names = _names(student, "hidden_layer_names")
-    t_names = _hidden_names(teacher)
+    t_names = _names(teacher, "hidden_layer_names")
     if not s_names or not t_names:
         return [], []
     pairs = uniform_layer_map(len(t_names), len(s_names))
     return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
 
 
-def _hidden_names(model: nn.Module | Teacher) -> list[str]:
-    if isinstance(model, Teacher):
-        return model.hidden_layer_names()
-    return _names(model, "hidden_layer_names")
-
-
-def _names(module: nn.Module, attr: str) -> list[str]:
+def _names(module: nn.Module | Teacher, attr: str) -> list[str]:
     fn = getattr(module, attr, None)
     return list(fn()) if callable(fn) else []
 
@@ -152,7 +147,7 @@ def train(
     wants_hidden, wants_emb = "hidden" in requires, "embedding" in requires
     s_layers: list[str] = []
     t_layers: list[str] = []
-    if needs_teacher and teacher is not None and teacher.module is not None:
+    if needs_teacher and teacher is not None:
         s_layers, t_layers = layer_pairs(student, teacher)
     # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
     wants_attn, wants_val = "attentions" in requires, "values" in requires
@@ -187,8 +182,8 @@ def train(
                 values=t_val,
             )
             t_forward = t_tap
-        else:
-            t_forward = teacher.outputs
+        else:  # a file teacher (ONNX taps, tree leaves) picks its hidden tensors by name
+            t_forward = functools.partial(teacher.outputs, hidden=t_layers)
 
     X, y = task.train.X, task.train.y
     n = len(y)
@@ -211,7 +206,10 @@ def train(
             hits = cache.hits
             assert teacher is not None
             key = content_hash(
-                teacher.module if teacher.module is not None else teacher.name, X, t_layers
+                teacher.module if teacher.module is not None else teacher.name,
+                X,
+                t_layers,
+                *([] if teacher.module is not None else [teacher.embedding_layer_name()]),
             )
             with torch.no_grad():
                 cached = cache.get(key, t_forward, X)
