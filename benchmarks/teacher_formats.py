@@ -90,7 +90,9 @@ def _save_teachers(X: np.ndarray, y: np.ndarray, root: Path) -> dict[str, tuple[
     xgb.save_model(root / "xgb.ubj")
     lgb = lightgbm.LGBMClassifier(n_estimators=100, num_leaves=15, verbose=-1).fit(X, y)
     lgb.booster_.save_model(root / "lgb.txt")
-    cb = catboost.CatBoostClassifier(iterations=100, depth=4, verbose=0).fit(X, y)
+    cb = catboost.CatBoostClassifier(
+        iterations=100, depth=4, verbose=0, allow_writing_files=False
+    ).fit(X, y)
     cb.save_model(str(root / "cb.cbm"))
     hgb = HistGradientBoostingClassifier(max_iter=100).fit(X, y)
     sio.dump(hgb, root / "hgb.skops")
@@ -116,7 +118,7 @@ def _formats(X: np.ndarray, teachers: dict[str, tuple[Path, Any]]) -> list[dict[
             {
                 "format": label, "backend": teacher.backend, "load_s": load_s,
                 "max_abs_diff_vs_library_predict_proba": float(diff),
-                "params": desc["params"], "params_unit": desc["params_unit"],
+                "params": desc["params"], "trees": desc["trees"],
                 "capabilities": desc["capabilities"],
             }
         )  # fmt: skip

@@ -58,7 +58,6 @@ def test_torch_teacher_describe_is_json() -> None:
     desc = Teacher.from_torch(_mlp(), problem="classification", name="t").describe()
     assert desc["params"] == (4 * 6 + 6 + 12) + (6 * 5 + 5 + 10) + (5 * 3 + 3)
     assert desc["architecture"]["type"] == "MLP" and desc["backend"] == "torch"
-    assert desc["params_unit"] == "parameters"
     json.dumps(desc)
 
 
@@ -88,13 +87,8 @@ def test_sklearn_teacher_is_a_black_box_with_log_probability_logits(
     np.testing.assert_allclose(out.logits.numpy(), np.log(np.clip(proba, PROBA_EPS, 1)), rtol=1e-6)
     np.testing.assert_allclose(teacher.predict_fn()(X), proba)
     desc = teacher.describe()
-    assert desc["architecture"]["classes"] == [0, 1, 2]
+    assert desc["params"] is None and desc["architecture"]["classes"] == [0, 1, 2]
     assert desc["architecture"]["params"]["n_estimators"] == 5
-    # A tree ensemble's size is its tree nodes: 5 rounds × 3 classes of depth-2 trees.
-    trees = [t.tree_ for t in gbc.estimators_.ravel()]
-    assert desc["params"] == sum(t.node_count for t in trees) == desc["architecture"]["nodes"]
-    assert desc["architecture"]["trees"] == 15 and desc["architecture"]["max_depth"] == 2
-    assert desc["params_unit"].startswith("tree nodes")
     json.dumps(desc)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,9 +25,10 @@ from potstill._validation import check_choice, check_scalar
 from potstill.errors import DataError, ModelError
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
+from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
-from potstill.models.tree_size import SIZE_UNIT, estimator_tree_size
+from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -102,13 +102,10 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
-    def params_unit(self) -> str:
-        """What ``params`` counts: "parameters", or tree nodes for a tree ensemble."""
-        return "parameters"
-
-    def class_labels(self) -> tuple[str, ...] | None:
-        """Class names in the order of the model's outputs, where the model stores them."""
-        return None
+    def trees(self) -> TreeCount | None:
+        """Trees, splits and leaves of a tree-ensemble model (its ``estimator`` or
+        ``booster``), else None."""
+        return count_trees(getattr(self, "estimator", None) or getattr(self, "booster", None))
 
     def hidden_layer_names(self) -> list[str]:
         """The hidden layers (or tensors) ``outputs`` fills, in depth order (none for a black box)."""
@@ -116,6 +113,11 @@ class TeacherBackend(ABC):
 
     def embedding_layer_name(self) -> str | None:
         """The layer (or tensor) whose output is ``Outputs.embedding``, if any."""
+        return None
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns, as strings;
+        None when the model does not say (then the task's order is assumed)."""
         return None
 
 
@@ -175,6 +177,9 @@ class TorchBackend(TeacherBackend):
 
     def params(self) -> int:
         return count_params(self._module)
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return torch_labels(self._module) if self.problem == "classification" else None
 
 
 class HFBackend(TorchBackend):
@@ -243,6 +248,11 @@ class HFBackend(TorchBackend):
         arch = super().architecture()
         arch["config"] = {k: arch["config"].get(k) for k in _HF_SUMMARY if k in arch["config"]}
         return arch
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        if self.problem != "classification" or self.hf.is_embedding_model:
+            return None
+        return hf_labels(self.hf.backbone.config, self.hf.num_labels)
 
 
 #: The transformers config keys kept in a teacher's record (the full config is in its spec).
@@ -329,15 +339,7 @@ class SklearnBackend(TeacherBackend):
             arch["n_features"] = int(est.n_features_in_)
         if self.leaves is not None:
             arch["leaf_embedding"] = self.leaves.describe(self.leaf_width)
-        size = estimator_tree_size(est)
-        if size is not None:
-            arch.update(asdict(size))
         return arch
 
-    def params(self) -> int | None:
-        """Tree nodes of a tree ensemble (see ``SIZE_UNIT``); None for other estimators."""
-        size = estimator_tree_size(self.estimator)
-        return size.nodes if size is not None else None
-
-    def params_unit(self) -> str:
-        return SIZE_UNIT if estimator_tree_size(self.estimator) is not None else "parameters"
+    def class_labels(self) -> tuple[str, ...] | None:
+        return sklearn_labels(self.estimator) if self.problem == "classification" else None

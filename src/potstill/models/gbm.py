@@ -8,9 +8,9 @@ trained for regression is refused on a classification task and the other way rou
 ranking objectives are refused. Probabilities are what the library's own ``predict_proba``
 gives (the same link function, the best iteration when early stopping stored one).
 
-A tree ensemble has no weights to count, so ``params()`` is the number of tree nodes
-(:mod:`potstill.models.tree_size`); the description says so (``params_unit``) and
-``architecture()`` gives the trees, leaves and depth.
+A tree ensemble has no weights to count: its size is its trees, splits and leaves
+(``Teacher.describe()["trees"]``, :mod:`potstill.models.trees`), and ``architecture()``
+adds the objective and the depth of the deepest tree.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import importlib
 import json
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from potstill._validation import check_scalar
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
 from potstill.models.tree_embedding import DEFAULT_WIDTH, TreeLeaves, tree_leaves
-from potstill.models.tree_size import SIZE_UNIT, TreeSize, lightgbm_size, xgboost_size
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -96,8 +94,8 @@ class GBMBackend(TeacherBackend):
         """Probabilities (n, C) for classification, values (n,) for regression."""
 
     @abstractmethod
-    def size(self) -> TreeSize:
-        """Trees, nodes, leaves and depth of the ensemble."""
+    def max_depth(self) -> int:
+        """Depth of the deepest tree (a lone leaf has depth 0)."""
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -150,16 +148,9 @@ class GBMBackend(TeacherBackend):
             "path": str(self.path),
             "objective": self.objective,
             "n_features": self.n_features,
-            **asdict(self.size()),
+            "max_depth": self.max_depth(),
             **({"leaf_embedding": self.leaves.describe(self.leaf_width)} if self.leaves else {}),
         }
-
-    def params(self) -> int:
-        """Tree nodes (splits + leaves): a tree ensemble's size, see ``SIZE_UNIT``."""
-        return self.size().nodes
-
-    def params_unit(self) -> str:
-        return SIZE_UNIT
 
 
 # ---------------------------------------------------------------------- XGBoost
@@ -171,6 +162,27 @@ def _xgb_problem(objective: str) -> str:
     if objective.startswith(("binary:", "multi:")):
         return "classification"
     return "ranking" if objective.startswith("rank:") else "regression"
+
+
+def _depth(left: list[int], right: list[int]) -> int:
+    """Depth of a tree stored as child-index arrays (-1: leaf)."""
+    deepest, stack = 0, [(0, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if left[node] != -1:
+            stack += [(left[node], depth + 1), (right[node], depth + 1)]
+    return deepest
+
+
+def _lgb_depth(node: dict[str, Any]) -> int:
+    """Depth of a LightGBM ``tree_structure`` (nested dicts with left/right children)."""
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(current[s], depth + 1) for s in ("left_child", "right_child") if s in current]
+    return deepest
 
 
 def _refuse_non_xgboost_json(path: Path) -> None:
@@ -226,7 +238,6 @@ class XGBoostBackend(GBMBackend):
         self._read_leaves(booster)
         best = booster.attr("best_iteration")
         self.iteration_range = (0, int(best) + 1) if best is not None else (0, 0)
-        self._size: TreeSize | None = None
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         margin = self.objective in ("binary:logitraw", "multi:softmax")
@@ -242,10 +253,10 @@ class XGBoostBackend(GBMBackend):
             return _softmax(out.reshape(len(X), -1))
         return out if out.ndim == 2 else _binary(out)
 
-    def size(self) -> TreeSize:
-        if self._size is None:
-            self._size = xgboost_size(self.booster)
-        return self._size
+    def max_depth(self) -> int:
+        booster = json.loads(bytes(self.booster.save_raw("json")))["learner"]["gradient_booster"]
+        trees = booster.get("gbtree", booster).get("model", {}).get("trees", [])  # dart wraps
+        return max((_depth(t["left_children"], t["right_children"]) for t in trees), default=0)
 
 
 # ---------------------------------------------------------------------- LightGBM
@@ -286,7 +297,7 @@ class LightGBMBackend(GBMBackend):
         super().__init__(path, problem, objective, int(booster.num_feature()), leaf_width)
         self.booster = booster
         self._read_leaves(booster)
-        self._size = lightgbm_size(dump)
+        self._depth = max((_lgb_depth(t["tree_structure"]) for t in dump["tree_info"]), default=0)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self.booster.predict(X), dtype=np.float64)
@@ -298,8 +309,8 @@ class LightGBMBackend(GBMBackend):
             return np.asarray(out / out.sum(axis=1, keepdims=True))
         return out
 
-    def size(self) -> TreeSize:
-        return self._size
+    def max_depth(self) -> int:
+        return self._depth
 
 
 def import_optional(module: str, purpose: str) -> Any:

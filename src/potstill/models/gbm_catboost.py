@@ -16,7 +16,7 @@ import numpy as np
 from potstill.errors import ModelError
 from potstill.models.gbm import GBMBackend, check_objective, import_optional
 from potstill.models.tree_embedding import DEFAULT_WIDTH
-from potstill.models.tree_size import TreeSize, catboost_size
+from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Problem
 
 __all__ = ["CatBoostBackend"]
@@ -72,15 +72,17 @@ class CatBoostBackend(GBMBackend):
         super().__init__(path, problem, loss, len(model.feature_names_), leaf_width)
         self.model = model
         self._read_leaves(model)
-        self._size = catboost_size(model)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self.problem == "classification":
             return np.asarray(self.model.predict_proba(X), dtype=np.float64)
         return np.asarray(self.model.predict(X), dtype=np.float64)
 
-    def size(self) -> TreeSize:
-        return self._size
+    def max_depth(self) -> int:
+        return int(self.model.get_all_params().get("depth", 0))
+
+    def trees(self) -> TreeCount | None:
+        return count_trees(self.model)
 
     def class_labels(self) -> tuple[str, ...] | None:
         classes = getattr(self.model, "classes_", None)

@@ -304,9 +304,7 @@ def inspect_teacher(
         info = _torch(teacher, teacher.module, input_shape)
     else:
         raise ModelError(f"potstill inspect cannot describe a {teacher.backend} teacher yet.")
-    desc = teacher.describe()
-    head = {"path": str(path), "backend": teacher.backend, "params": desc["params"]}
-    head["params_unit"] = desc["params_unit"]
+    head = {"path": str(path), "backend": teacher.backend, "params": teacher.describe()["params"]}
     return {**head, **info, "capabilities": sorted(teacher.capabilities)}
 
 
@@ -323,10 +321,9 @@ def _line(item: dict[str, Any]) -> str:
 def render_inspection(info: dict[str, Any]) -> str:
     """A readable summary of :func:`inspect_teacher`'s dict, then the dict as one JSON line."""
     params = info["params"]
-    unit = "tree nodes" if str(info.get("params_unit")).startswith("tree nodes") else "parameters"
     lines = [
         f"teacher: {info['path']}  (backend {info['backend']}, problem guess "
-        f"{info['problem'] or 'unknown'}, {unit} {'—' if params is None else f'{params:,}'})",
+        f"{info['problem'] or 'unknown'}, parameters {'—' if params is None else f'{params:,}'})",
         "inputs:", *(_line(i) for i in info["inputs"]),
         "outputs:", *(_line(o) for o in info["outputs"]),
         f"classes: {info['classes'] if info['classes'] is not None else 'not stated in the file'}",

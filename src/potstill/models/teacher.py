@@ -2,21 +2,21 @@
 
 The distiller asks a teacher for ``Outputs`` (logits, and hidden layers/embedding when it
 is a white box); the evaluator asks for scores on a numpy array; the bench asks for a
-callable to time. :class:`Teacher` answers all three for torch modules, scikit-learn /
-XGBoost / LightGBM estimators and ONNX files (see :mod:`potstill.models.backends`), and
-says what it can expose in ``capabilities`` so a method that needs hidden layers is
-refused for a black box instead of failing mid-training.
+callable to time. :class:`Teacher` answers all three for torch and TorchScript modules,
+scikit-learn estimators, GBM files and ONNX files, and says what it can expose in
+``capabilities`` so a method that needs hidden layers is refused up front.
 
-:func:`load_teacher` opens a teacher file by its format. It never runs code from disk
-unless asked: weights load with ``weights_only=True`` or from safetensors, and pickles
-(joblib) are refused with :class:`~potstill.errors.UnsafeModelError` unless the user opts
-in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes arbitrary code.
+:func:`load_teacher` opens a teacher file by its format (:mod:`potstill.models.formats`).
+It never runs code from disk unless asked: weights load with ``weights_only=True`` or from
+safetensors, GBMs through their own loaders, and pickles are refused with
+:class:`~potstill.errors.UnsafeModelError` unless ``trust_pickle=True`` (``--trust-pickle``).
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -241,11 +241,6 @@ class Teacher:
         """The layer or tensor ``outputs`` gives as the embedding, if any."""
         return self._backend.embedding_layer_name()
 
-    def class_labels(self) -> tuple[str, ...] | None:
-        """The class names in the order of the teacher's outputs, where the model stores
-        them (e.g. CatBoost's ``classes_``); None when it does not."""
-        return self._backend.class_labels()
-
     def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
         """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks (in
         order, repeats allowed) from ``hidden_layer_names()``."""
@@ -265,10 +260,16 @@ class Teacher:
         """One prediction call on a numpy batch, as a plain callable (for benchmarking)."""
         return self._backend.predict_fn()
 
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns (``classes_``,
+        ONNX labels or metadata, ``id2label``, a module's ``classes``); None when unknown."""
+        return self._backend.class_labels()
+
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,
-        architecture, size (``params``: parameters, or the tree nodes of a tree ensemble,
-        as ``params_unit`` says; None where neither is known)."""
+        architecture, parameter count (None for tree ensembles) and, for a tree ensemble,
+        its trees, splits and leaves (see :mod:`potstill.models.trees`)."""
+        trees = self._backend.trees()
         return {
             "name": self.name,
             "backend": self.backend,
@@ -276,7 +277,7 @@ class Teacher:
             "capabilities": sorted(self.capabilities),
             "architecture": self._backend.architecture(),
             "params": self._backend.params(),
-            "params_unit": self._backend.params_unit(),
+            "trees": None if trees is None else {**asdict(trees), "learned": trees.learned},
         }
 
     def __repr__(self) -> str:
