@@ -109,17 +109,17 @@ def test_gbm_files_distil_as_black_boxes(
     csv, X, y = user_data
     path = tmp_path / f"teacher{suffix}"
     if suffix == ".json":
-        model: Any = xgboost.XGBClassifier(n_estimators=30, max_depth=3).fit(X, y)
+        model: Any = xgboost.XGBClassifier(n_estimators=200, max_depth=4).fit(X, y)
         model.save_model(path)
     else:
-        model = lightgbm.LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1).fit(X, y)
+        model = lightgbm.LGBMClassifier(n_estimators=200, num_leaves=15, verbose=-1).fit(X, y)
         model.booster_.save_model(path)
     records = _distill(csv, path, tmp_path / "out", "kd", "fitnet", "rkd")
     kd = records["system__kd"]
     assert records["system__rkd"]["status"] == "ok"  # relation KD on the leaf embedding
     assert kd["status"] == "ok"
     assert kd["teacher"]["backend"] == {".json": "xgboost", ".txt": "lightgbm"}[suffix]
-    assert kd["teacher"]["trees"]["trees"] == 30 and kd["teacher"]["params"] is None
+    assert kd["teacher"]["trees"]["trees"] == 200 and kd["teacher"]["params"] is None
     assert kd["quality"]["teacher"]["value"] > 0.85
     assert kd["quality"]["retention"]["value"] > 0.8
     reason = records["system__fitnet"]["reason"]
