@@ -140,7 +140,7 @@ def _torchscript_study(csv: Path, teacher: Path, out: Path) -> dict[str, Any]:
         "bench": {**PRESETS["quick"], "memory": True, "memory_calls": 10},
     }
     t0 = time.perf_counter()
-    potstill.run_study(FleetConfig.model_validate(raw), out, progress=False)
+    potstill.run_study(FleetConfig.model_validate(raw), out)
     cells = {}
     for path in sorted((out / "records").glob("*.json")):
         record = json.loads(path.read_text())

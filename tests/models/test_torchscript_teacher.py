@@ -135,7 +135,7 @@ def test_response_feature_and_relation_methods_train_on_a_torchscript_teacher(
     )
     result = train(
         student, _task(), objective=objective, teacher=teacher,
-        config=TrainConfig(epochs=2, threads=1, batch_size=16), progress=False,
+        config=TrainConfig(epochs=2, threads=1, batch_size=16),
     )  # fmt: skip
     assert result.epochs_run == 2
     assert all(np.isfinite(h["loss"]) for h in result.history)
@@ -148,7 +148,7 @@ def test_kd_needs_no_hidden_layers_from_the_teacher(tmp_path: Path) -> None:
     objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
     result = train(
         MLP(4, [6, 4], 2), _task(), objective=objective, teacher=teacher,
-        config=TrainConfig(epochs=1, threads=1, batch_size=16), progress=False,
+        config=TrainConfig(epochs=1, threads=1, batch_size=16),
     )  # fmt: skip
     assert result.epochs_run == 1
 
