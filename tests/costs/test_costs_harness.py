@@ -196,7 +196,7 @@ def test_a_crash_in_the_memory_probe_is_recorded_not_raised(
     (profile,) = measure([target], cfg)
     assert profile.peak_memory_mb is None and profile.latency.n > 0
     reason = profile.extra["cold_start"]["fresh_process_error"]
-    assert reason.startswith("SpecViolationError: State dict entry")
+    assert "SpecViolationError: State dict entry" in reason
 
 
 def test_kept_exports_are_named_and_re_scored_from_the_file(
