@@ -89,21 +89,36 @@ def test_a_cell_raising_runtime_error_is_a_failed_record_with_its_traceback(
     assert "RuntimeError" in (out / "report.md").read_text()
 
 
-def test_the_traceback_is_not_printed(
+def test_every_system_failed_still_writes_the_report_and_prints_no_traceback(
     user_files: dict[str, Path],
     fleet_yaml: Any,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(fleet_yaml(user_files, {"broken": "broken"}))
+    fleet.write_text(fleet_yaml(user_files, {"broken": "broken", "also-broken": "broken"}))
     code = run_cli("study", str(fleet), "--out", str(tmp_path / "out"))
     captured = capsys.readouterr()
     assert code == 3
     assert "Traceback" not in captured.err + captured.out
     assert "exit code 3: some runs failed" in " ".join((captured.out + captured.err).split())
-    # every system failed: the report is still written
-    assert "broken" in (tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "also-broken" in report and "0 runs were not applicable and 4 failed" in report
+
+
+def test_one_system_alone_refuses_bad_input_with_exit_2(
+    user_files: dict[str, Path],
+    fleet_yaml: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No rest to go on to: a one-system run refuses like distill, before any work."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(fleet_yaml(user_files, {"broken": "broken", "fine": "good"}))
+    code = run_cli("study", str(fleet), "--out", str(tmp_path / "out"), "--system", "broken")
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load the ONNX file" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "records").exists()
 
 
 def test_a_rerun_retries_the_failed_records(failed_study: tuple[Path, int, str]) -> None:

@@ -178,8 +178,10 @@ def run_study(
     """Run (or resume) every system of ``config`` into ``out`` and render the report.
 
     A failing cell or system becomes ``failed`` records and the study goes on; the report
-    is written whatever failed. ``fail_fast`` (one-system ``distill``): bad input found in
-    the system is raised (exit code 2) instead. Resume is per system
+    is written whatever failed. When one system runs (``distill``, a one-system fleet,
+    ``--system`` naming one) or with ``fail_fast``, there is no rest to go on to: bad input
+    found in the system (a ``PotstillError`` outside the grid cells) is raised, exit code 2,
+    as is a grid where no distillation method applies. Resume is per system
     (:mod:`potstill.study.resume`). ``out`` must be a new folder, an empty one or an
     earlier study; the run holds its lock (:func:`~potstill.study.workspace.study_lock`)
     while it writes. ``on_event`` receives the run's events (:mod:`potstill.events`) as
@@ -231,7 +233,7 @@ def _run_study(
         cache_dir=cache_dir,
         events=sink,
         system_hashes=hashes,
-        fail_fast=fail_fast,
+        fail_fast=fail_fast or len(selected) == 1,
     )
     sink(StudyStarted(name=config.name, out=str(out), systems=tuple(names)))
     added = _run_systems(config, selected, ctx, started)

@@ -193,6 +193,15 @@ def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
         cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
+@dataclass
+class _Opened:
+    """How far a system got: its task once loaded (failed records then describe it), and
+    whether training began (after which no error is "refused before work")."""
+
+    task: Task | None = None
+    working: bool = False
+
+
 def record_key(system: str, label: str) -> str:
     """The store key of a (system, grid label) record (as :attr:`RunRecord.key`)."""
     return f"{system}__{label}".replace("/", "_").replace("+", "-")
@@ -223,17 +232,17 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in grid]):
         log.info("%s: all %d records present, skipped", spec.name, len(grid))
         return []
-    loaded: list[Task] = []  # the task, once loaded: failed records then describe it
+    state = _Opened()
     try:
-        return _run_system(spec, ctx, loaded)
+        return _run_system(spec, ctx, state)
     except Exception as exc:
-        if ctx.fail_fast and isinstance(exc, PotstillError):
-            raise
+        if ctx.fail_fast and isinstance(exc, PotstillError) and not state.working:
+            raise  # bad input, refused before any student was trained
         log_failure(f"system {spec.name}", exc)
         records = failed_system_records(
             spec,
             ctx.fleet,
-            loaded[0] if loaded else None,
+            state.task,
             exc,
             config_hash=ctx.config_hash,
             system_hash=ctx.system_hashes.get(spec.name, ""),
@@ -280,7 +289,7 @@ def _evaluate_cells(
     return qualities
 
 
-def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> list[RunRecord]:
+def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
     fleet = ctx.fleet
     grid = spec.grid or fleet.grid
     timings: dict[str, float] = {}
@@ -288,7 +297,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
         spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
         timings=timings, events=ctx.events,
     )  # fmt: skip
-    loaded.append(task)
+    state.task = task
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
     raw_task, task, text_model = task, *_encode_text(task, teacher)
@@ -305,6 +314,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, loaded: list[Task]) -> lis
         refuse_if_nothing_applies(cells, teacher)
     size = _teacher_size(teacher, task, spec, fleet.seed)
     write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
+    state.working = True
     for cell in cells:
         if cell.status == "not_applicable":
             skipped_stage(ctx.events, spec.name, "train", cell.entry.label, cell.reason)
