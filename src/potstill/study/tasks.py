@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from potstill.config import SystemSpec
-from potstill.data import load_builtin, load_table, load_text_corpus
-from potstill.types import Task
+from potstill.data import builtin_spec, load_builtin, load_table, load_text_corpus
+from potstill.types import Kind, Problem, Sector, Task
 
-__all__ = ["load_task", "raw_features"]
+__all__ = ["load_task", "raw_features", "spec_identity"]
+
+
+def spec_identity(spec: SystemSpec) -> tuple[Sector, Kind, Problem]:
+    """(sector, kind, problem) of a system as its spec declares them, for the records of a
+    system that failed before its data loaded: a built-in dataset's registered values;
+    for a user's file the spec's sector (else "other"), "text" with a text column, and its
+    declared problem (else "classification", the loader's default guess)."""
+    ds = spec.dataset
+    if ds.builtin is not None:
+        known = builtin_spec(ds.builtin)
+        return spec.sector or known.sector, known.kind, known.problem
+    kind: Kind = "text" if ds.text_column is not None else "tabular"
+    return spec.sector or "other", kind, ds.problem or "classification"
 
 
 def raw_features(spec: SystemSpec) -> bool:
