@@ -177,11 +177,20 @@ def config_help() -> Table:
     return table
 
 
+def _distill_dataset(
+    data: Path, target: str | None, text_column: str | None, sensitive: str | None
+) -> dict[str, Any]:
+    """The dataset entry of ``distill``: a folder is images per class, any file a path."""
+    source = "images" if Path(data).is_dir() else "path"
+    entry = {source: str(data), "target": target, "text_column": text_column}
+    return {**entry, "sensitive": sensitive}
+
+
 def distill(
     *,
     teacher: Path,
     data: Path,
-    target: str,
+    target: str | None = None,
     out: Path,
     methods: Sequence[str] = ("kd",),
     text_column: str | None = None,
@@ -190,26 +199,32 @@ def distill(
     trust_pickle: bool = False,
     quick: bool = False,
     progress: bool = True,
+    input_shape: Sequence[int] | None = None,
+    max_length: int | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
+    ``data`` is a CSV/Parquet file (``target`` names the column to predict), an .npz of
+    images ``X`` and labels ``y``, or a folder with one sub-folder of images per class.
+    ``input_shape`` is the shape of one input the teacher takes (e.g. ``(1, 28, 28)``);
+    ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only).
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
+    teacher_entry: dict[str, Any] = {"path": str(teacher), "trust_pickle": trust_pickle}
+    if input_shape is not None:
+        teacher_entry["input_shape"] = list(input_shape)
+    if max_length is not None:
+        teacher_entry["max_length"] = max_length
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
         "systems": [
             {
                 "name": "system",
-                "dataset": {
-                    "path": str(data),
-                    "target": target,
-                    "text_column": text_column,
-                    "sensitive": sensitive,
-                },
-                "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
+                "dataset": _distill_dataset(data, target, text_column, sensitive),
+                "teacher": teacher_entry,
                 "student": {"width": width},
             }
         ],

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from potstill import api
 from potstill.errors import ConfigError, PotstillError
+from potstill.models.zoo import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -156,14 +157,28 @@ def config_help() -> None:
     console.print(api.config_help())
 
 
+def _teacher_help(field: str) -> str:
+    """A distill flag's help: the YAML field's own description (no drift)."""
+    return TeacherSpec.model_fields[field].description or ""
+
+
 @app.command()
 def distill(
     teacher: Annotated[
         Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")
     ],
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
-    target: Annotated[str, typer.Option(help="Column to predict.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet file; an .npz of images X and labels y; or a folder with one "
+            "sub-folder of images per class."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column to predict (CSV/Parquet); for an .npz, its label array (y)."),
+    ] = None,
     method: Annotated[
         list[str] | None, typer.Option(help="Method name (repeatable); default kd.")
     ] = None,
@@ -178,9 +193,15 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
+    input_shape: Annotated[
+        str | None, typer.Option(help=_teacher_help("input_shape") + " As 1,28,28.")
+    ] = None,
+    max_length: Annotated[int | None, typer.Option(help=_teacher_help("max_length"))] = None,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(
+        input_shape=_parse_shape(input_shape) if input_shape else None,
+        max_length=max_length,
         teacher=teacher,
         data=data,
         target=target,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -51,9 +51,28 @@ class DatasetSpec(_Model):
     builtin: str | None = Field(
         None, description="Name of a built-in dataset (see 'potstill datasets')."
     )
-    path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
+    path: Path | None = Field(
+        None,
+        description="CSV or Parquet file with one row per example, or an .npz of images: 'X' "
+        "(N, C, H, W), (N, H, W, C) or (N, H, W), labels 'y' (ints or strings) and optionally "
+        "'classes' (the names of the ids, in the teacher's output order).",
+    )
+    images: Path | None = Field(
+        None,
+        description="A folder with one sub-folder of images per class (PNG, JPEG...; class ids "
+        "follow the sorted folder names); read as greyscale or RGB, pixels scaled to [0, 1].",
+    )
+    image_size: list[Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[H, W] the images of 'images' are resized to. Default: the teacher's "
+        "input_shape when given, else the size every image shares.",
+    )
     target: str | None = Field(
-        None, description="Column to predict (required with 'path', except for embedding)."
+        None,
+        description="Column to predict (required with a CSV/Parquet 'path', except for "
+        "embedding); with an .npz, the name of its label array (default 'y').",
     )
     problem: Literal["classification", "regression", "embedding"] | None = Field(
         None,
@@ -81,12 +100,23 @@ class DatasetSpec(_Model):
         "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
     )
 
+    @property
+    def is_images(self) -> bool:
+        """Whether the data are images: an 'images' folder or an .npz 'path'."""
+        return self.images is not None or (
+            self.path is not None and self.path.suffix.lower() == ".npz"
+        )
+
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        if (self.builtin is None) == (self.path is None):
+        given = [k for k in ("builtin", "path", "images") if getattr(self, k) is not None]
+        if len(given) != 1:
             raise ValueError(
-                f"give exactly one of 'builtin' or 'path' (got builtin={self.builtin!r}, path={self.path!r})"
+                "give exactly one of 'builtin', 'path' or 'images' (got "
+                f"{', '.join(given) or 'none'})"
             )
+        if self.is_images:
+            return self._image_source()
         if self.problem == "embedding":
             if self.path is not None and not self.text_column:
                 raise ValueError(
@@ -99,6 +129,26 @@ class DatasetSpec(_Model):
                 )
         elif self.path is not None and not self.target:
             raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+        if self.image_size is not None:
+            raise ValueError("'image_size' applies to an 'images' folder only")
+        return self
+
+    def _image_source(self) -> DatasetSpec:
+        source = f"images={str(self.images)!r}" if self.images else f"path={str(self.path)!r}"
+        unused = ["text_column", "positive_label", "encode"] + (
+            ["target", "sensitive"] if self.images else []
+        )
+        set_ = [k for k in unused if getattr(self, k) is not None] + (["drop"] if self.drop else [])
+        if set_:
+            raise ValueError(
+                f"{', '.join(repr(k) for k in set_)} do(es) not apply to images ({source}); remove it"
+            )
+        if self.problem == "embedding" or (self.images and self.problem == "regression"):
+            raise ValueError(
+                f"images ({source}) support problem: classification or regression (.npz)"
+            )
+        if self.image_size is not None and self.images is None:
+            raise ValueError(f"'image_size' applies to an 'images' folder, not to {source}")
         return self
 
 
@@ -284,8 +334,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             continue
         for section in ("dataset", "teacher"):
             part = system.get(section)
-            if isinstance(part, dict) and isinstance(part.get("path"), str):
-                part["path"] = str((base / part["path"]).expanduser())
+            for key in ("path", "images"):
+                if isinstance(part, dict) and isinstance(part.get(key), str):
+                    part[key] = str((base / part[key]).expanduser())
     prices = raw.get("prices")
     if isinstance(prices, dict) and isinstance(prices.get("override"), str):
         prices["override"] = str((base / prices["override"]).expanduser())

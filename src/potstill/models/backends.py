@@ -61,6 +61,8 @@ class TeacherBackend(ABC):
     """One way of running a deployed model; subclasses set ``kind``."""
 
     kind: ClassVar[str]
+    #: Shape of one input (no batch axis) when the model file declares it, else None.
+    input_shape: tuple[int, ...] | None = None
 
     def __init__(self, problem: Problem) -> None:
         self.problem: Problem = check_choice(
@@ -330,6 +332,9 @@ class OnnxBackend(TeacherBackend):
             )
         self.input_name = inputs[0].name
         self.input_dtype = _ORT_DTYPES.get(inputs[0].type, np.float32)
+        dims = list(inputs[0].shape or [])[1:]  # after the batch axis; symbolic dims are str
+        if dims and all(isinstance(d, int) and d > 0 for d in dims):
+            self.input_shape = tuple(int(d) for d in dims)
         first = inputs[0].shape[0] if inputs[0].shape else None
         self.fixed_batch = first if isinstance(first, int) and first > 0 else None
         names = [o.name for o in self.session.get_outputs()]

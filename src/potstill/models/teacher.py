@@ -134,6 +134,7 @@ class Teacher:
                 module.max_length = check_scalar(
                     max_length, "max_length", owner="Teacher.from_pretrained", ge=2, integer=True
                 )
+                module.max_length_source = "requested (max_length)"
         elif isinstance(path_or_model, nn.Module):
             module = HFClassifier(
                 path_or_model, num_labels=num_labels or 0, problem=problem,
@@ -193,6 +194,11 @@ class Teacher:
     def module(self) -> nn.Module | None:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one input (no batch axis) as the model file declares it (ONNX), else None."""
+        return self._backend.input_shape
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         """Teacher outputs for a batch, in eval mode without gradients."""
@@ -276,6 +282,7 @@ def load_teacher(
     trust_pickle: bool = False,
     architecture: Mapping[str, Any] | None = None,
     name: str | None = None,
+    max_length: int | None = None,
 ) -> Teacher:
     """Open a saved teacher by its format.
 
@@ -288,7 +295,29 @@ def load_teacher(
     - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
       needs ``architecture`` (a ``spec()`` dict); a whole pickled module needs ``trust_pickle``;
     - ``.safetensors``: weights that need ``architecture``.
+
+    ``max_length`` (Hugging Face teachers only) is the number of tokens texts are padded or
+    cut to; by default the length recorded with the model
+    (:func:`~potstill.models.hf_io.default_max_length`).
     """
+    teacher = _open_teacher(path, problem, trust_pickle, architecture, name, max_length)
+    if max_length is not None and teacher.backend != "hf":
+        raise ConfigError(
+            f"max_length sets how a Hugging Face teacher tokenises text, but '{path}' is a "
+            f"{teacher.backend} teacher. Remove max_length (YAML teacher.max_length, CLI "
+            "--max-length)."
+        )
+    return teacher
+
+
+def _open_teacher(
+    path: Path,
+    problem: Problem,
+    trust_pickle: bool,
+    architecture: Mapping[str, Any] | None,
+    name: str | None,
+    max_length: int | None,
+) -> Teacher:
     path = Path(path)
     name = name or path.stem
     if not path.exists():
@@ -297,7 +326,9 @@ def load_teacher(
     if path.is_dir():
         if not (path / MODEL_JSON).is_file():
             if (path / "config.json").is_file():
-                return Teacher.from_pretrained(path, problem=problem, name=name)
+                return Teacher.from_pretrained(
+                    path, problem=problem, name=name, max_length=max_length
+                )
             raise ModelError(
                 f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
                 "no config.json (Hugging Face save_pretrained). Give a model file instead."
@@ -307,6 +338,11 @@ def load_teacher(
             from potstill.models.hf_io import load_tokenizer
 
             module.tokenizer = load_tokenizer(path)
+            module.max_length_source = f"{MODEL_JSON} (potstill)"
+            if max_length is not None:
+                return Teacher.from_pretrained(
+                    module, problem=problem, name=name, max_length=max_length
+                )
         return Teacher.from_torch(module, problem=problem, name=name)
     if suffix == ".onnx":
         return Teacher.from_onnx(path, problem=problem, name=name)

@@ -16,13 +16,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from potstill.errors import ModelError, missing_dependency
+from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
 from potstill.models.mlp import MLP
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when a recipe's meaning changes, so cached teachers are not reused wrongly.
 ZOO_VERSION = 2
+#: Position embeddings of all-MiniLM-L6-v2: the longest text its recipe can take.
+_MINILM_POSITIONS = 512
 
 
 class TeacherSpec(BaseModel):
@@ -72,6 +74,38 @@ class TeacherSpec(BaseModel):
     epochs: int | None = Field(
         None, ge=1, description="Training epochs for the teacher (default: the fleet's)."
     )
+    input_shape: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=3,
+        description="Shape of one input the teacher file takes, without the batch axis: "
+        "[C, H, W] for a CNN in (N, C, H, W) layout (e.g. [1, 28, 28]), [d] for flat rows. "
+        "Default: the shape an ONNX file declares, else the data's. Flat rows are reshaped to "
+        "single-channel images (and back) when that is unambiguous; otherwise refused.",
+    )
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Text systems: tokens each text is padded/cut to. Default: the length "
+        "recorded with the teacher (potstill's own record, a sentence-transformers "
+        "max_seq_length, the tokenizer's model_max_length if sane, else the model's "
+        "max_position_embeddings), else 128. The record says which length and where from.",
+    )
+
+    @model_validator(mode="after")
+    def _file_only(self) -> TeacherSpec:
+        if self.input_shape is not None and self.path is None:
+            raise ValueError(
+                f"'input_shape' describes a teacher file's inputs; give 'path' too, or remove "
+                f"it (a built-in recipe is built for the data; got input_shape={self.input_shape})"
+            )
+        if self.max_length is not None and self.path is None and self.arch != "minilm":
+            raise ValueError(
+                f"'max_length' applies to text teachers (a Hugging Face 'path' or arch: minilm); "
+                f"got arch={self.arch!r} without path"
+            )
+        return self
 
 
 def default_cache_dir() -> Path:
@@ -87,10 +121,26 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
+    # input_shape and max_length describe how a teacher *file* or the text recipe reads
+    # its inputs, not these recipes: left out so existing cached teachers keep their keys.
+    recipe = spec.model_dump(
+        mode="json", exclude={"path", "trust_pickle", "input_shape", "max_length"}
+    )
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
+
+
+def _minilm_length(spec: TeacherSpec) -> int:
+    """Tokens the built-in MiniLM is fine-tuned and served at: 128 unless asked."""
+    if spec.max_length is None:
+        return 128
+    if not 8 <= spec.max_length <= _MINILM_POSITIONS:
+        raise ConfigError(
+            f"The 'teacher.max_length' of the built-in MiniLM teacher must be in [8, "
+            f"{_MINILM_POSITIONS}] (its position embeddings). Got {spec.max_length} instead."
+        )
+    return spec.max_length
 
 
 def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
@@ -176,6 +226,12 @@ def _load_xgboost(folder: Path, problem: str) -> object:
     return model
 
 
+def _file_teacher(spec: TeacherSpec, path: Path, task: Task) -> Teacher:
+    return load_teacher(
+        path, problem=task.problem, trust_pickle=spec.trust_pickle, max_length=spec.max_length
+    )
+
+
 def get_teacher(
     system: str,
     task: Task,
@@ -187,12 +243,11 @@ def get_teacher(
 ) -> tuple[Teacher, dict[str, object]]:
     """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
     if spec.path is not None:
-        teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
-        return teacher, {"source": str(spec.path), "cached": False}
+        return _file_teacher(spec, spec.path, task), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
-        encoder = load_minilm()
+        encoder = load_minilm(max_length=_minilm_length(spec))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
             "source": str(minilm_path()),
             "cached": False,
@@ -204,7 +259,9 @@ def get_teacher(
 
         # the fleet's training threads (a process pool keeps them at 1 per worker)
         threads = int(getattr(train_cfg, "threads", 1))
-        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=threads)
+        recipe = TextTeacherRecipe(
+            epochs=spec.epochs or 3, threads=threads, max_length=_minilm_length(spec)
+        )
         return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)

@@ -20,17 +20,17 @@ import numpy as np
 import torch
 
 from potstill.config import FleetConfig, SystemSpec
-from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
+from potstill.models.cnn import SmallCNN
 from potstill.models.export import load_model, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
-from potstill.models.students import build_student, student_for_blackbox
+from potstill.models.students import build_student, student_for_blackbox, student_for_images
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.models.zoo import get_teacher
@@ -38,7 +38,7 @@ from potstill.study.embedding import embedding_cells, embedding_teacher, recall_
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
-from potstill.study.tasks import load_task, raw_features
+from potstill.study.tasks import encode_for_teacher, fit_to_teacher, load_task, raw_features
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, RunRecord, Task
@@ -87,17 +87,33 @@ def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None
     return lambda X: predict_scores(module, X, problem=problem)
 
 
-def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
-    """(task with token ids, the teacher's HF model) for text; (task, None) otherwise."""
+def _encode_text(
+    spec: SystemSpec, task: Task, teacher: Teacher
+) -> tuple[Task, Any, dict[str, Any]]:
+    """(task with token ids, the teacher's HF model, the record's max_length entry) for
+    text; (task, None, {}) otherwise."""
     if task.kind != "text":
-        return task, None
+        return task, None, {}
     model = teacher.module
     if not isinstance(model, HFClassifier) or model.tokenizer is None:
         raise ModelError(
             f"System '{task.name}' is a text system, so its teacher must be a Hugging Face "
             f"model with its tokenizer (a save_pretrained folder); got a {teacher.backend} teacher."
         )
-    return encode_task(task, model.tokenizer, model.max_length), model
+    encoded, info = encode_for_teacher(spec, task, model)
+    return encoded, model, info
+
+
+def _inputs(
+    spec: SystemSpec, task: Task, teacher: Teacher
+) -> tuple[Task, Task, Any, dict[str, Any]]:
+    """(task in the teacher's input shape, the task the models take, the HF model or None,
+    the record's entries on both). Text is tokenised once with the teacher's tokenizer:
+    training and timing run on the ids; quality is measured on the raw strings (text
+    robustness perturbs the strings)."""
+    task, fitted = fit_to_teacher(spec, task, teacher)
+    encoded, text_model, text_info = _encode_text(spec, task, teacher)
+    return task, encoded, text_model, {**fitted, **text_info}
 
 
 def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
@@ -106,6 +122,9 @@ def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> 
         return build_student(
             teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs
         )
+    if len(task.input_shape) == 3:  # images (C, H, W) of an ONNX CNN: a small CNN student
+        params = teacher.describe().get("params")
+        return student_for_images(task.input_shape, task.n_outputs, spec.student, params)
     target = spec.student.target_params or 20_000
     return student_for_blackbox(
         int(np.prod(task.input_shape)), task.n_outputs, target_params=target
@@ -139,7 +158,9 @@ def _train_cell(
         cell.info["resumed"] = "trained model reloaded"
         return
     student = _make_student(teacher, task, spec, fleet.seed)
-    if raw_features(spec):
+    if isinstance(student, SmallCNN):  # it standardises the images it serves itself
+        student.fit_input_scaling(torch.from_numpy(task.train.X))
+    elif raw_features(spec):
         student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
@@ -193,9 +214,8 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         cache_dir=ctx.cache_dir,
     )
     timings["teacher_s"] = time.perf_counter() - t0
-    # Text is tokenised once with the teacher's tokenizer: training and timing run on the
-    # ids; quality is measured on the raw strings (text robustness perturbs the strings).
-    raw_task, task, text_model = task, *_encode_text(task, teacher)
+    raw_task, task, text_model, fitted = _inputs(spec, task, teacher)
+    teacher_info = {**teacher_info, **fitted}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(

@@ -53,9 +53,12 @@ class TrainResult:
 
 
 def layer_pairs(student: nn.Module, teacher: nn.Module) -> tuple[list[str], list[str]]:
-    """Student and teacher hidden-layer names paired by the uniform layer map."""
+    """Student and teacher hidden-layer names paired by the uniform layer map; none when
+    either exposes no hidden layer (an opaque TorchScript teacher: response methods only)."""
     s_names = _names(student, "hidden_layer_names")
     t_names = _names(teacher, "hidden_layer_names")
+    if not s_names or not t_names:
+        return [], []
     pairs = uniform_layer_map(len(t_names), len(s_names))
     return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
 
