@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from potstill._validation import check_choice
 from potstill.data.tabular import default_metric, split_indices, subsample_indices
 from potstill.errors import DataError, missing_dependency
 from potstill.types import DatasetInfo, Problem, Sector, Split, Task
@@ -76,14 +77,18 @@ def _open(image_mod: Any, f: Path) -> Any:
         raise DataError(f"The image {f} cannot be read: {exc}. Remove or replace it.") from exc
 
 
-def _read_images(files: Sequence[Path], size: tuple[int, int] | None) -> np.ndarray:
-    """uint8 (N, C, H, W): greyscale when every file is, else RGB; resized to ``size``."""
+def _read_images(
+    files: Sequence[Path], size: tuple[int, int] | None, channels: int | None
+) -> np.ndarray:
+    """uint8 (N, C, H, W): ``channels`` 1 (greyscale) or 3 (RGB), by default greyscale when
+    every file is, else RGB; resized to ``size``."""
     image_mod = _pil()
     headers = []
     for f in files:  # headers only: the pixels are decoded once, below
         with _open(image_mod, f) as im:
             headers.append((im.mode, im.size))
-    mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
+    grey = channels == 1 or (channels is None and all(m in _GREY_MODES for m, _ in headers))
+    mode = "L" if grey else "RGB"
     sizes = {s for _, s in headers}
     if size is None and len(sizes) > 1:
         shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
@@ -109,6 +114,7 @@ def load_image_folder(
     root: Path,
     *,
     size: Sequence[int] | None = None,
+    channels: int | None = None,
     name: str | None = None,
     sector: Sector = "other",
     seed: int = 0,
@@ -116,9 +122,11 @@ def load_image_folder(
 ) -> Task:
     """A folder with one sub-folder of images per class → an image classification task.
 
-    ``size`` (H, W) resizes every image (bilinear); ``max_rows`` subsamples (stratified)
-    before reading the pixels. Pixels are scaled to [0, 1].
+    ``size`` (H, W) resizes every image (bilinear); ``channels`` (1 or 3) converts them to
+    greyscale or RGB; ``max_rows`` subsamples (stratified) before reading the pixels.
+    Pixels are scaled to [0, 1].
     """
+    check_choice(channels, "channels", owner="load_image_folder", choices=(None, 1, 3))
     root = Path(root)
     classes = _class_folders(root)
     files = [f for fs in classes.values() for f in fs]
@@ -129,7 +137,7 @@ def load_image_folder(
     if max_rows is not None and max_rows < len(y):
         rows = subsample_indices(y, max_rows, seed=seed)
     hw = None if size is None else (int(size[0]), int(size[1]))
-    X = _read_images([files[i] for i in rows], hw).astype(np.float32) / 255.0
+    X = _read_images([files[i] for i in rows], hw, channels).astype(np.float32) / 255.0
     title = name or root.name
     note = (
         f"{len(rows)} of {len(y)} images read from {len(classes)} class folders (class ids "

@@ -46,9 +46,11 @@ def _load_images(spec: SystemSpec, *, seed: int) -> Task:
     common: dict[str, Any] = dict(
         name=spec.name, sector=spec.sector or "other", seed=seed, max_rows=ds.max_rows
     )
-    if ds.images is not None:
-        size = ds.image_size or (shape[1:] if shape is not None and len(shape) == 3 else None)
-        return load_image_folder(ds.images, size=size, **common)
+    if ds.images is not None:  # read at the teacher's (C, H, W) when it is given
+        image = shape if shape is not None and len(shape) == 3 and shape[0] in (1, 3) else None
+        size = ds.image_size or (image[1:] if image else None)
+        channels = image[0] if image else None
+        return load_image_folder(ds.images, size=size, channels=channels, **common)
     assert ds.path is not None and ds.problem != "embedding"  # guaranteed by DatasetSpec
     return load_image_arrays(
         ds.path, labels=ds.target or "y", sensitive=ds.sensitive, problem=ds.problem, **common
