@@ -108,6 +108,10 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
             r"dataset\.image_size: List should have at least 2 items",
         ),
         (
+            "systems:\n  - {name: a, dataset: {images: i, image_size: [8, 0]}}\n",
+            r"dataset\.image_size: must be two sizes in \[1, 8192\] pixels \(got \[8, 0\]\)",
+        ),
+        (
             "systems:\n  - {name: a, dataset: {builtin: x}, teacher: {input_shape: [1, 8, 8]}}\n",
             r"systems\[0\]\.teacher: 'input_shape' describes a teacher file's inputs",
         ),
@@ -117,7 +121,7 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
         ),
         (
             "systems:\n  - {name: a, dataset: {path: d.npz}, teacher: {path: m.onnx, input_shape: [0, 8]}}\n",
-            r"teacher\.input_shape\[0\]: Input should be greater than or equal to 1 \(got 0\)",
+            r"teacher\.input_shape: must hold positive sizes, e\.g\. \[1, 28, 28\] \(got \[0, 8\]\)",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -62,7 +62,7 @@ class DatasetSpec(_Model):
         description="A folder with one sub-folder of images per class (PNG, JPEG...; class ids "
         "follow the sorted folder names); read as greyscale or RGB, pixels scaled to [0, 1].",
     )
-    image_size: list[Annotated[int, Field(ge=1, le=8192)]] | None = Field(
+    image_size: list[int] | None = Field(
         None,
         min_length=2,
         max_length=2,
@@ -99,6 +99,13 @@ class DatasetSpec(_Model):
         description="Standardise/one-hot the features (true), or pass numeric features as they are "
         "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
     )
+
+    @field_validator("image_size")
+    @classmethod
+    def _sizes(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not all(1 <= v <= 8192 for v in value):
+            raise ValueError(f"must be two sizes in [1, 8192] pixels (got {value})")
+        return value
 
     @property
     def is_images(self) -> bool:

@@ -32,7 +32,7 @@ import torch
 from potstill.costs.config import BenchConfig
 from potstill.costs.environment import environment, thread_limits
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
-from potstill.costs.memory import export_pt2, fresh_process_probe
+from potstill.costs.memory import fresh_process_probe, save_for_probe
 from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
 from potstill.costs.server import server_scenario
 from potstill.costs.stats import StopRule, latency_stats, samples_summary
@@ -280,7 +280,8 @@ def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, An
         return None
     try:
         if artefact is None and kind == "pt2" and module is not None:
-            artefact = export_pt2(module, s.batch(1), workdir / f"{s.label.replace('/', '_')}.pt2")
+            path = workdir / f"{s.label.replace('/', '_')}.pt2"
+            artefact, kind = save_for_probe(module, s.batch(1), path)
         if artefact is None or kind is None:
             raise BenchError("no artefact to load in a fresh process")
         probe = fresh_process_probe(

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 from potstill.costs.target import LogitsOnly
 from potstill.errors import BenchError
 
-__all__ = ["PROBE_SCRIPT", "export_pt2", "fresh_process_probe"]
+__all__ = ["PROBE_SCRIPT", "export_pt2", "fresh_process_probe", "save_for_probe"]
 
 PROBE_SCRIPT = Path(__file__).with_name("_probe.py")
 _SAMPLE_INTERVAL_S = 0.002
@@ -35,6 +36,20 @@ def export_pt2(module: torch.nn.Module, row: np.ndarray, path: Path) -> Path:
         program = torch.export.export(LogitsOnly(module).eval(), (torch.from_numpy(row),))
     torch.export.save(program, str(path))
     return path
+
+
+def save_for_probe(module: torch.nn.Module, row: np.ndarray, path: Path) -> tuple[Path, str]:
+    """The artefact a fresh process loads, and its kind: a TorchScript module as it is
+    (``torchscript``; torch.export cannot trace one), any other module as a pt2 program."""
+    if isinstance(module, torch.jit.ScriptModule):
+        target = path.with_suffix(".torchscript.pt")
+        with warnings.catch_warnings():  # torch deprecating TorchScript is not the user's to fix
+            warnings.filterwarnings(
+                "ignore", message=r".*torch\.jit\.", category=DeprecationWarning
+            )
+            torch.jit.save(module, str(target))
+        return target, "torchscript"
+    return export_pt2(module, row, path), "pt2"
 
 
 def fresh_process_probe(

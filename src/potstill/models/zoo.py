@@ -16,11 +16,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
@@ -74,7 +74,7 @@ class TeacherSpec(BaseModel):
     epochs: int | None = Field(
         None, ge=1, description="Training epochs for the teacher (default: the fleet's)."
     )
-    input_shape: list[Annotated[int, Field(ge=1)]] | None = Field(
+    input_shape: list[int] | None = Field(
         None,
         min_length=1,
         max_length=3,
@@ -92,6 +92,13 @@ class TeacherSpec(BaseModel):
         "max_seq_length, the tokenizer's model_max_length if sane, else the model's "
         "max_position_embeddings), else 128. The record says which length and where from.",
     )
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError(f"must hold positive sizes, e.g. [1, 28, 28] (got {value})")
+        return value
 
     @model_validator(mode="after")
     def _file_only(self) -> TeacherSpec:
