@@ -173,3 +173,12 @@ def test_image_sources_resolve_relative_to_the_file(tmp_path: Path) -> None:
     assert a.dataset.image_size == [32, 24] and a.teacher.input_shape == [3, 32, 24]
     assert b.dataset.is_images and b.dataset.target is None and b.dataset.sensitive == "group"
     assert not c.dataset.is_images and c.teacher.max_length == 256
+
+
+@pytest.mark.parametrize("label", ["../../../x", "/tmp/abs", "..", ".hidden", "a/b", "a\\b", ""])
+def test_grid_labels_that_would_be_paths_are_refused(tmp_path: Path, label: str) -> None:
+    text = VALID.replace(
+        "grid: [scratch, kd,", f"grid: [scratch, {{label: {label!r}, methods: [{{name: kd}}]}},"
+    )
+    with pytest.raises(ConfigError, match=r"grid\[1\]\.label: must be 1-64 letters"):
+        load_fleet(_write(tmp_path, text))

@@ -94,7 +94,10 @@ def bench(
 
     config = BenchConfig.quick() if quick else BenchConfig()
     if threads is not None:
-        config = config.model_copy(update={"threads": threads})
+        try:  # validated like a YAML value (model_copy would skip the checks)
+            config = BenchConfig.model_validate({**config.model_dump(), "threads": threads})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "--threads")) from None
     profiles = bench_paths([Path(m) for m in models], config, input_shape=input_shape)
     return render_bench(profiles)
 

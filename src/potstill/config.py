@@ -39,6 +39,9 @@ __all__ = [
 _REGRESSION_COUNTERPART = {"kd": "kd_regression"}
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+#: Grid labels name folders (students/<system>/<label>): letters, digits, '_', '-', '+', '.',
+#: starting with a letter or digit, so no label can be a path ('..', '/x') or hidden file.
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}$")
 
 
 class _Model(BaseModel):
@@ -187,6 +190,16 @@ class GridEntry(_Model):
             if value in _REGRESSION_COUNTERPART:
                 entry["regression_methods"] = [{"name": _REGRESSION_COUNTERPART[value]}]
             return entry
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _safe_label(cls, value: str) -> str:
+        if not _LABEL.match(value):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_', '-', '+' or '.', starting with a letter or "
+                f"digit (it names a folder inside the study; got {value!r})"
+            )
         return value
 
     def for_problem(self, problem: str) -> list[MethodSpec]:

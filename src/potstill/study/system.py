@@ -25,7 +25,7 @@ from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.cnn import SmallCNN
-from potstill.models.export import load_model, save_model
+from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
@@ -156,6 +156,7 @@ def _train_cell(
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = "trained model reloaded"
+        _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
     student = _make_student(teacher, task, spec, fleet.seed)
     if isinstance(student, SmallCNN):  # it standardises the images it serves itself
@@ -175,22 +176,27 @@ def _train_cell(
         description=f"{spec.name}/{cell.entry.label}",
         progress=ctx.progress,
     )
+    trained = {k: v for k, v in result.__dict__.items() if k != "history"}
     save_model(
-        student,
-        folder,
-        extra={
-            "system": spec.name,
-            "method": cell.entry.label,
-            "train": {k: v for k, v in result.__dict__.items() if k != "history"},
-        },
+        student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
     )
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     cell.student = student
-    cell.timings["train_s"] = result.seconds
-    cell.timings["train_s_per_epoch"] = result.seconds_per_epoch
-    cell.info.update(
-        epochs=result.epochs_run, best_epoch=result.best_epoch, teacher_cache=result.teacher_cache
-    )
+    _note_training(cell, trained)
+
+
+def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
+    """What training did, into the cell: the same for a student trained now and one
+    reloaded after an interruption (its model.json keeps it), so a resumed study's
+    records equal an uninterrupted one's."""
+    for key, name in (("seconds", "train_s"), ("seconds_per_epoch", "train_s_per_epoch")):
+        if key in trained:
+            cell.timings[name] = trained[key]
+    for key, name in (("epochs_run", "epochs"), ("best_epoch", "best_epoch")):
+        if key in trained:
+            cell.info[name] = trained[key]
+    if "teacher_cache" in trained:
+        cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
