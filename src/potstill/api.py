@@ -184,6 +184,8 @@ def _distill_dataset(
     data: Path, target: str | None, text_column: str | None, sensitive: str | None
 ) -> dict[str, Any]:
     """The dataset entry of ``distill``: a folder is images per class, any file a path."""
+    if not Path(data).exists():
+        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
     source = "images" if Path(data).is_dir() else "path"
     entry = {source: str(data), "target": target, "text_column": text_column}
     return {**entry, "sensitive": sensitive}

@@ -138,7 +138,10 @@ class DatasetSpec(_Model):
                     f"targets (got target={self.target!r}); remove 'target'"
                 )
         elif self.path is not None and not self.target:
-            raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+            raise ValueError(
+                f"'target' is required with a CSV/Parquet 'path' (CLI --target); images come "
+                f"as an .npz or an 'images' folder (path={str(self.path)!r})"
+            )
         if self.image_size is not None:
             raise ValueError("'image_size' applies to an 'images' folder only")
         return self

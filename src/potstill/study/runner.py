@@ -82,7 +82,8 @@ def preflight(config: FleetConfig) -> None:
                 f"systems[{i}].dataset.builtin: unknown built-in dataset {ds.builtin!r}. "
                 f"Valid names: {', '.join(names)}."
             )
-        for what, path in (("dataset.path", ds.path), ("teacher.path", system.teacher.path)):
+        paths = [("dataset.path", ds.path), ("dataset.images", ds.images)]
+        for what, path in [*paths, ("teacher.path", system.teacher.path)]:
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
         for entry in system.grid or config.grid:
