@@ -67,6 +67,11 @@ def test_npz_float_targets_make_a_regression(tmp_path: Path) -> None:
     np.savez(tmp_path / "r.npz", X=rng.random((50, 1, 4, 4)), age=rng.random(50) * 80)
     task = load_image_arrays(tmp_path / "r.npz", labels="age")
     assert task.problem == "regression" and task.metric == "rmse" and task.n_classes == 0
+    np.savez(tmp_path / "i.npz", X=rng.random((50, 1, 4, 4)), y=rng.integers(18, 90, 50))
+    years = load_image_arrays(tmp_path / "i.npz", problem="regression")  # whole years
+    assert years.problem == "regression" and years.train.y.dtype == np.float32
+    with pytest.raises(DataError, match="holds fractions; a class id is an integer"):
+        load_image_arrays(tmp_path / "r.npz", labels="age", problem="classification")
 
 
 @pytest.mark.parametrize(

@@ -191,12 +191,15 @@ def _labels(
 ) -> tuple[np.ndarray, tuple[str, ...], Problem, str]:
     """(ids or targets, class names, problem, a note on the class order)."""
     names = None if classes is None else tuple(str(c) for c in classes.ravel())
-    if y.dtype.kind == "f" and (problem == "regression" or not np.all(np.mod(y, 1) == 0)):
-        if problem == "classification":
-            raise DataError(f"The 'y' array of {path} holds fractions; a class id is an integer.")
+    fractions = y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0)
+    if problem == "regression" or (fractions and problem is None):
+        if y.dtype.kind not in "iuf":
+            raise DataError(
+                f"The 'y' array of {path} has dtype {y.dtype}; a regression needs numbers."
+            )
         return y.astype(np.float32), (), "regression", ""
-    if problem == "regression":
-        raise DataError(f"The 'y' array of {path} has dtype {y.dtype}; a regression needs floats.")
+    if fractions:
+        raise DataError(f"The 'y' array of {path} holds fractions; a class id is an integer.")
     if y.dtype.kind in "iuf":
         ids = y.astype(np.int64)
         k = len(names) if names is not None else int(ids.max()) + 1
