@@ -31,6 +31,7 @@ __all__ = [
     "datasets",
     "demo",
     "distill",
+    "inspect",
     "methods",
     "prices",
     "report",
@@ -100,6 +101,17 @@ def bench(
             raise ConfigError(format_validation_error(exc, "--threads")) from None
     profiles = bench_paths([Path(m) for m in models], config, input_shape=input_shape)
     return render_bench(profiles)
+
+
+def inspect(
+    teacher: Path, *, trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """What a teacher file holds: inputs, outputs, classes, problem guess, parameter count,
+    candidate hidden layers (ONNX tensors, torch layers) or trees and leaves. Any file
+    :func:`~potstill.models.load_teacher` opens; others are refused with the reason."""
+    from potstill.models.inspection import inspect_teacher
+
+    return inspect_teacher(Path(teacher), trust_pickle=trust_pickle, input_shape=input_shape)
 
 
 def prices(override: Path | None = None) -> str:
@@ -191,6 +203,30 @@ def _distill_dataset(
     return {**entry, "sensitive": sensitive}
 
 
+def _dataset_options(
+    drop: Sequence[str],
+    positive_label: str | None,
+    classes: Sequence[str] | None,
+    test_data: Path | None,
+    split_column: str | None,
+    sensitive_is_feature: bool,
+) -> dict[str, Any]:
+    """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
+    out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
+    if positive_label is not None:
+        out["positive_label"] = positive_label
+    if classes is not None:
+        out["classes"] = list(classes)
+    split: dict[str, Any] = {}
+    if test_data is not None:
+        split["test"] = str(test_data)
+    if split_column is not None:
+        split["column"] = split_column
+    if split:
+        out["split"] = split
+    return out
+
+
 def distill(
     *,
     teacher: Path,
@@ -206,6 +242,13 @@ def distill(
     progress: bool = True,
     input_shape: Sequence[int] | None = None,
     max_length: int | None = None,
+    drop: Sequence[str] = (),
+    positive_label: str | None = None,
+    classes: Sequence[str] | None = None,
+    test_data: Path | None = None,
+    split_column: str | None = None,
+    sensitive_is_feature: bool = False,
+    allow_weak_teacher: bool = False,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -214,25 +257,27 @@ def distill(
     ``input_shape`` is the shape of one input the teacher takes (e.g. ``(1, 28, 28)``);
     ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
-    figures are indicative only).
+    figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
+    class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
+    the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
+    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
-    teacher_entry: dict[str, Any] = {"path": str(teacher), "trust_pickle": trust_pickle}
+    dataset = {**_distill_dataset(data, target, text_column, sensitive),
+               **_dataset_options(drop, positive_label, classes, test_data, split_column,
+                                  sensitive_is_feature)}  # fmt: skip
+    teacher_spec: dict[str, Any] = {"path": str(teacher), "trust_pickle": trust_pickle,
+                                    "allow_weak": allow_weak_teacher}  # fmt: skip
     if input_shape is not None:
-        teacher_entry["input_shape"] = list(input_shape)
+        teacher_spec["input_shape"] = list(input_shape)
     if max_length is not None:
-        teacher_entry["max_length"] = max_length
+        teacher_spec["max_length"] = max_length
+    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
+              "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
-        "systems": [
-            {
-                "name": "system",
-                "dataset": _distill_dataset(data, target, text_column, sensitive),
-                "teacher": teacher_entry,
-                "student": {"width": width},
-            }
-        ],
+        "systems": [system],
         "grid": ["scratch", *methods],
     }
     if quick:

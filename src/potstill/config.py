@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potstill.costs import BenchConfig
+from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
@@ -83,7 +84,14 @@ class DatasetSpec(_Model):
         "the texts of 'text_column' alone, judged by recall@10 of the teacher's neighbours.",
     )
     sensitive: str | None = Field(
-        None, description="Column holding a sensitive attribute for fairness checks."
+        None,
+        description="Column holding a sensitive attribute for fairness checks (text or "
+        "numbers); not a feature unless sensitive_is_feature.",
+    )
+    sensitive_is_feature: bool = Field(
+        False,
+        description="Also feed the sensitive column to the models as a feature (set it when "
+        "the teacher file takes it as an input).",
     )
     text_column: str | None = Field(
         None, description="Column holding free text (makes the task a text task)."
@@ -93,6 +101,17 @@ class DatasetSpec(_Model):
     )
     positive_label: str | None = Field(
         None, description="Label of the event class (class 1) for binary problems."
+    )
+    classes: list[str] | None = Field(
+        None,
+        description="The teacher's class labels in the order of its outputs; overrides the "
+        "order read from the teacher (classes_, ONNX labels, id2label).",
+    )
+    split: SplitSpec = Field(
+        default_factory=SplitSpec,
+        description="How rows are split: {test: PATH} (a test file), {column: NAME} (values "
+        "train/val/test), or {test_fraction, val_fraction, seed, stratify} (default 0.2/0.2, "
+        "the fleet's seed, stratified for classification).",
     )
     max_rows: int | None = Field(
         None, ge=20, description="Subsample to at most this many rows (stratified)."
@@ -132,6 +151,11 @@ class DatasetSpec(_Model):
                 raise ValueError(
                     f"an embedding system needs 'text_column' (path={str(self.path)!r})"
                 )
+            if self.split.mode != "fractions":
+                raise ValueError(
+                    "an embedding system's texts are split by fractions only (test_fraction, "
+                    "val_fraction, seed); remove split.test / split.column"
+                )
             if self.target is not None:
                 raise ValueError(
                     f"an embedding system has no target: the teacher's embeddings are the "
@@ -144,6 +168,11 @@ class DatasetSpec(_Model):
             )
         if self.image_size is not None:
             raise ValueError("'image_size' applies to an 'images' folder only")
+        if self.builtin is not None and (self.classes or self.split != SplitSpec()):
+            raise ValueError(
+                f"'classes' and 'split' apply to a user's file (path); the built-in dataset "
+                f"{self.builtin!r} has its own classes and split. Remove them."
+            )
         return self
 
     def _image_source(self) -> DatasetSpec:
@@ -152,6 +181,8 @@ class DatasetSpec(_Model):
             ["target", "sensitive"] if self.images else []
         )
         set_ = [k for k in unused if getattr(self, k) is not None] + (["drop"] if self.drop else [])
+        set_ += ["sensitive_is_feature"] if self.sensitive_is_feature else []
+        set_ += ["split.column"] if self.images and self.split.column else []
         if set_:
             raise ValueError(
                 f"{', '.join(repr(k) for k in set_)} do(es) not apply to images ({source}); remove it"
@@ -286,7 +317,10 @@ class FleetConfig(_Model):
 
     name: str = Field("fleet", description="Study name, shown in the report title.")
     seed: int = Field(
-        0, ge=0, description="Seed for splits, initialisation, data order and bootstrap."
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed for splits, initialisation, data order and bootstrap.",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -344,7 +378,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         got = ""
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif err["type"] != "missing" and not isinstance(err.get("input"), (dict, list)):
+        elif (
+            err["type"] != "missing"
+            and not isinstance(err.get("input"), (dict, list))
+            and "Got " not in msg  # a check_scalar message already shows the value
+        ):
             got = f" (got {err['input']!r})"
         lines.append(f"  - {loc or '<root>'}: {msg}{got}")
     return "\n".join(lines)
@@ -360,6 +398,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             for key in ("path", "images"):
                 if isinstance(part, dict) and isinstance(part.get(key), str):
                     part[key] = str((base / part[key]).expanduser())
+        dataset = system.get("dataset")
+        split = dataset.get("split") if isinstance(dataset, dict) else None
+        if isinstance(split, dict) and isinstance(split.get("test"), str):
+            split["test"] = str((base / split["test"]).expanduser())
     prices = raw.get("prices")
     if isinstance(prices, dict) and isinstance(prices.get("override"), str):
         prices["override"] = str((base / prices["override"]).expanduser())

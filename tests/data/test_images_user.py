@@ -11,6 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from potstill.data import conform_inputs, load_image_arrays, load_image_folder, load_table
+from potstill.data.split import SplitSpec
 from potstill.errors import DataError
 from potstill.types import DatasetInfo, Split, Task
 
@@ -184,3 +185,37 @@ def test_conform_refuses_naming_both_shapes(
 ) -> None:
     with pytest.raises(DataError, match=message):
         conform_inputs(_task(data_shape), want, source="teacher.input_shape")
+
+
+def test_a_folder_in_the_teacher_s_class_order_with_a_test_folder(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    train = _folder(tmp_path / "train", digits, 150)
+    X, y = digits
+    test = _folder(tmp_path / "test", (X[150:210], y[150:210]), 60)
+    order = [f"digit_{k}" for k in (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]  # the teacher's outputs
+    task = load_image_folder(train, classes=order, split=SplitSpec(test=test), seed=0)
+    assert task.class_names == tuple(order)
+    assert len(task.test) == 60 and len(task.train) + len(task.val) == 150
+    np.testing.assert_array_equal(np.sort(task.test.y), np.sort(9 - y[150:210]))
+    assert task.info.split["how"] == "test_file" and task.info.split["rows"]["test"] == 60
+    with pytest.raises(DataError, match=r"sub-folder 'digit_0' that is not among the classes"):
+        load_image_folder(train, classes=order[:-1])
+
+
+def test_an_npz_split_by_a_column_or_a_second_file(
+    tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]
+) -> None:
+    X, y = digits
+    part = np.array(["train"] * 120 + ["val"] * 40 + ["test"] * 40)
+    np.savez(tmp_path / "a.npz", X=X[:200], y=y[:200], part=part)
+    task = load_image_arrays(tmp_path / "a.npz", split=SplitSpec(column="part"))
+    assert (len(task.train), len(task.val), len(task.test)) == (120, 40, 40)
+    np.testing.assert_array_equal(task.test.y, y[160:200])  # the named rows, in order
+    np.savez(tmp_path / "b.npz", X=X[200:260].transpose(0, 2, 3, 1), y=y[200:260])
+    two = load_image_arrays(tmp_path / "a.npz", split=SplitSpec(test=tmp_path / "b.npz"))
+    assert len(two.test) == 60 and two.info.split["how"] == "test_file"
+    np.testing.assert_array_equal(two.test.X, X[200:260])  # channels-last test file, moved
+    np.savez(tmp_path / "c.npz", X=X[:200], y=y[:200], part=np.array(["train", "other"] * 100))
+    with pytest.raises(DataError, match="must hold train, val or test in every row; image 1"):
+        load_image_arrays(tmp_path / "c.npz", split=SplitSpec(column="part"))

@@ -37,14 +37,15 @@ def test_budget_picks_the_closest_width_and_stages_follow_the_image_size() -> No
         best = min(range(1, 200), key=lambda v: abs(cnn_param_count(1, [v, 2 * v], 10) - budget))
         assert w == best or budget < cnn_param_count(1, [1, 2], 10)
     assert len(cnn_for_budget((3, 32, 32), 5, 10_000).channels) == 3
-    # the teacher's size sets the budget unless target_params does
-    spec = StudentSpec(width=0.5, depth=0.5)
-    sized = student_for_images((1, 8, 8), 10, spec, teacher_params=8_000)
-    assert sized.spec() == cnn_for_budget((1, 8, 8), 10, 2_000).spec()
-    explicit = student_for_images((1, 8, 8), 10, StudentSpec(target_params=900), 8_000)
+    # a budget from the teacher's size is never exceeded; target_params is matched closest
+    at_most = student_for_images((1, 8, 8), 10, StudentSpec(width=0.5), 2_000)
+    assert at_most.spec() == cnn_for_budget((1, 8, 8), 10, 2_000, at_most=True).spec()
+    w = at_most.channels[0]  # the widest CNN within the budget
+    assert count_params(at_most) <= 2_000 < cnn_param_count(1, [w + 1, 2 * w + 2], 10)
+    explicit = student_for_images((1, 8, 8), 10, StudentSpec(target_params=900), 900)
     assert explicit.spec() == cnn_for_budget((1, 8, 8), 10, 900).spec()
     with pytest.raises(ConfigError, match="hidden sizes an MLP student"):
-        student_for_images((1, 8, 8), 10, StudentSpec(hidden=[8]), 8_000)
+        student_for_images((1, 8, 8), 10, StudentSpec(hidden=[8]), 2_000)
 
 
 def test_inputs_are_standardised_per_channel_with_stored_statistics(tmp_path: Path) -> None:

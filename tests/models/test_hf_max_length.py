@@ -19,6 +19,7 @@ from potstill.config import SystemSpec  # noqa: E402
 from potstill.errors import ConfigError  # noqa: E402
 from potstill.models import HFClassifier, load_teacher  # noqa: E402
 from potstill.models.hf_io import HEAD_JSON, default_max_length  # noqa: E402
+from potstill.models.zoo import TeacherSpec, file_teacher  # noqa: E402
 from potstill.study.tasks import encode_for_teacher, fit_to_teacher, load_task  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
@@ -64,7 +65,7 @@ def test_a_folder_s_tokenizer_length_is_used_unless_one_is_asked(tmp_path: Path)
     assert isinstance(teacher.module, HFClassifier)
     assert teacher.module.max_length == 24  # not the old fixed 128
     assert teacher.module.max_length_source == "the tokenizer's model_max_length"
-    short = load_teacher(folder, problem="classification", max_length=6)
+    short = file_teacher(TeacherSpec(path=folder, max_length=6), "classification")
     assert short.module.max_length == 6  # type: ignore[union-attr]
     assert short.module.max_length_source == "requested (max_length)"  # type: ignore[union-attr]
     bare = load_teacher(_seq_cls_folder(tmp_path / "bare", None), problem="classification")
@@ -87,6 +88,7 @@ def test_potstill_s_own_record_wins(tmp_path: Path) -> None:
 
 
 def test_only_text_teachers_take_max_length(tmp_path: Path) -> None:
+    folder = _seq_cls_folder(tmp_path / "seq", model_max_length=24)
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -98,8 +100,10 @@ def test_only_text_teachers_take_max_length(tmp_path: Path) -> None:
     onnx.save(
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx"
     )
-    with pytest.raises(ConfigError, match=r"onnx teacher\. Remove max_length"):
-        load_teacher(tmp_path / "m.onnx", problem="classification", max_length=16)
+    with pytest.raises(ConfigError, match=r"but '.*m\.onnx' is a onnx teacher\. Remove it"):
+        file_teacher(TeacherSpec(path=tmp_path / "m.onnx", max_length=16), "classification")
+    with pytest.raises(ConfigError, match=r"must be <= 32, the position embeddings"):
+        file_teacher(TeacherSpec(path=folder, max_length=64), "classification")
 
 
 def test_the_record_says_the_length_its_source_and_the_texts_cut(tmp_path: Path) -> None:
@@ -119,7 +123,7 @@ def test_the_record_says_the_length_its_source_and_the_texts_cut(tmp_path: Path)
             "teacher": {"path": str(folder), "max_length": asked},
         })  # fmt: skip
         task = load_task(spec, seed=0)
-        teacher = load_teacher(folder, problem="classification", max_length=asked)
+        teacher = file_teacher(spec.teacher, "classification")
         task, fitted = fit_to_teacher(spec, task, teacher)
         assert fitted == {}  # a text task has no input_shape entry
         encoded, info = encode_for_teacher(spec, task, teacher.module)  # type: ignore[arg-type]

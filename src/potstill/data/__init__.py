@@ -18,10 +18,11 @@ from potstill.data.builtin import (
     load_builtin,
     register_dataset,
 )
+from potstill.data.corpus import load_text_corpus
 from potstill.data.image import read_idx
-from potstill.data.images_user import load_image_arrays, load_image_folder
+from potstill.data.images_user import image_problem, load_image_arrays, load_image_folder
 from potstill.data.layout import conform_inputs
-from potstill.data.table import load_table, load_text_corpus
+from potstill.data.table import infer_problem, load_table
 from potstill.data.tabular import TabularEncoder, build_task, split_indices
 from potstill.data.text import encode_task, encode_texts, is_encoded
 
@@ -33,6 +34,8 @@ __all__ = [
     "conform_inputs",
     "encode_task",
     "encode_texts",
+    "image_problem",
+    "infer_problem",
     "is_encoded",
     "list_builtin",
     "load_builtin",

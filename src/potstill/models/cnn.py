@@ -135,9 +135,12 @@ class SmallCNN(nn.Module):
         )
 
 
-def cnn_for_budget(input_shape: Sequence[int], n_outputs: int, target_params: int) -> SmallCNN:
+def cnn_for_budget(
+    input_shape: Sequence[int], n_outputs: int, target_params: int, *, at_most: bool = False
+) -> SmallCNN:
     """A :class:`SmallCNN` for (C, H, W) inputs whose stage widths ``w, 2w, 4w…`` give the
-    parameter count closest to ``target_params`` (at least one channel per stage)."""
+    parameter count closest to ``target_params`` (``at_most``: the largest not above it),
+    with at least one channel per stage."""
     if len(input_shape) != 3:
         raise ConfigError(
             f"cnn_for_budget needs an image shape (C, H, W). Got {tuple(input_shape)} instead."
@@ -155,5 +158,6 @@ def cnn_for_budget(input_shape: Sequence[int], n_outputs: int, target_params: in
     while lo < hi:
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if count(mid) < target_params else (lo, mid)
-    w = lo - 1 if lo > 1 and target_params - count(lo - 1) <= count(lo) - target_params else lo
+    below = lo > 1 and (at_most or target_params - count(lo - 1) <= count(lo) - target_params)
+    w = lo - 1 if below and count(lo) != target_params else lo
     return SmallCNN(c_in, [w * 2**k for k in range(stages)], n_outputs, (height, width))

@@ -45,16 +45,12 @@ from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
 __all__ = [
-    "DEFAULT_BLACKBOX_PARAMS",
     "StudentSpec",
     "build_from_spec",
     "build_student",
     "student_for_blackbox",
     "student_for_images",
 ]
-
-#: Parameter budget of the student of a black box whose own size is unknown.
-DEFAULT_BLACKBOX_PARAMS = 20_000
 
 
 class StudentSpec(BaseModel):
@@ -82,7 +78,17 @@ class StudentSpec(BaseModel):
     target_params: int | None = Field(
         None,
         ge=1,
-        description="Parameter budget of the MLP student of a black-box or opaque teacher.",
+        description="Parameter budget of the MLP student of a black-box or opaque teacher. "
+        "Default: width × the teacher's parameters (ONNX initialiser values; width × depth × "
+        "parameters for an opaque torch teacher such as TorchScript); tree ensembles: width "
+        "× (2 × split nodes + leaves), a feature and a threshold per split and a value per "
+        "leaf; a teacher whose size cannot be read: width × 40,000.",
+    )
+    allow_larger: bool = Field(
+        False,
+        description="Accept a student with more parameters than its teacher (sizes as in "
+        "target_params); it is refused otherwise. The record and the report then carry a "
+        "warning.",
     )
     layers: int | None = Field(
         None,
@@ -259,10 +265,17 @@ def _transformer_student(
 
 
 def student_for_blackbox(
-    in_features: int, n_outputs: int, target_params: int, *, depth: int = 2, norm: Norm = "layer"
+    in_features: int,
+    n_outputs: int,
+    target_params: int,
+    *,
+    depth: int = 2,
+    norm: Norm = "layer",
+    at_most: bool = False,
 ) -> MLP:
     """An MLP of ``depth`` equal-width hidden layers whose parameter count is closest to
-    ``target_params`` (e.g. a fraction of a tree ensemble's size in bytes / 4)."""
+    ``target_params`` (``at_most``: the largest not above it, e.g. a budget that is a
+    fraction of the teacher's size; see :mod:`potstill.models.sizing`)."""
     owner = "student_for_blackbox"
     check_scalar(in_features, "in_features", owner=owner, ge=1, integer=True)
     check_scalar(n_outputs, "n_outputs", owner=owner, ge=1, integer=True)
@@ -277,40 +290,41 @@ def student_for_blackbox(
     while lo < hi:  # smallest h with count(h) >= target
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if count(mid) < target_params else (lo, mid)
-    width = lo - 1 if lo > 1 and target_params - count(lo - 1) <= count(lo) - target_params else lo
+    if at_most:
+        width = lo if count(lo) <= target_params else max(1, lo - 1)
+    else:
+        closer_below = target_params - count(lo - 1) <= count(lo) - target_params
+        width = lo - 1 if lo > 1 and closer_below else lo
     return MLP(in_features, [width] * depth, n_outputs, norm=norm)
 
 
 def _opaque_image_student(
     teacher: nn.Module | None, spec: StudentSpec, shape: tuple[int, ...], n_outputs: int | None
 ) -> SmallCNN:
+    """An opaque torch module on images (C, H, W): a small CNN on the budget the MLP student
+    of an opaque module gets (``target_params``, else ``width × depth ×`` its parameters)."""
     if teacher is None or n_outputs is None:
         raise ConfigError(
             "build_student needs the teacher module and n_outputs for an image student. "
             f"Got teacher={type(teacher).__name__}, n_outputs={n_outputs}."
         )
-    return student_for_images(shape, n_outputs, spec, count_params(teacher))
+    budget = spec.target_params or _round_half_up(spec.width * spec.depth * count_params(teacher))
+    return student_for_images(shape, n_outputs, spec, max(1, budget))
 
 
 def student_for_images(
-    input_shape: Sequence[int], n_outputs: int, spec: StudentSpec, teacher_params: int | None
+    input_shape: Sequence[int], n_outputs: int, spec: StudentSpec, budget: int
 ) -> SmallCNN:
-    """The :class:`~potstill.models.cnn.SmallCNN` student of an opaque image teacher, sized to
-    ``spec.target_params``, else ``width × depth ×`` the teacher's parameters, else
-    :data:`DEFAULT_BLACKBOX_PARAMS` when the teacher's size is unknown."""
+    """The :class:`~potstill.models.cnn.SmallCNN` student of an opaque image teacher with the
+    parameter count closest to ``budget`` — never above it unless the budget is
+    ``spec.target_params`` (a budget from the teacher's size must keep the student smaller)."""
     if spec.hidden is not None:
         raise ConfigError(
             "StudentSpec.hidden sizes an MLP student, but the task's inputs are images "
             f"{tuple(input_shape)}: the student is a small CNN. Got hidden={spec.hidden}; use "
-            "width and depth, or target_params."
+            "width, or target_params."
         )
-    if spec.target_params is not None:
-        budget = spec.target_params
-    elif teacher_params:
-        budget = max(1, _round_half_up(spec.width * spec.depth * teacher_params))
-    else:
-        budget = DEFAULT_BLACKBOX_PARAMS
-    return cnn_for_budget(input_shape, n_outputs, budget)
+    return cnn_for_budget(input_shape, n_outputs, budget, at_most=spec.target_params is None)
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:

@@ -19,6 +19,7 @@ import pickle
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,19 @@ from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
 )
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.students import build_from_spec
+from potstill.models.taps import TeacherTaps, pick_hidden
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
 
-__all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
+__all__ = ["PICKLE_SUFFIXES", "Teacher", "TeacherTaps", "load_teacher"]
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _TORCH_SUFFIXES = (".pt", ".pth")
@@ -153,10 +156,20 @@ class Teacher:
         return cls(HFBackend(module.eval(), problem), name=label)
 
     @classmethod
-    def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
+    def from_sklearn(
+        cls,
+        estimator: Any,
+        *,
+        problem: Problem,
+        name: str | None = None,
+        leaf_width: int = DEFAULT_WIDTH,
+    ) -> Teacher:
         """A black-box teacher from ``predict_proba`` (classification; column order is
-        ``estimator.classes_``, which must follow the task's class ids) or ``predict``."""
-        return cls(SklearnBackend(estimator, problem), name=name or type(estimator).__name__)
+        ``estimator.classes_``, which must follow the task's class ids) or ``predict``.
+        A tree ensemble also exposes its leaf-membership embedding (``leaf_width`` wide; 0
+        for logits only), see :mod:`~potstill.models.tree_embedding`."""
+        backend = SklearnBackend(estimator, problem, leaf_width=leaf_width)
+        return cls(backend, name=name or type(estimator).__name__)
 
     @classmethod
     def from_onnx(
@@ -167,10 +180,17 @@ class Teacher:
         name: str | None = None,
         output: str | None = None,
         scores: str = "logits",
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
     ) -> Teacher:
-        """A black-box teacher run by onnxruntime. ``output`` picks the output tensor (default:
-        the first); ``scores="probabilities"`` when that output is already probabilities."""
-        backend = OnnxBackend(Path(path), problem, output=output, scores=scores)
+        """A teacher run by onnxruntime. ``output`` picks the output tensor (default: the
+        first); ``scores="probabilities"`` when it is probabilities. ``features`` /
+        ``embedding`` name hidden tensors to expose (default: :mod:`~potstill.models.onnx_taps`'
+        choice; ``features=[]`` for logits only)."""
+        backend = OnnxBackend(
+            Path(path), problem, output=output, scores=scores, features=features,
+            embedding=embedding,
+        )  # fmt: skip
         return cls(backend, name=name or Path(path).stem)
 
     # ------------------------------------------------------------------ interface
@@ -179,6 +199,11 @@ class Teacher:
     def backend(self) -> str:
         """``"torch"``, ``"hf"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
         return self._backend.kind
+
+    @property
+    def engine(self) -> TeacherBackend:
+        """The backend object that runs the model (for tools that describe it)."""
+        return self._backend
 
     @property
     def problem(self) -> Problem:
@@ -200,9 +225,24 @@ class Teacher:
         """Shape of one input (no batch axis) as the model file declares it (ONNX), else None."""
         return self._backend.input_shape
 
-    def outputs(self, x: torch.Tensor) -> Outputs:
-        """Teacher outputs for a batch, in eval mode without gradients."""
-        return self._backend.outputs(x)
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;
+        empty when it fills none."""
+        return self._backend.hidden_layer_names()
+
+    def embedding_layer_name(self) -> str | None:
+        """The layer or tensor ``outputs`` gives as the embedding, if any."""
+        return self._backend.embedding_layer_name()
+
+    def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
+        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks (in
+        order, repeats allowed) from ``hidden_layer_names()``."""
+        out = self._backend.outputs(x)
+        return (
+            out
+            if hidden is None
+            else pick_hidden(out, self.hidden_layer_names(), hidden, self.name)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (n, C) or regression values (n,) on a numpy array."""
@@ -213,9 +253,16 @@ class Teacher:
         """One prediction call on a numpy batch, as a plain callable (for benchmarking)."""
         return self._backend.predict_fn()
 
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns (``classes_``,
+        ONNX labels or metadata, ``id2label``, a module's ``classes``); None when unknown."""
+        return self._backend.class_labels()
+
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,
-        architecture and parameter count (None for tree ensembles)."""
+        architecture, parameter count (None for tree ensembles) and, for a tree ensemble,
+        its trees, splits and leaves (see :mod:`potstill.models.trees`)."""
+        trees = self._backend.trees()
         return {
             "name": self.name,
             "backend": self.backend,
@@ -223,6 +270,7 @@ class Teacher:
             "capabilities": sorted(self.capabilities),
             "architecture": self._backend.architecture(),
             "params": self._backend.params(),
+            "trees": None if trees is None else {**asdict(trees), "learned": trees.learned},
         }
 
     def __repr__(self) -> str:
@@ -239,11 +287,11 @@ def _is_torchscript(path: Path) -> bool:
         return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
 
 
-def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
+def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
-        return Teacher.from_torch(obj.eval(), problem=problem, name=name)
+        return Teacher.from_torch(obj.eval(), problem=problem, name=name, **taps.named())
     if callable(getattr(obj, "predict", None)):
-        return Teacher.from_sklearn(obj, problem=problem, name=name)
+        return Teacher.from_sklearn(obj, problem=problem, name=name, leaf_width=taps.leaf_width)
     raise ModelError(
         f"'{path}' holds a {type(obj).__name__}, which is neither a torch module nor an "
         "estimator with predict/predict_proba."
@@ -282,9 +330,9 @@ def load_teacher(
     trust_pickle: bool = False,
     architecture: Mapping[str, Any] | None = None,
     name: str | None = None,
-    max_length: int | None = None,
+    taps: TeacherTaps | None = None,
 ) -> Teacher:
-    """Open a saved teacher by its format.
+    """Open a saved teacher by its format (``taps``: which hidden features it exposes).
 
     - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
       also takes the tokenizer saved beside it, if any);
@@ -295,40 +343,17 @@ def load_teacher(
     - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
       needs ``architecture`` (a ``spec()`` dict); a whole pickled module needs ``trust_pickle``;
     - ``.safetensors``: weights that need ``architecture``.
-
-    ``max_length`` (Hugging Face teachers only) is the number of tokens texts are padded or
-    cut to; by default the length recorded with the model
-    (:func:`~potstill.models.hf_io.default_max_length`).
     """
-    teacher = _open_teacher(path, problem, trust_pickle, architecture, name, max_length)
-    if max_length is not None and teacher.backend != "hf":
-        raise ConfigError(
-            f"max_length sets how a Hugging Face teacher tokenises text, but '{path}' is a "
-            f"{teacher.backend} teacher. Remove max_length (YAML teacher.max_length, CLI "
-            "--max-length)."
-        )
-    return teacher
-
-
-def _open_teacher(
-    path: Path,
-    problem: Problem,
-    trust_pickle: bool,
-    architecture: Mapping[str, Any] | None,
-    name: str | None,
-    max_length: int | None,
-) -> Teacher:
     path = Path(path)
     name = name or path.stem
+    taps = taps or TeacherTaps()
     if not path.exists():
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
     if path.is_dir():
         if not (path / MODEL_JSON).is_file():
             if (path / "config.json").is_file():
-                return Teacher.from_pretrained(
-                    path, problem=problem, name=name, max_length=max_length
-                )
+                return Teacher.from_pretrained(path, problem=problem, name=name)
             raise ModelError(
                 f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
                 "no config.json (Hugging Face save_pretrained). Give a model file instead."
@@ -338,20 +363,15 @@ def _open_teacher(
             from potstill.models.hf_io import load_tokenizer
 
             module.tokenizer = load_tokenizer(path)
-            module.max_length_source = f"{MODEL_JSON} (potstill)"
-            if max_length is not None:
-                return Teacher.from_pretrained(
-                    module, problem=problem, name=name, max_length=max_length
-                )
-        return Teacher.from_torch(module, problem=problem, name=name)
+        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
     if suffix == ".onnx":
-        return Teacher.from_onnx(path, problem=problem, name=name)
+        return Teacher.from_onnx(path, problem=problem, name=name, **taps.named())
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise _refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(joblib.load(path), path, problem, name)
+        return _from_object(joblib.load(path), path, problem, name, taps)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -375,7 +395,7 @@ def _open_teacher(
                     path, "it holds pickled Python objects, not only weights."
                 ) from exc
             obj = torch.load(path, map_location="cpu", weights_only=False)
-            return _from_object(obj, path, problem, name)
+            return _from_object(obj, path, problem, name, taps)
         return _with_architecture(architecture, state, path, problem, name)
     supported = ", ".join(
         [

@@ -25,12 +25,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
+from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
+from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
-from potstill.types import Task
+from potstill.models.tree_embedding import DEFAULT_WIDTH
+from potstill.types import Problem, Task
 
-__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
+__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "file_teacher", "get_teacher"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,11 @@ class TeacherSpec(BaseModel):
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
     )
+    allow_weak: bool = Field(
+        False,
+        description="Proceed when the teacher scores no better than a trivial predictor "
+        "(majority class / mean) on the labelled rows; recorded in the record.",
+    )
     hidden: list[int] = Field(
         default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
     )
@@ -73,6 +81,25 @@ class TeacherSpec(BaseModel):
     )
     epochs: int | None = Field(
         None, ge=1, description="Training epochs for the teacher (default: the fleet's)."
+    )
+    features: list[str] | None = Field(
+        None,
+        description="Hidden features for feature/relation methods: tensor names of an ONNX "
+        "teacher or layer names of a torch one ('potstill inspect TEACHER' lists them). "
+        "Default: evenly spaced hidden activations (ONNX, at most 8) or the model's own "
+        "hidden layers; [] for logits only.",
+    )
+    embedding: str | None = Field(
+        None,
+        description="Tensor (ONNX) or layer (torch) used as the embedding by relation methods. "
+        "Default: the input of the output layer (ONNX), or the model's own embedding layer.",
+    )
+    leaf_embedding: int = Field(
+        DEFAULT_WIDTH,
+        ge=0,
+        description="Tree ensembles (scikit-learn forests and gradient boosting, XGBoost, "
+        "LightGBM, CatBoost): width of the leaf-membership embedding that relation methods "
+        "distil (Breiman proximity, projected); 0 for logits only.",
     )
     input_shape: list[int] | None = Field(
         None,
@@ -128,11 +155,11 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    # input_shape and max_length describe how a teacher *file* or the text recipe reads
-    # its inputs, not these recipes: left out so existing cached teachers keep their keys.
-    recipe = spec.model_dump(
-        mode="json", exclude={"path", "trust_pickle", "input_shape", "max_length"}
-    )
+    # What the teacher exposes, how a file teacher is checked and how it reads its inputs
+    # (input_shape, max_length) do not change the trained teacher: not part of its key.
+    exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
+    read = {"input_shape", "max_length"}
+    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed, *read})
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -233,10 +260,56 @@ def _load_xgboost(folder: Path, problem: str) -> object:
     return model
 
 
-def _file_teacher(spec: TeacherSpec, path: Path, task: Task) -> Teacher:
-    return load_teacher(
-        path, problem=task.problem, trust_pickle=spec.trust_pickle, max_length=spec.max_length
-    )
+def _checked_taps(teacher: Teacher, spec: TeacherSpec) -> Teacher:
+    """Refuse ``teacher.features`` / ``teacher.embedding`` a teacher did not honour."""
+    ignored = [
+        field
+        for field, asked, got in (
+            ("features", bool(spec.features), bool(teacher.hidden_layer_names())),
+            (
+                "embedding",
+                spec.embedding is not None,
+                teacher.embedding_layer_name() == spec.embedding,
+            ),
+        )
+        if asked and not got
+    ]
+    if ignored:
+        raise ConfigError(
+            f"teacher.{ignored[0]} names hidden tensors or layers, but the {teacher.backend} "
+            f"teacher '{spec.path}' cannot expose them by name (ONNX files and torch modules "
+            f"with hooks can; 'potstill inspect' lists them). Remove teacher.{ignored[0]}."
+        )
+    return teacher
+
+
+def file_teacher(spec: TeacherSpec, problem: Problem) -> Teacher:
+    """The teacher file ``spec.path``, exposing the taps it names and reading ``max_length``
+    tokens when asked."""
+    assert spec.path is not None
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
+    teacher = load_teacher(spec.path, problem=problem, trust_pickle=spec.trust_pickle, taps=taps)
+    return _with_max_length(_checked_taps(teacher, spec), spec, problem)
+
+
+def _with_max_length(teacher: Teacher, spec: TeacherSpec, problem: Problem) -> Teacher:
+    """A Hugging Face teacher reading ``spec.max_length`` tokens (when asked)."""
+    if spec.max_length is None:
+        return teacher
+    module = teacher.module
+    if not isinstance(module, HFClassifier):
+        raise ConfigError(
+            f"teacher.max_length (--max-length) sets how a Hugging Face teacher tokenises text, "
+            f"but '{spec.path}' is a {teacher.backend} teacher. Remove it."
+        )
+    positions = getattr(module.backbone.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and spec.max_length > positions:
+        raise ConfigError(
+            f"teacher.max_length (--max-length) must be <= {positions}, the position embeddings "
+            f"of '{spec.path}'. Got {spec.max_length} instead."
+        )
+    return Teacher.from_pretrained(module, problem=problem, max_length=spec.max_length,
+                                   name=teacher.name)  # fmt: skip
 
 
 def get_teacher(
@@ -249,8 +322,9 @@ def get_teacher(
     cache_dir: Path | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
     """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
-        return _file_teacher(spec, spec.path, task), {"source": str(spec.path), "cached": False}
+        return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
@@ -320,11 +394,15 @@ def get_teacher(
                 _load_xgboost(folder, task.problem),
                 problem=task.problem,
                 name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]",
+                leaf_width=spec.leaf_embedding,
             )
         else:
             module = load_model(folder / "model")
             module.eval()
-            teacher = Teacher.from_torch(module, problem=task.problem, name=f"{spec.arch}")
+            teacher = Teacher.from_torch(
+                module, problem=task.problem, name=f"{spec.arch}", features=taps.features,
+                embedding=taps.embedding,
+            )  # fmt: skip
     except (OSError, ValueError, KeyError, RuntimeError, ModelError) as exc:
         raise ModelError(
             f"The cached teacher in '{folder}' cannot be loaded ({exc}). Delete that folder to retrain it."

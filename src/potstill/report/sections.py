@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.report.claims import PAPER_CLAIMS, PAPER_TITLE, Claim
 from potstill.report.format import (
     MISSING,
@@ -29,6 +30,7 @@ from potstill.report.format import (
     usd,
 )
 from potstill.report.records import headline, headline_profile, profile_label
+from potstill.report.waterfalls import size_warnings
 from potstill.study.aggregate import (
     BENCHMARK,
     SECTOR_ORDER,
@@ -104,6 +106,12 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         f"{n_failed} failed; they are listed with their reasons below. The paper's claims are "
         "set beside these measurements in the next section."
     )
+    warnings = size_warnings(records)
+    if warnings:
+        parts.append(
+            f"**Warning: {plural(len(warnings), 'system')} distilled into a student larger "
+            "than its teacher (student.allow_larger)**: " + "; ".join(esc(w) for w in warnings)
+        )
     text = " ".join(parts)
     return "## Summary\n\n" + text
 
@@ -181,8 +189,11 @@ def results_section(summary: StudySummary) -> str:
     )
     return (
         "## Results (measured)\n\n"
-        "Cost reduction is each run's `costs.reduction` (1 − student $ per 1M predictions ÷ "
-        "teacher $ per 1M, both measured on the same machine in the same run); retention is "
+        "Cost reduction is each run's `costs.reduction`: 1 − $ per 1M predictions of the "
+        "student's cheapest deployment that keeps its quality ÷ that of the teacher's cheapest "
+        "measured deployment, on comparable runtimes, both measured on the same machine in the "
+        "same run (the runtimes: `results.csv` and the cost waterfalls; a run whose teacher "
+        "could not be measured on a comparable runtime has none); retention is "
         "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
         "An embedding system's retention is its retrieval fidelity (the student's recall@k of "
         "the teacher's neighbours), not a task metric: it gets its own row and is never pooled "
@@ -264,10 +275,11 @@ def per_system_section(records: Records) -> str:
         fidelity = metric(h["agreement"]) if h["agreement"] is not None else (
             f"r={metric(h['pearson'])}" if h["pearson"] is not None else MISSING)  # fmt: skip
         ret = estimate(dig(r, "quality", "retention"))
+        suspect = " ⚠ suspect" if is_suspect(r) else ""
         rows.append([
             esc(h["system"]), esc(h["sector"]), esc(h["method"]), esc(h["family"]),
             esc(h["status"].replace("_", " ")), esc(h["metric"] or MISSING),
-            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret),
+            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret) + suspect,
             fidelity, ms(h["teacher_p50_ms"]), ms(h["student_p50_ms"]),
             si(h["teacher_throughput"]), si(h["student_throughput"]),
             si(h["teacher_params"]), si(h["student_params"]),
@@ -287,7 +299,28 @@ def per_system_section(records: Records) -> str:
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
         f"profiles used as headline ({_latency_note(records)}); throughput is predictions per "
         "second at each profile's throughput batch; Agreement is top-1 agreement with the "
-        "teacher (r = Pearson correlation for regression). Exact values: `results.csv`.\n\n" + table
+        "teacher (r = Pearson correlation for regression); $/1M and Cost reduction compare "
+        "the cheapest deployments, as in the Results section. Exact values: `results.csv`.\n\n"
+        + table
+        + _suspect_note(records)
+    )
+
+
+def _suspect_note(records: Records) -> str:
+    """Why a retention is marked ⚠ suspect: each such record's warning."""
+    lines = [
+        f"- {esc(r['system'])} / {esc(r['method'])}: {esc(w.get('message', ''))}"
+        for r in records
+        for w in r.get("warnings") or []
+        if isinstance(w, Mapping) and w.get("code") == "retention_suspect"
+    ]
+    if not lines:
+        return ""
+    low, high = SUSPECT_RETENTION
+    return (
+        f"\n\n⚠ suspect: a retention outside [{pct(low, 0)}, {pct(high, 0)}] usually means the "
+        "comparison is wrong (class order, target or features do not match the teacher), not "
+        "that the student is that much better or worse:\n\n" + "\n".join(lines)
     )
 
 

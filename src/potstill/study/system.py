@@ -27,18 +27,17 @@ from potstill.methods.base import feature_kind
 from potstill.models.cnn import SmallCNN
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
-from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
-from potstill.models.students import build_student, student_for_blackbox, student_for_images
+from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
-from potstill.models.zoo import get_teacher
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
-from potstill.study.tasks import encode_for_teacher, fit_to_teacher, load_task, raw_features
+from potstill.study.tasks import encode_for_teacher, raw_features
+from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, RunRecord, Task
@@ -69,14 +68,12 @@ def _family(specs: list[Any]) -> str:
 
 
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
-    module = teacher.module
-    names = getattr(module, "hidden_layer_names", None)
-    if module is None or not callable(names) or not names():
+    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
+    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
+    names = teacher.hidden_layer_names()
+    if not names:
         return None
-    module.eval()
-    with FeatureTap(module, hidden=[names()[0]]) as tap, torch.no_grad():
-        out = tap(torch.from_numpy(task.train.X[:2]))
+    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
     assert out.hidden is not None
     return feature_kind(out.hidden[0], where="teacher")
 
@@ -104,38 +101,35 @@ def _encode_text(
     return encoded, model, info
 
 
-def _inputs(
-    spec: SystemSpec, task: Task, teacher: Teacher
-) -> tuple[Task, Task, Any, dict[str, Any]]:
-    """(task in the teacher's input shape, the task the models take, the HF model or None,
-    the record's entries on both). Text is tokenised once with the teacher's tokenizer:
-    training and timing run on the ids; quality is measured on the raw strings (text
-    robustness perturbs the strings)."""
-    task, fitted = fit_to_teacher(spec, task, teacher)
-    encoded, text_model, text_info = _encode_text(spec, task, teacher)
-    return task, encoded, text_model, {**fitted, **text_info}
-
-
-def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
+def _make_student(
+    teacher: Teacher, task: Task, spec: SystemSpec, seed: int, size: TeacherSize
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A fresh student, the same initial weights in every cell of a system, and how it was
+    sized; refused when larger than its teacher unless ``student.allow_larger``."""
     torch.manual_seed(seed)  # every cell of a system starts from the same initial weights
-    if teacher.module is not None:
-        return build_student(
-            teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs
-        )
-    if len(task.input_shape) == 3:  # images (C, H, W) of an ONNX CNN: a small CNN student
-        params = teacher.describe().get("params")
-        return student_for_images(task.input_shape, task.n_outputs, spec.student, params)
-    target = spec.student.target_params or 20_000
-    return student_for_blackbox(
-        int(np.prod(task.input_shape)), task.n_outputs, target_params=target
+    return sized_student(
+        teacher, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs, size=size
     )
 
 
+def _teacher_size(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> TeacherSize:
+    """The teacher's size; a student larger than it is refused here, before any training
+    (or, with ``student.allow_larger``, its warning is said once)."""
+    size = teacher_size(teacher)
+    _, sizing = _make_student(teacher, task, spec, seed, size)
+    if "warning" in sizing:
+        log.warning("%s: %s", spec.name, sizing["warning"])
+    return size
+
+
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
-    """Raw features (a teacher file's inputs): the student standardises them itself."""
+    """Raw features (a teacher file's inputs): the student standardises them itself, and
+    fills empty cells with the training medians when the data has any."""
     if not isinstance(student, MLP):
         return student
-    scaled = MLP.from_spec({**student.spec(), "standardize_inputs": True})
+    impute = any(bool(np.isnan(s.X).any()) for s in (task.train, task.val, task.test))
+    spec = {**student.spec(), "standardize_inputs": True, "impute_inputs": impute}
+    scaled = MLP.from_spec(spec)
     scaled.load_state_dict(student.state_dict(), strict=False)
     scaled.fit_input_scaling(torch.from_numpy(task.train.X))
     return scaled
@@ -148,17 +142,18 @@ def _train_cell(
     spec: SystemSpec,
     ctx: SystemContext,
     cache: TeacherOutputCache,
+    size: TeacherSize,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
     cfg = spec.train or fleet.train
     specs = cell.entry.for_problem(task.problem)
+    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
-    student = _make_student(teacher, task, spec, fleet.seed)
     if isinstance(student, SmallCNN):  # it standardises the images it serves itself
         student.fit_input_scaling(torch.from_numpy(task.train.X))
     elif raw_features(spec):
@@ -207,21 +202,15 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if all(store.exists(k) for k in keys):
         log.info("%s: all %d records present, skipped", spec.name, len(keys))
         return []
-    t0 = time.perf_counter()
-    task = load_task(spec, seed=fleet.seed)
-    timings = {"load_s": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
-        cache_dir=ctx.cache_dir,
-    )
-    timings["teacher_s"] = time.perf_counter() - t0
-    raw_task, task, text_model, fitted = _inputs(spec, task, teacher)
-    teacher_info = {**teacher_info, **fitted}
+    timings: dict[str, float] = {}
+    task, teacher, teacher_info = open_task_and_teacher(
+        spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
+        timings=timings,
+    )  # fmt: skip
+    # Text is tokenised once with the teacher's tokenizer: training and timing run on the
+    # ids; quality is measured on the raw strings (text robustness perturbs the strings).
+    raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)
+    teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(
@@ -232,6 +221,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if text_model is not None:
         student_caps |= {"attentions", "values"}
     hidden_kind = _hidden_kind(teacher, task)
+    size = _teacher_size(teacher, task, spec, fleet.seed)
     for entry in grid:
         specs = entry.for_problem(task.problem)
         cell = Cell(
@@ -254,7 +244,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
             cell.status, cell.reason = "not_applicable", reason
         else:
             try:
-                _train_cell(cell, task, teacher, spec, ctx, cache)
+                _train_cell(cell, task, teacher, spec, ctx, cache, size)
                 if text_model is not None:
                     folder = ctx.out / "students" / spec.name / entry.label
                     save_hf_layout(cell.student, folder, text_model.tokenizer)

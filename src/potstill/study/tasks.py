@@ -9,6 +9,7 @@ record says about it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from potstill.config import SystemSpec
 from potstill.data import (
     conform_inputs,
     encode_task,
+    image_problem,
+    infer_problem,
     load_builtin,
     load_image_arrays,
     load_image_folder,
@@ -28,9 +31,9 @@ from potstill.data.text import count_truncated
 from potstill.errors import ConfigError, ModelError, PotstillError
 from potstill.models.hf import HFClassifier
 from potstill.models.teacher import Teacher
-from potstill.types import Task
+from potstill.types import Problem, Task
 
-__all__ = ["encode_for_teacher", "fit_to_teacher", "load_task", "raw_features"]
+__all__ = ["encode_for_teacher", "file_problem", "fit_to_teacher", "load_task", "raw_features"]
 
 _GIVEN = "teacher.input_shape / --input-shape"
 
@@ -41,11 +44,12 @@ def raw_features(spec: SystemSpec) -> bool:
     return encode is False or (encode is None and spec.teacher.path is not None)
 
 
-def _load_images(spec: SystemSpec, *, seed: int) -> Task:
+def _load_images(spec: SystemSpec, *, seed: int, classes: Sequence[str] | None) -> Task:
     ds, shape = spec.dataset, spec.teacher.input_shape
     common: dict[str, Any] = dict(
-        name=spec.name, sector=spec.sector or "other", seed=seed, max_rows=ds.max_rows
-    )
+        name=spec.name, sector=spec.sector or "other", seed=seed, max_rows=ds.max_rows,
+        classes=ds.classes if classes is None else classes, split=ds.split,
+    )  # fmt: skip
     if ds.images is not None:  # read at the teacher's (C, H, W) when it is given
         image = shape if shape is not None and len(shape) == 3 and shape[0] in (1, 3) else None
         size = ds.image_size or (image[1:] if image else None)
@@ -57,13 +61,16 @@ def _load_images(spec: SystemSpec, *, seed: int) -> Task:
     )
 
 
-def load_task(spec: SystemSpec, *, seed: int) -> Task:
-    """Load a built-in dataset or the user's file, honouring the spec's overrides."""
+def load_task(spec: SystemSpec, *, seed: int, classes: Sequence[str] | None = None) -> Task:
+    """Load a built-in dataset or the user's file, honouring the spec's overrides.
+
+    ``classes`` is the teacher's class order (default: the spec's ``classes``, else the
+    labels sorted); a label outside it is refused with its row."""
     ds = spec.dataset
     if ds.builtin is not None:
         return load_builtin(ds.builtin, seed=seed, max_rows=ds.max_rows)
     if ds.is_images:
-        return _load_images(spec, seed=seed)
+        return _load_images(spec, seed=seed, classes=classes)
     assert ds.path is not None  # guaranteed by DatasetSpec
     if ds.problem == "embedding":
         assert ds.text_column is not None  # guaranteed by DatasetSpec
@@ -72,7 +79,9 @@ def load_task(spec: SystemSpec, *, seed: int) -> Task:
             ds.text_column,
             name=spec.name,
             sector=spec.sector or "other",
-            seed=seed,
+            seed=seed if ds.split.seed is None else ds.split.seed,
+            val_size=ds.split.val_share,
+            test_size=ds.split.test_share,
             max_rows=ds.max_rows,
         )
     assert ds.target is not None  # guaranteed by DatasetSpec
@@ -83,13 +92,32 @@ def load_task(spec: SystemSpec, *, seed: int) -> Task:
         name=spec.name,
         sector=spec.sector or "other",
         sensitive=ds.sensitive,
+        sensitive_is_feature=ds.sensitive_is_feature,
         text_column=ds.text_column,
         drop=ds.drop,
         positive_label=ds.positive_label,
+        classes=ds.classes if classes is None else classes,
         seed=seed,
+        split=ds.split,
         max_rows=ds.max_rows,
         encode=not raw_features(spec),
     )
+
+
+def file_problem(spec: SystemSpec) -> Problem:
+    """The problem a user's data poses, read before the task is built (so a teacher file can
+    be opened first): an image folder classifies; an .npz or a table as its labels say."""
+    ds = spec.dataset
+    if ds.images is not None:
+        return "classification"
+    assert ds.path is not None  # a user's source: guaranteed by DatasetSpec
+    if ds.is_images:
+        assert ds.problem != "embedding"  # guaranteed by DatasetSpec
+        return image_problem(ds.path, labels=ds.target or "y", problem=ds.problem)
+    if ds.problem == "embedding":
+        return "embedding"
+    assert ds.target is not None  # guaranteed by DatasetSpec
+    return infer_problem(ds.path, ds.target, ds.problem)
 
 
 def _wanted_shape(spec: SystemSpec, teacher: Teacher) -> tuple[tuple[int, ...] | None, str]:
@@ -107,10 +135,11 @@ def _wanted_shape(spec: SystemSpec, teacher: Teacher) -> tuple[tuple[int, ...] |
 
 
 def _probe(task: Task, teacher: Teacher) -> None:
-    """Run the teacher on two training rows; refuse with both shapes if it cannot take them."""
+    """Run the teacher on two training rows; refuse with the data's shape if it cannot take
+    them (the number of scores is checked with the class order, in ``teacher_check``)."""
     shape = format_shape(task.input_shape)
     try:
-        scores = np.asarray(teacher.predict_scores(task.train.X[:2]))
+        teacher.predict_scores(task.train.X[:2])
     except PotstillError:
         raise
     except Exception as exc:  # a user's model raises its own runtime's errors (ORT, TorchScript)
@@ -121,12 +150,6 @@ def _probe(task: Task, teacher: Teacher) -> None:
             f"({cause}). If it takes images or another layout, give "
             "teacher.input_shape (CLI --input-shape), e.g. 1,28,28 for (N, 1, 28, 28) images."
         ) from exc
-    if task.problem == "classification" and (scores.ndim != 2 or scores.shape[1] != task.n_classes):
-        raise ModelError(
-            f"System '{task.name}': the teacher gives scores of shape {scores.shape[1:]} per row, "
-            f"but the data has {task.n_classes} classes {list(task.class_names)}. Check that the "
-            "teacher and the data belong together."
-        )
 
 
 def fit_to_teacher(spec: SystemSpec, task: Task, teacher: Teacher) -> tuple[Task, dict[str, Any]]:
