@@ -25,11 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
-from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.text_length import minilm_length, with_max_length
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Problem, Task
 
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Bump when a recipe's meaning changes, so cached teachers are not reused wrongly.
 ZOO_VERSION = 2
-#: Position embeddings of all-MiniLM-L6-v2: the longest text its recipe can take.
-_MINILM_POSITIONS = 512
 
 
 class TeacherSpec(BaseModel):
@@ -165,18 +163,6 @@ def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cf
     )[:16]
 
 
-def _minilm_length(spec: TeacherSpec) -> int:
-    """Tokens the built-in MiniLM is fine-tuned and served at: 128 unless asked."""
-    if spec.max_length is None:
-        return 128
-    if not 8 <= spec.max_length <= _MINILM_POSITIONS:
-        raise ConfigError(
-            f"The 'teacher.max_length' of the built-in MiniLM teacher must be in [8, "
-            f"{_MINILM_POSITIONS}] (its position embeddings). Got {spec.max_length} instead."
-        )
-    return spec.max_length
-
-
 def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
     n_out = task.n_outputs
     if spec.arch == "mobilenet_v2":
@@ -289,27 +275,7 @@ def file_teacher(spec: TeacherSpec, problem: Problem) -> Teacher:
     assert spec.path is not None
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     teacher = load_teacher(spec.path, problem=problem, trust_pickle=spec.trust_pickle, taps=taps)
-    return _with_max_length(_checked_taps(teacher, spec), spec, problem)
-
-
-def _with_max_length(teacher: Teacher, spec: TeacherSpec, problem: Problem) -> Teacher:
-    """A Hugging Face teacher reading ``spec.max_length`` tokens (when asked)."""
-    if spec.max_length is None:
-        return teacher
-    module = teacher.module
-    if not isinstance(module, HFClassifier):
-        raise ConfigError(
-            f"teacher.max_length (--max-length) sets how a Hugging Face teacher tokenises text, "
-            f"but '{spec.path}' is a {teacher.backend} teacher. Remove it."
-        )
-    positions = getattr(module.backbone.config, "max_position_embeddings", None)
-    if isinstance(positions, int) and spec.max_length > positions:
-        raise ConfigError(
-            f"teacher.max_length (--max-length) must be <= {positions}, the position embeddings "
-            f"of '{spec.path}'. Got {spec.max_length} instead."
-        )
-    return Teacher.from_pretrained(module, problem=problem, max_length=spec.max_length,
-                                   name=teacher.name)  # fmt: skip
+    return with_max_length(_checked_taps(teacher, spec), spec.max_length, problem, spec.path)
 
 
 def get_teacher(
@@ -328,7 +294,7 @@ def get_teacher(
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
-        encoder = load_minilm(max_length=_minilm_length(spec))
+        encoder = load_minilm(max_length=minilm_length(spec.max_length))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
             "source": str(minilm_path()),
             "cached": False,
@@ -341,7 +307,7 @@ def get_teacher(
         # the fleet's training threads (a process pool keeps them at 1 per worker)
         threads = int(getattr(train_cfg, "threads", 1))
         recipe = TextTeacherRecipe(
-            epochs=spec.epochs or 3, threads=threads, max_length=_minilm_length(spec)
+            epochs=spec.epochs or 3, threads=threads, max_length=minilm_length(spec.max_length)
         )
         return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
     root = (cache_dir or default_cache_dir()) / "teachers"
