@@ -22,6 +22,7 @@ from potstill.config import (
     load_fleet,
 )
 from potstill.errors import ConfigError
+from potstill.events import EventSink
 from potstill.study.runner import StudyResult, builtin_fleet, run_study
 
 __all__ = [
@@ -46,11 +47,13 @@ def demo(
     *,
     quick: bool = False,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the built-in fleet into ``out`` (default ``./potstill-demo``)."""
+    """Run the built-in fleet into ``out`` (default ``./potstill-demo``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     return run_study(
-        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress
+        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, on_event=on_event
     )
 
 
@@ -59,12 +62,14 @@ def study(
     *,
     out: Path | None = None,
     systems: Sequence[str] | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
     return run_study(
-        config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress
+        config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
 
@@ -240,6 +245,7 @@ def distill(
     trust_pickle: bool = False,
     quick: bool = False,
     progress: bool = True,
+    on_event: EventSink | None = None,
     input_shape: Sequence[int] | None = None,
     max_length: int | None = None,
     drop: Sequence[str] = (),
@@ -249,6 +255,7 @@ def distill(
     split_column: str | None = None,
     sensitive_is_feature: bool = False,
     allow_weak_teacher: bool = False,
+    teacher_architecture: Path | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -260,15 +267,19 @@ def distill(
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
-    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``.
+    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``. ``on_event`` is
+    called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
                                   sensitive_is_feature)}  # fmt: skip
-    teacher_spec: dict[str, Any] = {"path": str(teacher), "trust_pickle": trust_pickle,
-                                    "allow_weak": allow_weak_teacher}  # fmt: skip
+    teacher_spec: dict[str, Any] = {
+        "path": str(teacher), "trust_pickle": trust_pickle, "allow_weak": allow_weak_teacher,
+        "architecture": None if teacher_architecture is None else str(teacher_architecture),
+    }  # fmt: skip
     if input_shape is not None:
         teacher_spec["input_shape"] = list(input_shape)
     if max_length is not None:
@@ -291,4 +302,4 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, progress=progress)
+    return run_study(config, out, on_event=on_event)

@@ -389,13 +389,14 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths relative to the YAML file's folder."""
+    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
+    file's folder."""
     for system in raw.get("systems") or []:
         if not isinstance(system, dict):
             continue
         for section in ("dataset", "teacher"):
             part = system.get(section)
-            for key in ("path", "images"):
+            for key in ("path", "images", "architecture"):
                 if isinstance(part, dict) and isinstance(part.get(key), str):
                     part[key] = str((base / part[key]).expanduser())
         dataset = system.get("dataset")

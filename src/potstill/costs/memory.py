@@ -24,7 +24,7 @@ import torch
 from potstill.costs.target import LogitsOnly
 from potstill.errors import BenchError
 
-__all__ = ["PROBE_SCRIPT", "export_pt2", "fresh_process_probe", "save_for_probe"]
+__all__ = ["PROBE_SCRIPT", "export_pt2", "export_torchscript", "fresh_process_probe"]
 
 PROBE_SCRIPT = Path(__file__).with_name("_probe.py")
 _SAMPLE_INTERVAL_S = 0.002
@@ -38,18 +38,15 @@ def export_pt2(module: torch.nn.Module, row: np.ndarray, path: Path) -> Path:
     return path
 
 
-def save_for_probe(module: torch.nn.Module, row: np.ndarray, path: Path) -> tuple[Path, str]:
-    """The artefact a fresh process loads, and its kind: a TorchScript module as it is
-    (``torchscript``; torch.export cannot trace one), any other module as a pt2 program."""
-    if isinstance(module, torch.jit.ScriptModule):
-        target = path.with_suffix(".torchscript.pt")
-        with warnings.catch_warnings():  # torch deprecating TorchScript is not the user's to fix
-            warnings.filterwarnings(
-                "ignore", message=r".*torch\.jit\.", category=DeprecationWarning
-            )
-            torch.jit.save(module, str(target))
-        return target, "torchscript"
-    return export_pt2(module, row, path), "pt2"
+def export_torchscript(module: torch.nn.Module, path: Path) -> Path:
+    """Save a TorchScript module as TorchScript: the format it was deployed in (a scripted
+    module cannot go through torch.export, whose verifier wants nn.Parameter weights)."""
+    with warnings.catch_warnings():  # torch deprecating TorchScript is not the user's to fix
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.save.*", category=DeprecationWarning
+        )
+        torch.jit.save(module, str(path))
+    return path
 
 
 def fresh_process_probe(

@@ -5,7 +5,8 @@ ensemble of wide MLPs, a gradient-boosted ensemble (a black box), or an ImageNet
 MobileNetV2 fine-tuned on the task. It is trained once, seeded, and stored under the
 user's cache directory in a folder named by a content hash of (recipe, training data,
 seed, zoo version). A changed recipe or dataset gives a new hash and a new teacher —
-logged loudly, never overwriting the old one; an unchanged one is always reused.
+logged (at INFO: nothing is wrong) and reported to the run's teacher stage, never
+overwriting the old one; an unchanged one is always reused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,8 +25,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
+from potstill.events import Stage
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
+from potstill.models.formats import read_architecture
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
@@ -54,10 +58,18 @@ class TeacherSpec(BaseModel):
     )
     path: Path | None = Field(
         None,
-        description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).",
+        description="A saved teacher (used instead of a built-in recipe): ONNX, TorchScript, "
+        "XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, scikit-learn .skops, a potstill or "
+        "Hugging Face folder, weights (.pt/.safetensors) with 'architecture', or a pickle "
+        "with 'trust_pickle'.",
     )
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
+    )
+    architecture: Path | None = Field(
+        None,
+        description="With a weights-only 'path' (.pt state dict, .safetensors): a JSON file "
+        "holding the model's spec, e.g. json.dump(MLP(...).spec(), f).",
     )
     allow_weak: bool = Field(
         False,
@@ -157,7 +169,9 @@ def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cf
     # (input_shape, max_length) do not change the trained teacher: not part of its key.
     exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
     read = {"input_shape", "max_length"}
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed, *read})
+    recipe = spec.model_dump(
+        mode="json", exclude={"path", "trust_pickle", "architecture", *exposed, *read}
+    )
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -183,7 +197,12 @@ def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
 
 
 def _train_torch(
-    module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object
+    module: torch.nn.Module,
+    task: Task,
+    spec: TeacherSpec,
+    seed: int,
+    train_cfg: object,
+    stage: Stage | None = None,
 ) -> None:
     from potstill.methods import build_objective
     from potstill.train.config import TrainConfig
@@ -194,13 +213,15 @@ def _train_torch(
     if isinstance(module, DeepEnsemble):
         # Members are trained independently (different seeds): that is what makes a deep ensemble.
         for i, member in enumerate(module.members):
+            item = f"member {i + 1}/{len(module.members)}"
             train(
                 member,
                 task,
                 objective=build_objective([], label_weight=1.0, problem=task.problem),
                 config=cfg,
                 seed=seed * 1000 + i,
-                description=f"teacher member {i + 1}/{len(module.members)}",
+                description=f"teacher {item}",
+                stage=None if stage is None else replace(stage, item=item),
             )
         return
     train(
@@ -210,6 +231,7 @@ def _train_torch(
         config=cfg,
         seed=seed,
         description="teacher",
+        stage=stage,
     )
 
 
@@ -274,7 +296,10 @@ def file_teacher(spec: TeacherSpec, problem: Problem) -> Teacher:
     tokens when asked."""
     assert spec.path is not None
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
-    teacher = load_teacher(spec.path, problem=problem, trust_pickle=spec.trust_pickle, taps=taps)
+    arch = read_architecture(spec.architecture) if spec.architecture is not None else None
+    teacher = load_teacher(
+        spec.path, problem=problem, trust_pickle=spec.trust_pickle, architecture=arch, taps=taps
+    )
     return with_max_length(_checked_taps(teacher, spec), spec.max_length, problem, spec.path)
 
 
@@ -286,8 +311,11 @@ def get_teacher(
     seed: int,
     train_cfg: object,
     cache_dir: Path | None = None,
+    stage: Stage | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
-    """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    """The system's teacher (trained now, or loaded from the cache) and how it was obtained.
+
+    Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
         return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
@@ -309,7 +337,9 @@ def get_teacher(
         recipe = TextTeacherRecipe(
             epochs=spec.epochs or 3, threads=threads, max_length=minilm_length(spec.max_length)
         )
-        return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
+        return get_text_teacher(
+            system, task, seed=seed, recipe=recipe, cache_dir=cache_dir, stage=stage
+        )
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
@@ -323,13 +353,16 @@ def get_teacher(
         stale = (
             sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
         )
-        log.warning(
+        log.info(
             "training teacher for %s (%s): no cached teacher with key %s%s",
             system,
             spec.arch,
             key,
             f"; other versions kept: {', '.join(stale)}" if stale else "",
         )
+        if stage is not None:
+            stage.update(0, detail=f"training {spec.arch}: no cached teacher with key {key}")
+            stage.outcome = f"trained {spec.arch} now (then cached)"
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
         try:
@@ -339,7 +372,7 @@ def get_teacher(
             else:
                 torch.manual_seed(seed)
                 module = _build(spec, task)
-                _train_torch(module, task, spec, seed, train_cfg)
+                _train_torch(module, task, spec, seed, train_cfg, stage)
                 save_model(module, tmp / "model")
             (tmp / "teacher.json").write_text(
                 json.dumps({"arch": spec.arch, "key": key, "system": system})

@@ -29,6 +29,7 @@ import numpy as np
 from potstill.config import SystemSpec
 from potstill.errors import DataError, ModelError
 from potstill.evaluate.sanity import TeacherCheck, teacher_vs_trivial
+from potstill.events import EventSink, ignore, stage
 from potstill.models.teacher import Teacher
 from potstill.models.zoo import file_teacher, get_teacher
 from potstill.study.tasks import file_problem, fit_to_teacher, load_task
@@ -58,38 +59,53 @@ def _class_order(
 
 def open_task_and_teacher(
     spec: SystemSpec, *, seed: int, train_cfg: TrainConfig, cache_dir: Path | None,
-    timings: dict[str, float],
+    timings: dict[str, float], events: EventSink = ignore,
 ) -> tuple[Task, Teacher, dict[str, Any]]:  # fmt: skip
     """The system's task and teacher, checked. A teacher file on a user's data is opened
     first (as the problem the labels imply), so the task is built in its class order and a
     label it does not know is refused with its row; the inputs are then brought to the
-    shape it takes (:func:`~potstill.study.tasks.fit_to_teacher`)."""
+    shape it takes (:func:`~potstill.study.tasks.fit_to_teacher`). Each step is a stage of
+    ``events`` (``data``, ``teacher``, and ``teacher check`` for a file)."""
     ds = spec.dataset
     t0 = time.perf_counter()
     if spec.teacher.path is None or ds.builtin is not None or ds.problem == "embedding":
-        task = load_task(spec, seed=seed)
+        with stage(events, spec.name, "data") as st:
+            task = load_task(spec, seed=seed)
+            st.outcome = _rows(task)
         timings["load_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
-                                    train_cfg=train_cfg, cache_dir=cache_dir)  # fmt: skip
-        task, fitted = fit_to_teacher(spec, task, teacher)
+        with stage(events, spec.name, "teacher") as st:
+            teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
+                                        train_cfg=train_cfg, cache_dir=cache_dir, stage=st)  # fmt: skip
+            task, fitted = fit_to_teacher(spec, task, teacher)
+            st.outcome = st.outcome or ("cached" if info.get("cached") else "loaded")
         timings["teacher_s"] = time.perf_counter() - t0
         return task, teacher, {**info, **fitted}
-    problem = file_problem(spec)
-    teacher = file_teacher(spec.teacher, problem)
+    with stage(events, spec.name, "teacher") as st:
+        problem = file_problem(spec)
+        teacher = file_teacher(spec.teacher, problem)
+        st.outcome = f"loaded {teacher.backend} from {spec.teacher.path.name}"
     timings["teacher_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    order, classes = _class_order(spec, teacher) if problem == "classification" else (None, {})
-    task = load_task(spec, seed=seed, classes=order)
+    with stage(events, spec.name, "data") as st:
+        order, classes = _class_order(spec, teacher) if problem == "classification" else (None, {})
+        task = load_task(spec, seed=seed, classes=order)
+        st.outcome = _rows(task)
     timings["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    task, fitted = fit_to_teacher(spec, task, teacher)
     if classes:
         classes["order"] = list(task.class_names)
+    with stage(events, spec.name, "teacher", "check"):
+        task, fitted = fit_to_teacher(spec, task, teacher)
+        checked = check_teacher(task, teacher, spec.teacher.allow_weak, classes)
     info = {"source": str(spec.teacher.path), "cached": False, "user_file": True, **fitted,
-            **check_teacher(task, teacher, spec.teacher.allow_weak, classes)}  # fmt: skip
+            **checked}  # fmt: skip
     timings["teacher_s"] += time.perf_counter() - t0
     return task, teacher, info
+
+
+def _rows(task: Task) -> str:
+    return f"{len(task.train)}/{len(task.val)}/{len(task.test)} rows train/val/test"
 
 
 def _nan_columns(task: Task, rows: np.ndarray) -> list[str]:
