@@ -243,14 +243,27 @@ _TestData = Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))]
 _SplitColumn = Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))]
 _SensitiveFeature = Annotated[bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))]
 _AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))]
+_InputShape = Annotated[
+    str | None, typer.Option(help=_help(TeacherSpec, "input_shape") + " As 1,28,28.")
+]
+_MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 
 
 @app.command()
 def distill(
     teacher: Annotated[Path, typer.Option(help=TeacherSpec.model_fields["path"].description)],
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
-    target: Annotated[str, typer.Option(help="Column to predict.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet file; an .npz of images X and labels y; or a folder with one "
+            "sub-folder of images per class."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column to predict (CSV/Parquet); for an .npz, its label array (y)."),
+    ] = None,
     method: Annotated[
         list[str] | None, typer.Option(help="Method name (repeatable); default kd.")
     ] = None,
@@ -272,6 +285,8 @@ def distill(
     split_column: _SplitColumn = None,
     sensitive_is_feature: _SensitiveFeature = False,
     allow_weak_teacher: _AllowWeak = False,
+    input_shape: _InputShape = None,
+    max_length: _MaxLength = None,
     teacher_architecture: Annotated[
         Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
     ] = None,
@@ -300,6 +315,8 @@ def distill(
             allow_weak_teacher=allow_weak_teacher,
             teacher_architecture=teacher_architecture,
             on_event=watch.emit,
+            input_shape=_parse_shape(input_shape) if input_shape else None,
+            max_length=max_length,
         )
     _finish(watch, result)
 

@@ -150,6 +150,7 @@ class Teacher:
                 module.max_length = check_scalar(
                     max_length, "max_length", owner="Teacher.from_pretrained", ge=2, integer=True
                 )
+                module.max_length_source = "requested (max_length)"
         elif isinstance(path_or_model, nn.Module):
             module = HFClassifier(
                 path_or_model, num_labels=num_labels or 0, problem=problem,
@@ -231,6 +232,11 @@ class Teacher:
     def module(self) -> nn.Module | None:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one input (no batch axis) as the model file declares it (ONNX), else None."""
+        return self._backend.input_shape
 
     def hidden_layer_names(self) -> list[str]:
         """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;

@@ -95,6 +95,7 @@ def preflight(config: FleetConfig) -> None:
             )
         files = (
             ("dataset.path", ds.path),
+            ("dataset.images", ds.images),
             ("dataset.split.test", ds.split.test),
             ("teacher.path", system.teacher.path),
             ("teacher.architecture", system.teacher.architecture),

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from potstill.config import FleetConfig, SystemSpec
-from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
 from potstill.methods import build_objective
+from potstill.models.cnn import SmallCNN
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
@@ -49,7 +49,7 @@ from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.resume import write_marker
 from potstill.study.store import ResultStore
-from potstill.study.tasks import raw_features
+from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
@@ -87,17 +87,21 @@ def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None
     return lambda X: predict_scores(module, X, problem=problem)
 
 
-def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
-    """(task with token ids, the teacher's HF model) for text; (task, None) otherwise."""
+def _encode_text(
+    spec: SystemSpec, task: Task, teacher: Teacher
+) -> tuple[Task, Any, dict[str, Any]]:
+    """(task with token ids, the teacher's HF model, the record's max_length entry) for
+    text; (task, None, {}) otherwise."""
     if task.kind != "text":
-        return task, None
+        return task, None, {}
     model = teacher.module
     if not isinstance(model, HFClassifier) or model.tokenizer is None:
         raise ModelError(
             f"System '{task.name}' is a text system, so its teacher must be a Hugging Face "
             f"model with its tokenizer (a save_pretrained folder); got a {teacher.backend} teacher."
         )
-    return encode_task(task, model.tokenizer, model.max_length), model
+    encoded, info = encode_for_teacher(spec, task, model)
+    return encoded, model, info
 
 
 def _make_student(
@@ -154,7 +158,9 @@ def _train_cell(
         cell.info["resumed"] = st.outcome = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
-    if raw_features(spec):
+    if isinstance(student, SmallCNN):  # it standardises the images it serves itself
+        student.fit_input_scaling(torch.from_numpy(task.train.X))
+    elif raw_features(spec):
         student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
@@ -300,7 +306,8 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
     state.task = task
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
-    raw_task, task, text_model = task, *_encode_text(task, teacher)
+    raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)
+    teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(
