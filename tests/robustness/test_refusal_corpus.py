@@ -214,6 +214,16 @@ def _foreign_record(tmp: Path) -> list[str]:
 CASES.append(
     Case("record-empty-object", "message", _foreign_record, 2, "not a potstill run record")
 )
+
+
+def _check_empty_folder(tmp: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return ["check", str(tmp / "empty"), "--min-retention", "0.9"]
+
+
+CASES.append(
+    Case("check-empty-folder", "message", _check_empty_folder, 2, "holds no potstill study")
+)
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 
 
