@@ -202,6 +202,28 @@ CASES.append(
         "GiB to train",
     )
 )
+
+
+def _foreign_record(tmp: Path) -> list[str]:
+    (tmp / "study" / "records").mkdir(parents=True)
+    (tmp / "study" / "config.yaml").write_text(SYSTEM)
+    (tmp / "study" / "records" / "x.json").write_text("{}")
+    return ["report", str(tmp / "study")]
+
+
+CASES.append(
+    Case("record-empty-object", "message", _foreign_record, 2, "not a potstill run record")
+)
+
+
+def _check_empty_folder(tmp: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return ["check", str(tmp / "empty"), "--min-retention", "0.9"]
+
+
+CASES.append(
+    Case("check-empty-folder", "message", _check_empty_folder, 2, "holds no potstill study")
+)
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 
 

@@ -288,6 +288,11 @@ def check_study(directory: Path, overrides: GatesConfig | None = None) -> CheckR
             f"The study directory '{directory}' does not exist. Pass the --out folder of "
             "'potstill study' or 'potstill demo'."
         )
+    if not (directory / "config.yaml").is_file() and not (directory / "records").is_dir():
+        raise StoreError(
+            f"'{directory}' holds no potstill study (no config.yaml, no records/). Pass the "
+            "--out folder of 'potstill study', 'potstill distill' or 'potstill demo'."
+        )
     declared = gates_from_config(directory)
     fleet = declared.fleet.merged(overrides)
     per_system = {name: g.merged(overrides) for name, g in declared.systems.items()}
