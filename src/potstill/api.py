@@ -80,12 +80,15 @@ def report(directory: Path) -> Any:
     return render_report(Path(directory))
 
 
-def check(directory: Path, **gates: float | None) -> Any:
-    """Re-apply deployment gates to a study; ``.passed`` is False when any gate fails."""
+def check(directory: Path, *, strict: bool = False, **gates: float | None) -> Any:
+    """Re-apply deployment gates to a study; ``.passed`` is False when any gate of a
+    distilled student fails (under ``strict``, also a gate that was not measured)."""
     from potstill.evaluate import GatesConfig, check_study
 
-    overrides = GatesConfig(**{k: v for k, v in gates.items() if v is not None})
-    return check_study(Path(directory), overrides)
+    chosen: dict[str, Any] = {k: v for k, v in gates.items() if v is not None}
+    if strict:  # only when asked: otherwise the study's own gates.strict applies
+        chosen["strict"] = True
+    return check_study(Path(directory), GatesConfig(**chosen))
 
 
 def bench(
@@ -263,6 +266,11 @@ def distill(
     images ``X`` and labels ``y``, or a folder with one sub-folder of images per class.
     ``input_shape`` is the shape of one input the teacher takes (e.g. ``(1, 28, 28)``);
     ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
+
+    Bad input found while loading the data or the teacher is raised (exit code 2), and so
+    is a request where none of ``methods`` applies to the teacher (every reason named);
+    a method that fails while training is a ``failed`` record (exit code 3).
+
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
@@ -302,4 +310,4 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, on_event=on_event)
+    return run_study(config, out, on_event=on_event, fail_fast=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from potstill.config import SystemSpec
 from potstill.data import (
+    builtin_spec,
     conform_inputs,
     encode_task,
     image_problem,
@@ -31,11 +32,31 @@ from potstill.data.text import count_truncated
 from potstill.errors import ConfigError, ModelError, PotstillError
 from potstill.models.hf import HFClassifier
 from potstill.models.teacher import Teacher
-from potstill.types import Problem, Task
+from potstill.types import Kind, Problem, Sector, Task
 
-__all__ = ["encode_for_teacher", "file_problem", "fit_to_teacher", "load_task", "raw_features"]
+__all__ = [
+    "encode_for_teacher",
+    "file_problem",
+    "fit_to_teacher",
+    "load_task",
+    "raw_features",
+    "spec_identity",
+]
 
 _GIVEN = "teacher.input_shape / --input-shape"
+
+
+def spec_identity(spec: SystemSpec) -> tuple[Sector, Kind, Problem]:
+    """(sector, kind, problem) of a system as its spec declares them, for the records of a
+    system that failed before its data loaded: a built-in dataset's registered values;
+    for a user's file the spec's sector (else "other"), "text" with a text column, and its
+    declared problem (else "classification", the loader's default guess)."""
+    ds = spec.dataset
+    if ds.builtin is not None:
+        known = builtin_spec(ds.builtin)
+        return spec.sector or known.sector, known.kind, known.problem
+    kind: Kind = "text" if ds.text_column is not None else "tabular"
+    return spec.sector or "other", kind, ds.problem or "classification"
 
 
 def raw_features(spec: SystemSpec) -> bool:
