@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from potstill import api
+from potstill import api, cli_serve
 from potstill.errors import ConfigError, PotstillError
 from potstill.models.inspection import render_inspection
 
@@ -213,6 +213,9 @@ def distill(
         quick=quick,
     )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+cli_serve.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,6 +41,7 @@ from potstill.models.predict import count_params
 from potstill.models.teacher import Teacher
 from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
+from potstill.study.serving import write_serving_bundles
 from potstill.study.store import ResultStore
 from potstill.types import CostProfile, Quality, RunRecord, Task
 
@@ -280,4 +281,5 @@ def write_records(
         )
     for r in records:
         store.write(r)
+    write_serving_bundles(spec, ctx.out, task, teacher, records)
     return records
