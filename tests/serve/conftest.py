@@ -9,7 +9,6 @@ listens on a unix socket only; its tests skip, saying why, when the binaries are
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sqlalchemy import create_engine, text
 from torch import nn
 
 from potstill import api
@@ -81,6 +82,7 @@ class Studied:
     teacher: Path
     student: Path  # students/system/kd
     study: Path
+    features: tuple[str, ...] = tuple(FEATURES)
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +157,12 @@ def start_server(student: Path, folder: Path, *args: str, store: str | None = No
     return server
 
 
+@pytest.fixture(scope="session")
+def launch() -> Any:
+    """``start_server`` for tests (tests/ is not a package, so they cannot import it)."""
+    return start_server
+
+
 @pytest.fixture
 def rows() -> list[dict[str, Any]]:
     frame = _rows(50, seed=1)
@@ -210,5 +218,16 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def read_json_lines(text: str) -> dict[str, Any]:
-    return dict(json.loads(text.strip().splitlines()[-1]))
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """A fresh database on the throwaway cluster, dropped afterwards."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_url.replace("/postgres?", f"/{name}?")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

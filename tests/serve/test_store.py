@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from potstill.errors import StoreError
 from potstill.serve.monitor import load_rows
@@ -48,11 +48,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'live.db'}"
         return
-    pg = request.getfixturevalue("postgres_url")
-    yield pg
-    engine = create_engine(pg)
-    metadata.drop_all(engine)  # every test starts from an empty database
-    engine.dispose()
+    yield request.getfixturevalue("postgres_db")
 
 
 def _request(n_rows: int, cls: int = 1) -> dict[str, list[dict[str, Any]]]:
@@ -131,5 +127,8 @@ def test_unsupported_or_empty_stores_are_refused(tmp_path: Path) -> None:
         open_store("mysql://x@localhost/db")
     with pytest.raises(StoreError, match="not a SQLAlchemy URL"):
         open_store("::nonsense::")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'none.db'}", create=False)
+    (tmp_path / "empty.db").write_bytes(b"")
     with pytest.raises(StoreError, match="holds no potstill traffic"):
         open_store(f"sqlite:///{tmp_path / 'empty.db'}", create=False)

@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from potstill.errors import StoreError, missing_dependency
@@ -195,7 +196,15 @@ def open_store(url: str, student: dict[str, Any] | None = None, create: bool = T
     """Connect to the store at ``url``; create its tables and record ``student``
     (``{"describe", "schema", "reference"}``) when given; refuse a foreign schema version."""
     engine = _engine(url)
-    where = make_url(url).render_as_string(hide_password=True)
+    parsed = make_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if not create and parsed.get_backend_name() == "sqlite" and parsed.database:
+        if not Path(parsed.database).is_file():  # sqlite would create an empty file
+            engine.dispose()
+            raise StoreError(
+                f"The store file {parsed.database} does not exist. Give the --store of a "
+                "'potstill serve' run."
+            )
     try:
         if create:
             metadata.create_all(engine)
