@@ -198,13 +198,13 @@ def open_store(url: str, student: dict[str, Any] | None = None, create: bool = T
     engine = _engine(url)
     parsed = make_url(url)
     where = parsed.render_as_string(hide_password=True)
-    if not create and parsed.get_backend_name() == "sqlite" and parsed.database:
-        if not Path(parsed.database).is_file():  # sqlite would create an empty file
-            engine.dispose()
-            raise StoreError(
-                f"The store file {parsed.database} does not exist. Give the --store of a "
-                "'potstill serve' run."
-            )
+    is_sqlite_file = parsed.get_backend_name() == "sqlite" and bool(parsed.database)
+    if not create and is_sqlite_file and not Path(str(parsed.database)).is_file():
+        engine.dispose()  # (sqlite would create an empty file)
+        raise StoreError(
+            f"The store file {parsed.database} does not exist. Give the --store of a "
+            "'potstill serve' run."
+        )
     try:
         if create:
             metadata.create_all(engine)
