@@ -106,3 +106,14 @@ def test_calibration_refuses_a_window_of_one_row() -> None:
 
     with pytest.raises(ConfigError, match="window"):
         calibrate(_refs(_draw(np.random.default_rng(0), 100)), 1)
+
+
+def test_rare_categories_are_pooled_for_the_chi_squared() -> None:
+    from potstill.evaluate.drift_calibration import category_groups
+
+    values = np.array([0] * 500 + [1] * 490 + [2] * 6 + [3] * 4)
+    ref = categorical_reference("c", values)
+    assert category_groups(ref, 100).tolist() == [0, 1, 2, 2, 2]  # 2, 3 and unseen pooled
+    assert category_groups(ref, 1000).tolist() == [0, 1, 2, 3, 3]  # 3: 4 expected
+    one_rare = live_statistics(ref, np.array([0] * 50 + [1] * 49 + [3]))["chi2"]
+    assert one_rare < 5  # one rare value in 100 rows is not an alarm-sized surprise

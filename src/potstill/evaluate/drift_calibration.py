@@ -33,13 +33,24 @@ from potstill.evaluate.drift import (
     smoothed_shares,
 )
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_RESAMPLES", "Thresholds", "calibrate", "live_statistics"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_RESAMPLES",
+    "MIN_EXPECTED",
+    "Thresholds",
+    "calibrate",
+    "category_groups",
+    "live_statistics",
+]
 
 #: Share of no-drift windows allowed to raise an alarm (about one in 500 clean windows).
 DEFAULT_ALPHA = 0.002
 DEFAULT_RESAMPLES = 2000
 #: Elements per bootstrap chunk (bounds memory for large windows).
 _CHUNK_ELEMENTS = 2_000_000
+#: Categories expected fewer times than this in a window are pooled with unseen values
+#: (the usual condition of the chi-squared approximation; rare levels would dominate it).
+MIN_EXPECTED = 5.0
 
 
 @dataclass(frozen=True)
@@ -88,11 +99,20 @@ def _numeric_boot(
     return {"psi": np.concatenate(psis), "ks": np.concatenate(kss)}
 
 
+def category_groups(ref: CategoricalReference, window: int) -> np.ndarray:
+    """The bucket of each code 0..K (K: unseen): categories expected at least
+    :data:`MIN_EXPECTED` times in ``window`` rows keep their own; the rest share the last."""
+    shares = np.append(np.asarray(ref.shares, dtype=np.float64), 0.0)
+    frequent = shares * window >= MIN_EXPECTED
+    return np.where(frequent, np.cumsum(frequent) - 1, int(frequent.sum()))
+
+
 def _categorical_boot(
     ref: CategoricalReference, window: int, n_boot: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    codes = ref.sample
-    n, k = len(codes), len(ref.categories) + 1
+    groups = category_groups(ref, window)
+    codes = groups[ref.sample]
+    n, k = len(codes), int(groups.max()) + 1
     out = []
     for b in _chunks(n_boot, max(n, window)):
         ri, wi = rng.integers(0, n, size=(b, n)), rng.integers(0, n, size=(b, window))
@@ -156,6 +176,9 @@ def live_statistics(ref: Reference, values: np.ndarray | Sequence[object]) -> di
             "psi": float(psi(np.asarray(ref.shares), shares)),
             "ks": ks_statistic(ref.sample, x),
         }
-    counts = np.bincount(ref.codes(list(values)), minlength=len(ref.categories) + 1)
-    expected = smoothed_shares(np.append(np.asarray(ref.shares) * ref.n, 0.0))
+    groups = category_groups(ref, len(values))
+    k = int(groups.max()) + 1
+    counts = np.bincount(groups[ref.codes(list(values))], minlength=k)
+    weights = np.append(np.asarray(ref.shares) * ref.n, 0.0)
+    expected = smoothed_shares(np.bincount(groups, weights=weights, minlength=k))
     return {"chi2": float(chi2_statistic(expected, counts))}
