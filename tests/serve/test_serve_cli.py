@@ -94,3 +94,17 @@ def test_monitor_refuses_a_store_without_traffic(
     assert code == 2 and "holds no potstill traffic" in err
     code, err = _run(capsys, "monitor", str(tmp_path / "none.db"), "--window", "3")
     assert code == 2 and "--window" in err
+
+
+def test_the_listening_socket_says_tcp_so_nagle_is_turned_off() -> None:
+    import socket
+
+    from potstill.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:  # asyncio sets TCP_NODELAY only on sockets whose proto is TCP (40 ms stalls otherwise)
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    finally:
+        sock.close()
+    with pytest.raises(Exception, match=r"Cannot listen on 256\.0\.0\.1:80"):
+        bind("256.0.0.1", 80)

@@ -42,7 +42,7 @@ class ServeConfig(_Model):
         0.0, ge=0.0, le=1.0, description="Share of requests also sent to the teacher, in [0, 1]."
     )
     shadow_queue: int = Field(
-        256, ge=1, description="Requests waiting for the teacher; when full, new ones are dropped."
+        1024, ge=1, description="Requests waiting for the teacher; when full, new ones are dropped."
     )
     store: str | None = Field(
         None,

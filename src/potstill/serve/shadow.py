@@ -30,7 +30,7 @@ __all__ = ["ShadowItem", "ShadowTeacher"]
 
 log = logging.getLogger(__name__)
 
-_BATCH = 64
+_BATCH = 256
 #: How long the dispatcher gathers requests into one teacher call: one call per batch
 #: instead of one per request costs the teacher (and the machine) far less.
 _BATCH_WAIT_S = 0.25
