@@ -9,9 +9,11 @@ teacher is trained on the 70 % and distilled with ``potstill distill --quick`` (
 Phases, each bounded in requests and in seconds:
 
 1. **throughput**: closed loop (4 clients, batch 1) against servers at shadow rates 0, 0.1, 1.0;
-2. **latency**: open loop at a fixed rate (40 % of the lowest throughput, capped), the three
-   servers interleaved in two rounds (0, 0.1, 1, 1, 0.1, 0) so background load hits them
-   alike; p50/p99 from the scheduled send time; errors; shadow rows scored and dropped;
+2. **latency**: open loop at a fixed rate (40 % of the lowest throughput, capped at 150/s),
+   the three servers interleaved in short segments (0, 0.1, 1, 1, 0.1, 0, ...) so background
+   load hits them alike; p50/p99 from the scheduled send time, pooled and per segment (the
+   spread of one configuration's segments is the machine's noise floor); errors; shadow
+   rows scored and dropped;
 3. **kill -9**: load on a server (shadow 0.1), SIGKILL mid-load, restart on the same store,
    SQLite integrity check, acknowledged requests missing from the store;
 4. **drift**: 20 clean windows of fresh rows, then one with ``noise=2.0`` and one with a
@@ -116,9 +118,10 @@ def _throughput(servers: dict[float, Server], rows: list[dict[str, float]], seco
 
 
 def _latency(
-    servers: dict[float, Server], rows: list[dict[str, float]], rate: float, seconds: float
-) -> dict:
-    order = [*RATES, *reversed(RATES)]  # interleaved: 0, 0.1, 1, 1, 0.1, 0
+    servers: dict[float, Server], rows: list[dict[str, float]], rate: float, seconds: float,
+    rounds: int,
+) -> dict:  # fmt: skip
+    order = [*RATES, *reversed(RATES)] * (rounds // 2)  # interleaved: 0, 0.1, 1, 1, 0.1, 0, ...
     pooled: dict[float, list[float]] = {r: [] for r in RATES}
     segments, errors = [], dict.fromkeys(RATES, 0)
     for shadow in order:
@@ -129,13 +132,20 @@ def _latency(
     out: dict[str, Any] = {"rate_rps": rate, "seconds_per_segment": seconds, "segments": segments}
     for shadow, server in servers.items():
         metrics = scrape(server)
+        p99s = [s["p99_ms"] for s in segments if s["shadow_rate"] == shadow and s["n"]]
         out[str(shadow)] = {**latency_summary(pooled[shadow]), "errors": errors[shadow],
+                            "segment_p99_ms": p99s, "median_segment_p99_ms": float(np.median(p99s)),
                             "shadow_rows_scored": metrics.get("potstill_shadow_rows_total", 0.0),
                             "shadow_dropped": metrics.get("potstill_shadow_dropped_total", 0.0),
                             "teacher_errors": metrics.get('potstill_errors_total{kind="teacher"}', 0.0)}  # fmt: skip
-    base = out["0.0"]["p99_ms"]
-    out["p99_ratio_shadow_1_vs_0"] = out["1.0"]["p99_ms"] / base
-    out["p99_ratio_shadow_0.1_vs_0"] = out["0.1"]["p99_ms"] / base
+    base = out["0.0"]
+    out["p99_ratio_shadow_1_vs_0"] = out["1.0"]["p99_ms"] / base["p99_ms"]
+    out["p99_ratio_shadow_0.1_vs_0"] = out["0.1"]["p99_ms"] / base["p99_ms"]
+    out["median_segment_p99_ratio_shadow_1_vs_0"] = (
+        out["1.0"]["median_segment_p99_ms"] / base["median_segment_p99_ms"]
+    )
+    # One configuration's segments differ too: their spread is the machine's noise floor.
+    out["p99_segment_spread_shadow_0"] = max(base["segment_p99_ms"]) / min(base["segment_p99_ms"])
     return out
 
 
@@ -220,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         throughput = _throughput(servers, rows, seconds)
         rate = min(150.0, 0.4 * min(t["requests_per_s"] for t in throughput.values()))
-        latency = _latency(servers, rows, rate, seconds * 1.5)
+        latency = _latency(servers, rows, rate, seconds / 2, rounds=2 if args.quick else 4)
     finally:
         for server in servers.values():
             server.stop()
