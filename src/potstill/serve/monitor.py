@@ -7,12 +7,14 @@ predictions, or a duration (``30m``, ``1h``) — and every window is judged on:
 - **drift** of every input and of the student's outputs (PSI and KS for numbers,
   chi-squared for categories and the predicted class), against thresholds calibrated by
   bootstrap on the reference for the window's size (:mod:`potstill.evaluate.drift_calibration`);
-- **agreement** with the shadow teacher, with a Wilson interval: it breaks when the whole
-  interval lies below the study's agreement interval (the study measured it on the test
-  split);
-- **accuracy** from feedback labels, with a Wilson interval: it breaks when the whole
-  interval lies below the gate (``--min-accuracy``, default the low end of the student's
-  held-out accuracy interval from the study).
+- **agreement** with the shadow teacher, with a 95 % Wilson interval: it breaks when even
+  the upper bound of its one-sided ``alpha`` interval lies below the study's agreement
+  interval (measured on the test split);
+- **accuracy** from feedback labels, likewise against the gate (``--min-accuracy``, default
+  the low end of the student's held-out accuracy interval from the study).
+
+Every check of a window is at level ``alpha`` (the drift tests family-wise), so twenty
+clean windows raise an alarm with probability of about 20 × 3 × ``alpha``.
 
 The verdict is the latest window's: a broken threshold there makes ``potstill monitor``
 exit 1.
@@ -175,9 +177,13 @@ class MonitorResult:
         }  # fmt: skip
 
 
-def _proportion(k: int, n: int) -> dict[str, Any]:
+def _proportion(k: int, n: int, alpha: float) -> dict[str, Any]:
+    """The share with its 95 % Wilson interval (shown), and the upper bound of the
+    one-sided ``alpha`` interval the alarm uses (as rare a false alarm as the drift tests)."""
     low, high = wilson_interval(k, n)
-    return {"value": k / n if n else None, "low": low, "high": high, "n": n}
+    _, alarm_high = wilson_interval(k, n, level=1.0 - 2.0 * alpha)
+    return {"value": k / n if n else None, "low": low, "high": high, "n": n,
+            "alarm_high": alarm_high}  # fmt: skip
 
 
 def _judge_drift(
@@ -198,12 +204,10 @@ def _judge_drift(
 
 def _judge(index: int, w: LiveRows, ctx: dict[str, Any], th: Thresholds | None) -> dict[str, Any]:
     shadowed, labelled = w.teacher >= 0, w.label >= 0
-    agreement = _proportion(
-        int(np.sum(w.student[shadowed] == w.teacher[shadowed])), int(shadowed.sum())
-    )
-    accuracy = _proportion(
-        int(np.sum(w.student[labelled] == w.label[labelled])), int(labelled.sum())
-    )
+    agree = int(np.sum(w.student[shadowed] == w.teacher[shadowed]))
+    agreement = _proportion(agree, int(shadowed.sum()), ctx["alpha"])
+    right = int(np.sum(w.student[labelled] == w.label[labelled]))
+    accuracy = _proportion(right, int(labelled.sum()), ctx["alpha"])
     entry: dict[str, Any] = {"index": index, "rows": len(w), "first_seq": int(w.seq[0]), "last_seq": int(w.seq[-1]),
              "start": float(w.ts[0]), "end": float(w.ts[-1]), "judged": th is not None,
              "agreement": agreement, "accuracy": accuracy, "drift": [], "alarms": []}  # fmt: skip
@@ -214,15 +218,15 @@ def _judge(index: int, w: LiveRows, ctx: dict[str, Any], th: Thresholds | None) 
                          for d in drift if d["value"] > d["threshold"]]  # fmt: skip
     entry["alarms"] = alarms
     study_low = (ctx["study"].get("teacher_agreement") or {}).get("low")
-    if agreement["n"] and study_low is not None and agreement["high"] < study_low:
+    if agreement["n"] and study_low is not None and agreement["alarm_high"] < study_low:
         alarms.append(
-            f"agreement {agreement['value']:.3f} (CI high {agreement['high']:.3f}) below the "
-            f"study's interval (low {study_low:.3f})"
+            f"agreement {agreement['value']:.3f} (upper bound {agreement['alarm_high']:.3f}) "
+            f"below the study's interval (low {study_low:.3f})"
         )
-    if accuracy["n"] and ctx["gate"] is not None and accuracy["high"] < ctx["gate"]:
+    if accuracy["n"] and ctx["gate"] is not None and accuracy["alarm_high"] < ctx["gate"]:
         alarms.append(
-            f"accuracy {accuracy['value']:.3f} (CI high {accuracy['high']:.3f}) below the gate "
-            f"{ctx['gate']:.3f}"
+            f"accuracy {accuracy['value']:.3f} (upper bound {accuracy['alarm_high']:.3f}) below "
+            f"the gate {ctx['gate']:.3f}"
         )
     return entry
 
@@ -241,7 +245,8 @@ def monitor(store: str, config: MonitorConfig) -> MonitorResult:
     if gate is None:
         gate = (study.get("student_accuracy") or {}).get("low")
     ctx = {"refs": {r.name: r for r in references(study)},
-           "names": [f["name"] for f in meta["schema"]["features"]], "study": study, "gate": gate}  # fmt: skip
+           "names": [f["name"] for f in meta["schema"]["features"]], "study": study, "gate": gate,
+           "alpha": config.alpha}  # fmt: skip
     cache: dict[int, Thresholds] = {}
     judged = []
     for i, w in enumerate(_windows(engine, kind, size, config.windows)):
