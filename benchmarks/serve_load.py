@@ -10,10 +10,11 @@ Phases, each bounded in requests and in seconds:
 
 1. **throughput**: closed loop (4 clients, batch 1) against servers at shadow rates 0, 0.1, 1.0;
 2. **latency**: open loop at a fixed rate (40 % of the lowest throughput, capped at 150/s),
-   the three servers interleaved in short segments (0, 0.1, 1, 1, 0.1, 0, ...) so background
-   load hits them alike; p50/p99 from the scheduled send time, pooled and per segment (the
-   spread of one configuration's segments is the machine's noise floor); errors; shadow
-   rows scored and dropped;
+   the three servers interleaved in 24 short segments (0, 0.1, 1, 1, 0.1, 0, ...) so
+   background load hits them alike; p50/p99 from the scheduled send time, pooled and per
+   segment; the goal compares the median segment p99s, and counts only when shadow 0
+   against itself (alternate segments) lands within 10 % (the machine's noise floor);
+   errors; shadow rows scored and dropped;
 3. **kill -9**: load on a server (shadow 0.1), SIGKILL mid-load, restart on the same store,
    SQLite integrity check, acknowledged requests missing from the store;
 4. **drift**: 20 clean windows of fresh rows, then one with ``noise=2.0`` and one with a
@@ -144,8 +145,11 @@ def _latency(
     out["median_segment_p99_ratio_shadow_1_vs_0"] = (
         out["1.0"]["median_segment_p99_ms"] / base["median_segment_p99_ms"]
     )
-    # One configuration's segments differ too: their spread is the machine's noise floor.
-    out["p99_segment_spread_shadow_0"] = max(base["segment_p99_ms"]) / min(base["segment_p99_ms"])
+    # Shadow 0 against itself (alternate segments): how far apart two identical
+    # configurations land on this machine. A 10 % difference is resolvable only below that.
+    own = base["segment_p99_ms"]
+    out["p99_shadow_0_vs_itself"] = float(np.median(own[1::2]) / np.median(own[0::2]))
+    out["p99_segment_spread_shadow_0"] = max(own) / min(own)
     return out
 
 
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         throughput = _throughput(servers, rows, seconds)
         rate = min(150.0, 0.4 * min(t["requests_per_s"] for t in throughput.values()))
-        latency = _latency(servers, rows, rate, seconds / 2, rounds=2 if args.quick else 4)
+        latency = _latency(servers, rows, rate, seconds / 2.5, rounds=2 if args.quick else 8)
     finally:
         for server in servers.values():
             server.stop()
@@ -239,7 +243,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     goals = {
         "errors_under_load": sum(t["errors"] + t["transport_errors"] for t in throughput.values())
         + sum(latency[str(r)]["errors"] for r in RATES),
-        "p99_shadow_1_within_10pct_of_0": latency["p99_ratio_shadow_1_vs_0"] <= 1.10,
+        # A gate that cannot be measured does not pass: the machine must resolve 10 % first.
+        "p99_difference_resolvable": abs(latency["p99_shadow_0_vs_itself"] - 1) <= 0.10,
+        "p99_shadow_1_within_10pct_of_0": latency["median_segment_p99_ratio_shadow_1_vs_0"] <= 1.10
+        and abs(latency["p99_shadow_0_vs_itself"] - 1) <= 0.10,
         "drift_flagged_within_one_window": drift["noise_2_flagged"],
         "no_alarm_in_20_clean_windows": drift["clean_windows_alarmed"] == 0,
         "nothing_acknowledged_lost": kill9["acknowledged_lost"] == 0,
