@@ -22,6 +22,7 @@ from potstill.config import (
     load_fleet,
 )
 from potstill.errors import ConfigError
+from potstill.events import EventSink
 from potstill.study.runner import StudyResult, builtin_fleet, run_study
 
 __all__ = [
@@ -49,11 +50,13 @@ def demo(
     *,
     quick: bool = False,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the built-in fleet into ``out`` (default ``./potstill-demo``)."""
+    """Run the built-in fleet into ``out`` (default ``./potstill-demo``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     return run_study(
-        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress
+        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, on_event=on_event
     )
 
 
@@ -62,12 +65,14 @@ def study(
     *,
     out: Path | None = None,
     systems: Sequence[str] | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
     return run_study(
-        config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress
+        config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
 
@@ -78,12 +83,15 @@ def report(directory: Path) -> Any:
     return render_report(Path(directory))
 
 
-def check(directory: Path, **gates: float | None) -> Any:
-    """Re-apply deployment gates to a study; ``.passed`` is False when any gate fails."""
+def check(directory: Path, *, strict: bool = False, **gates: float | None) -> Any:
+    """Re-apply deployment gates to a study; ``.passed`` is False when any gate of a
+    distilled student fails (under ``strict``, also a gate that was not measured)."""
     from potstill.evaluate import GatesConfig, check_study
 
-    overrides = GatesConfig(**{k: v for k, v in gates.items() if v is not None})
-    return check_study(Path(directory), overrides)
+    chosen: dict[str, Any] = {k: v for k, v in gates.items() if v is not None}
+    if strict:  # only when asked: otherwise the study's own gates.strict applies
+        chosen["strict"] = True
+    return check_study(Path(directory), GatesConfig(**chosen))
 
 
 def bench(
@@ -195,11 +203,46 @@ def config_help() -> Table:
     return table
 
 
+def _distill_dataset(
+    data: Path, target: str | None, text_column: str | None, sensitive: str | None
+) -> dict[str, Any]:
+    """The dataset entry of ``distill``: a folder is images per class, any file a path."""
+    if not Path(data).exists():
+        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
+    source = "images" if Path(data).is_dir() else "path"
+    entry = {source: str(data), "target": target, "text_column": text_column}
+    return {**entry, "sensitive": sensitive}
+
+
+def _dataset_options(
+    drop: Sequence[str],
+    positive_label: str | None,
+    classes: Sequence[str] | None,
+    test_data: Path | None,
+    split_column: str | None,
+    sensitive_is_feature: bool,
+) -> dict[str, Any]:
+    """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
+    out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
+    if positive_label is not None:
+        out["positive_label"] = positive_label
+    if classes is not None:
+        out["classes"] = list(classes)
+    split: dict[str, Any] = {}
+    if test_data is not None:
+        split["test"] = str(test_data)
+    if split_column is not None:
+        split["column"] = split_column
+    if split:
+        out["split"] = split
+    return out
+
+
 def distill(
     *,
     teacher: Path,
     data: Path,
-    target: str,
+    target: str | None = None,
     out: Path,
     methods: Sequence[str] = ("kd",),
     text_column: str | None = None,
@@ -208,29 +251,55 @@ def distill(
     trust_pickle: bool = False,
     quick: bool = False,
     progress: bool = True,
+    on_event: EventSink | None = None,
+    input_shape: Sequence[int] | None = None,
+    max_length: int | None = None,
+    drop: Sequence[str] = (),
+    positive_label: str | None = None,
+    classes: Sequence[str] | None = None,
+    test_data: Path | None = None,
+    split_column: str | None = None,
+    sensitive_is_feature: bool = False,
+    allow_weak_teacher: bool = False,
+    teacher_architecture: Path | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
+    ``data`` is a CSV/Parquet file (``target`` names the column to predict), an .npz of
+    images ``X`` and labels ``y``, or a folder with one sub-folder of images per class.
+    ``input_shape`` is the shape of one input the teacher takes (e.g. ``(1, 28, 28)``);
+    ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
+
+    Bad input found while loading the data or the teacher is raised (exit code 2), and so
+    is a request where none of ``methods`` applies to the teacher (every reason named);
+    a method that fails while training is a ``failed`` record (exit code 3).
+
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
-    figures are indicative only).
+    figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
+    class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
+    the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
+    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``. ``on_event`` is
+    called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
+    dataset = {**_distill_dataset(data, target, text_column, sensitive),
+               **_dataset_options(drop, positive_label, classes, test_data, split_column,
+                                  sensitive_is_feature)}  # fmt: skip
+    teacher_spec: dict[str, Any] = {
+        "path": str(teacher), "trust_pickle": trust_pickle, "allow_weak": allow_weak_teacher,
+        "architecture": None if teacher_architecture is None else str(teacher_architecture),
+    }  # fmt: skip
+    if input_shape is not None:
+        teacher_spec["input_shape"] = list(input_shape)
+    if max_length is not None:
+        teacher_spec["max_length"] = max_length
+    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
+              "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
-        "systems": [
-            {
-                "name": "system",
-                "dataset": {
-                    "path": str(data),
-                    "target": target,
-                    "text_column": text_column,
-                    "sensitive": sensitive,
-                },
-                "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
-                "student": {"width": width},
-            }
-        ],
+        "systems": [system],
         "grid": ["scratch", *methods],
     }
     if quick:
@@ -244,7 +313,7 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, progress=progress)
+    return run_study(config, out, on_event=on_event, fail_fast=True)
 
 
 def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:

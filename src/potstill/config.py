@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potstill.costs import BenchConfig
+from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
@@ -54,9 +55,28 @@ class DatasetSpec(_Model):
     builtin: str | None = Field(
         None, description="Name of a built-in dataset (see 'potstill datasets')."
     )
-    path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
+    path: Path | None = Field(
+        None,
+        description="CSV or Parquet file with one row per example, or an .npz of images: 'X' "
+        "(N, C, H, W), (N, H, W, C) or (N, H, W), labels 'y' (ints or strings) and optionally "
+        "'classes' (the names of the ids, in the teacher's output order).",
+    )
+    images: Path | None = Field(
+        None,
+        description="A folder with one sub-folder of images per class (PNG, JPEG...; class ids "
+        "follow the sorted folder names); read as greyscale or RGB, pixels scaled to [0, 1].",
+    )
+    image_size: list[int] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[H, W] the images of 'images' are resized to. Default: the teacher's "
+        "input_shape when given, else the size every image shares.",
+    )
     target: str | None = Field(
-        None, description="Column to predict (required with 'path', except for embedding)."
+        None,
+        description="Column to predict (required with a CSV/Parquet 'path', except for "
+        "embedding); with an .npz, the name of its label array (default 'y').",
     )
     problem: Literal["classification", "regression", "embedding"] | None = Field(
         None,
@@ -64,7 +84,14 @@ class DatasetSpec(_Model):
         "the texts of 'text_column' alone, judged by recall@10 of the teacher's neighbours.",
     )
     sensitive: str | None = Field(
-        None, description="Column holding a sensitive attribute for fairness checks."
+        None,
+        description="Column holding a sensitive attribute for fairness checks (text or "
+        "numbers); not a feature unless sensitive_is_feature.",
+    )
+    sensitive_is_feature: bool = Field(
+        False,
+        description="Also feed the sensitive column to the models as a feature (set it when "
+        "the teacher file takes it as an input).",
     )
     text_column: str | None = Field(
         None, description="Column holding free text (makes the task a text task)."
@@ -75,6 +102,17 @@ class DatasetSpec(_Model):
     positive_label: str | None = Field(
         None, description="Label of the event class (class 1) for binary problems."
     )
+    classes: list[str] | None = Field(
+        None,
+        description="The teacher's class labels in the order of its outputs; overrides the "
+        "order read from the teacher (classes_, ONNX labels, id2label).",
+    )
+    split: SplitSpec = Field(
+        default_factory=SplitSpec,
+        description="How rows are split: {test: PATH} (a test file), {column: NAME} (values "
+        "train/val/test), or {test_fraction, val_fraction, seed, stratify} (default 0.2/0.2, "
+        "the fleet's seed, stratified for classification).",
+    )
     max_rows: int | None = Field(
         None, ge=20, description="Subsample to at most this many rows (stratified)."
     )
@@ -84,16 +122,39 @@ class DatasetSpec(_Model):
         "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
     )
 
+    @field_validator("image_size")
+    @classmethod
+    def _sizes(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not all(1 <= v <= 8192 for v in value):
+            raise ValueError(f"must be two sizes in [1, 8192] pixels (got {value})")
+        return value
+
+    @property
+    def is_images(self) -> bool:
+        """Whether the data are images: an 'images' folder or an .npz 'path'."""
+        return self.images is not None or (
+            self.path is not None and self.path.suffix.lower() == ".npz"
+        )
+
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        if (self.builtin is None) == (self.path is None):
+        given = [k for k in ("builtin", "path", "images") if getattr(self, k) is not None]
+        if len(given) != 1:
             raise ValueError(
-                f"give exactly one of 'builtin' or 'path' (got builtin={self.builtin!r}, path={self.path!r})"
+                "give exactly one of 'builtin', 'path' or 'images' (got "
+                f"{', '.join(given) or 'none'})"
             )
+        if self.is_images:
+            return self._image_source()
         if self.problem == "embedding":
             if self.path is not None and not self.text_column:
                 raise ValueError(
                     f"an embedding system needs 'text_column' (path={str(self.path)!r})"
+                )
+            if self.split.mode != "fractions":
+                raise ValueError(
+                    "an embedding system's texts are split by fractions only (test_fraction, "
+                    "val_fraction, seed); remove split.test / split.column"
                 )
             if self.target is not None:
                 raise ValueError(
@@ -101,7 +162,37 @@ class DatasetSpec(_Model):
                     f"targets (got target={self.target!r}); remove 'target'"
                 )
         elif self.path is not None and not self.target:
-            raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+            raise ValueError(
+                f"'target' is required with a CSV/Parquet 'path' (CLI --target); images come "
+                f"as an .npz or an 'images' folder (path={str(self.path)!r})"
+            )
+        if self.image_size is not None:
+            raise ValueError("'image_size' applies to an 'images' folder only")
+        if self.builtin is not None and (self.classes or self.split != SplitSpec()):
+            raise ValueError(
+                f"'classes' and 'split' apply to a user's file (path); the built-in dataset "
+                f"{self.builtin!r} has its own classes and split. Remove them."
+            )
+        return self
+
+    def _image_source(self) -> DatasetSpec:
+        source = f"images={str(self.images)!r}" if self.images else f"path={str(self.path)!r}"
+        unused = ["text_column", "positive_label", "encode"] + (
+            ["target", "sensitive"] if self.images else []
+        )
+        set_ = [k for k in unused if getattr(self, k) is not None] + (["drop"] if self.drop else [])
+        set_ += ["sensitive_is_feature"] if self.sensitive_is_feature else []
+        set_ += ["split.column"] if self.images and self.split.column else []
+        if set_:
+            raise ValueError(
+                f"{', '.join(repr(k) for k in set_)} do(es) not apply to images ({source}); remove it"
+            )
+        if self.problem == "embedding" or (self.images and self.problem == "regression"):
+            raise ValueError(
+                f"images ({source}) support problem: classification or regression (.npz)"
+            )
+        if self.image_size is not None and self.images is None:
+            raise ValueError(f"'image_size' applies to an 'images' folder, not to {source}")
         return self
 
 
@@ -298,14 +389,20 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths relative to the YAML file's folder."""
+    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
+    file's folder."""
     for system in raw.get("systems") or []:
         if not isinstance(system, dict):
             continue
         for section in ("dataset", "teacher"):
             part = system.get(section)
-            if isinstance(part, dict) and isinstance(part.get("path"), str):
-                part["path"] = str((base / part["path"]).expanduser())
+            for key in ("path", "images", "architecture"):
+                if isinstance(part, dict) and isinstance(part.get(key), str):
+                    part[key] = str((base / part[key]).expanduser())
+        dataset = system.get("dataset")
+        split = dataset.get("split") if isinstance(dataset, dict) else None
+        if isinstance(split, dict) and isinstance(split.get("test"), str):
+            split["test"] = str((base / split["test"]).expanduser())
     prices = raw.get("prices")
     if isinstance(prices, dict) and isinstance(prices.get("override"), str):
         prices["override"] = str((base / prices["override"]).expanduser())

@@ -42,8 +42,8 @@ def test_csv_classification_end_to_end(tmp_path: Path) -> None:
     assert task.class_names == ("no", "yes") and task.n_classes == 2
     assert (len(task.train), len(task.val), len(task.test)) == (18, 6, 6)
     assert task.train.X.dtype == np.float32 and task.train.y.dtype == np.int64
-    # the sensitive column stays a feature unless dropped, and is kept raw per row
-    assert task.feature_names[:1] == ("age",) and "group_a" in task.feature_names
+    # the sensitive column is not a feature unless asked, and is kept raw per row
+    assert task.feature_names[:1] == ("age",) and "group_a" not in task.feature_names
     assert task.train.sensitive is not None and set(task.train.sensitive) <= {"a", "b"}
     # 10 of 30 rows are "yes": stratified → 6/2/2
     assert [int(s.y.sum()) for s in (task.train, task.val, task.test)] == [6, 2, 2]
@@ -204,10 +204,11 @@ def test_single_class_and_too_few_rows(tmp_path: Path) -> None:
     frame["label"] = "no"
     with pytest.raises(DataError, match=r"has 1 class.*at least 2"):
         load_table(write_csv(tmp_path / "t.csv", frame), "label")
-    with pytest.raises(DataError, match=r"Too few rows to split: 4 rows"):
+    with pytest.raises(DataError, match=r"has 4 row\(s\) with a target; a study needs at least 10"):
         load_table(write_csv(tmp_path / "t.csv", toy_frame(4)), "label")
+    rare = toy_frame(12).assign(label=["yes"] * 2 + ["no"] * 10)
     with pytest.raises(DataError, match=r"Too few rows to split: class 'yes' has 2 row"):
-        load_table(write_csv(tmp_path / "t.csv", toy_frame(6)), "label")
+        load_table(write_csv(tmp_path / "t.csv", rare), "label")
 
 
 def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from potstill.errors import ModelError
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import MLP, Teacher
 from potstill.train.cache import TeacherOutputCache
@@ -53,7 +54,6 @@ def _teacher(task: Task) -> Teacher:
         task,
         objective=build_objective([], label_weight=1.0, problem=task.problem),
         config=TrainConfig(epochs=5, threads=1),
-        progress=False,
     )
     return Teacher.from_torch(module, problem=task.problem)
 
@@ -69,9 +69,9 @@ def test_deterministic_under_a_seed() -> None:
     task = _task()
     objective = build_objective([], label_weight=1.0, problem="classification")
     a, b = _student(), _student()
-    train(a, task, objective=objective, config=CFG, seed=3, progress=False)
+    train(a, task, objective=objective, config=CFG, seed=3)
     objective = build_objective([], label_weight=1.0, problem="classification")
-    train(b, task, objective=objective, config=CFG, seed=3, progress=False)
+    train(b, task, objective=objective, config=CFG, seed=3)
     for x, y in zip(_weights(a), _weights(b), strict=True):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
 
@@ -84,7 +84,6 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
         task,
         objective=build_objective([], label_weight=1.0, problem="classification"),
         config=cfg,
-        progress=False,
     )
     assert result.epochs_run < 60
     assert result.epochs_run - result.best_epoch == 2
@@ -100,7 +99,6 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         objective=build_objective([], label_weight=1.0, problem="classification"),
         config=CFG,
         seed=5,
-        progress=False,
     )
     ckpt = tmp_path / "ckpt.pt"
     first = _student()
@@ -111,7 +109,6 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         config=CFG.model_copy(update={"epochs": 3}),
         seed=5,
         checkpoint=ckpt,
-        progress=False,
     )
     assert ckpt.is_file()
     resumed = _student(seed=99)  # different init: everything must come from the checkpoint
@@ -122,12 +119,34 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         config=CFG,
         seed=5,
         checkpoint=ckpt,
-        progress=False,
     )
     assert result.resumed_from_epoch == 3
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
     for x, y in zip(_weights(full), _weights(resumed), strict=True):
         torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [(b"\x00garbage" * 20, "cannot be read"), (None, "is not one potstill wrote")],
+)
+def test_a_corrupt_checkpoint_is_named_with_the_way_out(
+    tmp_path: Path, content: bytes | None, phrase: str
+) -> None:
+    ckpt = tmp_path / "checkpoint.pt"
+    if content is None:
+        torch.save({"epoch": 1}, ckpt)  # readable, but not a potstill checkpoint
+    else:
+        ckpt.write_bytes(content)
+    with pytest.raises(ModelError, match=rf"checkpoint '{ckpt}' {phrase}.*[Dd]elete it and rerun"):
+        train(
+            _student(),
+            _task(),
+            objective=build_objective([], label_weight=1.0, problem="classification"),
+            config=CFG,
+            checkpoint=ckpt,
+        )
+    assert ckpt.is_file()  # never deleted behind the user's back
 
 
 def test_teacher_outputs_are_computed_once_across_methods() -> None:
@@ -146,7 +165,6 @@ def test_teacher_outputs_are_computed_once_across_methods() -> None:
             config=CFG.model_copy(update={"epochs": 2}),
             teacher=teacher,
             cache=cache,
-            progress=False,
         )
         states.append(result.teacher_cache)
     assert states == ["miss", "hit", "hit"]
@@ -164,7 +182,6 @@ def test_augmentation_bypasses_the_cache(caplog: pytest.LogCaptureFixture) -> No
             objective=objective,
             teacher=teacher,
             config=CFG.model_copy(update={"epochs": 1, "augment": True}),
-            progress=False,
         )
     assert result.teacher_cache == "bypassed (augmentation)"
     assert "cache bypassed" in caplog.text
@@ -179,7 +196,6 @@ def test_regression_head_starts_at_the_target_scale() -> None:
         task,
         objective=build_objective([], label_weight=1.0, problem="regression"),
         config=cfg,
-        progress=False,
     )
     with torch.no_grad():
         pred = student(torch.from_numpy(task.train.X)).squeeze(1).numpy()
@@ -195,4 +211,4 @@ def test_layer_pairs_follow_the_uniform_map() -> None:
 def test_distillation_without_teacher_is_refused() -> None:
     objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
     with pytest.raises(ValueError, match="teacher is required"):
-        train(_student(), _task(), objective=objective, config=CFG, progress=False)
+        train(_student(), _task(), objective=objective, config=CFG)

@@ -18,10 +18,16 @@ from potstill.evaluate.calibration import (
     reliability_bins,
 )
 from potstill.evaluate.check import CheckReport, CheckRow, Skipped, check_study, gates_from_config
-from potstill.evaluate.config import EvalConfig, GatesConfig
+from potstill.evaluate.config import DEFAULT_RUNTIME_RETENTION, EvalConfig, GatesConfig
 from potstill.evaluate.fairness import check_sensitive, fairness_summary
 from potstill.evaluate.fidelity import agreement, js_divergence, kl_divergence, pearson
-from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
+from potstill.evaluate.gates import (
+    GATE_NAMES,
+    apply_gates,
+    gate_status,
+    quality_from_dict,
+    relative_gap,
+)
 from potstill.evaluate.metrics import (
     METRICS,
     MetricSpec,
@@ -47,6 +53,7 @@ from potstill.evaluate.robustness import (
 )
 
 __all__ = [
+    "DEFAULT_RUNTIME_RETENTION",
     "GATE_NAMES",
     "METRICS",
     "PERTURBATIONS",
@@ -69,6 +76,7 @@ __all__ = [
     "expected_calibration_error",
     "fairness_summary",
     "fit_temperature",
+    "gate_status",
     "gates_from_config",
     "get_metric",
     "get_perturbation",
@@ -83,6 +91,7 @@ __all__ = [
     "quality_from_dict",
     "register_metric",
     "register_perturbation",
+    "relative_gap",
     "reliability_bins",
     "retention",
     "retrieval_hits",

@@ -110,9 +110,15 @@ def get_perturbation(name: str, kind: Kind) -> Perturbation:
 def reference_from_train(task: Task) -> Reference:
     """Per-feature (tabular) or per-channel (image) mean and std of the train split."""
     X = task.train.X
-    if task.kind == "tabular":
+    if task.kind == "tabular":  # over the present values: raw features may hold NaN
         data = np.asarray(X, dtype=np.float64)
-        return Reference(mean=data.mean(axis=0), std=data.std(axis=0))
+        present = ~np.isnan(data)
+        if present.all():
+            return Reference(mean=data.mean(axis=0), std=data.std(axis=0))
+        n = np.maximum(present.sum(axis=0), 1)
+        mean = np.where(present, data, 0.0).sum(axis=0) / n
+        var = (np.where(present, data - mean, 0.0) ** 2).sum(axis=0) / n
+        return Reference(mean=mean, std=np.sqrt(var))
     if task.kind == "image":
         data = np.asarray(X, dtype=np.float64)
         axes = (0, *range(2, data.ndim))
@@ -235,12 +241,14 @@ def robustness_summary(
     severities: Sequence[float],
     names: Sequence[str] | None,
     seed: int,
+    progress: Callable[[int, str], None] | None = None,
 ) -> dict[str, Any]:
     """The ``Quality.robustness`` mapping (layout documented on :class:`potstill.types.Quality`).
 
     ``teacher``/``student`` map X to checked scores; ``names`` defaults to every
     perturbation registered for ``task.kind``. ``robust_retention`` is the mean retention
-    over every (perturbation, severity) point where it is defined.
+    over every (perturbation, severity) point where it is defined. ``progress(1, name)``
+    is called after each point.
     """
     chosen = list(names) if names is not None else list_perturbations(task.kind)
     perturbations = [get_perturbation(name, task.kind) for name in chosen]
@@ -261,6 +269,8 @@ def robustness_summary(
             ratios.append(
                 float(retention(t_value, s_value, higher_is_better=metric.higher_is_better))
             )
+            if progress is not None:
+                progress(1, f"{pert.name} {severity:g}")
         curves[pert.name] = curve
     finite = [r for r in ratios if np.isfinite(r)]
     return {

@@ -25,8 +25,10 @@ from potstill._validation import check_choice, check_scalar
 from potstill.errors import DataError, ModelError
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
+from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
+from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -61,6 +63,8 @@ class TeacherBackend(ABC):
     """One way of running a deployed model; subclasses set ``kind``."""
 
     kind: ClassVar[str]
+    #: Shape of one input (no batch axis) when the model file declares it, else None.
+    input_shape: tuple[int, ...] | None = None
 
     def __init__(self, problem: Problem) -> None:
         self.problem: Problem = check_choice(
@@ -100,12 +104,22 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
+    def trees(self) -> TreeCount | None:
+        """Trees, splits and leaves of a tree-ensemble model (its ``estimator`` or
+        ``booster``), else None."""
+        return count_trees(getattr(self, "estimator", None) or getattr(self, "booster", None))
+
     def hidden_layer_names(self) -> list[str]:
         """The hidden layers (or tensors) ``outputs`` fills, in depth order (none for a black box)."""
         return []
 
     def embedding_layer_name(self) -> str | None:
         """The layer (or tensor) whose output is ``Outputs.embedding``, if any."""
+        return None
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns, as strings;
+        None when the model does not say (then the task's order is assumed)."""
         return None
 
 
@@ -154,11 +168,20 @@ class TorchBackend(TeacherBackend):
         return predict_scores(self._module, X, problem=self.problem, batch_size=batch_size)
 
     def architecture(self) -> dict[str, Any]:
+        if isinstance(self._module, torch.jit.ScriptModule):
+            return {
+                "type": "TorchScript",
+                "original_name": str(getattr(self._module, "original_name", "")),
+                "hidden_layers": list(self.features),
+            }
         spec = getattr(self._module, "spec", None)
         return dict(spec()) if callable(spec) else {"type": type(self._module).__name__}
 
     def params(self) -> int:
         return count_params(self._module)
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return torch_labels(self._module) if self.problem == "classification" else None
 
 
 class HFBackend(TorchBackend):
@@ -227,6 +250,11 @@ class HFBackend(TorchBackend):
         arch = super().architecture()
         arch["config"] = {k: arch["config"].get(k) for k in _HF_SUMMARY if k in arch["config"]}
         return arch
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        if self.problem != "classification" or self.hf.is_embedding_model:
+            return None
+        return hf_labels(self.hf.backbone.config, self.hf.num_labels)
 
 
 #: The transformers config keys kept in a teacher's record (the full config is in its spec).
@@ -314,3 +342,6 @@ class SklearnBackend(TeacherBackend):
         if self.leaves is not None:
             arch["leaf_embedding"] = self.leaves.describe(self.leaf_width)
         return arch
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return sklearn_labels(self.estimator) if self.problem == "classification" else None

@@ -14,6 +14,8 @@ from-scratch baseline of the very same student shows what distillation added.
   ``width_mult × width`` and ``round(n × depth)`` blocks per stage (at least one, so the
   downsampling schedule and the number of stage outputs stay those of the teacher).
 - A black box (no module) → :func:`student_for_blackbox`, an MLP sized to a parameter budget.
+- An opaque image teacher (TorchScript or ONNX CNN on (C, H, W) inputs) → a
+  :class:`~potstill.models.cnn.SmallCNN` sized to a budget (:func:`student_for_images`).
 - HFClassifier (Hugging Face transformer) teacher → a transformer student
   (:mod:`~potstill.models.hf_students`): ``depth`` (or ``layers``) sets the blocks kept;
   ``width == 1`` gives a layer-dropped copy initialised from teacher layers (DistilBERT),
@@ -33,6 +35,7 @@ from torch import nn
 
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
+from potstill.models.cnn import SmallCNN, cnn_for_budget
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import uniform_layer_map
@@ -41,7 +44,13 @@ from potstill.models.mobilenet import ImageClassifier, MobileNetV2
 from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
-__all__ = ["StudentSpec", "build_from_spec", "build_student", "student_for_blackbox"]
+__all__ = [
+    "StudentSpec",
+    "build_from_spec",
+    "build_student",
+    "student_for_blackbox",
+    "student_for_images",
+]
 
 
 class StudentSpec(BaseModel):
@@ -69,7 +78,17 @@ class StudentSpec(BaseModel):
     target_params: int | None = Field(
         None,
         ge=1,
-        description="Parameter budget of the MLP student of a black-box or opaque teacher.",
+        description="Parameter budget of the MLP student of a black-box or opaque teacher. "
+        "Default: width × the teacher's parameters (ONNX initialiser values; width × depth × "
+        "parameters for an opaque torch teacher such as TorchScript); tree ensembles: width "
+        "× (2 × split nodes + leaves), a feature and a threshold per split and a value per "
+        "leaf; a teacher whose size cannot be read: width × 40,000.",
+    )
+    allow_larger: bool = Field(
+        False,
+        description="Accept a student with more parameters than its teacher (sizes as in "
+        "target_params); it is refused otherwise. The record and the report then carry a "
+        "warning.",
     )
     layers: int | None = Field(
         None,
@@ -148,6 +167,24 @@ def _mobilenet_student(
     )
 
 
+#: Training holds weights, gradients and Adam's two moments: 4 float32 copies per parameter.
+TRAINING_BYTES_PER_PARAM = 16
+#: The largest student build_student makes without being given a budget (1 billion numbers).
+MAX_STUDENT_PARAMS = 10**9
+
+
+def _check_trainable_size(params: int, hidden: Sequence[int]) -> None:
+    """Refuse, before allocating, explicit widths whose training would not fit a machine."""
+    if params > MAX_STUDENT_PARAMS:
+        gib = params * TRAINING_BYTES_PER_PARAM / 1024**3
+        raise ConfigError(
+            f"student.hidden={list(hidden)} makes an MLP of {params:,} parameters, about "
+            f"{gib:,.0f} GiB to train (weights, gradients and Adam state in float32), over the "
+            f"{MAX_STUDENT_PARAMS:,}-parameter limit. A student should be smaller than its "
+            "teacher: use narrower layers, or width/target_params."
+        )
+
+
 def build_student(
     teacher_module: nn.Module | None,
     spec: StudentSpec,
@@ -182,6 +219,8 @@ def build_student(
         return _mobilenet_student(
             teacher_module, spec, in_channels, n_outputs or teacher_module.num_classes
         )
+    if shape is not None and len(shape) == 3 and not isinstance(teacher_module, MLP | DeepEnsemble):
+        return _opaque_image_student(teacher_module, spec, shape, n_outputs)
     template: MLP | None = None
     if isinstance(teacher_module, DeepEnsemble):
         template = teacher_module.members[0]  # type: ignore[assignment]
@@ -200,6 +239,7 @@ def build_student(
                 "build_student needs in_features (or input_shape) and n_outputs when the teacher "
                 f"is a {type(teacher_module).__name__}. Got in_features={d_in}, n_outputs={d_out}."
             )
+        _check_trainable_size(mlp_param_count(d_in, list(spec.hidden), d_out), spec.hidden)
         norm: Norm = template.norm if template else "layer"
         return MLP(
             d_in, spec.hidden, d_out, dropout=template.dropout if template else 0.0, norm=norm
@@ -244,10 +284,17 @@ def _transformer_student(
 
 
 def student_for_blackbox(
-    in_features: int, n_outputs: int, target_params: int, *, depth: int = 2, norm: Norm = "layer"
+    in_features: int,
+    n_outputs: int,
+    target_params: int,
+    *,
+    depth: int = 2,
+    norm: Norm = "layer",
+    at_most: bool = False,
 ) -> MLP:
     """An MLP of ``depth`` equal-width hidden layers whose parameter count is closest to
-    ``target_params`` (e.g. a fraction of a tree ensemble's size in bytes / 4)."""
+    ``target_params`` (``at_most``: the largest not above it, e.g. a budget that is a
+    fraction of the teacher's size; see :mod:`potstill.models.sizing`)."""
     owner = "student_for_blackbox"
     check_scalar(in_features, "in_features", owner=owner, ge=1, integer=True)
     check_scalar(n_outputs, "n_outputs", owner=owner, ge=1, integer=True)
@@ -262,8 +309,41 @@ def student_for_blackbox(
     while lo < hi:  # smallest h with count(h) >= target
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if count(mid) < target_params else (lo, mid)
-    width = lo - 1 if lo > 1 and target_params - count(lo - 1) <= count(lo) - target_params else lo
+    if at_most:
+        width = lo if count(lo) <= target_params else max(1, lo - 1)
+    else:
+        closer_below = target_params - count(lo - 1) <= count(lo) - target_params
+        width = lo - 1 if lo > 1 and closer_below else lo
     return MLP(in_features, [width] * depth, n_outputs, norm=norm)
+
+
+def _opaque_image_student(
+    teacher: nn.Module | None, spec: StudentSpec, shape: tuple[int, ...], n_outputs: int | None
+) -> SmallCNN:
+    """An opaque torch module on images (C, H, W): a small CNN on the budget the MLP student
+    of an opaque module gets (``target_params``, else ``width × depth ×`` its parameters)."""
+    if teacher is None or n_outputs is None:
+        raise ConfigError(
+            "build_student needs the teacher module and n_outputs for an image student. "
+            f"Got teacher={type(teacher).__name__}, n_outputs={n_outputs}."
+        )
+    budget = spec.target_params or _round_half_up(spec.width * spec.depth * count_params(teacher))
+    return student_for_images(shape, n_outputs, spec, max(1, budget))
+
+
+def student_for_images(
+    input_shape: Sequence[int], n_outputs: int, spec: StudentSpec, budget: int
+) -> SmallCNN:
+    """The :class:`~potstill.models.cnn.SmallCNN` student of an opaque image teacher with the
+    parameter count closest to ``budget`` — never above it unless the budget is
+    ``spec.target_params`` (a budget from the teacher's size must keep the student smaller)."""
+    if spec.hidden is not None:
+        raise ConfigError(
+            "StudentSpec.hidden sizes an MLP student, but the task's inputs are images "
+            f"{tuple(input_shape)}: the student is a small CNN. Got hidden={spec.hidden}; use "
+            "width, or target_params."
+        )
+    return cnn_for_budget(input_shape, n_outputs, budget, at_most=spec.target_params is None)
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:

@@ -5,7 +5,8 @@ ensemble of wide MLPs, a gradient-boosted ensemble (a black box), or an ImageNet
 MobileNetV2 fine-tuned on the task. It is trained once, seeded, and stored under the
 user's cache directory in a folder named by a content hash of (recipe, training data,
 seed, zoo version). A changed recipe or dataset gives a new hash and a new teacher —
-logged loudly, never overwriting the old one; an unchanged one is always reused.
+logged (at INFO: nothing is wrong) and reported to the run's teacher stage, never
+overwriting the old one; an unchanged one is always reused.
 """
 
 from __future__ import annotations
@@ -15,24 +16,28 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
+from potstill.events import Stage
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
+from potstill.models.formats import read_architecture
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.text_length import minilm_length, with_max_length
 from potstill.models.tree_embedding import DEFAULT_WIDTH
-from potstill.types import Task
+from potstill.types import Problem, Task
 
-__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
+__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "file_teacher", "get_teacher"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,23 @@ class TeacherSpec(BaseModel):
     )
     path: Path | None = Field(
         None,
-        description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).",
+        description="A saved teacher (used instead of a built-in recipe): ONNX, TorchScript, "
+        "XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, scikit-learn .skops, a potstill or "
+        "Hugging Face folder, weights (.pt/.safetensors) with 'architecture', or a pickle "
+        "with 'trust_pickle'.",
     )
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
+    )
+    architecture: Path | None = Field(
+        None,
+        description="With a weights-only 'path' (.pt state dict, .safetensors): a JSON file "
+        "holding the model's spec, e.g. json.dump(MLP(...).spec(), f).",
+    )
+    allow_weak: bool = Field(
+        False,
+        description="Proceed when the teacher scores no better than a trivial predictor "
+        "(majority class / mean) on the labelled rows; recorded in the record.",
     )
     hidden: list[int] = Field(
         default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
@@ -93,6 +111,45 @@ class TeacherSpec(BaseModel):
         "LightGBM, CatBoost): width of the leaf-membership embedding that relation methods "
         "distil (Breiman proximity, projected); 0 for logits only.",
     )
+    input_shape: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=3,
+        description="Shape of one input the teacher file takes, without the batch axis: "
+        "[C, H, W] for a CNN in (N, C, H, W) layout (e.g. [1, 28, 28]), [d] for flat rows. "
+        "Default: the shape an ONNX file declares, else the data's. Flat rows are reshaped to "
+        "single-channel images (and back) when that is unambiguous; otherwise refused.",
+    )
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Text systems: tokens each text is padded/cut to. Default: the length "
+        "recorded with the teacher (potstill's own record, a sentence-transformers "
+        "max_seq_length, the tokenizer's model_max_length if sane, else the model's "
+        "max_position_embeddings), else 128. The record says which length and where from.",
+    )
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError(f"must hold positive sizes, e.g. [1, 28, 28] (got {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _file_only(self) -> TeacherSpec:
+        if self.input_shape is not None and self.path is None:
+            raise ValueError(
+                f"'input_shape' describes a teacher file's inputs; give 'path' too, or remove "
+                f"it (a built-in recipe is built for the data; got input_shape={self.input_shape})"
+            )
+        if self.max_length is not None and self.path is None and self.arch != "minilm":
+            raise ValueError(
+                f"'max_length' applies to text teachers (a Hugging Face 'path' or arch: minilm); "
+                f"got arch={self.arch!r} without path"
+            )
+        return self
 
 
 def default_cache_dir() -> Path:
@@ -108,9 +165,13 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    # What the teacher exposes does not change the trained teacher: not part of its key.
-    exposed = {"features", "embedding", "leaf_embedding"}
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed})
+    # What the teacher exposes, how a file teacher is checked and how it reads its inputs
+    # (input_shape, max_length) do not change the trained teacher: not part of its key.
+    exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
+    read = {"input_shape", "max_length"}
+    recipe = spec.model_dump(
+        mode="json", exclude={"path", "trust_pickle", "architecture", *exposed, *read}
+    )
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -136,7 +197,12 @@ def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
 
 
 def _train_torch(
-    module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object
+    module: torch.nn.Module,
+    task: Task,
+    spec: TeacherSpec,
+    seed: int,
+    train_cfg: object,
+    stage: Stage | None = None,
 ) -> None:
     from potstill.methods import build_objective
     from potstill.train.config import TrainConfig
@@ -147,13 +213,15 @@ def _train_torch(
     if isinstance(module, DeepEnsemble):
         # Members are trained independently (different seeds): that is what makes a deep ensemble.
         for i, member in enumerate(module.members):
+            item = f"member {i + 1}/{len(module.members)}"
             train(
                 member,
                 task,
                 objective=build_objective([], label_weight=1.0, problem=task.problem),
                 config=cfg,
                 seed=seed * 1000 + i,
-                description=f"teacher member {i + 1}/{len(module.members)}",
+                description=f"teacher {item}",
+                stage=None if stage is None else replace(stage, item=item),
             )
         return
     train(
@@ -163,6 +231,7 @@ def _train_torch(
         config=cfg,
         seed=seed,
         description="teacher",
+        stage=stage,
     )
 
 
@@ -222,6 +291,18 @@ def _checked_taps(teacher: Teacher, spec: TeacherSpec) -> Teacher:
     return teacher
 
 
+def file_teacher(spec: TeacherSpec, problem: Problem) -> Teacher:
+    """The teacher file ``spec.path``, exposing the taps it names and reading ``max_length``
+    tokens when asked."""
+    assert spec.path is not None
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
+    arch = read_architecture(spec.architecture) if spec.architecture is not None else None
+    teacher = load_teacher(
+        spec.path, problem=problem, trust_pickle=spec.trust_pickle, architecture=arch, taps=taps
+    )
+    return with_max_length(_checked_taps(teacher, spec), spec.max_length, problem, spec.path)
+
+
 def get_teacher(
     system: str,
     task: Task,
@@ -230,18 +311,18 @@ def get_teacher(
     seed: int,
     train_cfg: object,
     cache_dir: Path | None = None,
+    stage: Stage | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
-    """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    """The system's teacher (trained now, or loaded from the cache) and how it was obtained.
+
+    Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
-        teacher = load_teacher(
-            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, taps=taps
-        )
-        return _checked_taps(teacher, spec), {"source": str(spec.path), "cached": False}
+        return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
-        encoder = load_minilm()
+        encoder = load_minilm(max_length=minilm_length(spec.max_length))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
             "source": str(minilm_path()),
             "cached": False,
@@ -253,8 +334,12 @@ def get_teacher(
 
         # the fleet's training threads (a process pool keeps them at 1 per worker)
         threads = int(getattr(train_cfg, "threads", 1))
-        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=threads)
-        return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
+        recipe = TextTeacherRecipe(
+            epochs=spec.epochs or 3, threads=threads, max_length=minilm_length(spec.max_length)
+        )
+        return get_text_teacher(
+            system, task, seed=seed, recipe=recipe, cache_dir=cache_dir, stage=stage
+        )
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
@@ -268,13 +353,16 @@ def get_teacher(
         stale = (
             sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
         )
-        log.warning(
+        log.info(
             "training teacher for %s (%s): no cached teacher with key %s%s",
             system,
             spec.arch,
             key,
             f"; other versions kept: {', '.join(stale)}" if stale else "",
         )
+        if stage is not None:
+            stage.update(0, detail=f"training {spec.arch}: no cached teacher with key {key}")
+            stage.outcome = f"trained {spec.arch} now (then cached)"
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
         try:
@@ -284,7 +372,7 @@ def get_teacher(
             else:
                 torch.manual_seed(seed)
                 module = _build(spec, task)
-                _train_torch(module, task, spec, seed, train_cfg)
+                _train_torch(module, task, spec, seed, train_cfg, stage)
                 save_model(module, tmp / "model")
             (tmp / "teacher.json").write_text(
                 json.dumps({"arch": spec.arch, "key": key, "system": system})

@@ -20,9 +20,10 @@ from matplotlib.figure import Figure
 
 from potstill.errors import ConfigError
 from potstill.report.claims import PAPER_CLAIMS
-from potstill.report.format import usd
+from potstill.report.format import metric, usd
 from potstill.report.records import (
     by_system,
+    failed_steps,
     reference_step,
     slug,
     waterfall_record,
@@ -129,6 +130,13 @@ def _pct(x: float | None) -> float:
     return 100.0 * x if x is not None else float("nan")
 
 
+def _axis_floor(values: Iterable[float]) -> float:
+    """0, or below the lowest value with a margin: an axis never hides a negative value."""
+    finite = [v for v in values if v == v]
+    lowest = min(finite, default=0.0)
+    return 0.0 if lowest >= 0 else lowest - 0.1 * max(abs(lowest), 10.0)
+
+
 @register_chart("sector_reduction")
 def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """Mean cost reduction per sector with sd error bars, beside the paper's claims."""
@@ -180,8 +188,12 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
             range_done = True
     ax.set_xticks(list(xs), [f"{s.group}\n(n={s.n})" for s in stats], fontsize=8)
     ax.set_ylabel("cost reduction per 1M predictions (%)")
-    ax.set_ylim(0, 125)
-    ax.set_yticks(range(0, 101, 20))
+    low = _axis_floor([m - sd for m, sd in zip(means, sds, strict=True)] + [
+        _pct(s.minimum) for s in stats])  # fmt: skip
+    ax.set_ylim(low, 125)  # a student dearer than its teacher is a negative reduction
+    ax.set_yticks(range(int(low) // 20 * 20 if low < 0 else 0, 101, 20))
+    if low < 0:
+        ax.axhline(0, color="black", linewidth=0.8)
     ax.set_title("Cost reduction by sector (benchmark hatched, not in overall)")
     ax.legend(loc="upper left", fontsize=7, ncol=3)
     return [
@@ -189,33 +201,45 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     ]
 
 
+#: Marker and legend note per kind of point: regression retention is an error ratio, shown
+#: with its own marker and never read as accuracy retention.
+_MARKERS = {
+    "classification": ("o", ""),
+    "regression": ("s", " (regression)"),
+    "embedding": ("D", " (embedding)"),
+    "benchmark": ("^", " (benchmark)"),
+}
+
+
 @register_chart("retention_vs_reduction")
 def retention_vs_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """One point per (system, method): cost reduction vs retention, coloured by family."""
-    points: dict[str, list[tuple[float, float, bool]]] = {}
+    points: dict[str, list[tuple[float, float, str]]] = {}
     for r in records:
         red, ret = dig(r, "costs", "reduction"), dig(r, "quality", "retention", "value")
         if r["status"] == "ok" and isinstance(red, (int, float)) and isinstance(ret, (int, float)):
-            points.setdefault(r["family"], []).append((red, ret, r["sector"] == BENCHMARK))
+            kind = "benchmark" if r["sector"] == BENCHMARK else str(r.get("problem", ""))
+            points.setdefault(r["family"], []).append((red, ret, kind))
     if not points:
         return []
     fig, ax = _figure()
     for family in _ordered(points):
-        pts = points[family]
-        for bench, marker in ((False, "o"), (True, "^")):
-            sel = [(x, y) for x, y, b in pts if b is bench]
+        for kind, (marker, note) in _MARKERS.items():
+            sel = [(x, y) for x, y, k in points[family] if k == kind or (
+                kind == "classification" and k not in _MARKERS)]  # fmt: skip
             if sel:
                 ax.scatter(
                     [_pct(x) for x, _ in sel],
                     [_pct(y) for _, y in sel],
                     marker=marker,
                     color=_colour(family),
-                    label=family + (" (benchmark)" if bench else ""),
+                    label=family + note,
                     edgecolors="black",
                     linewidths=0.4,
                 )
+    ax.axvline(0, color="black", linewidth=0.6)  # left of it: the student costs more
     ax.set_xlabel("cost reduction (%)")
-    ax.set_ylabel("retention (%)")
+    ax.set_ylabel("retention (%); regression (squares): error ratio")
     ax.set_title("Retention vs cost reduction, one point per system × method")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -246,11 +270,17 @@ def waterfall(records: Records, summary: StudySummary) -> list[Chart]:
             colour = "#7f7f7f" if i == 0 else "#2ca02c" if value <= steps[i - 1][1] else "#d62728"
             ax.bar(i, height, 0.6, bottom=base, color=colour)
             ax.annotate(usd(value), (i, value), ha="center", va="bottom", fontsize=8)
+        for step in failed_steps(record):  # measured, failed its quality check: not a saving
+            value, x = float(step["usd_per_million"]), len(labels)
+            ax.bar(x, value, 0.6, color="white", edgecolor="#d62728", hatch="xx")
+            ax.annotate(f"{usd(value)}\nfailed: metric {metric(step.get('metric'))}", (x, value),
+                        ha="center", va="bottom", fontsize=7, color="#d62728")  # fmt: skip
+            labels.append(f"{step.get('label') or step.get('step')}\n(failed, not counted)")
         ref = reference_step(record)
         if ref is not None:  # another model beside the levers, not a step: hatched, from 0
             value = float(ref["usd_per_million"])
-            ax.bar(len(steps), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
-            ax.annotate(usd(value), (len(steps), value), ha="center", va="bottom", fontsize=8)
+            ax.bar(len(labels), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
+            ax.annotate(usd(value), (len(labels), value), ha="center", va="bottom", fontsize=8)
             labels.append("reference:\n" + str(ref["name"]).split(" (")[0])
         ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set_ylabel("$ per 1M predictions")

@@ -29,8 +29,9 @@ import torch
 
 from potstill.config import GridEntry, MethodSpec, SystemSpec
 from potstill.costs.environment import thread_limits
-from potstill.errors import ModelError, PotstillError
+from potstill.errors import ModelError
 from potstill.evaluate import evaluate_embeddings
+from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import method_info
 from potstill.models.embedding import fit_embedding_student, relation_methods
 from potstill.models.export import load_model, save_model
@@ -38,6 +39,7 @@ from potstill.models.hf import HFClassifier
 from potstill.models.students import build_student
 from potstill.models.teacher import Teacher
 from potstill.models.text import embed_texts
+from potstill.study.failures import error_info, failure_reason, log_failure
 from potstill.study.records import Cell, save_hf_layout
 from potstill.types import Quality, Task
 
@@ -105,6 +107,7 @@ def _train(
     relations: list[MethodSpec],
     spec: SystemSpec,
     ctx: SystemContext,
+    st: Stage,
 ) -> None:
     cfg = spec.train or ctx.fleet.train
     with thread_limits(cfg.threads):
@@ -112,7 +115,7 @@ def _train(
             student, x, t_emb, relations=relation_methods(relations),
             cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed,
+            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed, stage=st,
         )  # fmt: skip
     cell.timings["train_s"] = seconds
     cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
@@ -143,32 +146,36 @@ def embedding_cells(
         weights, relations, reason = _losses(specs)
         if reason:
             cell.status, cell.reason = "not_applicable", reason
+            skipped_stage(ctx.events, spec.name, "train", entry.label, reason)
             continue
         folder = ctx.out / "students" / spec.name / entry.label
         cell.info["losses"] = {**weights, **{s.name: s.weight for s in relations}}
         if not specs:
             cell.info["baseline"] = "no distillation: the student as built, untrained"
         try:
-            if (folder / "model.json").is_file():
-                cell.student = load_model(folder)
-                cell.info["resumed"] = "trained model reloaded"
-            else:
-                torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
-                student = build_student(module, spec.student)
-                assert isinstance(student, HFClassifier)
-                if specs:
-                    _train(cell, student, x_train, t_train, weights, relations, spec, ctx)
-                save_model(student.eval(), folder, extra={"system": spec.name,
-                                                          "method": entry.label})  # fmt: skip
-                cell.student = student
-            save_hf_layout(cell.student, folder, module.tokenizer)
-        except (PotstillError, FloatingPointError) as exc:
-            cell.status, cell.reason = "failed", str(exc)
-            continue
-        t0 = time.perf_counter()
-        s_test = embed_texts(cell.student, task.test.X)
-        qualities[entry.label] = evaluate_embeddings(
-            t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
-        )
-        cell.timings["evaluate_s"] = time.perf_counter() - t0
+            with stage(ctx.events, spec.name, "train", entry.label) as st:
+                if (folder / "model.json").is_file():
+                    cell.student = load_model(folder)
+                    cell.info["resumed"] = st.outcome = "trained model reloaded"
+                else:
+                    torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
+                    student = build_student(module, spec.student)
+                    assert isinstance(student, HFClassifier)
+                    if specs:
+                        _train(cell, student, x_train, t_train, weights, relations, spec, ctx, st)
+                    save_model(student.eval(), folder, extra={"system": spec.name,
+                                                              "method": entry.label})  # fmt: skip
+                    cell.student = student
+                save_hf_layout(cell.student, folder, module.tokenizer)
+            t0 = time.perf_counter()
+            with stage(ctx.events, spec.name, "evaluate", entry.label):
+                s_test = embed_texts(cell.student, task.test.X)
+                qualities[entry.label] = evaluate_embeddings(
+                    t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
+                )
+            cell.timings["evaluate_s"] = time.perf_counter() - t0
+        except Exception as exc:  # one cell's failure never costs the others
+            log_failure(f"{spec.name}/{entry.label}", exc)
+            cell.status, cell.reason, cell.error = "failed", failure_reason(exc), error_info(exc)
+            cell.student = None
     return cells, qualities, t_test

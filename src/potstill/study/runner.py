@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
@@ -21,8 +23,19 @@ import yaml
 
 from potstill._io import atomic_write_json, atomic_write_text
 from potstill.config import FleetConfig, SystemSpec, load_fleet
-from potstill.errors import ConfigError, missing_dependency
+from potstill.errors import (
+    EXIT_GATES_FAILED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    ConfigError,
+    missing_dependency,
+)
+from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
 from potstill.study.environment import capture_environment
+from potstill.study.failures import outcome_counts
+from potstill.study.outcome import announce_finished, run_announced, study_outcomes
+from potstill.study.resume import prepare_resume
+from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
 from potstill.study.workspace import study_lock
 
@@ -33,11 +46,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyResult:
-    """Where a study wrote its outputs, and how many records it added."""
+    """Where a study wrote its outputs, how many records it added, each system's outcome,
+    and how its runs ended: ``failed`` runs and distilled students that ``gates_failed``,
+    over the systems run."""
 
     out: Path
     new_records: int
     report: Path | None
+    outcomes: tuple[SystemOutcome, ...] = ()
+    failed: int = 0
+    gates_failed: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a run failed, else 1 when a distilled student failed a gate, else 0."""
+        if self.failed:
+            return EXIT_RUNS_FAILED
+        return EXIT_GATES_FAILED if self.gates_failed else EXIT_OK
 
 
 def config_hash(config: FleetConfig) -> str:
@@ -54,20 +79,6 @@ def builtin_fleet(quick: bool = False) -> FleetConfig:
         return load_fleet(path)
 
 
-def _check_resume(out: Path, config: FleetConfig) -> None:
-    previous = out / "config.yaml"
-    if not previous.is_file():
-        return
-    old = yaml.safe_load(previous.read_text(encoding="utf-8"))
-    new = config.model_dump(mode="json")
-    if old != new:
-        raise ConfigError(
-            f"'{out}' holds a study run with a different configuration ({previous}). "
-            "Resuming would mix results of two configs. Use another --out folder, or delete "
-            f"'{out}' to start over."
-        )
-
-
 def preflight(config: FleetConfig) -> None:
     """Refuse unknown datasets, methods, instances and missing files before any work."""
     from potstill.costs import PriceCatalog
@@ -82,7 +93,14 @@ def preflight(config: FleetConfig) -> None:
                 f"systems[{i}].dataset.builtin: unknown built-in dataset {ds.builtin!r}. "
                 f"Valid names: {', '.join(names)}."
             )
-        for what, path in (("dataset.path", ds.path), ("teacher.path", system.teacher.path)):
+        files = (
+            ("dataset.path", ds.path),
+            ("dataset.images", ds.images),
+            ("dataset.split.test", ds.split.test),
+            ("teacher.path", system.teacher.path),
+            ("teacher.architecture", system.teacher.architecture),
+        )
+        for what, path in files:
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
         for entry in system.grid or config.grid:
@@ -95,24 +113,86 @@ def _run_one(spec: SystemSpec, ctx: SystemContext) -> int:
     return len(run_system(spec, ctx))
 
 
+def _announce_all(
+    sink: EventSink, out: Path, selected: list[SystemSpec], counts: Iterable[int], started: float
+) -> int:
+    """Systems that ran in other processes: announce each as its count arrives."""
+    added = 0
+    for i, (spec, count) in enumerate(zip(selected, counts, strict=True), 1):
+        seconds = time.perf_counter() - started
+        sink(announce_finished(out, spec.name, i, len(selected), count, seconds))
+        added += count
+    return added
+
+
+def _render(out: Path, sink: EventSink) -> Path:
+    with stage(sink, None, "report") as st:
+        from potstill.report import render_report  # matplotlib: loaded only to render
+
+        path = render_report(out).markdown
+        st.outcome = str(path)
+    return path
+
+
+def _run_systems(
+    config: FleetConfig, selected: list[SystemSpec], ctx: SystemContext, started: float
+) -> int:
+    """Every selected system on the configured backend; returns the records added."""
+    backend, workers = config.runner.backend, config.runner.workers
+    if workers > 1:
+        log.warning(
+            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+            workers,
+        )
+    n, remote_ctx = len(selected), replace(ctx, events=ignore)  # a sink stays in this process
+    if backend == "local" or workers == 1:
+        added = 0
+        for i, spec in enumerate(selected, 1):
+            added += run_announced(
+                ctx.events, ctx.out, spec.name, i, n, partial(_run_one, spec, ctx)
+            )
+    elif backend == "process":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            counts = pool.map(_run_one, selected, [remote_ctx] * n)
+            added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
+        remote = ray.remote(_run_one)
+        counts = ray.get([remote.remote(spec, remote_ctx) for spec in selected])
+        added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    return added
+
+
 def run_study(
     config: FleetConfig,
     out: Path,
     *,
     systems: Sequence[str] | None = None,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
     report: bool = True,
+    fail_fast: bool = False,
 ) -> StudyResult:
     """Run (or resume) every system of ``config`` into ``out`` and render the report.
 
-    ``out`` must be a new folder, an empty one or an earlier study; the run holds its lock
-    (:func:`~potstill.study.workspace.study_lock`) while it writes."""
+    A failing cell or system becomes ``failed`` records and the study goes on; the report
+    is written whatever failed. When one system runs (``distill``, a one-system fleet,
+    ``--system`` naming one) or with ``fail_fast``, there is no rest to go on to: bad input
+    found in the system (a ``PotstillError`` outside the grid cells) is raised, exit code 2,
+    as is a grid where no distillation method applies. Resume is per system
+    (:mod:`potstill.study.resume`). ``out`` must be a new folder, an empty one or an
+    earlier study; the run holds its lock (:func:`~potstill.study.workspace.study_lock`)
+    while it writes. ``on_event`` receives the run's events (:mod:`potstill.events`) as
+    they happen; with the process and Ray backends only the system-level ones.
+    """
     preflight(config)
     with study_lock(Path(out)):
         return _run_study(
-            config, Path(out), systems=systems, cache_dir=cache_dir, progress=progress,
-            report=report,
+            config, Path(out), systems=systems, cache_dir=cache_dir, sink=on_event or ignore,
+            report=report, fail_fast=fail_fast,
         )  # fmt: skip
 
 
@@ -122,10 +202,11 @@ def _run_study(
     *,
     systems: Sequence[str] | None = None,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    sink: EventSink = ignore,
     report: bool = True,
+    fail_fast: bool = False,
 ) -> StudyResult:
-    _check_resume(out, config)
+    started = time.perf_counter()
     selected = list(config.systems)
     if systems:
         known = [s.name for s in config.systems]
@@ -135,6 +216,8 @@ def _run_study(
                 f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
             )
         selected = [s for s in config.systems if s.name in systems]
+    names = [s.name for s in selected]
+    hashes = prepare_resume(out, config, names if systems else None)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
@@ -149,29 +232,18 @@ def _run_study(
         config_hash=config_hash(config),
         environment=environment,
         cache_dir=cache_dir,
-        progress=progress,
+        events=sink,
+        system_hashes=hashes,
+        fail_fast=fail_fast or len(selected) == 1,
     )
-    backend, workers = config.runner.backend, config.runner.workers
-    if workers > 1:
-        log.warning(
-            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-            workers,
-        )
-    if backend == "local" or workers == 1:
-        added = sum(_run_one(spec, ctx) for spec in selected)
-    elif backend == "process":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            added = sum(pool.map(_run_one, selected, [ctx] * len(selected)))
-    else:
-        try:
-            import ray
-        except ImportError:
-            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
-        remote = ray.remote(_run_one)
-        added = sum(ray.get([remote.remote(spec, ctx) for spec in selected]))
-    report_path = None
-    if report:
-        from potstill.report import render_report
-
-        report_path = render_report(out).markdown
-    return StudyResult(out=out, new_records=added, report=report_path)
+    sink(StudyStarted(name=config.name, out=str(out), systems=tuple(names)))
+    added = _run_systems(config, selected, ctx, started)
+    report_path = _render(out, sink) if report else None
+    outcomes = study_outcomes(out, names)
+    sink(StudyFinished(out=str(out), report=None if report_path is None else str(report_path),
+                       new_records=added, seconds=time.perf_counter() - started,
+                       outcomes=outcomes))  # fmt: skip
+    failed, gates_failed = outcome_counts(
+        r for r in ResultStore(out).load_all() if r.get("system") in names
+    )
+    return StudyResult(out, added, report_path, outcomes, failed=failed, gates_failed=gates_failed)

@@ -6,12 +6,17 @@ trained by the same loop, so the from-scratch baseline is a fair control. All mo
 system are benchmarked together, interleaved, in one session (rule 3 of the design), so the
 teacher and its students see the same machine state. Trained students are saved as they
 finish and records are written atomically: an interrupted system resumes where it stopped.
+
+A failure never costs the rest (:mod:`potstill.study.failures`): an exception in a cell
+fails that cell, an exception anywhere else in the system fails each of its cells, and
+both are written as ``failed`` records with the error; a rerun retries them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,27 +25,35 @@ import numpy as np
 import torch
 
 from potstill.config import FleetConfig, SystemSpec
-from potstill.data.text import encode_task
-from potstill.errors import ModelError, PotstillError
+from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
-from potstill.methods import applicability_reason, build_objective, method_info
-from potstill.methods.base import feature_kind
+from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
+from potstill.methods import build_objective
+from potstill.models.cnn import SmallCNN
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
-from potstill.models.students import build_student, student_for_blackbox
+from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
-from potstill.models.zoo import get_teacher
+from potstill.study.cells import family_of, plan_cells, refuse_if_nothing_applies
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
+from potstill.study.failures import (
+    error_info,
+    failed_system_records,
+    failure_reason,
+    log_failure,
+)
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
+from potstill.study.resume import write_marker
 from potstill.study.store import ResultStore
-from potstill.study.tasks import load_task, raw_features
+from potstill.study.tasks import encode_for_teacher, raw_features
+from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import Problem, RunRecord, Task
+from potstill.types import Problem, Quality, RunRecord, Task
 
 __all__ = ["SystemContext", "run_system"]
 
@@ -49,33 +62,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SystemContext:
-    """What a system run needs besides its spec: the fleet, the output folder, the hash."""
+    """What a system run needs besides its spec: the fleet, the output folder, the hashes.
+
+    ``system_hashes``: each system's settings hash, stored in its records (per-system
+    resume). ``fail_fast`` (``potstill distill``): bad input found in a system (a
+    ``PotstillError`` outside a grid cell) is raised instead of becoming failed records,
+    and a grid where no distillation method applies to the teacher is refused.
+    """
 
     fleet: FleetConfig
     out: Path
     config_hash: str
     environment: dict[str, Any]
     cache_dir: Path | None = None
-    progress: bool = True
+    events: EventSink = ignore  # where the run's progress goes (potstill.events)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _family(specs: list[Any]) -> str:
-    if not specs:
-        return "baseline"
-    families = {method_info(s.name).family for s in specs}
-    return families.pop() if len(families) == 1 else "combined"
-
-
-def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
-    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
-    names = teacher.hidden_layer_names()
-    if not names:
-        return None
-    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
-    assert out.hidden is not None
-    return feature_kind(out.hidden[0], where="teacher")
+    system_hashes: Mapping[str, str] = field(default_factory=dict)
+    fail_fast: bool = False
 
 
 def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None) -> Any:
@@ -84,36 +87,52 @@ def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None
     return lambda X: predict_scores(module, X, problem=problem)
 
 
-def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
-    """(task with token ids, the teacher's HF model) for text; (task, None) otherwise."""
+def _encode_text(
+    spec: SystemSpec, task: Task, teacher: Teacher
+) -> tuple[Task, Any, dict[str, Any]]:
+    """(task with token ids, the teacher's HF model, the record's max_length entry) for
+    text; (task, None, {}) otherwise."""
     if task.kind != "text":
-        return task, None
+        return task, None, {}
     model = teacher.module
     if not isinstance(model, HFClassifier) or model.tokenizer is None:
         raise ModelError(
             f"System '{task.name}' is a text system, so its teacher must be a Hugging Face "
             f"model with its tokenizer (a save_pretrained folder); got a {teacher.backend} teacher."
         )
-    return encode_task(task, model.tokenizer, model.max_length), model
+    encoded, info = encode_for_teacher(spec, task, model)
+    return encoded, model, info
 
 
-def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
+def _make_student(
+    teacher: Teacher, task: Task, spec: SystemSpec, seed: int, size: TeacherSize
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A fresh student, the same initial weights in every cell of a system, and how it was
+    sized; refused when larger than its teacher unless ``student.allow_larger``."""
     torch.manual_seed(seed)  # every cell of a system starts from the same initial weights
-    if teacher.module is not None:
-        return build_student(
-            teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs
-        )
-    target = spec.student.target_params or 20_000
-    return student_for_blackbox(
-        int(np.prod(task.input_shape)), task.n_outputs, target_params=target
+    return sized_student(
+        teacher, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs, size=size
     )
 
 
+def _teacher_size(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> TeacherSize:
+    """The teacher's size; a student larger than it is refused here, before any training
+    (or, with ``student.allow_larger``, its warning is said once)."""
+    size = teacher_size(teacher)
+    _, sizing = _make_student(teacher, task, spec, seed, size)
+    if "warning" in sizing:
+        log.warning("%s: %s", spec.name, sizing["warning"])
+    return size
+
+
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
-    """Raw features (a teacher file's inputs): the student standardises them itself."""
+    """Raw features (a teacher file's inputs): the student standardises them itself, and
+    fills empty cells with the training medians when the data has any."""
     if not isinstance(student, MLP):
         return student
-    scaled = MLP.from_spec({**student.spec(), "standardize_inputs": True})
+    impute = any(bool(np.isnan(s.X).any()) for s in (task.train, task.val, task.test))
+    spec = {**student.spec(), "standardize_inputs": True, "impute_inputs": impute}
+    scaled = MLP.from_spec(spec)
     scaled.load_state_dict(student.state_dict(), strict=False)
     scaled.fit_input_scaling(torch.from_numpy(task.train.X))
     return scaled
@@ -126,18 +145,22 @@ def _train_cell(
     spec: SystemSpec,
     ctx: SystemContext,
     cache: TeacherOutputCache,
+    size: TeacherSize,
+    st: Stage,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
     cfg = spec.train or fleet.train
     specs = cell.entry.for_problem(task.problem)
+    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
-        cell.info["resumed"] = "trained model reloaded"
+        cell.info["resumed"] = st.outcome = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
-    student = _make_student(teacher, task, spec, fleet.seed)
-    if raw_features(spec):
+    if isinstance(student, SmallCNN):  # it standardises the images it serves itself
+        student.fit_input_scaling(torch.from_numpy(task.train.X))
+    elif raw_features(spec):
         student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
@@ -150,8 +173,9 @@ def _train_cell(
         checkpoint=folder / "checkpoint.pt",
         cache=cache,
         description=f"{spec.name}/{cell.entry.label}",
-        progress=ctx.progress,
+        stage=st,
     )
+    st.outcome = f"{result.epochs_run} epochs, best val {task.metric} {result.best_val:.4g}"
     trained = {k: v for k, v in result.__dict__.items() if k != "history"}
     save_model(
         student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
@@ -175,80 +199,144 @@ def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
         cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
+@dataclass
+class _Opened:
+    """How far a system got: its task once loaded (failed records then describe it), and
+    whether training began (after which no error is "refused before work")."""
+
+    task: Task | None = None
+    working: bool = False
+
+
+def record_key(system: str, label: str) -> str:
+    """The store key of a (system, grid label) record (as :attr:`RunRecord.key`)."""
+    return f"{system}__{label}".replace("/", "_").replace("+", "-")
+
+
+def _finished(store: ResultStore, keys: list[str]) -> bool:
+    """Every record present, readable and not failed (a failed run is retried)."""
+    for key in keys:
+        if not store.exists(key):
+            return False
+        try:
+            if store.read(key).get("status") == "failed":
+                return False
+        except StoreError as exc:
+            log.warning("%s; it is recomputed", exc)
+            return False
+    return True
+
+
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
-    """Run every grid cell of one system and write its records; skip finished ones."""
-    fleet, store = ctx.fleet, ResultStore(ctx.out)
-    grid = spec.grid or fleet.grid
-    keys = [f"{spec.name}__{g.label}".replace("/", "_").replace("+", "-") for g in grid]
-    if all(store.exists(k) for k in keys):
-        log.info("%s: all %d records present, skipped", spec.name, len(keys))
+    """Run every grid cell of one system and write its records; skip a finished system.
+
+    Whatever fails is written as ``failed`` records (one per cell the failure reached) and
+    returned like any other record; with ``ctx.fail_fast`` a ``PotstillError`` outside the
+    cells propagates instead (``potstill distill`` refuses bad input with exit code 2).
+    """
+    grid = spec.grid or ctx.fleet.grid
+    if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in grid]):
+        log.info("%s: all %d records present, skipped", spec.name, len(grid))
         return []
-    t0 = time.perf_counter()
-    task = load_task(spec, seed=fleet.seed)
-    timings = {"load_s": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
-        cache_dir=ctx.cache_dir,
-    )
-    timings["teacher_s"] = time.perf_counter() - t0
+    state = _Opened()
+    try:
+        return _run_system(spec, ctx, state)
+    except Exception as exc:
+        if ctx.fail_fast and isinstance(exc, PotstillError) and not state.working:
+            raise  # bad input, refused before any student was trained
+        log_failure(f"system {spec.name}", exc)
+        records = failed_system_records(
+            spec,
+            ctx.fleet,
+            state.task,
+            exc,
+            config_hash=ctx.config_hash,
+            system_hash=ctx.system_hashes.get(spec.name, ""),
+            environment=ctx.environment,
+        )
+        store = ResultStore(ctx.out)
+        for record in records:
+            store.write(record)
+        return records
+
+
+def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
+    log_failure(f"{system}/{cell.entry.label}", exc)
+    cell.status, cell.reason, cell.error = "failed", failure_reason(exc), error_info(exc)
+    cell.student = None
+
+
+def _evaluate_cells(
+    cells: list[Cell],
+    spec: SystemSpec,
+    ctx: SystemContext,
+    raw_task: Task,
+    teacher: Teacher,
+    problem: Problem,
+    text_model: Any,
+) -> dict[str, Quality]:
+    """Quality of every trained cell on the raw test rows; a cell whose evaluation raises
+    fails alone."""
+    qualities = {}
+    for c in cells:
+        if c.status != "ok" or c.student is None:
+            continue
+        try:
+            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
+                qualities[c.entry.label] = evaluate_pair(
+                    raw_task,
+                    teacher.predict_scores,
+                    _predictor(c.student, problem, text_model),
+                    spec.evaluate or ctx.fleet.evaluate,
+                    stage=st,
+                )
+        except Exception as exc:
+            _fail_cell(c, spec.name, exc)
+    return qualities
+
+
+def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
+    fleet = ctx.fleet
+    grid = spec.grid or fleet.grid
+    timings: dict[str, float] = {}
+    task, teacher, teacher_info = open_task_and_teacher(
+        spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
+        timings=timings, events=ctx.events,
+    )  # fmt: skip
+    state.task = task
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
-    raw_task, task, text_model = task, *_encode_text(task, teacher)
+    raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)
+    teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(
         spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
     )
-    cells: list[Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
-    hidden_kind = _hidden_kind(teacher, task)
-    for entry in grid:
-        specs = entry.for_problem(task.problem)
-        cell = Cell(
-            entry=entry,
-            family=_family(specs),
-            references=[method_info(s.name).paper for s in specs],
-        )
-        reason = (
-            applicability_reason(
-                specs,
-                teacher_capabilities=teacher.capabilities,
-                student_capabilities=student_caps,
-                problem=task.problem,
-                hidden_kind=hidden_kind,
-            )
-            if specs
-            else None
-        )
-        if reason:
-            cell.status, cell.reason = "not_applicable", reason
-        else:
-            try:
-                _train_cell(cell, task, teacher, spec, ctx, cache)
-                if text_model is not None:
-                    folder = ctx.out / "students" / spec.name / entry.label
-                    save_hf_layout(cell.student, folder, text_model.tokenizer)
-            except (PotstillError, FloatingPointError) as exc:
-                cell.status, cell.reason = "failed", str(exc)
-        cells.append(cell)
+    cells = plan_cells(grid, task, teacher, student_caps)
+    if ctx.fail_fast:
+        refuse_if_nothing_applies(cells, teacher)
+    size = _teacher_size(teacher, task, spec, fleet.seed)
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
+    state.working = True
+    for cell in cells:
+        if cell.status == "not_applicable":
+            skipped_stage(ctx.events, spec.name, "train", cell.entry.label, cell.reason)
+            continue
+        try:
+            with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
+                _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
+            if text_model is not None:
+                folder = ctx.out / "students" / spec.name / cell.entry.label
+                save_hf_layout(cell.student, folder, text_model.tokenizer)
+        except Exception as exc:  # one cell's failure never costs the others
+            _fail_cell(cell, spec.name, exc)
 
-    qualities = {}
     t0 = time.perf_counter()
-    for c in cells:
-        if c.status == "ok" and c.student is not None:
-            qualities[c.entry.label] = evaluate_pair(
-                raw_task,
-                teacher.predict_scores,
-                _predictor(c.student, task.problem, text_model),
-                spec.evaluate or fleet.evaluate,
-            )
+    qualities = _evaluate_cells(cells, spec, ctx, raw_task, teacher, task.problem, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -258,13 +346,14 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     reference = None
     if text_model is not None and qualities and wants_int8_reference(spec, task):
         first = next(iter(qualities.values()))
-        reference = int8_reference(
-            task,
-            text_model,
-            runtime_score,
-            first.teacher.value,
-            higher_is_better=first.higher_is_better,
-        )
+        with stage(ctx.events, spec.name, "reference"):
+            reference = int8_reference(
+                task,
+                text_model,
+                runtime_score,
+                first.teacher.value,
+                higher_is_better=first.higher_is_better,
+            )
     return write_records(
         spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
@@ -280,8 +369,9 @@ def _run_embedding_system(
 ) -> list[RunRecord]:
     """An embedding system: its own grid semantics (:mod:`potstill.study.embedding`), the
     same bench, costs and records as every other system."""
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     grid = spec.grid or ctx.fleet.grid
-    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, _family)
+    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, family_of)
     k = recall_k(task)
 
     def runtime_score(embeddings: np.ndarray) -> float:
