@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import time
 import uuid
 from pathlib import Path
@@ -188,7 +189,11 @@ class ServingRuntime:
         return classes.index(name)
 
     def _commit(self, kind: str, rows: dict[str, list[dict[str, Any]]]) -> None:
-        job = self.writer.submit(kind, rows)
+        try:
+            job = self.writer.submit(kind, rows)
+        except queue.Full:
+            self.metrics.errors.labels(kind="store").inc()
+            raise StoreUnavailable("The store's write queue is full; retry later.") from None
         if not job.done.wait(_COMMIT_TIMEOUT_S):
             self.metrics.errors.labels(kind="store").inc()
             raise StoreUnavailable(f"The store did not commit within {_COMMIT_TIMEOUT_S:.0f} s.")
