@@ -115,7 +115,7 @@ def main() -> None:
         files = user_files(Path(tmp), args.steps)
         out = args.out or Path(tmp) / "study"
         start = time.perf_counter()
-        run_study(fleet(files, args.epochs), out, progress=False)
+        run_study(fleet(files, args.epochs), out)
         wall = time.perf_counter() - start
         result = {"wall_s": wall, "steps": args.steps, "epochs": args.epochs,
                   "records": summary(out)}  # fmt: skip

@@ -216,7 +216,7 @@ def test_missing_directory_or_records(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         check_study(tmp_path / "nope", GatesConfig(min_retention=0.9))
     tmp_path.joinpath("empty").mkdir()
-    with pytest.raises(StoreError, match="No records found"):
+    with pytest.raises(StoreError, match="holds no potstill study"):
         check_study(tmp_path / "empty", GatesConfig(min_retention=0.9))
 
 

@@ -139,3 +139,22 @@ def test_changing_one_system_reruns_it_alone(
     assert "records/alpha__kd.json" in moved and "students/alpha" in moved
     assert not (out / "students" / "alpha" / "kd").exists()
     assert "alpha" in (out / "report.md").read_text() and "beta" in (out / "report.md").read_text()
+
+
+def test_an_edited_data_file_or_teacher_file_changes_only_its_system(tmp_path: Path) -> None:
+    data, teacher = tmp_path / "d.csv", tmp_path / "t.onnx"
+    data.write_text("a,y\n1,0\n")
+    teacher.write_bytes(b"weights-1")
+    systems = [
+        {"name": "own", "dataset": {"path": str(data), "target": "y"},
+         "teacher": {"path": str(teacher)}},
+        {"name": "bc", "dataset": {"builtin": "breast_cancer"}},
+    ]  # fmt: skip
+    fleet = FleetConfig.model_validate({"systems": systems}).model_dump(mode="json")
+    before = system_hashes(fleet)
+    data.write_text("a,y\n1,1\n")  # the same file name, other rows
+    after_data = system_hashes(fleet)
+    teacher.write_bytes(b"weights-2")  # retrained under the same name
+    after_teacher = system_hashes(fleet)
+    assert before["own"] != after_data["own"] != after_teacher["own"]
+    assert before["bc"] == after_data["bc"] == after_teacher["bc"]

@@ -37,6 +37,7 @@ from potstill.models.backends import (
 from potstill.models.export import MODEL_JSON, load_model
 from potstill.models.formats import (
     GBM_SUFFIXES,
+    check_torch_file,
     is_torchscript,
     load_gbm,
     load_skops,
@@ -338,6 +339,7 @@ def _from_torch_file(
     if architecture is None and is_torchscript(path):
         module = load_torchscript(path)
         return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
+    check_torch_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

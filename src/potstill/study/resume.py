@@ -14,6 +14,10 @@ is reused:
   weights, bootstrap; ``prices``: every dollar figure) sets aside every system, with a
   message naming the setting and its old and new value.
 
+The hash also covers the content of the files a system reads (its data, its test file and
+its teacher file), so an edited CSV or a retrained teacher under the same name reruns the
+system instead of mixing old students into new-data records.
+
 Records from before hashes were stored are judged by the previous ``config.yaml``.
 """
 
@@ -63,6 +67,34 @@ def system_settings(system: Mapping[str, Any], fleet: Mapping[str, Any]) -> dict
     return merged
 
 
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of every file under a folder (names and bytes)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        h.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def input_files(system: Mapping[str, Any]) -> dict[str, str]:
+    """``{field: content digest}`` of the files a system reads (its data, test file, teacher),
+    so an edited CSV or a retrained teacher file changes the system's settings hash."""
+    dataset, teacher = system.get("dataset") or {}, system.get("teacher") or {}
+    split = dataset.get("split") or {} if isinstance(dataset, Mapping) else {}
+    fields = {
+        "dataset.path": dataset.get("path") if isinstance(dataset, Mapping) else None,
+        "dataset.split.test": split.get("test") if isinstance(split, Mapping) else None,
+        "teacher.path": teacher.get("path") if isinstance(teacher, Mapping) else None,
+        "teacher.architecture": teacher.get("architecture")
+        if isinstance(teacher, Mapping)
+        else None,
+    }
+    return {k: _file_digest(Path(v)) for k, v in fields.items() if v and Path(v).exists()}
+
+
 def _digest(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -72,7 +104,7 @@ def system_hashes(fleet: Mapping[str, Any]) -> dict[str, str]:
     """``{system name: settings hash}`` of a fleet config in JSON form (``model_dump``)."""
     systems = fleet.get("systems")
     return {
-        str(s.get("name")): _digest(system_settings(s, fleet))
+        str(s.get("name")): _digest({**system_settings(s, fleet), "_files": input_files(s)})
         for s in (systems if isinstance(systems, list) else [])
         if isinstance(s, Mapping)
     }
