@@ -53,7 +53,7 @@ from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
 if TYPE_CHECKING:  # system.py imports this module
     from potstill.study.system import SystemContext
 
-__all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
+__all__ = ["Cell", "bench_rows", "note_training", "save_hf_layout", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,20 @@ class Cell:
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
+
+
+def note_training(cell: Cell, trained: dict[str, Any]) -> None:
+    """What training did, into the cell: the same for a student trained now and one
+    reloaded after an interruption (its model.json keeps it), so a resumed study's
+    records equal an uninterrupted one's."""
+    for key, name in (("seconds", "train_s"), ("seconds_per_epoch", "train_s_per_epoch")):
+        if key in trained:
+            cell.timings[name] = trained[key]
+    for key, name in (("epochs_run", "epochs"), ("best_epoch", "best_epoch")):
+        if key in trained:
+            cell.info[name] = trained[key]
+    if "teacher_cache" in trained:
+        cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
 def save_hf_layout(student: torch.nn.Module | None, folder: Path, tokenizer: Any) -> None:
