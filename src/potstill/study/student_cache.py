@@ -58,6 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Part of every key: bump it when the training loop's arithmetic changes, so students
+#: trained by an earlier loop are not mistaken for what this one would train.
 STUDENT_CACHE_VERSION = 1
 REUSE_ENV = "POTSTILL_REUSE_STUDENTS"
 

@@ -180,7 +180,8 @@ def _train_cell(
         key = student_key(training.teacher_digest, task, specs, cfg, fleet.seed, student)
         if training.students.fetch(key, name, folder):
             cell.student = load_model(folder)
-            cell.info["student_cache"] = st.outcome = "hit"
+            cell.info["student_cache"] = "hit"
+            st.outcome = "trained student reused from the cache (same key)"
             note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
             return
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
