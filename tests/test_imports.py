@@ -17,7 +17,7 @@ BOXES = [
     "potstill.config",
     "potstill.cli",
     "potstill.report",
-    "potstill.study.store",
+    "potstill.results.store",
     "potstill.costs",
 ]
 

@@ -28,7 +28,7 @@ _EXPORTS = {
     "register_method": "potstill.methods",
     "Teacher": "potstill.models.teacher",
     "load_teacher": "potstill.models.teacher",
-    "run_study": "potstill.study.runner",
+    "run_study": "potstill.runner",
     **{
         name: "potstill.errors"
         for name in (
@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     )
     from potstill.methods import create_method, list_methods, register_method
     from potstill.models.teacher import Teacher, load_teacher
-    from potstill.study.runner import run_study
+    from potstill.runner import run_study
     from potstill.types import (
         CostProfile,
         Costs,

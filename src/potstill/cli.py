@@ -31,9 +31,9 @@ from potstill.errors import (
 )
 from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
-from potstill.models.zoo import TeacherSpec
-from potstill.study.runner import StudyResult
+from potstill.runner import StudyResult
 from potstill.watch import LogFormat, Watch, watching
+from potstill.zoo.recipes import TeacherSpec
 
 __all__ = ["app", "main"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from potstill.errors import StoreError
-from potstill.study.aggregate import (
+from potstill.results.aggregate import (
     dig,
     distill_vs_scratch,
     estimate,

@@ -16,8 +16,8 @@ from potstill.evaluate import GatesConfig
 from potstill.report.charts import waterfall as waterfall_chart
 from potstill.report.records import waterfall_record
 from potstill.report.waterfalls import waterfall_section
+from potstill.results.aggregate import best_student, summarise
 from potstill.study import deployments
-from potstill.study.aggregate import best_student, summarise
 from potstill.study.deployments import (
     Scorer,
     TeacherBench,

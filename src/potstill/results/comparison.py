@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from potstill.evaluate import gate_status
-from potstill.study.recordview import dig, estimate
+from potstill.results.recordview import dig, estimate
 from potstill.types import Estimate
 
 __all__ = ["SystemComparison", "best_student", "distill_vs_scratch", "passes_gates"]

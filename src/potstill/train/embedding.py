@@ -32,8 +32,8 @@ from potstill.errors import ConfigError, DataError, MethodError
 from potstill.evaluate.retrieval import cosine_agreement, retrieval_recall, similarity_agreement
 from potstill.events import Stage
 from potstill.methods import BindContext, MethodSpec, create_method, functional, parse_method_specs
-from potstill.models.hf import HFClassifier
-from potstill.models.hf_students import build_hf_student
+from potstill.models.hf.model import HFClassifier
+from potstill.models.hf.students import build_hf_student
 from potstill.models.predict import count_params
 from potstill.models.text import embed_texts
 from potstill.types import Batch, Outputs

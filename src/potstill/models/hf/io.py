@@ -25,7 +25,7 @@ from safetensors.torch import save as save_safetensors
 
 from potstill._io import atomic_write_bytes, atomic_write_json
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf import DEFAULT_MAX_LENGTH, HFClassifier, quiet_transformers
+from potstill.models.hf.model import DEFAULT_MAX_LENGTH, HFClassifier, quiet_transformers
 from potstill.types import Problem
 
 __all__ = [
