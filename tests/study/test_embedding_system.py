@@ -22,8 +22,8 @@ from potstill.config import DatasetSpec, FleetConfig  # noqa: E402
 from potstill.data import load_builtin  # noqa: E402
 from potstill.models import HFClassifier, embed_texts, load_pretrained, save_pretrained  # noqa: E402
 from potstill.results.store import ResultStore  # noqa: E402
+from potstill.runner import run_study  # noqa: E402
 from potstill.study import reference as reference_module  # noqa: E402
-from potstill.study import run_study  # noqa: E402
 from potstill.study import system as system_module  # noqa: E402
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

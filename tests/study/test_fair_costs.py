@@ -233,7 +233,7 @@ def test_an_onnx_teacher_study_end_to_end(tmp_path):
 
     from potstill.config import FleetConfig
     from potstill.costs import PRESETS
-    from potstill.study import run_study
+    from potstill.runner import run_study
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6)).astype(np.float32)

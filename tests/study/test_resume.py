@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from potstill.config import FleetConfig, load_fleet
-from potstill.study import run_study
+from potstill.runner import run_study
 from potstill.study.resume import prepare_resume, system_hashes
 
 SYSTEMS = {"alpha": "good", "beta": "good"}
