@@ -35,7 +35,7 @@ from potstill.errors import (
 )
 from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
 from potstill.methods import method_info
-from potstill.report import render_report  # matplotlib: loaded only to render
+from potstill.report import render_report
 from potstill.results.store import ResultStore
 from potstill.study.failures import outcome_counts
 from potstill.study.outcome import announce_finished, run_announced, study_outcomes
