@@ -59,4 +59,4 @@ bench: setup
 	$(BIN)/python benchmarks/demo_time.py
 
 clean:
-	rm -rf $(VENV) potstill-demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) potstill-demo .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
