@@ -22,6 +22,7 @@ from potstill.study.aggregate import (
     group_stat,
     summarise,
 )
+from potstill.study.outcome import system_outcome
 
 
 def _fixture_module() -> ModuleType:
@@ -284,3 +285,17 @@ def test_unmeasured_gates_are_counted_apart_never_as_passes(records):
     # kd of credit-default passed its measured gates: its "all" is not measured, not passed
     everything = counts[("response", "all")]
     assert (everything.passed, everything.not_measured, everything.total) == (6, 1, 7)
+
+
+def test_the_run_outcome_gives_the_best_of_k_verdict(records):
+    # credit-default: kd is the best and helped; Holm over 3 methods gives p 0.003 < 0.025
+    assert (
+        system_outcome("credit-default", records).verdict
+        == f"{HELPED} vs scratch (best of 3, Holm)"
+    )
+    assert system_outcome("fraud-blackbox", records).verdict == f"{HURT} vs scratch"
+    old = copy.deepcopy(records)
+    for r in old:
+        if r.get("quality"):
+            r["quality"].pop("versus_scratch", None)
+    assert system_outcome("tool-wear", old).verdict == "no paired comparison with scratch"
