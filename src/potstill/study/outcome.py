@@ -59,7 +59,7 @@ def _verdict(best: Mapping[str, Any], measured: Sequence[Mapping[str, Any]]) -> 
         return "no paired comparison with scratch"
     _, _, corrected = best_of_k(gains, str(best["method"]))
     k = len(gains)
-    return f"{corrected} vs scratch" + (f" (best of {k}, Holm)" if k > 1 else "")
+    return corrected + (f"; best of {k}, Holm" if k > 1 else "")
 
 
 def system_outcome(system: str, records: Sequence[Mapping[str, Any]]) -> SystemOutcome:
