@@ -252,6 +252,9 @@ def test_results_csv_one_row_per_record(rendered):
     assert float(kd["cost_reduction"]) == 0.80
     assert float(kd["retention"]) == 0.99
     assert float(kd["teacher_p50_ms"]) == 4.0 and kd["student_runtime"] == "eager"
+    assert float(kd["gain_vs_scratch_low"]) == pytest.approx(0.82 * 0.99 - 0.78 - 0.005)
+    assert kd["verdict_vs_scratch"] == "helped (CI above 0)"
+    assert by_key[("credit-default", "scratch")]["verdict_vs_scratch"] == ""
     failed = by_key[("readmission", "rkd")]
     assert failed["status"] == "failed" and failed["cost_reduction"] == ""
     assert "NaN" in failed["reason"]
