@@ -63,7 +63,6 @@ _EXPORTS = {
 }
 
 
-
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(import_module(_EXPORTS[name]), name)
