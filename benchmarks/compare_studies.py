@@ -51,6 +51,10 @@ def _ignored(path: str, ignored: tuple[str, ...]) -> bool:
     return any(path == i or path.startswith(i + ".") or path.startswith(i + "[") for i in ignored)
 
 
+def _show(mapping: dict[str, Any], key: str) -> str:
+    return json.dumps(mapping[key])[:120] if key in mapping else "(absent)"
+
+
 def differences(a: Any, b: Any, ignored: tuple[str, ...], path: str = "") -> Iterator[str]:
     """Every path where ``a`` and ``b`` differ, outside the ``ignored`` paths."""
     if path and _ignored(path, ignored):
@@ -60,7 +64,7 @@ def differences(a: Any, b: Any, ignored: tuple[str, ...], path: str = "") -> Ite
             sub = f"{path}.{key}" if path else str(key)
             if key not in a or key not in b:
                 if not _ignored(sub, ignored):
-                    yield f"{sub}: {json.dumps(a.get(key))} != {json.dumps(b.get(key))}"
+                    yield f"{sub}: {_show(a, key)} != {_show(b, key)}"
                 continue
             yield from differences(a[key], b[key], ignored, sub)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):

@@ -51,3 +51,10 @@ def test_a_changed_quality_and_a_missing_record_are_reported(tmp_path: Path) -> 
     assert lines == ["s__kd: quality.retention.value: 0.95 != 0.96"]
     assert summary["only_a"] == ["s__rkd"] and summary["differences"] == 1
     assert not summary["equal"]
+
+
+def test_an_absent_field_is_told_apart_from_null(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a", {"s__kd": {"quality": {}}})
+    b = _study(tmp_path / "b", {"s__kd": {"quality": {"versus_scratch": None}}})
+    code, lines, _ = _run(a, b)
+    assert code == 1 and lines == ["s__kd: quality.versus_scratch: (absent) != null"]
