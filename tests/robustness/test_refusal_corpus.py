@@ -265,7 +265,7 @@ CASES += [
             str(tmp / "out"),
         ],
         2,
-        "fleet.yaml: The 'max_ece' parameter of GatesConfig",
+        "gates.max_ece: The 'max_ece' parameter of GatesConfig",
     ),
     Case(
         "evaluate-level",
@@ -277,7 +277,7 @@ CASES += [
             str(tmp / "out"),
         ],
         2,
-        "fleet.yaml: The 'level' parameter of EvalConfig",
+        "evaluate.level: The 'level' parameter of EvalConfig",
     ),
 ]
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
