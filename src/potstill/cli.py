@@ -34,7 +34,7 @@ from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
 from potstill.models.zoo import TeacherSpec
 from potstill.study.runner import StudyResult
-from potstill.watch import LogFormat, Watch, watching
+from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
 
 __all__ = ["app", "main"]
 
@@ -379,6 +379,10 @@ def _interrupted(argv: list[str] | None) -> NoReturn:
     else:
         then = "rerun the same command to run it again."
     err.print(Text(f"interrupted: {command} — {then}"), soft_wrap=True)
+    try:  # a Ctrl-C also stops '| cat': the exit's flush must not add a second message
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_to_devnull()
     sys.exit(130)
 
 
