@@ -141,7 +141,7 @@ def _mobilenet_student(
 ) -> ImageClassifier:
     bb = teacher.backbone_spec
     setting = [
-        [t, c, scaled_count(n, spec.depth), s] for t, c, n, s in bb["inverted_residual_setting"]
+        [t, c, scaled_count(spec.depth, n), s] for t, c, n, s in bb["inverted_residual_setting"]
     ]
     backbone = MobileNetV2(
         num_classes=n_outputs,
