@@ -43,7 +43,7 @@ from potstill.methods import MethodSpec, build_objective
 from potstill.models.predict import predict_scores
 from potstill.models.sizing import sized_student
 from potstill.models.teacher import Teacher
-from potstill.study.runner import builtin_fleet
+from potstill.runner import builtin_fleet
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train import TeacherOutputCache, TrainConfig, train
 from potstill.types import Task

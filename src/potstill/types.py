@@ -34,6 +34,7 @@ __all__ = [
     "Sector",
     "Split",
     "Task",
+    "record_key",
     "to_jsonable",
 ]
 
@@ -220,6 +221,11 @@ class Quality:
     - ``robustness``: ``{"perturbations": {"gaussian_noise": {"severity": [..],
       "teacher": [..], "student": [..]}, ...}, "metric": .., "robust_retention": ..}`` (student metric /
       teacher metric averaged over every perturbed point).
+    - ``versus_scratch`` (a distilled student; ``None`` for the from-scratch one): the paired
+      bootstrap of distilled − scratch on the same test rows, in the metric's better
+      direction (:mod:`potstill.evaluate.verdict`): ``{"metric", "higher_is_better",
+      "value", "low", "high", "level", "share_above_zero", "p_helped", "p_hurt",
+      "n_resamples", "n_seeds", "n_test", "verdict"}``.
     """
 
     metric: str
@@ -234,6 +240,7 @@ class Quality:
     calibration: Mapping[str, Any] | None = None
     fairness: Mapping[str, Any] | None = None
     robustness: Mapping[str, Any] | None = None
+    versus_scratch: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- costs
@@ -330,8 +337,13 @@ class RunRecord:
 
     @property
     def key(self) -> str:
-        """File-name-safe identity of the record in the store."""
-        return f"{self.system}__{self.method}".replace("/", "_").replace("+", "-")
+        """File-name-safe identity of the record in the store (:func:`record_key`)."""
+        return record_key(self.system, self.method)
+
+
+def record_key(system: str, method: str) -> str:
+    """The store key of a (system, grid label) record: file-name safe."""
+    return f"{system}__{method}".replace("/", "_").replace("+", "-")
 
 
 def to_jsonable(value: Any) -> Any:

@@ -15,7 +15,7 @@ import torch
 
 from potstill.config import MethodSpec, load_fleet
 from potstill.models import MLP
-from potstill.study.runner import run_study
+from potstill.runner import run_study
 from potstill.study.student_cache import student_key
 from potstill.train.config import TrainConfig
 from potstill.types import DatasetInfo, Split, Task

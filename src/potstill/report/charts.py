@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from potstill.errors import ConfigError
+from potstill.registry import Registry
 from potstill.report.claims import PAPER_CLAIMS
 from potstill.report.format import metric, usd
 from potstill.report.records import (
@@ -29,7 +30,7 @@ from potstill.report.records import (
     waterfall_record,
     waterfall_steps,
 )
-from potstill.study.aggregate import BENCHMARK, GroupStat, StudySummary, dig
+from potstill.results.aggregate import BENCHMARK, GroupStat, StudySummary, dig
 
 __all__ = [
     "FAMILY_COLOURS",
@@ -63,14 +64,14 @@ class Chart:
     system: str | None = None
 
 
-_CHARTS: dict[str, ChartFn] = {}
+_CHARTS: Registry[ChartFn] = Registry("chart kind", plural="kinds")
 
 
 def register_chart(name: str) -> Callable[[ChartFn], ChartFn]:
     """Register a chart function ``(records, summary) -> list[Chart]`` under ``name``."""
 
     def add(fn: ChartFn) -> ChartFn:
-        _CHARTS[name] = fn
+        _CHARTS.register(name, fn)
         return fn
 
     return add
@@ -78,7 +79,7 @@ def register_chart(name: str) -> Callable[[ChartFn], ChartFn]:
 
 def available_charts() -> list[str]:
     """Names of the registered chart kinds."""
-    return sorted(_CHARTS)
+    return _CHARTS.names()
 
 
 def create_charts(

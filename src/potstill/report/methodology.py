@@ -18,7 +18,7 @@ from typing import Any
 
 from potstill.report.claims import PAPER_CITATION
 from potstill.report.format import MISSING, code_block, count, esc, md_table, plural, usd
-from potstill.study.aggregate import FAMILY_ORDER, dig
+from potstill.results.aggregate import FAMILY_ORDER, dig
 
 __all__ = [
     "datasets_section",
@@ -196,7 +196,8 @@ def methodology_section(
         "in the same process, interleaved, after warm-up; the settings below are read from "
         "every record's cost profiles. Dollars are measured throughput converted with the "
         "price entry each record names. Confidence intervals are paired bootstraps over the "
-        "test split, as recorded.\n\n"
+        "test split, as recorded; a distilled student's gain over the from-scratch student is "
+        "bootstrapped on the same resampled rows for both.\n\n"
         f"### How timing was done\n\n{_settings_table(records)}\n\n"
         f"### Prices\n\n{_prices(records)}\n\n"
         f"### Runs\n\n{_record_facts(records)}\n\n"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from potstill.study.aggregate import best_student, dig
+from potstill.results.aggregate import best_student, dig
 
 __all__ = [
     "HEADLINE_COLUMNS",
@@ -55,6 +55,10 @@ HEADLINE_COLUMNS = (
     "retention",
     "retention_low",
     "retention_high",
+    "gain_vs_scratch",
+    "gain_vs_scratch_low",
+    "gain_vs_scratch_high",
+    "verdict_vs_scratch",
     "agreement",
     "pearson",
     "teacher_runtime",
@@ -155,6 +159,10 @@ def headline(record: Mapping[str, Any]) -> dict[str, Any]:
         row[f"{name}_high"] = dig(record, "quality", key, "high")
     for suffix in ("", "_low", "_high"):
         row[f"retention{suffix}"] = dig(record, "quality", "retention", suffix[1:] or "value")
+        row[f"gain_vs_scratch{suffix}"] = dig(
+            record, "quality", "versus_scratch", suffix[1:] or "value"
+        )
+    row["verdict_vs_scratch"] = dig(record, "quality", "versus_scratch", "verdict")
     return {key: row.get(key) for key in HEADLINE_COLUMNS}
 
 
@@ -222,7 +230,7 @@ def unmeasured_steps(record: Mapping[str, Any]) -> list[str]:
 
 def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The record whose waterfall a system shows: its best student that passes the gates
-    (:func:`~potstill.study.aggregate.best_student`), when its waterfall has a baseline and
+    (:func:`~potstill.results.aggregate.best_student`), when its waterfall has a baseline and
     another measured step (counted or failed)."""
     record, _ = best_student(records)
     if record is None or not waterfall_steps(record):

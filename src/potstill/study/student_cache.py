@@ -3,7 +3,7 @@
 Training is seeded and deterministic on CPU, so a student trained from the same initial
 weights, on the same rows, by the same teacher, method and settings comes out the same.
 A second study (a new output folder, the same fleet) copies such a student from the cache
-instead of training it again, as teachers are cached (:mod:`potstill.models.zoo`). Only
+instead of training it again, as teachers are cached (:mod:`potstill.zoo`). Only
 training is reused: every study benchmarks, evaluates and prices each student again.
 
 The key is a content hash of:
@@ -41,10 +41,10 @@ from potstill.config import MethodSpec
 from potstill.models.export import MODEL_JSON
 from potstill.models.sizing import TeacherSize
 from potstill.models.teacher import Teacher
-from potstill.models.zoo import default_cache_dir
 from potstill.train.cache import TeacherOutputCache, content_hash
 from potstill.train.config import TrainConfig
 from potstill.types import Task
+from potstill.zoo.cache import default_cache_dir
 
 __all__ = [
     "STUDENT_CACHE_VERSION",

@@ -8,8 +8,6 @@ resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill._io import atomic_write
 from potstill.errors import ModelError
 
 __all__ = ["LoopState", "load_checkpoint", "save_checkpoint"]
@@ -61,7 +60,7 @@ def _copy(student: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(path: Path, state: LoopState, modules: dict[str, Any],
                     generator: torch.Generator) -> None:  # fmt: skip
-    """Write the loop's state atomically (temporary file, fsync, rename)."""
+    """Write the loop's state atomically (temporary file, fsync, rename: ``_io``)."""
     payload = {
         "epoch": state.epoch,
         **{name: m.state_dict() for name, m in modules.items()},
@@ -72,17 +71,7 @@ def save_checkpoint(path: Path, state: LoopState, modules: dict[str, Any],
         "history": state.history,
         "generator": generator.get_state(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -26,16 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.events import Stage
-from potstill.models.ensemble import DeepEnsemble
+from potstill.methods import build_objective
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP
+from potstill.models.arch.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.export import load_model, save_model
 from potstill.models.formats import read_architecture
-from potstill.models.mlp import MLP
-from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.text_length import minilm_length, with_max_length
 from potstill.models.tree_embedding import DEFAULT_WIDTH
+from potstill.train.cache import content_hash
+from potstill.train.config import TrainConfig
+from potstill.train.distill import train
 from potstill.types import Problem, Task
+from potstill.zoo.cache import cached_build, default_cache_dir
+from potstill.zoo.text import TextTeacherRecipe, get_text_teacher, load_minilm, minilm_path
 
 __all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "file_teacher", "get_teacher"]
 
@@ -152,19 +155,9 @@ class TeacherSpec(BaseModel):
         return self
 
 
-def default_cache_dir() -> Path:
-    """``$POTSTILL_CACHE`` or the platform's user cache directory."""
-    env = os.environ.get("POTSTILL_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("potstill"))
-
-
-def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
-    from potstill.train.cache import content_hash
-
+def _fingerprint(
+    system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: TrainConfig | None
+) -> str:
     # What the teacher exposes, how a file teacher is checked and how it reads its inputs
     # (input_shape, max_length) do not change the trained teacher: not part of its key.
     exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
@@ -201,14 +194,9 @@ def _train_torch(
     task: Task,
     spec: TeacherSpec,
     seed: int,
-    train_cfg: object,
+    train_cfg: TrainConfig,
     stage: Stage | None = None,
 ) -> None:
-    from potstill.methods import build_objective
-    from potstill.train.config import TrainConfig
-    from potstill.train.distill import train
-
-    assert isinstance(train_cfg, TrainConfig)
     cfg = train_cfg.model_copy(update={"epochs": spec.epochs}) if spec.epochs else train_cfg
     if isinstance(module, DeepEnsemble):
         # Members are trained independently (different seeds): that is what makes a deep ensemble.
@@ -309,19 +297,17 @@ def get_teacher(
     spec: TeacherSpec,
     *,
     seed: int,
-    train_cfg: object,
+    train_cfg: TrainConfig | None,
     cache_dir: Path | None = None,
     stage: Stage | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
     """The system's teacher (trained now, or loaded from the cache) and how it was obtained.
 
-    Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
-    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
+    Training a teacher reports to ``stage`` (what is trained, then each epoch); a built-in
+    torch recipe trains with ``train_cfg`` (a file teacher needs none)."""
     if spec.path is not None:
         return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
-        from potstill.models.hf_zoo import load_minilm, minilm_path
-
         encoder = load_minilm(max_length=minilm_length(spec.max_length))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
             "source": str(minilm_path()),
@@ -330,16 +316,27 @@ def get_teacher(
             "fine-tuned)",
         }
     if spec.arch == "minilm":  # the packaged all-MiniLM-L6-v2, fine-tuned on the text task
-        from potstill.models.hf_zoo import TextTeacherRecipe, get_text_teacher
-
         # the fleet's training threads (a process pool keeps them at 1 per worker)
-        threads = int(getattr(train_cfg, "threads", 1))
+        threads = train_cfg.threads if train_cfg is not None else 1
         recipe = TextTeacherRecipe(
             epochs=spec.epochs or 3, threads=threads, max_length=minilm_length(spec.max_length)
         )
         return get_text_teacher(
             system, task, seed=seed, recipe=recipe, cache_dir=cache_dir, stage=stage
         )
+    return _recipe_teacher(system, task, spec, seed, train_cfg, cache_dir, stage)
+
+
+def _recipe_teacher(
+    system: str,
+    task: Task,
+    spec: TeacherSpec,
+    seed: int,
+    train_cfg: TrainConfig | None,
+    cache_dir: Path | None,
+    stage: Stage | None,
+) -> tuple[Teacher, dict[str, object]]:
+    """A built-in recipe's teacher: trained into the cache once, then loaded."""
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
@@ -349,61 +346,73 @@ def get_teacher(
         "cache_key": key,
         "cache_dir": str(folder),
     }
-    if not (folder / "teacher.json").is_file():
-        stale = (
-            sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
+
+    def build(tmp: Path) -> None:
+        _announce_training(root, system, spec.arch, key, stage)
+        _train_into(tmp, task, spec, seed, train_cfg, stage)
+        (tmp / "teacher.json").write_text(
+            json.dumps({"arch": spec.arch, "key": key, "system": system})
         )
-        log.info(
-            "training teacher for %s (%s): no cached teacher with key %s%s",
-            system,
-            spec.arch,
-            key,
-            f"; other versions kept: {', '.join(stale)}" if stale else "",
+
+    info["cached"] = not cached_build(folder, build)
+    return _load_recipe_teacher(folder, task, spec), info
+
+
+def _announce_training(root: Path, system: str, arch: str, key: str, stage: Stage | None) -> None:
+    stale = sorted(p.name for p in root.glob(f"{system}-{arch}-*")) if root.is_dir() else []
+    log.info(
+        "training teacher for %s (%s): no cached teacher with key %s%s",
+        system,
+        arch,
+        key,
+        f"; other versions kept: {', '.join(stale)}" if stale else "",
+    )
+    if stage is not None:
+        stage.update(0, detail=f"training {arch}: no cached teacher with key {key}")
+        stage.outcome = f"trained {arch} now (then cached)"
+
+
+def _train_into(
+    tmp: Path,
+    task: Task,
+    spec: TeacherSpec,
+    seed: int,
+    train_cfg: TrainConfig | None,
+    stage: Stage | None,
+) -> None:
+    """Train the recipe and save it into ``tmp``."""
+    if spec.arch == "xgboost":
+        model = _train_xgboost(task, spec, seed)
+        model.save_model(tmp / "model.ubj")  # type: ignore[attr-defined]
+        return
+    if train_cfg is None:
+        raise ConfigError(
+            f"The built-in '{spec.arch}' teacher trains with a training configuration; "
+            "got none. Pass train_cfg (a TrainConfig)."
         )
-        if stage is not None:
-            stage.update(0, detail=f"training {spec.arch}: no cached teacher with key {key}")
-            stage.outcome = f"trained {spec.arch} now (then cached)"
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
-        try:
-            if spec.arch == "xgboost":
-                model = _train_xgboost(task, spec, seed)
-                model.save_model(tmp / "model.ubj")  # type: ignore[attr-defined]
-            else:
-                torch.manual_seed(seed)
-                module = _build(spec, task)
-                _train_torch(module, task, spec, seed, train_cfg, stage)
-                save_model(module, tmp / "model")
-            (tmp / "teacher.json").write_text(
-                json.dumps({"arch": spec.arch, "key": key, "system": system})
-            )
-            if folder.exists():  # a concurrent run finished first: keep its teacher
-                shutil.rmtree(tmp)
-            else:
-                os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        info["cached"] = False
-    else:
-        info["cached"] = True
+    torch.manual_seed(seed)
+    module = _build(spec, task)
+    _train_torch(module, task, spec, seed, train_cfg, stage)
+    save_model(module, tmp / "model")
+
+
+def _load_recipe_teacher(folder: Path, task: Task, spec: TeacherSpec) -> Teacher:
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     try:
         if spec.arch == "xgboost":
-            teacher = Teacher.from_sklearn(
+            return Teacher.from_sklearn(
                 _load_xgboost(folder, task.problem),
                 problem=task.problem,
                 name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]",
                 leaf_width=spec.leaf_embedding,
             )
-        else:
-            module = load_model(folder / "model")
-            module.eval()
-            teacher = Teacher.from_torch(
-                module, problem=task.problem, name=f"{spec.arch}", features=taps.features,
-                embedding=taps.embedding,
-            )  # fmt: skip
+        module = load_model(folder / "model")
+        module.eval()
+        return Teacher.from_torch(
+            module, problem=task.problem, name=f"{spec.arch}", features=taps.features,
+            embedding=taps.embedding,
+        )  # fmt: skip
     except (OSError, ValueError, KeyError, RuntimeError, ModelError) as exc:
         raise ModelError(
             f"The cached teacher in '{folder}' cannot be loaded ({exc}). Delete that folder to retrain it."
         ) from exc
-    return teacher, info

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -31,7 +30,7 @@ from torch import nn
 
 from potstill._validation import check_choice, check_scalar
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf_utils import (
+from potstill.models.hf.utils import (
     config_from_dict,
     config_to_dict,
     find_layer_list,
@@ -329,22 +328,6 @@ class HFClassifier(nn.Module):
             dropout=float(spec.get("dropout", 0.1)),
             max_length=spec.get("max_length"),
         )
-
-    def save_pretrained(self, directory: Path, *, tokenizer: Any = None) -> Path:
-        """Write Hugging Face layout (config.json + model.safetensors + tokenizer + potstill
-        head files) that ``transformers.AutoModel.from_pretrained`` reloads; see
-        :func:`potstill.models.hf_io.save_pretrained`."""
-        from potstill.models.hf_io import save_pretrained
-
-        return save_pretrained(self, directory, tokenizer=tokenizer)
-
-    @classmethod
-    def from_pretrained(cls, directory: Path, **options: Any) -> HFClassifier:
-        """Load a local ``save_pretrained`` directory, offline; see
-        :func:`potstill.models.hf_io.load_pretrained` for ``options``."""
-        from potstill.models.hf_io import load_pretrained
-
-        return load_pretrained(directory, **options)
 
     def extra_repr(self) -> str:
         return (
