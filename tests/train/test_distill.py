@@ -149,12 +149,21 @@ def test_a_corrupt_checkpoint_is_named_with_the_way_out(
     assert ckpt.is_file()  # never deleted behind the user's back
 
 
-def test_teacher_outputs_are_computed_once_across_methods() -> None:
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (("fitnet", "kd", "rkd"), ["miss", "hit", "hit"]),  # logits taken from every layer's
+        (("kd", "fitnet", "rkd"), ["miss", "miss", "hit"]),  # kd alone runs without taps
+    ],
+)
+def test_teacher_outputs_are_computed_once_across_methods(
+    order: tuple[str, ...], expected: list[str]
+) -> None:
     task = _task()
     teacher = _teacher(task)
     cache = TeacherOutputCache()
     states = []
-    for name in ("kd", "fitnet", "rkd"):
+    for name in order:
         objective = build_objective(
             [MethodSpec(name=name)], label_weight=1.0, problem="classification"
         )
@@ -167,8 +176,8 @@ def test_teacher_outputs_are_computed_once_across_methods() -> None:
             cache=cache,
         )
         states.append(result.teacher_cache)
-    assert states == ["miss", "hit", "hit"]
-    assert cache.misses == 1
+    assert states == expected
+    assert cache.misses == expected.count("miss")
 
 
 def test_augmentation_bypasses_the_cache(caplog: pytest.LogCaptureFixture) -> None:
@@ -266,5 +275,13 @@ def test_a_logits_only_method_takes_only_the_logits_from_the_cache() -> None:
     cfg = CFG.model_copy(update={"epochs": 1})
     train(_student(), task, objective=kd, config=cfg, teacher=teacher, cache=cache)
     entry = next(iter(cache._entries.values()))
-    assert entry.hidden  # the cache keeps every layer for the system's other methods ...
+    assert not entry.hidden  # kd alone: the teacher ran without taps
+    assert seen and all(o.hidden is None for o in seen)  # type: ignore[attr-defined]
+    fitnet = build_objective(
+        [MethodSpec(name="fitnet")], label_weight=1.0, problem="classification"
+    )
+    train(_student(), task, objective=fitnet, config=cfg, teacher=teacher, cache=cache)
+    seen.clear()
+    result = train(_student(), task, objective=kd, config=cfg, teacher=teacher, cache=cache)
+    assert result.teacher_cache == "hit"  # from the entry with every layer ...
     assert seen and all(o.hidden is None for o in seen)  # type: ignore[attr-defined]

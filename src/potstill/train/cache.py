@@ -93,6 +93,10 @@ class TeacherOutputCache:
         self.hits = 0
         self.misses = 0
 
+    def holds(self, key: str) -> bool:
+        """Whether outputs under ``key`` are already computed."""
+        return key in self._entries
+
     def get(
         self,
         key: str,

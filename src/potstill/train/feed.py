@@ -183,7 +183,11 @@ def open_teacher_feed(
     stack: contextlib.ExitStack,
     description: str,
 ) -> TeacherFeed:
-    """The teacher's outputs for the loop; a per-batch forward's taps are closed by ``stack``."""
+    """The teacher's outputs for the loop; a per-batch forward's taps are closed by ``stack``.
+
+    Cached outputs of a torch teacher hold every mapped layer and the embedding, so they
+    serve every method of a system, except when a logits-only objective finds none: then
+    the teacher runs without taps (no hidden features computed or stored for it)."""
     if teacher is None:
         return TeacherFeed("none")
     bypass = _cache_state(config, plan)
@@ -197,9 +201,15 @@ def open_teacher_feed(
     cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
     file_parts = [] if teacher.module is not None else [teacher.embedding_layer_name()]
     model = teacher.module if teacher.module is not None else teacher.name
-    key = content_hash(model, X.numpy(), plan.t_hidden, *file_parts)
+    every_key = content_hash(model, X.numpy(), plan.t_hidden, *file_parts)
+    # A torch teacher's logits alone need no taps: a logits-only objective takes them from
+    # an entry with every layer when one exists, else computes an entry of logits only.
+    logits_only = teacher.module is not None and not plan.fields
+    key = every_key
+    if logits_only and not cache.holds(every_key):
+        key = content_hash(model, X.numpy(), "logits only")
     hits = cache.hits
-    with _teacher_forward(teacher, plan, every_layer=True) as forward, torch.no_grad():
+    with _teacher_forward(teacher, plan, every_layer=key == every_key) as forward, torch.no_grad():
         cached = cache.get(key, forward, X.numpy())
     state = "hit" if cache.hits > hits else "miss"
     return TeacherFeed(state, plan.fields, cached=cached)
