@@ -138,7 +138,6 @@ def _axis_floor(values: Iterable[float]) -> float:
     return 0.0 if lowest >= 0 else lowest - 0.1 * max(abs(lowest), 10.0)
 
 
-@register_chart("sector_reduction")
 def _paper_claims(ax: Axes, stats: list[GroupStat], claims: dict[str, Any]) -> None:
     """The paper's claim beside each measured bar: a grey bar (mean ± sd) or a range."""
     paper_done = range_done = False
@@ -167,6 +166,7 @@ def _paper_claims(ax: Axes, stats: list[GroupStat], claims: dict[str, Any]) -> N
             range_done = True
 
 
+@register_chart("sector_reduction")
 def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """Mean cost reduction per sector with sd error bars, beside the paper's claims."""
     stats: list[GroupStat] = [*summary.cost_by_sector, summary.cost_overall]
