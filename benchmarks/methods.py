@@ -44,7 +44,7 @@ from potstill.train.cache import TeacherOutputCache
 from potstill.train.config import TrainConfig
 from potstill.train.distill import TrainResult, train
 from potstill.types import Task
-from potstill.zoo.recipes import TeacherSpec, get_teacher
+from potstill.zoo import TeacherSpec, get_teacher
 
 __all__ = ["aggregate", "cache_timing", "headline", "main", "render", "run_system"]
 

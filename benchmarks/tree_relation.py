@@ -37,7 +37,7 @@ from potstill.train.cache import TeacherOutputCache
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
 from potstill.types import Task
-from potstill.zoo.recipes import TeacherSpec, get_teacher
+from potstill.zoo import TeacherSpec, get_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/tree_relation.json"

@@ -19,7 +19,7 @@ from potstill.cli import main
 from potstill.errors import ConfigError
 from potstill.train.config import TrainConfig
 from potstill.types import DatasetInfo, Split, Task
-from potstill.zoo.recipes import TeacherSpec, get_teacher
+from potstill.zoo import TeacherSpec, get_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(240, 6)).astype(np.float32)

@@ -34,7 +34,7 @@ from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
 from potstill.runner import StudyResult
 from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
-from potstill.zoo.recipes import TeacherSpec
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = ["app", "main"]
 

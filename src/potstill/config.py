@@ -23,7 +23,7 @@ from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
-from potstill.zoo.recipes import TeacherSpec
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "DatasetSpec",

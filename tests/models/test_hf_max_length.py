@@ -20,7 +20,7 @@ from potstill.errors import ConfigError  # noqa: E402
 from potstill.models import HFClassifier, load_teacher, save_pretrained  # noqa: E402
 from potstill.models.hf.io import HEAD_JSON, default_max_length  # noqa: E402
 from potstill.study.tasks import encode_for_teacher, fit_to_teacher, load_task  # noqa: E402
-from potstill.zoo.recipes import TeacherSpec, file_teacher  # noqa: E402
+from potstill.zoo import TeacherSpec, file_teacher  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
          "it", "was", "great", "awful"]  # fmt: skip

@@ -26,7 +26,7 @@ from potstill.models.formats import unpickle
 from potstill.models.predict import predict_scores
 from potstill.models.teacher import load_teacher
 from potstill.types import DatasetInfo, Split, Task
-from potstill.zoo.recipes import TeacherSpec, get_teacher
+from potstill.zoo import TeacherSpec, get_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(160, 5)).astype(np.float32)

@@ -138,6 +138,34 @@ def _axis_floor(values: Iterable[float]) -> float:
     return 0.0 if lowest >= 0 else lowest - 0.1 * max(abs(lowest), 10.0)
 
 
+def _paper_claims(ax: Axes, stats: list[GroupStat], claims: dict[str, Any]) -> None:
+    """The paper's claim beside each measured bar: a grey bar (mean ± sd) or a range."""
+    paper_done = range_done = False
+    for x, s in enumerate(stats):
+        claim = claims.get(s.group)
+        if claim is not None and claim.value is not None:
+            ax.bar(
+                x + 0.2,
+                _pct(claim.value),
+                0.4,
+                yerr=_pct(claim.sd),
+                capsize=4,
+                color="#c7c7c7",
+                label="_nolegend_" if paper_done else "paper's claim (mean ± sd)",
+            )
+            paper_done = True
+        elif claim is not None and claim.low is not None and claim.high is not None:
+            ax.vlines(
+                x + 0.2,
+                _pct(claim.low),
+                _pct(claim.high),
+                colors="#7f7f7f",
+                linewidth=8,
+                label="_nolegend_" if range_done else "paper's claimed range",
+            )
+            range_done = True
+
+
 @register_chart("sector_reduction")
 def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """Mean cost reduction per sector with sd error bars, beside the paper's claims."""
@@ -163,30 +191,7 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
         hatch=hatches,
         label="measured (mean ± sd)",
     )
-    paper_done = range_done = False
-    for x, s in zip(xs, stats, strict=True):
-        claim = claims.get(s.group)
-        if claim is not None and claim.value is not None:
-            ax.bar(
-                x + 0.2,
-                _pct(claim.value),
-                0.4,
-                yerr=_pct(claim.sd),
-                capsize=4,
-                color="#c7c7c7",
-                label="_nolegend_" if paper_done else "paper's claim (mean ± sd)",
-            )
-            paper_done = True
-        elif claim is not None and claim.low is not None and claim.high is not None:
-            ax.vlines(
-                x + 0.2,
-                _pct(claim.low),
-                _pct(claim.high),
-                colors="#7f7f7f",
-                linewidth=8,
-                label="_nolegend_" if range_done else "paper's claimed range",
-            )
-            range_done = True
+    _paper_claims(ax, stats, claims)
     ax.set_xticks(list(xs), [f"{s.group}\n(n={s.n})" for s in stats], fontsize=8)
     ax.set_ylabel("cost reduction per 1M predictions (%)")
     low = _axis_floor([m - sd for m, sd in zip(means, sds, strict=True)] + [

@@ -8,7 +8,8 @@ built-in recipe trained once and cached); ``text`` fine-tunes the packaged MiniL
 from __future__ import annotations
 
 from potstill.zoo.cache import default_cache_dir
-from potstill.zoo.recipes import ZOO_VERSION, TeacherSpec, file_teacher, get_teacher
+from potstill.zoo.recipes import ZOO_VERSION, file_teacher, get_teacher
+from potstill.zoo.spec import TeacherSpec
 from potstill.zoo.text import (
     TextTeacherRecipe,
     finetune_classifier,

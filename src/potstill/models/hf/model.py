@@ -71,6 +71,27 @@ def _taps(n: int) -> nn.ModuleList:
     return nn.ModuleList(_Tap() for _ in range(n))
 
 
+def _checked_config(backbone: nn.Module) -> Any:
+    """The wrapped model's transformers config; refused for anything else."""
+    config = getattr(backbone, "config", None)
+    if config is None or not callable(getattr(config, "to_json_string", None)):
+        raise ModelError(
+            "HFClassifier wraps a transformers PreTrainedModel (it needs its .config). "
+            f"Got {type(backbone).__name__} instead."
+        )
+    return config
+
+
+def _checked_max_length(config: Any, max_length: int | None) -> int:
+    """``max_length`` (default 128), at most the model's ``max_position_embeddings``."""
+    limit = getattr(config, "max_position_embeddings", None)
+    le = limit if isinstance(limit, int) and limit > 0 else None
+    if max_length is None:
+        max_length = min(DEFAULT_MAX_LENGTH, le or DEFAULT_MAX_LENGTH)
+    check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
+    return max_length
+
+
 @register_architecture("HFClassifier")
 class HFClassifier(nn.Module):
     """A transformers backbone behind potstill's module protocol.
@@ -115,19 +136,10 @@ class HFClassifier(nn.Module):
         max_length: int | None = None,
     ) -> None:
         super().__init__()
-        config = getattr(backbone, "config", None)
-        if config is None or not callable(getattr(config, "to_json_string", None)):
-            raise ModelError(
-                "HFClassifier wraps a transformers PreTrainedModel (it needs its .config). "
-                f"Got {type(backbone).__name__} instead."
-            )
+        config = _checked_config(backbone)
         check_choice(pooling, "pooling", owner="HFClassifier", choices=("mean", "cls"))
         check_scalar(dropout, "dropout", owner="HFClassifier", ge=0.0, lt=1.0)
-        limit = getattr(config, "max_position_embeddings", None)
-        le = limit if isinstance(limit, int) and limit > 0 else None
-        if max_length is None:
-            max_length = min(DEFAULT_MAX_LENGTH, le or DEFAULT_MAX_LENGTH)
-        check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
+        max_length = _checked_max_length(config, max_length)
         self.kind = (
             "sequence_classification"
             if type(backbone).__name__.endswith("ForSequenceClassification")
