@@ -270,3 +270,60 @@ def test_direct_construction_still_raises_the_plain_error() -> None:
     with located_by_field():
         assert isinstance(ConfigError("x"), ValueError)
     assert not isinstance(ConfigError("x"), ValueError)
+
+
+# --- per-system plan: every override merged once -------------------------------------
+
+_FLEET = {
+    "seed": 7,
+    "grid": ["scratch", "kd"],
+    "train": {"epochs": 3, "cache_in_memory_mb": 256},
+    "bench": {"threads": 1},
+    "evaluate": {"n_resamples": 200},
+    "gates": {"min_retention": 0.97},
+}
+#: A value for each overridable section that differs from the fleet's (and its default).
+_OWN = {
+    "grid": [{"label": "dkd", "methods": [{"name": "dkd"}]}],
+    "train": {"epochs": 2, "cache_in_memory_mb": 0},
+    "bench": {"threads": 2},
+    "evaluate": {"n_resamples": 300},
+    "gates": {"min_retention": 0.5, "max_ece": 0.1},
+}
+
+
+@pytest.mark.parametrize("field", sorted(_OWN))
+def test_a_systems_own_section_replaces_the_fleets_in_its_plan(field: str) -> None:
+    systems = [
+        {"name": "own", "dataset": {"builtin": "credit_scoring"}, field: _OWN[field]},
+        {"name": "inherits", "dataset": {"builtin": "credit_scoring"}},
+    ]
+    fleet = FleetConfig.model_validate({**_FLEET, "systems": systems})
+    own, inherits = fleet.plans()
+    assert (own.name, own.seed, inherits.seed) == ("own", 7, 7)
+    expected = getattr(fleet.systems[0], field)
+    got = own.grid if field == "grid" else getattr(own, field)
+    assert got == (tuple(expected) if field == "grid" else expected)
+    assert got != (tuple(fleet.grid) if field == "grid" else getattr(fleet, field))
+    fleet_value = tuple(fleet.grid) if field == "grid" else getattr(fleet, field)
+    assert (inherits.grid if field == "grid" else getattr(inherits, field)) == fleet_value
+    # every other section is still the fleet's
+    for other in sorted(set(_OWN) - {field}):
+        value = getattr(own, other)
+        assert value == (tuple(fleet.grid) if other == "grid" else getattr(fleet, other))
+
+
+def test_plan_by_name_and_unknown_name() -> None:
+    fleet = FleetConfig.model_validate(
+        {"systems": [{"name": "a", "dataset": {"builtin": "credit_scoring"}}]}
+    )
+    assert fleet.plan_for("a") == fleet.plans()[0]
+    with pytest.raises(ConfigError, match=r"No system named 'b'.*Valid names: a"):
+        fleet.plan_for("b")
+
+
+def test_an_empty_system_grid_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("systems:\n  - name: a\n    dataset: {builtin: credit_scoring}\n    grid: []\n")
+    with pytest.raises(ConfigError, match=r"systems\[0\]\.grid"):
+        load_fleet(path)

@@ -9,6 +9,7 @@ with ``yaml.safe_load``: a config file never executes code.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potstill.costs import BenchConfig
-from potstill.data.split import SplitSpec
+from potstill.data.spec import DatasetSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
@@ -31,6 +32,7 @@ __all__ = [
     "GridEntry",
     "PricesSpec",
     "RunnerSpec",
+    "SystemPlan",
     "SystemSpec",
     "format_validation_error",
     "load_fleet",
@@ -47,153 +49,6 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}$")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(_Model):
-    """Where a system's data comes from: a built-in dataset or the user's own file."""
-
-    builtin: str | None = Field(
-        None, description="Name of a built-in dataset (see 'potstill datasets')."
-    )
-    path: Path | None = Field(
-        None,
-        description="CSV or Parquet file with one row per example, or an .npz of images: 'X' "
-        "(N, C, H, W), (N, H, W, C) or (N, H, W), labels 'y' (ints or strings) and optionally "
-        "'classes' (the names of the ids, in the teacher's output order).",
-    )
-    images: Path | None = Field(
-        None,
-        description="A folder with one sub-folder of images per class (PNG, JPEG...; class ids "
-        "follow the sorted folder names); read as greyscale or RGB, pixels scaled to [0, 1].",
-    )
-    image_size: list[int] | None = Field(
-        None,
-        min_length=2,
-        max_length=2,
-        description="[H, W] the images of 'images' are resized to. Default: the teacher's "
-        "input_shape when given, else the size every image shares.",
-    )
-    target: str | None = Field(
-        None,
-        description="Column to predict (required with a CSV/Parquet 'path', except for "
-        "embedding); with an .npz, the name of its label array (default 'y').",
-    )
-    problem: Literal["classification", "regression", "embedding"] | None = Field(
-        None,
-        description="Problem type; inferred from the target column when omitted. 'embedding': "
-        "the texts of 'text_column' alone, judged by recall@10 of the teacher's neighbours.",
-    )
-    sensitive: str | None = Field(
-        None,
-        description="Column holding a sensitive attribute for fairness checks (text or "
-        "numbers); not a feature unless sensitive_is_feature.",
-    )
-    sensitive_is_feature: bool = Field(
-        False,
-        description="Also feed the sensitive column to the models as a feature (set it when "
-        "the teacher file takes it as an input).",
-    )
-    text_column: str | None = Field(
-        None, description="Column holding free text (makes the task a text task)."
-    )
-    drop: list[str] = Field(
-        default_factory=list, description="Columns to exclude from the features."
-    )
-    positive_label: str | None = Field(
-        None, description="Label of the event class (class 1) for binary problems."
-    )
-    classes: list[str] | None = Field(
-        None,
-        description="The teacher's class labels in the order of its outputs; overrides the "
-        "order read from the teacher (classes_, ONNX labels, id2label).",
-    )
-    split: SplitSpec = Field(
-        default_factory=SplitSpec,
-        description="How rows are split: {test: PATH} (a test file), {column: NAME} (values "
-        "train/val/test), or {test_fraction, val_fraction, seed, stratify} (default 0.2/0.2, "
-        "the fleet's seed, stratified for classification).",
-    )
-    max_rows: int | None = Field(
-        None, ge=20, description="Subsample to at most this many rows (stratified)."
-    )
-    encode: bool | None = Field(
-        None,
-        description="Standardise/one-hot the features (true), or pass numeric features as they are "
-        "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
-    )
-
-    @field_validator("image_size")
-    @classmethod
-    def _sizes(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and not all(1 <= v <= 8192 for v in value):
-            raise ValueError(f"must be two sizes in [1, 8192] pixels (got {value})")
-        return value
-
-    @property
-    def is_images(self) -> bool:
-        """Whether the data are images: an 'images' folder or an .npz 'path'."""
-        return self.images is not None or (
-            self.path is not None and self.path.suffix.lower() == ".npz"
-        )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> DatasetSpec:
-        given = [k for k in ("builtin", "path", "images") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of 'builtin', 'path' or 'images' (got "
-                f"{', '.join(given) or 'none'})"
-            )
-        if self.is_images:
-            return self._image_source()
-        if self.problem == "embedding":
-            if self.path is not None and not self.text_column:
-                raise ValueError(
-                    f"an embedding system needs 'text_column' (path={str(self.path)!r})"
-                )
-            if self.split.mode != "fractions":
-                raise ValueError(
-                    "an embedding system's texts are split by fractions only (test_fraction, "
-                    "val_fraction, seed); remove split.test / split.column"
-                )
-            if self.target is not None:
-                raise ValueError(
-                    f"an embedding system has no target: the teacher's embeddings are the "
-                    f"targets (got target={self.target!r}); remove 'target'"
-                )
-        elif self.path is not None and not self.target:
-            raise ValueError(
-                f"'target' is required with a CSV/Parquet 'path' (CLI --target); images come "
-                f"as an .npz or an 'images' folder (path={str(self.path)!r})"
-            )
-        if self.image_size is not None:
-            raise ValueError("'image_size' applies to an 'images' folder only")
-        if self.builtin is not None and (self.classes or self.split != SplitSpec()):
-            raise ValueError(
-                f"'classes' and 'split' apply to a user's file (path); the built-in dataset "
-                f"{self.builtin!r} has its own classes and split. Remove them."
-            )
-        return self
-
-    def _image_source(self) -> DatasetSpec:
-        source = f"images={str(self.images)!r}" if self.images else f"path={str(self.path)!r}"
-        unused = ["text_column", "positive_label", "encode"] + (
-            ["target", "sensitive"] if self.images else []
-        )
-        set_ = [k for k in unused if getattr(self, k) is not None] + (["drop"] if self.drop else [])
-        set_ += ["sensitive_is_feature"] if self.sensitive_is_feature else []
-        set_ += ["split.column"] if self.images and self.split.column else []
-        if set_:
-            raise ValueError(
-                f"{', '.join(repr(k) for k in set_)} do(es) not apply to images ({source}); remove it"
-            )
-        if self.problem == "embedding" or (self.images and self.problem == "regression"):
-            raise ValueError(
-                f"images ({source}) support problem: classification or regression (.npz)"
-            )
-        if self.image_size is not None and self.images is None:
-            raise ValueError(f"'image_size' applies to an 'images' folder, not to {source}")
-        return self
 
 
 class GridEntry(_Model):
@@ -269,7 +124,7 @@ class SystemSpec(_Model):
         default_factory=StudentSpec, description="How the student is sized."
     )
     grid: list[GridEntry] | None = Field(
-        None, description="Overrides the fleet's grid for this system."
+        None, min_length=1, description="Overrides the fleet's grid for this system."
     )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
@@ -312,6 +167,29 @@ class RunnerSpec(_Model):
     workers: int = Field(1, ge=1, le=1024, description="Parallel systems (process/ray backends).")
 
 
+@dataclass(frozen=True)
+class SystemPlan:
+    """One system with the fleet's settings merged in once: what the study runs.
+
+    A system's own ``grid``, ``train``, ``bench``, ``evaluate`` and ``gates`` replace the
+    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's.
+    Made by :meth:`FleetConfig.plan_for`; every step of a system reads its settings here,
+    never ``spec.X or fleet.X``.
+    """
+
+    spec: SystemSpec
+    seed: int
+    grid: tuple[GridEntry, ...]
+    train: TrainConfig
+    bench: BenchConfig
+    evaluate: EvalConfig
+    gates: GatesConfig
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
 class FleetConfig(_Model):
     """A study: the systems of a fleet and how each is distilled, measured and gated."""
 
@@ -340,6 +218,29 @@ class FleetConfig(_Model):
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+
+    def plan_for(self, system: SystemSpec | str) -> SystemPlan:
+        """``system`` (a spec or its name) with the fleet's defaults merged in."""
+        if isinstance(system, str):
+            names = [s.name for s in self.systems]
+            if system not in names:
+                raise ConfigError(
+                    f"No system named {system!r} in the fleet. Valid names: {', '.join(names)}."
+                )
+            system = self.systems[names.index(system)]
+        return SystemPlan(
+            spec=system,
+            seed=self.seed,
+            grid=tuple(system.grid if system.grid is not None else self.grid),
+            train=system.train if system.train is not None else self.train,
+            bench=system.bench if system.bench is not None else self.bench,
+            evaluate=system.evaluate if system.evaluate is not None else self.evaluate,
+            gates=system.gates if system.gates is not None else self.gates,
+        )
+
+    def plans(self) -> list[SystemPlan]:
+        """Every system's plan, in the fleet's order."""
+        return [self.plan_for(s) for s in self.systems]
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:

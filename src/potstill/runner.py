@@ -104,7 +104,7 @@ def preflight(config: FleetConfig) -> None:
         for what, path in files:
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
-        for entry in system.grid or config.grid:
+        for entry in config.plan_for(system).grid:
             for spec in [*entry.methods, *(entry.regression_methods or [])]:
                 method_info(spec.name)  # MethodError listing the valid names
     PriceCatalog.load(config.prices.override).get(config.prices.instance)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from potstill.config import GridEntry, MethodSpec, SystemSpec
+from potstill.config import MethodSpec, SystemPlan
 from potstill.costs.environment import thread_limits
 from potstill.errors import ModelError
 from potstill.evaluate import evaluate_embeddings
@@ -102,17 +102,16 @@ def _train(
     t_emb: np.ndarray,
     weights: dict[str, float],
     relations: list[MethodSpec],
-    spec: SystemSpec,
-    ctx: SystemContext,
+    plan: SystemPlan,
     st: Stage,
 ) -> None:
-    cfg = spec.train or ctx.fleet.train
+    cfg = plan.train
     with thread_limits(cfg.threads):
         history, seconds = fit_embedding_student(
             student, x, t_emb, relations=relation_methods(relations),
             cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed, stage=st,
+            grad_clip=cfg.grad_clip, seed=plan.seed, stage=st,
         )  # fmt: skip
     cell.timings["train_s"] = seconds
     cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
@@ -120,21 +119,21 @@ def _train(
 
 
 def embedding_cells(
-    spec: SystemSpec,
+    plan: SystemPlan,
     ctx: SystemContext,
     task: Task,
     teacher: Teacher,
-    grid: list[GridEntry],
     family: Callable[[list[MethodSpec]], str],
 ) -> tuple[list[Cell], dict[str, Quality], np.ndarray]:
     """Build, distil (or reload) and evaluate every cell of an embedding system on the
     encoded ``task``; returns the cells, their qualities and the teacher's test embeddings."""
+    spec = plan.spec
     module = embedding_teacher(teacher, spec.name)
     k = recall_k(task)
     x_train = np.concatenate([task.train.X, task.val.X])
     t_train, t_test = embed_texts(module, x_train), embed_texts(module, task.test.X)
     cells, qualities = [], {}
-    for entry in grid:
+    for entry in plan.grid:
         specs = entry.for_problem("embedding")
         cell = Cell(
             entry=entry, family=family(specs), references=[method_info(s.name).paper for s in specs]
@@ -155,11 +154,11 @@ def embedding_cells(
                     cell.student = load_model(folder)
                     cell.info["resumed"] = st.outcome = "trained model reloaded"
                 else:
-                    torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
+                    torch.manual_seed(plan.seed)  # every cell starts from the same weights
                     student = build_student(module, spec.student)
                     assert isinstance(student, HFClassifier)
                     if specs:
-                        _train(cell, student, x_train, t_train, weights, relations, spec, ctx, st)
+                        _train(cell, student, x_train, t_train, weights, relations, plan, st)
                     save_model(student.eval(), folder, extra={"system": spec.name,
                                                               "method": entry.label})  # fmt: skip
                     cell.student = student
@@ -167,9 +166,7 @@ def embedding_cells(
             t0 = time.perf_counter()
             with stage(ctx.events, spec.name, "evaluate", entry.label):
                 s_test = embed_texts(cell.student, task.test.X)
-                qualities[entry.label] = evaluate_embeddings(
-                    t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
-                )
+                qualities[entry.label] = evaluate_embeddings(t_test, s_test, plan.evaluate, k=k)
             cell.timings["evaluate_s"] = time.perf_counter() - t0
         except Exception as exc:  # one cell's failure never costs the others
             log_failure(f"{spec.name}/{entry.label}", exc)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from potstill.config import FleetConfig, SystemSpec
+from potstill.config import SystemPlan
 from potstill.costs.environment import git_revision
 from potstill.errors import PotstillError
 from potstill.evaluate import gate_status
@@ -68,8 +68,7 @@ def log_failure(where: str, exc: BaseException) -> None:
 
 
 def failed_system_records(
-    spec: SystemSpec,
-    fleet: FleetConfig,
+    plan: SystemPlan,
     task: Task | None,
     exc: BaseException,
     *,
@@ -79,6 +78,7 @@ def failed_system_records(
 ) -> list[RunRecord]:
     """One ``failed`` record per grid cell of a system that failed as a whole, each with
     the system's error; ``task`` is None when the failure came before the data loaded."""
+    spec = plan.spec
     sector, kind, problem = (
         (task.sector, task.kind, task.problem) if task is not None else spec_identity(spec)
     )
@@ -86,11 +86,11 @@ def failed_system_records(
         name=spec.dataset.builtin or str(spec.dataset.path), source="not loaded", licence="unknown"
     )  # fmt: skip
     records = []
-    for entry in spec.grid or fleet.grid:
+    for entry in plan.grid:
         specs = entry.for_problem(problem)
         record = RunRecord(
             system=spec.name, sector=sector, kind=kind, problem=problem, method=entry.label,
-            family=family_of(specs), status="failed", seed=fleet.seed,
+            family=family_of(specs), status="failed", seed=plan.seed,
             config_hash=config_hash, dataset=dataset, reason=failure_reason(exc),
             error=error_info(exc), system_hash=system_hash,
             references=[method_info(m.name).paper for m in specs],

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from potstill.config import GridEntry, SystemSpec
+from potstill.config import GridEntry, SystemPlan
 from potstill.costs import BenchTarget, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.environment import git_revision
@@ -155,11 +155,11 @@ class _Session:
 
 
 def _bench(
-    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher, ok: list[Cell],
+    plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher, ok: list[Cell],
     reference: Reference | None,
 ) -> _Session:  # fmt: skip
     """Time the teacher, every trained student and the reference in one session."""
-    bench = spec.bench or ctx.fleet.bench
+    bench, name = plan.bench, plan.name
     # Token ids travel as float32 like every other input; HF models cast them back.
     test_X = task.test.X.astype(np.float32, copy=False)
     example = bench_rows(test_X, max(512, *bench.batch_sizes))
@@ -169,7 +169,7 @@ def _bench(
             name=f"student:{c.entry.label}",
             module=c.student,
             example=example,
-            path=ctx.out / "students" / spec.name / c.entry.label,
+            path=ctx.out / "students" / name / c.entry.label,
         )
         for c in ok
     }
@@ -177,9 +177,9 @@ def _bench(
     if reference is not None and ok:
         targets.append(reference.target(example))
     # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
-    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
+    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / name})
     by_target: dict[str, dict[str, CostProfile]] = {}
-    with stage(ctx.events, spec.name, "bench") as st:
+    with stage(ctx.events, name, "bench") as st:
         for p in measure(targets, bench_cfg, stage=st) if ok else []:
             by_target.setdefault(p.model, {})[p.runtime] = p
         st.outcome = (
@@ -191,7 +191,7 @@ def _bench(
 
 
 def write_records(
-    spec: SystemSpec,
+    plan: SystemPlan,
     ctx: SystemContext,
     task: Task,
     teacher: Teacher,
@@ -207,10 +207,10 @@ def write_records(
     fleet = ctx.fleet
     ok = [c for c in cells if c.status == "ok" and c.student is not None]
     t0 = time.perf_counter()
-    session = _bench(spec, ctx, task, teacher, ok, reference)
+    session = _bench(plan, ctx, task, teacher, ok, reference)
     timings["bench_s"] = time.perf_counter() - t0
     price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
-    gates = spec.gates or fleet.gates
+    gates = plan.gates
     first = next(iter(qualities.values()), None)
     hib = first.higher_is_better if first is not None else True
     t_scorer = Scorer(session.teacher.target, session.test_X, session.threads, runtime_score, hib)
@@ -236,24 +236,23 @@ def write_records(
                              target_qps=fleet.prices.target_qps, slo_ms=fleet.prices.slo_ms)  # fmt: skip
         if costs is not None and extra:
             costs = replace(costs, extra={**costs.extra, **extra})
-        records.append(_record(spec, ctx, task, teacher, teacher_info, c, qualities, timings,
+        records.append(_record(plan, ctx, task, teacher, teacher_info, c, qualities, timings,
                                costs, [*t_profiles.values(), *s_profiles.values()], s_deps))  # fmt: skip
     store = ResultStore(ctx.out)
     for r in records:
         store.write(r)
-    write_serving_bundles(spec, ctx.out, task, teacher, records)
+    write_serving_bundles(plan.spec, ctx.out, task, teacher, records)
     return records
 
 
 def _record(
-    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher,
+    plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher,
     teacher_info: Mapping[str, Any], c: Cell, qualities: Mapping[str, Quality],
     timings: Mapping[str, float], costs: Costs | None, profiles: list[CostProfile],
     deployments: Mapping[str, Deployment],
 ) -> RunRecord:  # fmt: skip
-    fleet = ctx.fleet
     quality = qualities.get(c.entry.label)
-    gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
+    gates = apply_gates(quality, plan.gates) if quality is not None else []
     student_desc: dict[str, Any] = {}
     if c.student is not None:
         spec_fn = getattr(c.student, "spec", None)
@@ -266,16 +265,16 @@ def _record(
             **c.info,
         }
     return RunRecord(
-        system=spec.name,
+        system=plan.name,
         sector=task.sector,
         kind=task.kind,
         problem=task.problem,
         method=c.entry.label,
         family=c.family,
         status=c.status,  # type: ignore[arg-type]
-        seed=fleet.seed,
+        seed=plan.seed,
         config_hash=ctx.config_hash,
-        system_hash=ctx.system_hashes.get(spec.name, ""),
+        system_hash=ctx.system_hashes.get(plan.name, ""),
         dataset=replace(task.info, n_classes=task.n_classes),
         reason=c.reason,
         error=c.error,

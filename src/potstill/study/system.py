@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from potstill.config import SystemSpec
+from potstill.config import SystemPlan, SystemSpec
 from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.events import Stage, skipped_stage, stage
@@ -123,16 +123,16 @@ def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module
 
 
 def _system_training(
-    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher, info: dict[str, Any]
+    plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher, info: dict[str, Any]
 ) -> SystemTraining:
     """The teacher's outputs cache, its size (a too-large student is refused here) and the
     students earlier studies trained."""
     return system_training(
         ctx.out / "cache",
         ctx.cache_dir,
-        (spec.train or ctx.fleet.train).cache_in_memory_mb,
+        plan.train.cache_in_memory_mb,
         (teacher, info),
-        _teacher_size(teacher, task, spec, ctx.fleet.seed),
+        _teacher_size(teacher, task, plan.spec, plan.seed),
     )
 
 
@@ -140,16 +140,15 @@ def _train_cell(
     cell: Cell,
     task: Task,
     teacher: Teacher,
-    spec: SystemSpec,
+    plan: SystemPlan,
     ctx: SystemContext,
     training: SystemTraining,
     st: Stage,
 ) -> None:
-    fleet = ctx.fleet
+    spec, cfg = plan.spec, plan.train
     folder = ctx.out / "students" / spec.name / cell.entry.label
-    cfg = spec.train or fleet.train
     specs = cell.entry.for_problem(task.problem)
-    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, training.size)
+    student, cell.info["sizing"] = _make_student(teacher, task, spec, plan.seed, training.size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = st.outcome = "trained model reloaded"
@@ -161,7 +160,7 @@ def _train_cell(
         student = _with_input_scaling(student, task)
     key, name = "", f"{spec.name}-{cell.entry.label}"
     if training.students is not None and training.teacher_digest is not None:
-        key = student_key(training.teacher_digest, task, specs, cfg, fleet.seed, student)
+        key = student_key(training.teacher_digest, task, specs, cfg, plan.seed, student)
         if training.students.fetch(key, name, folder):
             cell.student = load_model(folder)
             cell.info["student_cache"] = "hit"
@@ -175,7 +174,7 @@ def _train_cell(
         objective=objective,
         config=cfg,
         teacher=teacher if specs else None,
-        seed=fleet.seed,
+        seed=plan.seed,
         checkpoint=folder / "checkpoint.pt",
         cache=training.outputs,
         description=f"{spec.name}/{cell.entry.label}",
@@ -223,20 +222,19 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     returned like any other record; with ``ctx.fail_fast`` a ``PotstillError`` outside the
     cells propagates instead (``potstill distill`` refuses bad input with exit code 2).
     """
-    grid = spec.grid or ctx.fleet.grid
-    if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in grid]):
-        log.info("%s: all %d records present, skipped", spec.name, len(grid))
+    plan = ctx.fleet.plan_for(spec)
+    if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in plan.grid]):
+        log.info("%s: all %d records present, skipped", spec.name, len(plan.grid))
         return []
     state = _Opened()
     try:
-        return _run_system(spec, ctx, state)
+        return _run_system(plan, ctx, state)
     except Exception as exc:
         if ctx.fail_fast and isinstance(exc, PotstillError) and not state.working:
             raise  # bad input, refused before any student was trained
         log_failure(f"system {spec.name}", exc)
         records = failed_system_records(
-            spec,
-            ctx.fleet,
+            plan,
             state.task,
             exc,
             config_hash=ctx.config_hash,
@@ -257,7 +255,7 @@ def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
 
 def _evaluate_cells(
     cells: list[Cell],
-    spec: SystemSpec,
+    plan: SystemPlan,
     ctx: SystemContext,
     raw_task: Task,
     teacher: Teacher,
@@ -266,34 +264,31 @@ def _evaluate_cells(
 ) -> dict[str, Quality]:
     """Quality of every trained cell on the raw test rows, each distilled one paired with
     the from-scratch student (test scores kept); a cell whose evaluation raises fails alone."""
-    qualities, scores = {}, {}
-    config = spec.evaluate or ctx.fleet.evaluate
+    qualities, scores, config, name = {}, {}, plan.evaluate, plan.name
     for c in cells:
         if c.status != "ok" or c.student is None:
             continue
         label, predictor = c.entry.label, _predictor(c.student, problem, text_model)
         try:
-            with stage(ctx.events, spec.name, "evaluate", label) as st:
+            with stage(ctx.events, name, "evaluate", label) as st:
                 qualities[label] = evaluate_pair(
                     raw_task, teacher.predict_scores, predictor, config, stage=st
                 )
                 scores[label] = student_test_scores(raw_task, predictor, "student")
-                path = predictions_path(ctx.out, record_key(spec.name, label))
+                path = predictions_path(ctx.out, record_key(name, label))
                 save_test_scores(path, raw_task.test.y, scores[label], metric=raw_task.metric)
         except Exception as exc:
             qualities.pop(label, None)
             scores.pop(label, None)
-            _fail_cell(c, spec.name, exc)
+            _fail_cell(c, name, exc)
     baseline = next((c.entry.label for c in cells if c.family == "baseline"), None)
     return with_versus_scratch(qualities, scores, baseline, raw_task, config)
 
 
-def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
-    fleet = ctx.fleet
-    grid = spec.grid or fleet.grid
-    timings: dict[str, float] = {}
+def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
+    spec, timings = plan.spec, dict[str, float]()
     task, teacher, teacher_info = open_task_and_teacher(
-        spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
+        spec, seed=plan.seed, train_cfg=plan.train, cache_dir=ctx.cache_dir,
         timings=timings, events=ctx.events,
     )  # fmt: skip
     state.task = task
@@ -302,14 +297,14 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
     raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)
     teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
-        return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
+        return _run_embedding_system(plan, ctx, task, teacher, teacher_info, timings)
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
-    cells = plan_cells(grid, task, teacher, student_caps)
+    cells = plan_cells(list(plan.grid), task, teacher, student_caps)
     if ctx.fail_fast:
         refuse_if_nothing_applies(cells, teacher)
-    training = _system_training(spec, ctx, task, teacher, teacher_info)
+    training = _system_training(plan, ctx, task, teacher, teacher_info)
     write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     state.working = True
     for cell in cells:
@@ -318,7 +313,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
             continue
         try:
             with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
-                _train_cell(cell, task, teacher, spec, ctx, training, st)
+                _train_cell(cell, task, teacher, plan, ctx, training, st)
             if text_model is not None:
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)
@@ -326,7 +321,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
             _fail_cell(cell, spec.name, exc)
 
     t0 = time.perf_counter()
-    qualities = _evaluate_cells(cells, spec, ctx, raw_task, teacher, task.problem, text_model)
+    qualities = _evaluate_cells(cells, plan, ctx, raw_task, teacher, task.problem, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -345,12 +340,12 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
                 higher_is_better=first.higher_is_better,
             )
     return write_records(
-        spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
+        plan, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
 
 
 def _run_embedding_system(
-    spec: SystemSpec,
+    plan: SystemPlan,
     ctx: SystemContext,
     task: Task,
     teacher: Teacher,
@@ -359,18 +354,17 @@ def _run_embedding_system(
 ) -> list[RunRecord]:
     """An embedding system: its own grid semantics (:mod:`potstill.study.embedding`), the
     same bench, costs and records as every other system."""
-    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
-    grid = spec.grid or ctx.fleet.grid
-    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, family_of)
+    write_marker(ctx.out, plan.name, ctx.system_hashes.get(plan.name, ""))
+    cells, qualities, t_test = embedding_cells(plan, ctx, task, teacher, family_of)
     k = recall_k(task)
 
     def runtime_score(embeddings: np.ndarray) -> float:
         return retrieval_recall(t_test, embeddings, k)
 
     reference = None
-    if qualities and wants_int8_reference(spec, task):
-        module = embedding_teacher(teacher, spec.name)
+    if qualities and wants_int8_reference(plan.spec, task):
+        module = embedding_teacher(teacher, plan.name)
         reference = int8_reference(task, module, runtime_score, 1.0, higher_is_better=True)
     return write_records(
-        spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
+        plan, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
