@@ -56,9 +56,17 @@ def write_study(root: Path, records: list[dict], config: str | None = None) -> P
     (root / "records").mkdir(parents=True)
     for rec in records:
         (root / "records" / f"{rec['system']}__{rec['method']}.json").write_text(json.dumps(rec))
-    if config is not None:
-        (root / "config.yaml").write_text(config)
+    if config is not None:  # a study's config.yaml is a whole fleet file
+        systems = "" if "systems:" in config else SYSTEMS_YAML
+        (root / "config.yaml").write_text(config + systems)
     return root
+
+
+SYSTEMS_YAML = (
+    "systems:\n"
+    "  - {name: credit, dataset: {builtin: credit_scoring}}\n"
+    "  - {name: heart, dataset: {builtin: heart_disease}}\n"
+)
 
 
 GATES_YAML = "name: fleet\ngates:\n  min_retention: 0.97\n  max_ece: 0.05\n"
@@ -197,14 +205,14 @@ def test_no_gates_anywhere_is_a_config_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("gates: [0.97]\n", r"key 'gates' of .*config.yaml must be a mapping"),
-        ("gates:\n  min_retension: 0.97\n", r"Invalid 'gates' of .*: min_retension: Extra inputs"),
+        ("gates: [0.97]\n", r"(?s)config.yaml: 1 invalid setting.*\n  - gates: .*GatesConfig"),
+        ("gates:\n  min_retension: 0.97\n", r"(?s)config.yaml: .*gates.min_retension: unknown key"),
         (
             "gates:\n  min_retention: -2\n",
-            r"Invalid 'gates' of .*config.yaml: The 'min_retention' "
+            r"(?s)config.yaml: .*gates.min_retention: The 'min_retention' "
             r"parameter of GatesConfig must be > 0. Got -2",
         ),
-        ("gates: {min_retention: 0.9\n", r"config.yaml is not valid YAML"),
+        ("gates: {min_retention: 0.9\n", r"config.yaml: malformed YAML at line"),
     ],
 )
 def test_malformed_config_is_refused(tmp_path: Path, yaml_text: str, message: str) -> None:
@@ -233,8 +241,10 @@ def test_system_gates_replace_the_fleet_gates(tmp_path: Path) -> None:
         "gates: {min_retention: 0.97, max_ece: null}\n"
         "systems:\n"
         "  - name: credit\n"
+        "    dataset: {builtin: credit_scoring}\n"
         "    gates: {min_retention: 0.90}\n"
         "  - name: heart\n"
+        "    dataset: {builtin: heart_disease}\n"
         "    gates: null\n"
     )
     study = write_study(
@@ -253,7 +263,9 @@ def test_system_gates_replace_the_fleet_gates(tmp_path: Path) -> None:
 
 def test_bad_system_gates_name_the_entry(tmp_path: Path) -> None:
     study = write_study(
-        tmp_path, [record("credit", "kd")], "systems:\n  - name: credit\n    gates: {max_ece: 3}\n"
+        tmp_path,
+        [record("credit", "kd")],
+        "systems:\n  - name: credit\n    dataset: {builtin: credit_scoring}\n    gates: {max_ece: 3}\n",
     )
-    with pytest.raises(ConfigError, match=r"'systems\[0\].gates' of .*config.yaml.*max_ece"):
+    with pytest.raises(ConfigError, match=r"(?s)config.yaml: .*systems\[0\].gates.max_ece"):
         check_study(study)

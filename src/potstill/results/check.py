@@ -2,10 +2,10 @@
 
 ``potstill check DIR`` calls :func:`check_study` and exits 1 unless ``report.passed``. The
 check is a pure function of the stored records and the thresholds: the study's own
-``DIR/config.yaml`` key ``gates`` (a mapping with :class:`GatesConfig`'s fields), with
-every non-None field of ``overrides`` (the CLI flags) taking precedence. A system of the
-config's ``systems`` list that sets its own ``gates`` uses those instead of the fleet's
-(as the study runner does), again under the overrides.
+``DIR/config.yaml`` (read by the fleet loader, like the study that wrote it) key ``gates``,
+with every non-None field of ``overrides`` (the CLI flags) taking precedence. A system
+that sets its own ``gates`` uses those instead of the fleet's (its
+:class:`~potstill.config.SystemPlan`, as the study runner does), again under the overrides.
 
 Decisions, so that a green check means something:
 
@@ -28,12 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from potstill.config import load_fleet
 from potstill.errors import ConfigError, StoreError
 from potstill.evaluate.config import GatesConfig
-from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
+from potstill.evaluate.gates import apply_gates, quality_from_dict
 from potstill.results.store import ResultStore
 
 __all__ = [
@@ -186,49 +184,6 @@ def _table(rows: tuple[CheckRow, ...] | list[CheckRow]) -> list[str]:
     ]
 
 
-def _read_config(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}. Fix the file and rerun.") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"{path} must hold a mapping at the top level. Got {type(data).__name__}."
-        )
-    return data
-
-
-def _problem(err: Any) -> str:
-    """One pydantic error as ``field: message (got value)``; a potstill message already
-    shows the value it got."""
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    got = "" if "Got " in msg else f" (got {err.get('input')!r})"
-    return f"{'.'.join(str(p) for p in err['loc'])}: {msg}{got}"
-
-
-def _parse_gates(gates: Any, where: str) -> GatesConfig:
-    if gates is None:
-        return GatesConfig()
-    if not isinstance(gates, Mapping):
-        raise ConfigError(
-            f"The key {where} must be a mapping with the fields "
-            f"{', '.join(GATE_NAMES)}. Got {gates!r} instead."
-        )
-    try:
-        return GatesConfig(**gates)
-    except ConfigError as exc:
-        raise ConfigError(f"Invalid {where}: {exc}") from exc
-    except ValidationError as exc:
-        problems = "; ".join(_problem(err) for err in exc.errors())
-        raise ConfigError(
-            f"Invalid {where}: {problems}. Valid fields are {', '.join(GATE_NAMES)}."
-        ) from exc
-
-
 @dataclass(frozen=True)
 class StudyGates:
     """The gates a study's config declares: fleet-wide, and per system where a system
@@ -242,20 +197,16 @@ class StudyGates:
 
 
 def gates_from_config(directory: Path) -> StudyGates:
-    """The gates of ``DIR/config.yaml``: key ``gates``, and ``systems[i].gates`` by name.
-
-    A missing file or key gives empty gates.
+    """The gates of ``DIR/config.yaml``, read by the fleet loader (:func:`load_fleet`, so a
+    bad file is refused with its field path): the fleet's ``gates``, and each system's plan
+    where the system sets its own. No ``config.yaml`` gives empty gates.
     """
     path = Path(directory) / "config.yaml"
-    data = _read_config(path)
-    fleet = _parse_gates(data.get("gates"), f"'gates' of {path}")
-    systems: dict[str, GatesConfig] = {}
-    entries = data.get("systems")
-    for k, entry in enumerate(entries if isinstance(entries, list) else []):
-        if isinstance(entry, Mapping) and entry.get("gates") is not None:
-            where = f"'systems[{k}].gates' of {path}"
-            systems[str(entry.get("name"))] = _parse_gates(entry["gates"], where)
-    return StudyGates(fleet=fleet, systems=systems)
+    if not path.is_file():
+        return StudyGates(fleet=GatesConfig(), systems={})
+    fleet = load_fleet(path)
+    own = {p.name: p.gates for p in fleet.plans() if p.spec.gates is not None}
+    return StudyGates(fleet=fleet.gates, systems=own)
 
 
 def _rows_for(record: Mapping[str, Any], gates: GatesConfig, where: str) -> list[CheckRow]:
