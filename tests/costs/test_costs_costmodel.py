@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from potstill.costs import PriceEntry, capacity_per_instance, cost_of, usd_per_million, waterfall
+from potstill.costs.extras import waterfall_from
 from potstill.errors import PriceError
 from potstill.types import CostProfile, LatencyStats
 
@@ -158,6 +159,9 @@ def test_waterfall_keeps_a_skipped_step_and_bridges_it() -> None:
     )
     assert steps[2]["measured"] is False and steps[2]["usd_per_million"] is None
     assert steps[3]["saved_fraction_of_teacher"] == pytest.approx(0.15)  # 0.25 → 0.10
+    typed = waterfall_from({"extra": {"waterfall": steps}})  # what the report reads
+    assert [s.to_dict() for s in typed] == steps
+    assert [s.usd is None for s in typed] == [False, False, True, False]
 
 
 def test_measured_profiles_price_end_to_end(

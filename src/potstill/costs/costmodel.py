@@ -22,9 +22,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from potstill.costs.extras import WaterfallStep
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PriceError
 from potstill.types import CostProfile, Costs
@@ -224,33 +225,27 @@ class Step:
     retention: float | None = None
 
 
-def _step_row(step: Step, entry: PriceEntry) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "step": step.label,
-        "lever": step.lever,
-        "measured": step.profile is not None,
-        "counted": step.profile is not None and step.counted,
-        "status": "not measured" if step.profile is None else "ok" if step.counted else "failed",
-        "runtime_label": step.runtime_label,
-        "metric": step.metric,
-        "retention": step.retention,
-        "reason": step.reason,
-        "usd_per_million": None,
-        "saved_usd_per_million": None,
-        "saved_fraction_of_teacher": None,
-        "cumulative_reduction": None,
-    }
-    if step.profile is not None:
-        row.update(
-            model=step.profile.model,
-            runtime=step.profile.runtime,
-            usd_per_million=usd_per_million(step.profile, entry),
-        )
-    return row
+def _step_row(step: Step, entry: PriceEntry) -> WaterfallStep:
+    profile = step.profile
+    return WaterfallStep(
+        step=step.label,
+        lever=step.lever,
+        measured=profile is not None,
+        counted=profile is not None and step.counted,
+        status="not measured" if profile is None else "ok" if step.counted else "failed",
+        runtime_label=step.runtime_label,
+        metric=step.metric,
+        retention=step.retention,
+        reason=step.reason,
+        usd_per_million=None if profile is None else usd_per_million(profile, entry),
+        model=None if profile is None else profile.model,
+        runtime=None if profile is None else profile.runtime,
+    )
 
 
 def waterfall_of(steps: Sequence[Step], entry: PriceEntry) -> list[dict[str, Any]]:
-    """$ per 1M predictions at each step and what each counted step saved.
+    """$ per 1M predictions at each step and what each counted step saved
+    (:class:`~potstill.costs.extras.WaterfallStep` in its JSON form).
 
     The first step is the baseline and must be measured. A step that is not measured or
     failed its quality check saves nothing; the next counted step is compared with the
@@ -259,19 +254,17 @@ def waterfall_of(steps: Sequence[Step], entry: PriceEntry) -> list[dict[str, Any
     if not steps or steps[0].profile is None:
         raise PriceError("A waterfall starts from a measured baseline (the teacher's profile).")
     rows = [_step_row(s, entry) for s in steps]
-    base = previous = float(rows[0]["usd_per_million"])
+    base = previous = float(rows[0].usd_per_million or 0.0)
+    out = []
     for row in rows:
-        if not row["counted"]:
-            continue
-        usd = float(row["usd_per_million"])
-        saved = previous - usd
-        row.update(
-            saved_usd_per_million=saved,
-            saved_fraction_of_teacher=saved / base,
-            cumulative_reduction=1.0 - usd / base,
-        )
-        previous = usd
-    return rows
+        if row.counted and row.usd_per_million is not None:
+            usd = row.usd_per_million
+            row = replace(row, saved_usd_per_million=previous - usd,
+                          saved_fraction_of_teacher=(previous - usd) / base,
+                          cumulative_reduction=1.0 - usd / base)  # fmt: skip
+            previous = usd
+        out.append(row.to_dict())
+    return out
 
 
 def waterfall(

@@ -277,17 +277,17 @@ def waterfall(records: Records, summary: StudySummary) -> list[Chart]:
             ax.bar(i, height, 0.6, bottom=base, color=colour)
             ax.annotate(usd(value), (i, value), ha="center", va="bottom", fontsize=8)
         for step in failed_steps(record):  # measured, failed its quality check: not a saving
-            value, x = float(step["usd_per_million"]), len(labels)
+            value, x = float(step.usd or 0.0), len(labels)
             ax.bar(x, value, 0.6, color="white", edgecolor="#d62728", hatch="xx")
-            ax.annotate(f"{usd(value)}\nfailed: metric {metric(step.get('metric'))}", (x, value),
+            ax.annotate(f"{usd(value)}\nfailed: metric {metric(step.metric)}", (x, value),
                         ha="center", va="bottom", fontsize=7, color="#d62728")  # fmt: skip
-            labels.append(f"{step.get('label') or step.get('step')}\n(failed, not counted)")
+            labels.append(f"{step.label}\n(failed, not counted)")
         ref = reference_step(record)
         if ref is not None:  # another model beside the levers, not a step: hatched, from 0
-            value = float(ref["usd_per_million"])
+            value = float(ref.usd_per_million or 0.0)
             ax.bar(len(labels), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
             ax.annotate(usd(value), (len(labels), value), ha="center", va="bottom", fontsize=8)
-            labels.append("reference:\n" + str(ref["name"]).split(" (")[0])
+            labels.append("reference:\n" + ref.name.split(" (")[0])
         ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set_ylabel("$ per 1M predictions")
         ax.set_title(f"Cost waterfall: {system} ({record['method']})")

@@ -13,6 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from potstill.costs.extras import (
+    ReferenceCosts,
+    WaterfallStep,
+    reference_from,
+    waterfall_from,
+)
 from potstill.results.aggregate import best_student, dig
 
 __all__ = [
@@ -184,48 +190,30 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "system"
 
 
-def _step_label(step: Any) -> str:
-    return str(dig(step, "label") or dig(step, "step") or "?")
-
-
-def _steps(record: Mapping[str, Any]) -> list[Any]:
-    steps = dig(record, "costs", "extra", "waterfall", default=())
-    return list(steps) if isinstance(steps, Sequence) and not isinstance(steps, str) else []
-
-
-def _usd(step: Any) -> float | None:
-    value = dig(step, "usd_per_million")
-    finite = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    return float(value) if finite else None
+def _steps(record: Mapping[str, Any]) -> list[WaterfallStep]:
+    return waterfall_from(record.get("costs"))
 
 
 def waterfall_steps(record: Mapping[str, Any]) -> list[tuple[str, float]]:
     """``(label, usd_per_million)`` of the counted steps of ``costs.extra["waterfall"]``.
 
-    A step's label is its ``label`` (or ``step``); steps without a finite
-    ``usd_per_million`` (a skipped runtime: ``measured: false``) are named by
-    :func:`unmeasured_steps`, and steps that failed their quality check (``counted:
-    false``) by :func:`failed_steps`: neither is a saving.
+    Steps without a finite ``usd_per_million`` (a skipped runtime: ``measured: false``)
+    are named by :func:`unmeasured_steps`, and steps that failed their quality check
+    (``counted: false``) by :func:`failed_steps`: neither is a saving.
     """
     return [
-        (_step_label(step), value)
-        for step in _steps(record)
-        if (value := _usd(step)) is not None and dig(step, "counted") is not False
+        (step.label, step.usd) for step in _steps(record) if step.usd is not None and step.counted
     ]
 
 
-def failed_steps(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def failed_steps(record: Mapping[str, Any]) -> list[WaterfallStep]:
     """The waterfall steps that were measured but failed their quality check."""
-    return [
-        step
-        for step in _steps(record)
-        if isinstance(step, Mapping) and _usd(step) is not None and step.get("counted") is False
-    ]
+    return [step for step in _steps(record) if step.failed]
 
 
 def unmeasured_steps(record: Mapping[str, Any]) -> list[str]:
     """Labels of the waterfall steps that carry no dollar figure."""
-    return [_step_label(step) for step in _steps(record) if _usd(step) is None]
+    return [step.label for step in _steps(record) if step.usd is None]
 
 
 def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -238,14 +226,15 @@ def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] 
     return record if len(waterfall_steps(record)) + len(failed_steps(record)) >= 2 else None
 
 
-def reference_step(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def reference_step(record: Mapping[str, Any]) -> ReferenceCosts | None:
     """The measured outside reference of ``costs.extra["reference"]`` (e.g. the INT8 MiniLM
     of the text systems), or None. It is set beside the waterfall, not inside it: it is
     another model, not a further lever on the student."""
-    ref = dig(record, "costs", "extra", "reference")
-    if not isinstance(ref, Mapping) or not ref.get("measured"):
-        return None
-    value = ref.get("usd_per_million")
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+    ref = reference_from(record.get("costs"))
+    if ref is None or not ref.measured or not _finite(ref.usd_per_million):
         return None
     return ref
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.costs.extras import quantized_teacher_from, waterfall_from
 from potstill.report.charts import Chart
 from potstill.report.format import MISSING, count, esc, interval, md_table, metric, pct, usd
 from potstill.report.records import (
     by_system,
-    failed_steps,
     reference_step,
     unmeasured_steps,
     waterfall_record,
@@ -34,17 +34,14 @@ Records = Sequence[Mapping[str, Any]]
 def _rows(record: Mapping[str, Any]) -> list[list[str]]:
     """Counted steps with their change; failed steps in place, with their metric."""
     counted = dict(waterfall_steps(record))
-    failed = {id(s) for s in failed_steps(record)}
-    steps = dig(record, "costs", "extra", "waterfall", default=[])
     first = next(iter(counted.values()), None)
     rows, previous = [], None
-    for step in steps:
-        label = str(dig(step, "label") or dig(step, "step") or "?")
-        value = dig(step, "usd_per_million")
-        if id(step) in failed:
-            why = f"failed, not counted: metric {metric(step.get('metric'))}; {step.get('reason')}"
+    for step in waterfall_from(record.get("costs")):
+        label, value = step.label, step.usd
+        if step.failed:
+            why = f"failed, not counted: metric {metric(step.metric)}; {step.reason}"
             rows.append([esc(label), usd(value), esc(why), MISSING])
-        elif label in counted:
+        elif label in counted and value is not None:
             change = usd(value - previous) if previous is not None else MISSING
             rows.append(
                 [esc(label), usd(value), change, pct(1 - value / first) if first else MISSING]
@@ -127,29 +124,29 @@ def _choice(recs: Records, record: Mapping[str, Any]) -> str:
 def _notes(record: Mapping[str, Any]) -> str:
     skipped = unmeasured_steps(record)
     note = f"\n\nNot measured (runtime skipped): {esc(', '.join(skipped))}." if skipped else ""
-    quantized = dig(record, "costs", "extra", "quantized_teacher")
-    if isinstance(quantized, Mapping):
-        reduction: Any = quantized.get("reduction")
-        more = isinstance(reduction, (int, float)) and reduction < 0
-        shown = -reduction if more else reduction
+    quantized = quantized_teacher_from(record.get("costs"))
+    if quantized is not None:
+        reduction = quantized.reduction
+        more = reduction is not None and reduction < 0
+        shown = -reduction if more and reduction is not None else reduction
         note += (
             "\n\nQuantisation alone, timed in the same session: the teacher's own INT8 "
-            f"export costs {usd(quantized.get('usd_per_million'))} per 1M "
+            f"export costs {usd(quantized.usd_per_million)} per 1M "
             f"({pct(shown)} {'more' if more else 'less'} than "
-            f"the teacher) and scores {metric(quantized.get('metric_value'))} "
-            f"(retention {pct(quantized.get('retention'))})"
+            f"the teacher) and scores {metric(quantized.metric_value)} "
+            f"(retention {pct(quantized.retention)})"
             + (
-                f"; it failed its check, so it is no deployment: {esc(quantized['reason'])}."
-                if quantized.get("counted") is False
+                f"; it failed its check, so it is no deployment: {esc(quantized.reason)}."
+                if not quantized.counted
                 else "."
             )
         )
     ref = reference_step(record)
     if ref is not None:
         note += (
-            f"\n\nReference, timed in the same session: {esc(ref.get('note', ''))}. "
-            f"Its {esc(ref.get('metric', 'metric'))} on the same test rows: "
-            f"{metric(ref.get('value'))} (retention {pct(ref.get('retention'))})."
+            f"\n\nReference, timed in the same session: {esc(ref.note)}. "
+            f"Its {esc(ref.quality.get('metric', 'metric'))} on the same test rows: "
+            f"{metric(ref.quality.get('value'))} (retention {pct(ref.quality.get('retention'))})."
         )
     return note
 
@@ -165,8 +162,8 @@ def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
         first = waterfall_steps(record)[0][1]
         ref = reference_step(record)
         if ref is not None:
-            value = float(ref["usd_per_million"])
-            rows.append([f"reference: {esc(ref['name'])} (not a step)", usd(value), MISSING,
+            value = float(ref.usd_per_million or 0.0)
+            rows.append([f"reference: {esc(ref.name)} (not a step)", usd(value), MISSING,
                          pct(1 - value / first) if first else MISSING])  # fmt: skip
         table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
         chart = next((c for c in charts if c.kind == "waterfall" and c.system == system), None)

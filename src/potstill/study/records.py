@@ -27,6 +27,7 @@ from potstill.config import GridEntry, SystemPlan
 from potstill.costs import BenchTarget, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.environment import git_revision
+from potstill.costs.extras import QuantizedTeacher, ReferenceCosts
 from potstill.costs.prices import PriceEntry
 from potstill.evaluate import apply_gates
 from potstill.evaluate.sanity import retention_warnings
@@ -108,25 +109,21 @@ def _reference_costs(
     teacher: CostProfile,
     price: PriceEntry,
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": reference.label,
-        "target": reference.name,
-        "note": reference.note,
-        **reference.quality,
-    }
+    head = ReferenceCosts(name=reference.label, target=reference.name, note=reference.note,
+                          quality=reference.quality)  # fmt: skip
     profile = next(iter(profiles.values()), None)
     if profile is None:
-        return {**out, "measured": False}
+        return head.to_dict()
     usd = usd_per_million(profile, price)
-    return {
-        **out,
-        "measured": True,
-        "runtime": profile.runtime,
-        "p50_ms": profile.latency.p50_ms,
-        "usd_per_million": usd,
-        "reduction": 1.0 - usd / usd_per_million(teacher, price),
-        "bytes_on_disk": profile.bytes_on_disk,
-    }
+    return replace(
+        head,
+        measured=True,
+        runtime=profile.runtime,
+        p50_ms=profile.latency.p50_ms,
+        usd_per_million=usd,
+        reduction=1.0 - usd / usd_per_million(teacher, price),
+        bytes_on_disk=profile.bytes_on_disk,
+    ).to_dict()
 
 
 def _quantized_teacher(
@@ -138,9 +135,11 @@ def _quantized_teacher(
     if dep is None or dep.metric is None:
         return None
     usd, base = usd_per_million(dep.profile, price), usd_per_million(native.profile, price)
-    return {"runtime": "onnx-int8", "p50_ms": dep.profile.latency.p50_ms, "usd_per_million": usd,
-            "reduction": 1.0 - usd / base, "metric_value": dep.metric, "retention": dep.retention,
-            "counted": dep.counted, "reason": dep.reason, "against": native.label}  # fmt: skip
+    return QuantizedTeacher(
+        runtime="onnx-int8", p50_ms=dep.profile.latency.p50_ms, usd_per_million=usd,
+        reduction=1.0 - usd / base, metric_value=dep.metric, retention=dep.retention,
+        counted=dep.counted, reason=dep.reason, against=native.label,
+    ).to_dict()  # fmt: skip
 
 
 @dataclass
