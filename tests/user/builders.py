@@ -46,6 +46,7 @@ class UserSystem:
     n_test: int
     dataset: dict[str, Any] = field(default_factory=dict)  # extra YAML dataset keys
     teacher_extra: dict[str, Any] = field(default_factory=dict)  # extra YAML teacher keys
+    system_extra: dict[str, Any] = field(default_factory=dict)  # per-system YAML overrides
     distill_args: tuple[str, ...] = ()  # the same choices as `potstill distill` options
     teacher_params: int | None = None  # None for tree ensembles
     classes: tuple[str, ...] = ()  # the teacher's class order (what the model outputs)
@@ -56,7 +57,8 @@ class UserSystem:
         """The system's entry of a fleet YAML file."""
         dataset = {"path": str(self.data), "target": self.target, **self.dataset}
         teacher = {"path": str(self.teacher), **self.teacher_extra}
-        return {"name": self.name, "dataset": dataset, "teacher": teacher, **extra}
+        return {"name": self.name, "dataset": dataset, "teacher": teacher, **self.system_extra,
+                **extra}  # fmt: skip
 
     def distill_argv(self, out: Path, methods: Sequence[str]) -> list[str]:
         """``potstill distill`` arguments for this system."""

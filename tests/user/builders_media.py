@@ -66,33 +66,33 @@ def cnn_onnx(root: Path, model: DigitsCNN | None = None) -> UserSystem:
         library_metric=accuracy(pred, y[test]), n_test=int(test.sum()),
         teacher_params=n_params(model), classes=tuple(str(d) for d in range(10)),
         hidden=True, relation=True,
-        dataset={"input_shape": list(DIGIT_SHAPE), "split": {"column": "Split"}},
+        dataset={"split": {"column": "Split"}},
+        teacher_extra={"input_shape": list(DIGIT_SHAPE)},
         distill_args=("--input-shape", "1,8,8", "--split-column", "Split"),
     )  # fmt: skip
 
 
 def cnn_torchscript(root: Path, model: DigitsCNN | None = None) -> UserSystem:
-    """The same kind of CNN traced to TorchScript; the user's images in an ``.npz``
-    (``x``: (N, 1, 8, 8) arrays, ``y``: labels, ``split``: train/val/test)."""
+    """The same kind of CNN traced to TorchScript; the user's images in ``.npz`` files (``X``:
+    (N, 1, 8, 8) arrays, ``y``: class ids, ``classes``: their names in the teacher's order),
+    the test images in a file of their own."""
     trained, X, y, split = _digits_cnn()
     model = model or trained
     path = root / "digits_cnn.pt"
     save_traced(model, torch.zeros(2, *DIGIT_SHAPE), path)
-    names = np.array([f"digit {d}" for d in range(10)])
-    labels = names[y]
-    np.savez(root / "digits.npz", x=X, y=labels, split=split.astype(str))
+    names = [f"digit {d}" for d in range(10)]
     test = split == "test"
+    np.savez(root / "digits.npz", X=X[~test], y=y[~test], classes=np.array(names))
+    np.savez(root / "digits_test.npz", X=X[test], y=y[test], classes=np.array(names))
     pred = torch_scores(model, X[test]).argmax(1)
     return UserSystem(
         name="digits_cnn_torchscript", fmt="CNN (NCHW) → TorchScript", problem="classification",
         metric="accuracy", teacher=path, data=root / "digits.npz", target="y",
-        library_metric=accuracy(names[pred], labels[test]), n_test=int(test.sum()),
-        teacher_params=n_params(model), classes=tuple(str(n) for n in names), hidden=True,
-        relation=True,
-        dataset={"input_shape": list(DIGIT_SHAPE), "classes": [str(n) for n in names],
-                 "split": {"column": "split"}},
-        distill_args=("--input-shape", "1,8,8", "--split-column", "split",
-                      "--classes", ",".join(names)),
+        library_metric=accuracy(pred, y[test]), n_test=int(test.sum()),
+        teacher_params=n_params(model), classes=tuple(names), hidden=True, relation=True,
+        dataset={"split": {"test": str(root / "digits_test.npz")}},
+        teacher_extra={"input_shape": list(DIGIT_SHAPE)},
+        distill_args=("--input-shape", "1,8,8", "--test-data", str(root / "digits_test.npz")),
     )  # fmt: skip
 
 
@@ -176,5 +176,7 @@ def hf_text(root: Path) -> UserSystem:
         n_test=len(test), teacher_params=n_params(model), classes=SENTIMENTS,
         hidden=True, relation=True,
         dataset={"text_column": "Review Text", "drop": ["Review ID"], "split": {"column": "Split"}},
+        # a transformer student needs more small steps than the fleet's tabular setting
+        system_extra={"train": {"epochs": 30, "batch_size": 16, "patience": 10}},
         distill_args=("--text-column", "Review Text", "--split-column", "Split"),
     )  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from builders import UserSystem
+from builders_media import TEXT_MAX_LENGTH
 from cli_helpers import BUILDERS, PY_TRACEBACK, CliRun, run_cli
 
 NAMES = list(BUILDERS)
@@ -117,6 +118,8 @@ def test_study_scores_each_teacher_like_its_own_library(
     assert_methods_apply(records, system)
     if system.classes:  # the record keeps the teacher's class order, not the sorted one
         assert kd["teacher"]["classes"]["order"] == list(system.classes)
+    if "text_column" in system.dataset:  # texts cut at the length the teacher was trained at
+        assert kd["teacher"]["max_length"]["tokens"] == TEXT_MAX_LENGTH
 
 
 def test_study_report_names_the_split_and_keeps_regression_apart(fleet_study: CliRun) -> None:
