@@ -58,6 +58,7 @@ def test_the_teachers_order_gives_its_own_accuracy_and_an_honest_gate(
     credit: UserSystem, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    assert _distill(credit, out).code == 2  # the refused first try leaves nothing in the way
     run = _distill(credit, out, "--classes", "good,bad", "--positive-label", "bad")
     assert run.code in (0, 1), run.err[-3000:]  # 1: a default gate failed, said so
     kd = run.of("system")["kd"]
