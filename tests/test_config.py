@@ -121,3 +121,12 @@ def test_builtin_fleets_validate() -> None:
     full, quick = builtin_fleet(), builtin_fleet(quick=True)
     assert len(full.systems) >= 8 and {s.sector or "" for s in full.systems} == {""}
     assert {s.name for s in quick.systems} <= {s.name for s in full.systems}
+
+
+@pytest.mark.parametrize("label", ["../../../x", "/tmp/abs", "..", ".hidden", "a/b", "a\\b", ""])
+def test_grid_labels_that_would_be_paths_are_refused(tmp_path: Path, label: str) -> None:
+    text = VALID.replace(
+        "grid: [scratch, kd,", f"grid: [scratch, {{label: {label!r}, methods: [{{name: kd}}]}},"
+    )
+    with pytest.raises(ConfigError, match=r"grid\[1\]\.label: must be 1-64 letters"):
+        load_fleet(_write(tmp_path, text))

@@ -31,6 +31,7 @@ __all__ = [
     "datasets",
     "demo",
     "distill",
+    "inspect",
     "methods",
     "prices",
     "report",
@@ -94,9 +95,23 @@ def bench(
 
     config = BenchConfig.quick() if quick else BenchConfig()
     if threads is not None:
-        config = config.model_copy(update={"threads": threads})
+        try:  # validated like a YAML value (model_copy would skip the checks)
+            config = BenchConfig.model_validate({**config.model_dump(), "threads": threads})
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "--threads")) from None
     profiles = bench_paths([Path(m) for m in models], config, input_shape=input_shape)
     return render_bench(profiles)
+
+
+def inspect(
+    teacher: Path, *, trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """What a teacher file holds: inputs, outputs, classes, problem guess, parameter count,
+    candidate hidden layers (ONNX tensors, torch layers) or trees and leaves. Any file
+    :func:`~potstill.models.load_teacher` opens; others are refused with the reason."""
+    from potstill.models.inspection import inspect_teacher
+
+    return inspect_teacher(Path(teacher), trust_pickle=trust_pickle, input_shape=input_shape)
 
 
 def prices(override: Path | None = None) -> str:

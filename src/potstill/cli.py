@@ -18,6 +18,7 @@ from rich.text import Text
 
 from potstill import api
 from potstill.errors import ConfigError, PotstillError
+from potstill.models.inspection import render_inspection
 
 __all__ = ["app", "main"]
 
@@ -112,6 +113,25 @@ def bench(
     """Benchmark saved teachers/students: a table, then one JSON line for scripts."""
     shape = _parse_shape(input_shape) if input_shape else None
     sys.stdout.write(api.bench(models, quick=quick, threads=threads, input_shape=shape))
+
+
+@app.command("inspect")
+def inspect_(
+    teacher: Annotated[
+        Path, typer.Argument(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")
+    ],
+    trust_pickle: Annotated[
+        bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
+    ] = False,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(help="Torch teachers: one input without the batch axis, e.g. 1,28,28."),
+    ] = None,
+) -> None:
+    """Show a teacher's inputs, outputs, classes and candidate hidden layers; then one JSON line."""
+    shape = _parse_shape(input_shape) if input_shape else None
+    info = api.inspect(teacher, trust_pickle=trust_pickle, input_shape=shape)
+    sys.stdout.write(render_inspection(info))
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

@@ -39,6 +39,9 @@ __all__ = [
 _REGRESSION_COUNTERPART = {"kd": "kd_regression"}
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+#: Grid labels name folders (students/<system>/<label>): letters, digits, '_', '-', '+', '.',
+#: starting with a letter or digit, so no label can be a path ('..', '/x') or hidden file.
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}$")
 
 
 class _Model(BaseModel):
@@ -132,6 +135,16 @@ class GridEntry(_Model):
             return entry
         return value
 
+    @field_validator("label")
+    @classmethod
+    def _safe_label(cls, value: str) -> str:
+        if not _LABEL.match(value):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_', '-', '+' or '.', starting with a letter or "
+                f"digit (it names a folder inside the study; got {value!r})"
+            )
+        return value
+
     def for_problem(self, problem: str) -> list[MethodSpec]:
         """The terms for ``problem``: an embedding, like a regression output, is a vector
         to match, so both take ``regression_methods`` when given."""
@@ -213,7 +226,10 @@ class FleetConfig(_Model):
 
     name: str = Field("fleet", description="Study name, shown in the report title.")
     seed: int = Field(
-        0, ge=0, description="Seed for splits, initialisation, data order and bootstrap."
+        0,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed for splits, initialisation, data order and bootstrap.",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -271,7 +287,11 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
         got = ""
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif err["type"] != "missing" and not isinstance(err.get("input"), (dict, list)):
+        elif (
+            err["type"] != "missing"
+            and not isinstance(err.get("input"), (dict, list))
+            and "Got " not in msg  # a check_scalar message already shows the value
+        ):
             got = f" (got {err['input']!r})"
         lines.append(f"  - {loc or '<root>'}: {msg}{got}")
     return "\n".join(lines)

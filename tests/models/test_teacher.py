@@ -74,11 +74,16 @@ def test_sklearn_teacher_is_a_black_box_with_log_probability_logits(
 ) -> None:
     teacher = Teacher.from_sklearn(gbc, problem="classification")
     assert teacher.backend == "sklearn" and teacher.module is None
-    assert teacher.capabilities == {"logits"} and teacher.name == "GradientBoostingClassifier"
+    # a tree ensemble also exposes its leaf-membership embedding (relation methods)
+    assert teacher.capabilities == {"logits", "embedding"}
+    assert teacher.name == "GradientBoostingClassifier"
     proba = gbc.predict_proba(X)
     np.testing.assert_allclose(teacher.predict_scores(X, batch_size=7), proba)
     out = teacher.outputs(torch.from_numpy(X))
-    assert out.available() == {"logits"} and out.logits.dtype == torch.float32
+    assert out.available() == {"logits", "embedding"} and out.logits.dtype == torch.float32
+    assert out.embedding.shape[0] == len(X) and out.embedding.ndim == 2
+    logits_only = Teacher.from_sklearn(gbc, problem="classification", leaf_width=0)
+    assert logits_only.capabilities == {"logits"}
     np.testing.assert_allclose(out.logits.numpy(), np.log(np.clip(proba, PROBA_EPS, 1)), rtol=1e-6)
     np.testing.assert_allclose(teacher.predict_fn()(X), proba)
     desc = teacher.describe()
@@ -103,7 +108,7 @@ def test_xgboost_teacher() -> None:
     xgboost = pytest.importorskip("xgboost")
     model = xgboost.XGBClassifier(n_estimators=4, max_depth=2, n_jobs=1, random_state=0).fit(X, Y)
     teacher = Teacher.from_sklearn(model, problem="classification", name="xgb")
-    assert teacher.capabilities == {"logits"}
+    assert teacher.capabilities == {"logits", "embedding"}
     np.testing.assert_allclose(teacher.predict_scores(X), model.predict_proba(X), rtol=1e-6)
     logits = teacher.outputs(torch.from_numpy(X[:5])).logits
     np.testing.assert_allclose(logits.exp().numpy(), model.predict_proba(X[:5]), rtol=1e-5)
@@ -132,7 +137,8 @@ def test_onnx_teacher_matches_the_torch_model(tmp_path: Path) -> None:
     model = _mlp()
     _export_onnx(model, tmp_path / "mlp.onnx")
     teacher = load_teacher(tmp_path / "mlp.onnx", problem="classification")
-    assert (teacher.backend, teacher.name, teacher.capabilities) == ("onnx", "mlp", {"logits"})
+    assert (teacher.backend, teacher.name) == ("onnx", "mlp")
+    assert teacher.capabilities == {"logits", "hidden", "embedding"}  # graph outputs added
     expected = predict_scores(model, X, problem="classification")
     np.testing.assert_allclose(teacher.predict_scores(X, batch_size=16), expected, rtol=1e-5)
     with torch.no_grad():

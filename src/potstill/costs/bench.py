@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,13 @@ __all__ = ["bench_paths", "json_line", "render_bench", "render_prices", "render_
 def _onnx_input_shape(path: Path) -> tuple[int, ...]:
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # protobuf's DecodeError and friends: a truncated or foreign file
+        raise BenchError(
+            f"'{path}' cannot be read as an ONNX model ({type(exc).__name__}: {exc}). The file "
+            "may be truncated or not ONNX; export it again."
+        ) from None
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if len(inputs) != 1:
@@ -63,6 +70,22 @@ def _model_dir_input_shape(directory: Path, meta: dict[str, Any]) -> tuple[int, 
     return (int(in_features),) if in_features else None
 
 
+#: The largest batch of example inputs the bench makes (float32 bytes).
+MAX_EXAMPLE_BYTES = 2 * 1024**3
+
+
+def _check_example_size(path: Path, rows: int, shape: tuple[int, ...]) -> None:
+    """Refuse, before allocating, an input shape whose example batch would not fit."""
+    need = rows * 4 * math.prod(shape)
+    if need > MAX_EXAMPLE_BYTES:
+        raise BenchError(
+            f"The input shape {shape} of '{path}' makes a {rows}-row example batch of "
+            f"{need / 1024**3:,.1f} GiB (float32), over the {MAX_EXAMPLE_BYTES / 1024**3:g} GiB "
+            "the bench allows. Check --input-shape: it is the shape of ONE input, without the "
+            "batch axis (e.g. 1,28,28)."
+        )
+
+
 def _target_for(
     path: Path, input_shape: tuple[int, ...] | None, rows: int, seed: int
 ) -> BenchTarget:
@@ -86,6 +109,7 @@ def _target_for(
             f"'{path}' does not record its input shape; pass it explicitly "
             "(e.g. input_shape=(1, 28, 28) for images)."
         )
+    _check_example_size(path, rows, shape)
     example = np.random.default_rng(seed).standard_normal((rows, *shape)).astype(np.float32)
     return BenchTarget(name=str(path), example=example, path=path, **kind)
 

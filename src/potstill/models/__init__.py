@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
@@ -48,6 +47,7 @@ from potstill.models.hf_zoo import (
 from potstill.models.hooks import FeatureTap, uniform_layer_map
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.registry import list_architectures, register_architecture
 from potstill.models.students import (

@@ -8,30 +8,30 @@ this array, give me a plain numpy callable to time. Black boxes expose logits on
 log of their clipped probabilities). Hugging Face transformers ("hf") are a torch white
 box that also exposes attention maps and value vectors, and accepts raw strings (its
 tokenizer encodes them). :class:`~potstill.models.teacher.Teacher` takes any of them.
+ONNX files have their own module, :mod:`potstill.models.onnx_backend`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from potstill._validation import check_choice
-from potstill.errors import DataError, ModelError, missing_dependency
+from potstill._validation import check_choice, check_scalar
+from potstill.errors import DataError, ModelError
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
-from potstill.models.predict import count_params, logits_to_scores, predict_scores
+from potstill.models.predict import count_params, predict_scores
+from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
 from potstill.types import Outputs, Problem
 
 __all__ = [
     "PROBA_EPS",
     "HFBackend",
-    "OnnxBackend",
     "SklearnBackend",
     "TeacherBackend",
     "TorchBackend",
@@ -100,6 +100,14 @@ class TeacherBackend(ABC):
         """Parameter count where it is defined."""
         return None
 
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers (or tensors) ``outputs`` fills, in depth order (none for a black box)."""
+        return []
+
+    def embedding_layer_name(self) -> str | None:
+        """The layer (or tensor) whose output is ``Outputs.embedding``, if any."""
+        return None
+
 
 class TorchBackend(TeacherBackend):
     """A white-box ``nn.Module``: logits plus hooked hidden layers and embedding."""
@@ -127,6 +135,12 @@ class TorchBackend(TeacherBackend):
     @property
     def module(self) -> nn.Module:
         return self._module
+
+    def hidden_layer_names(self) -> list[str]:
+        return list(self.features)
+
+    def embedding_layer_name(self) -> str | None:
+        return self.embedding
 
     def _device(self) -> torch.device:
         return next((p.device for p in self._module.parameters()), torch.device("cpu"))
@@ -227,12 +241,17 @@ _HF_SUMMARY = (
 
 
 class SklearnBackend(TeacherBackend):
-    """A scikit-learn-compatible estimator (sklearn, XGBoost, LightGBM): logits only."""
+    """A scikit-learn-compatible estimator (sklearn, XGBoost, LightGBM): logits, and for
+    tree ensembles a leaf-membership embedding (:mod:`~potstill.models.tree_embedding`)
+    of ``leaf_width`` dimensions for relation methods (0: logits only)."""
 
     kind = "sklearn"
 
-    def __init__(self, estimator: Any, problem: Problem) -> None:
+    def __init__(self, estimator: Any, problem: Problem, leaf_width: int = DEFAULT_WIDTH) -> None:
         super().__init__(problem)
+        check_scalar(leaf_width, "leaf_width", owner="Teacher.from_sklearn", ge=0, integer=True)
+        self.leaf_width = leaf_width
+        self.leaves = tree_leaves(estimator) if leaf_width else None
         method = "predict_proba" if problem == "classification" else "predict"
         if not callable(getattr(estimator, method, None)):
             raise ModelError(
@@ -245,7 +264,10 @@ class SklearnBackend(TeacherBackend):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"logits"})
+        return frozenset({"logits", "embedding"} if self.leaves else {"logits"})
+
+    def embedding_layer_name(self) -> str | None:
+        return "leaves" if self.leaves else None
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self._predict(X), dtype=np.float64)
@@ -259,7 +281,11 @@ class SklearnBackend(TeacherBackend):
             logits = torch.from_numpy(_log_probs(scores))
         else:
             logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
-        return Outputs(logits=logits.to(x.device))
+        emb = None
+        if self.leaves is not None:
+            leaves = self.leaves.embedding(x.detach().cpu().numpy(), self.leaf_width)
+            emb = torch.from_numpy(leaves).to(x.device)
+        return Outputs(logits=logits.to(x.device), embedding=emb)
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)
@@ -285,109 +311,6 @@ class SklearnBackend(TeacherBackend):
             ]
         if hasattr(est, "n_features_in_"):
             arch["n_features"] = int(est.n_features_in_)
+        if self.leaves is not None:
+            arch["leaf_embedding"] = self.leaves.describe(self.leaf_width)
         return arch
-
-
-_ORT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-}
-
-
-class OnnxBackend(TeacherBackend):
-    """An ONNX file run by onnxruntime on CPU: logits (or probabilities) only."""
-
-    kind = "onnx"
-
-    def __init__(
-        self, path: Path, problem: Problem, output: str | None = None, scores: str = "logits"
-    ) -> None:
-        super().__init__(problem)
-        self.scores = check_choice(
-            scores, "scores", owner="Teacher.from_onnx", choices=("logits", "probabilities")
-        )
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise missing_dependency("onnxruntime", purpose="ONNX teachers") from None
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"onnxruntime cannot load the ONNX file '{self.path}': {exc}") from exc
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(
-                f"An ONNX teacher must take exactly one input tensor; '{self.path}' takes "
-                f"{[i.name for i in inputs]}."
-            )
-        self.input_name = inputs[0].name
-        self.input_dtype = _ORT_DTYPES.get(inputs[0].type, np.float32)
-        first = inputs[0].shape[0] if inputs[0].shape else None
-        self.fixed_batch = first if isinstance(first, int) and first > 0 else None
-        names = [o.name for o in self.session.get_outputs()]
-        self.output_name = check_choice(
-            output or names[0], "output", owner="Teacher.from_onnx", choices=names, error=ModelError
-        )
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return frozenset({"logits"})
-
-    def _run(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=self.input_dtype)
-        step = self.fixed_batch or len(X)
-        chunks = []
-        for start in range(0, len(X), step):
-            xb = X[start : start + step]
-            n = len(xb)
-            if self.fixed_batch and n < step:  # pad a fixed-batch model's last chunk
-                xb = np.concatenate([xb, np.repeat(xb[-1:], step - n, axis=0)])
-            chunks.append(
-                np.asarray(self.session.run([self.output_name], {self.input_name: xb})[0])[:n]
-            )
-        return np.concatenate(chunks)
-
-    def _logits(self, X: np.ndarray) -> np.ndarray:
-        raw = self._run(X).astype(np.float32)
-        if self.problem == "regression":
-            return raw.reshape(len(X), -1)
-        return _log_probs(raw) if self.scores == "probabilities" else raw
-
-    def outputs(self, x: torch.Tensor) -> Outputs:
-        logits = torch.from_numpy(self._logits(x.detach().cpu().numpy()))
-        return Outputs(logits=logits.to(x.device))
-
-    def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
-        X = _non_empty(X)
-        parts = []
-        for start in range(0, len(X), batch_size):
-            logits = torch.from_numpy(self._logits(X[start : start + batch_size]))
-            parts.append(logits_to_scores(logits, self.problem).numpy().astype(np.float64))
-        return np.concatenate(parts)
-
-    def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        return self._run
-
-    def architecture(self) -> dict[str, Any]:
-        meta = self.session.get_modelmeta()
-        return {
-            "type": "onnx",
-            "path": str(self.path),
-            "producer": meta.producer_name,
-            "input": self.input_name,
-            "output": self.output_name,
-        }
-
-    def params(self) -> int | None:
-        import onnx
-
-        model = onnx.load(str(self.path), load_external_data=False)
-        return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))

@@ -32,17 +32,19 @@ from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
 from potstill.models.backends import (
     HFBackend,
-    OnnxBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
 )
 from potstill.models.export import MODEL_JSON, load_model, load_state_strict
 from potstill.models.hf import HFClassifier
+from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.students import build_from_spec
+from potstill.models.taps import TeacherTaps, pick_hidden
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
 
-__all__ = ["PICKLE_SUFFIXES", "Teacher", "load_teacher"]
+__all__ = ["PICKLE_SUFFIXES", "Teacher", "TeacherTaps", "load_teacher"]
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _TORCH_SUFFIXES = (".pt", ".pth")
@@ -152,10 +154,20 @@ class Teacher:
         return cls(HFBackend(module.eval(), problem), name=label)
 
     @classmethod
-    def from_sklearn(cls, estimator: Any, *, problem: Problem, name: str | None = None) -> Teacher:
+    def from_sklearn(
+        cls,
+        estimator: Any,
+        *,
+        problem: Problem,
+        name: str | None = None,
+        leaf_width: int = DEFAULT_WIDTH,
+    ) -> Teacher:
         """A black-box teacher from ``predict_proba`` (classification; column order is
-        ``estimator.classes_``, which must follow the task's class ids) or ``predict``."""
-        return cls(SklearnBackend(estimator, problem), name=name or type(estimator).__name__)
+        ``estimator.classes_``, which must follow the task's class ids) or ``predict``.
+        A tree ensemble also exposes its leaf-membership embedding (``leaf_width`` wide; 0
+        for logits only), see :mod:`~potstill.models.tree_embedding`."""
+        backend = SklearnBackend(estimator, problem, leaf_width=leaf_width)
+        return cls(backend, name=name or type(estimator).__name__)
 
     @classmethod
     def from_onnx(
@@ -166,10 +178,17 @@ class Teacher:
         name: str | None = None,
         output: str | None = None,
         scores: str = "logits",
+        features: Sequence[str] | None = None,
+        embedding: str | None = None,
     ) -> Teacher:
-        """A black-box teacher run by onnxruntime. ``output`` picks the output tensor (default:
-        the first); ``scores="probabilities"`` when that output is already probabilities."""
-        backend = OnnxBackend(Path(path), problem, output=output, scores=scores)
+        """A teacher run by onnxruntime. ``output`` picks the output tensor (default: the
+        first); ``scores="probabilities"`` when it is probabilities. ``features`` /
+        ``embedding`` name hidden tensors to expose (default: :mod:`~potstill.models.onnx_taps`'
+        choice; ``features=[]`` for logits only)."""
+        backend = OnnxBackend(
+            Path(path), problem, output=output, scores=scores, features=features,
+            embedding=embedding,
+        )  # fmt: skip
         return cls(backend, name=name or Path(path).stem)
 
     # ------------------------------------------------------------------ interface
@@ -178,6 +197,11 @@ class Teacher:
     def backend(self) -> str:
         """``"torch"``, ``"hf"``, ``"sklearn"``, ``"onnx"`` (or a new backend's kind)."""
         return self._backend.kind
+
+    @property
+    def engine(self) -> TeacherBackend:
+        """The backend object that runs the model (for tools that describe it)."""
+        return self._backend
 
     @property
     def problem(self) -> Problem:
@@ -194,9 +218,24 @@ class Teacher:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
 
-    def outputs(self, x: torch.Tensor) -> Outputs:
-        """Teacher outputs for a batch, in eval mode without gradients."""
-        return self._backend.outputs(x)
+    def hidden_layer_names(self) -> list[str]:
+        """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;
+        empty when it fills none."""
+        return self._backend.hidden_layer_names()
+
+    def embedding_layer_name(self) -> str | None:
+        """The layer or tensor ``outputs`` gives as the embedding, if any."""
+        return self._backend.embedding_layer_name()
+
+    def outputs(self, x: torch.Tensor, *, hidden: Sequence[str] | None = None) -> Outputs:
+        """Teacher outputs for a batch, in eval mode without gradients. ``hidden`` picks (in
+        order, repeats allowed) from ``hidden_layer_names()``."""
+        out = self._backend.outputs(x)
+        return (
+            out
+            if hidden is None
+            else pick_hidden(out, self.hidden_layer_names(), hidden, self.name)
+        )
 
     def predict_scores(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities (n, C) or regression values (n,) on a numpy array."""
@@ -233,11 +272,11 @@ def _is_torchscript(path: Path) -> bool:
         return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
 
 
-def _from_object(obj: Any, path: Path, problem: Problem, name: str) -> Teacher:
+def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
-        return Teacher.from_torch(obj.eval(), problem=problem, name=name)
+        return Teacher.from_torch(obj.eval(), problem=problem, name=name, **taps.named())
     if callable(getattr(obj, "predict", None)):
-        return Teacher.from_sklearn(obj, problem=problem, name=name)
+        return Teacher.from_sklearn(obj, problem=problem, name=name, leaf_width=taps.leaf_width)
     raise ModelError(
         f"'{path}' holds a {type(obj).__name__}, which is neither a torch module nor an "
         "estimator with predict/predict_proba."
@@ -276,8 +315,9 @@ def load_teacher(
     trust_pickle: bool = False,
     architecture: Mapping[str, Any] | None = None,
     name: str | None = None,
+    taps: TeacherTaps | None = None,
 ) -> Teacher:
-    """Open a saved teacher by its format.
+    """Open a saved teacher by its format (``taps``: which hidden features it exposes).
 
     - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
       also takes the tokenizer saved beside it, if any);
@@ -291,6 +331,7 @@ def load_teacher(
     """
     path = Path(path)
     name = name or path.stem
+    taps = taps or TeacherTaps()
     if not path.exists():
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
@@ -307,15 +348,15 @@ def load_teacher(
             from potstill.models.hf_io import load_tokenizer
 
             module.tokenizer = load_tokenizer(path)
-        return Teacher.from_torch(module, problem=problem, name=name)
+        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
     if suffix == ".onnx":
-        return Teacher.from_onnx(path, problem=problem, name=name)
+        return Teacher.from_onnx(path, problem=problem, name=name, **taps.named())
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
             raise _refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(joblib.load(path), path, problem, name)
+        return _from_object(joblib.load(path), path, problem, name, taps)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -339,7 +380,7 @@ def load_teacher(
                     path, "it holds pickled Python objects, not only weights."
                 ) from exc
             obj = torch.load(path, map_location="cpu", weights_only=False)
-            return _from_object(obj, path, problem, name)
+            return _from_object(obj, path, problem, name, taps)
         return _with_architecture(architecture, state, path, problem, name)
     supported = ", ".join(
         [

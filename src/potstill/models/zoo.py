@@ -22,12 +22,14 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from potstill.errors import ModelError, missing_dependency
+from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
+from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Task
 
 __all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
@@ -72,6 +74,25 @@ class TeacherSpec(BaseModel):
     epochs: int | None = Field(
         None, ge=1, description="Training epochs for the teacher (default: the fleet's)."
     )
+    features: list[str] | None = Field(
+        None,
+        description="Hidden features for feature/relation methods: tensor names of an ONNX "
+        "teacher or layer names of a torch one ('potstill inspect TEACHER' lists them). "
+        "Default: evenly spaced hidden activations (ONNX, at most 8) or the model's own "
+        "hidden layers; [] for logits only.",
+    )
+    embedding: str | None = Field(
+        None,
+        description="Tensor (ONNX) or layer (torch) used as the embedding by relation methods. "
+        "Default: the input of the output layer (ONNX), or the model's own embedding layer.",
+    )
+    leaf_embedding: int = Field(
+        DEFAULT_WIDTH,
+        ge=0,
+        description="Tree ensembles (scikit-learn forests and gradient boosting, XGBoost, "
+        "LightGBM, CatBoost): width of the leaf-membership embedding that relation methods "
+        "distil (Breiman proximity, projected); 0 for logits only.",
+    )
 
 
 def default_cache_dir() -> Path:
@@ -87,7 +108,9 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle"})
+    # What the teacher exposes does not change the trained teacher: not part of its key.
+    exposed = {"features", "embedding", "leaf_embedding"}
+    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed})
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -176,6 +199,29 @@ def _load_xgboost(folder: Path, problem: str) -> object:
     return model
 
 
+def _checked_taps(teacher: Teacher, spec: TeacherSpec) -> Teacher:
+    """Refuse ``teacher.features`` / ``teacher.embedding`` a teacher did not honour."""
+    ignored = [
+        field
+        for field, asked, got in (
+            ("features", bool(spec.features), bool(teacher.hidden_layer_names())),
+            (
+                "embedding",
+                spec.embedding is not None,
+                teacher.embedding_layer_name() == spec.embedding,
+            ),
+        )
+        if asked and not got
+    ]
+    if ignored:
+        raise ConfigError(
+            f"teacher.{ignored[0]} names hidden tensors or layers, but the {teacher.backend} "
+            f"teacher '{spec.path}' cannot expose them by name (ONNX files and torch modules "
+            f"with hooks can; 'potstill inspect' lists them). Remove teacher.{ignored[0]}."
+        )
+    return teacher
+
+
 def get_teacher(
     system: str,
     task: Task,
@@ -186,9 +232,12 @@ def get_teacher(
     cache_dir: Path | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
     """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
-        teacher = load_teacher(spec.path, problem=task.problem, trust_pickle=spec.trust_pickle)
-        return teacher, {"source": str(spec.path), "cached": False}
+        teacher = load_teacher(
+            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, taps=taps
+        )
+        return _checked_taps(teacher, spec), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
@@ -256,11 +305,15 @@ def get_teacher(
                 _load_xgboost(folder, task.problem),
                 problem=task.problem,
                 name=f"xgboost[{spec.n_estimators}x{spec.max_depth}]",
+                leaf_width=spec.leaf_embedding,
             )
         else:
             module = load_model(folder / "model")
             module.eval()
-            teacher = Teacher.from_torch(module, problem=task.problem, name=f"{spec.arch}")
+            teacher = Teacher.from_torch(
+                module, problem=task.problem, name=f"{spec.arch}", features=taps.features,
+                embedding=taps.embedding,
+            )  # fmt: skip
     except (OSError, ValueError, KeyError, RuntimeError, ModelError) as exc:
         raise ModelError(
             f"The cached teacher in '{folder}' cannot be loaded ({exc}). Delete that folder to retrain it."

@@ -24,6 +24,7 @@ from potstill.config import FleetConfig, SystemSpec, load_fleet
 from potstill.errors import ConfigError, missing_dependency
 from potstill.study.environment import capture_environment
 from potstill.study.system import SystemContext, run_system
+from potstill.study.workspace import study_lock
 
 __all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
 
@@ -103,9 +104,27 @@ def run_study(
     progress: bool = True,
     report: bool = True,
 ) -> StudyResult:
-    """Run (or resume) every system of ``config`` into ``out`` and render the report."""
-    out = Path(out)
+    """Run (or resume) every system of ``config`` into ``out`` and render the report.
+
+    ``out`` must be a new folder, an empty one or an earlier study; the run holds its lock
+    (:func:`~potstill.study.workspace.study_lock`) while it writes."""
     preflight(config)
+    with study_lock(Path(out)):
+        return _run_study(
+            config, Path(out), systems=systems, cache_dir=cache_dir, progress=progress,
+            report=report,
+        )  # fmt: skip
+
+
+def _run_study(
+    config: FleetConfig,
+    out: Path,
+    *,
+    systems: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> StudyResult:
     _check_resume(out, config)
     selected = list(config.systems)
     if systems:

@@ -25,9 +25,8 @@ from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
-from potstill.models.export import load_model, save_model
+from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
-from potstill.models.hooks import FeatureTap
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
@@ -69,14 +68,12 @@ def _family(specs: list[Any]) -> str:
 
 
 def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe."""
-    module = teacher.module
-    names = getattr(module, "hidden_layer_names", None)
-    if module is None or not callable(names) or not names():
+    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
+    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
+    names = teacher.hidden_layer_names()
+    if not names:
         return None
-    module.eval()
-    with FeatureTap(module, hidden=[names()[0]]) as tap, torch.no_grad():
-        out = tap(torch.from_numpy(task.train.X[:2]))
+    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
     assert out.hidden is not None
     return feature_kind(out.hidden[0], where="teacher")
 
@@ -137,6 +134,7 @@ def _train_cell(
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = "trained model reloaded"
+        _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
     student = _make_student(teacher, task, spec, fleet.seed)
     if raw_features(spec):
@@ -154,22 +152,27 @@ def _train_cell(
         description=f"{spec.name}/{cell.entry.label}",
         progress=ctx.progress,
     )
+    trained = {k: v for k, v in result.__dict__.items() if k != "history"}
     save_model(
-        student,
-        folder,
-        extra={
-            "system": spec.name,
-            "method": cell.entry.label,
-            "train": {k: v for k, v in result.__dict__.items() if k != "history"},
-        },
+        student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
     )
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     cell.student = student
-    cell.timings["train_s"] = result.seconds
-    cell.timings["train_s_per_epoch"] = result.seconds_per_epoch
-    cell.info.update(
-        epochs=result.epochs_run, best_epoch=result.best_epoch, teacher_cache=result.teacher_cache
-    )
+    _note_training(cell, trained)
+
+
+def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
+    """What training did, into the cell: the same for a student trained now and one
+    reloaded after an interruption (its model.json keeps it), so a resumed study's
+    records equal an uninterrupted one's."""
+    for key, name in (("seconds", "train_s"), ("seconds_per_epoch", "train_s_per_epoch")):
+        if key in trained:
+            cell.timings[name] = trained[key]
+    for key, name in (("epochs_run", "epochs"), ("best_epoch", "best_epoch")):
+        if key in trained:
+            cell.info[name] = trained[key]
+    if "teacher_cache" in trained:
+        cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:

@@ -9,6 +9,7 @@ atomically so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -52,15 +53,22 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def layer_pairs(student: nn.Module, teacher: nn.Module) -> tuple[list[str], list[str]]:
-    """Student and teacher hidden-layer names paired by the uniform layer map."""
+def layer_pairs(student: nn.Module, teacher: nn.Module | Teacher) -> tuple[list[str], list[str]]:
+    """Student and teacher hidden-layer names paired by the uniform layer map.
+
+    A :class:`Teacher` pairs the layers (or ONNX tensors) it exposes; a module, its
+    ``hidden_layer_names()``. When either side has none there is nothing to pair
+    (response and embedding methods need none).
+    """
     s_names = _names(student, "hidden_layer_names")
     t_names = _names(teacher, "hidden_layer_names")
+    if not s_names or not t_names:
+        return [], []
     pairs = uniform_layer_map(len(t_names), len(s_names))
     return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
 
 
-def _names(module: nn.Module, attr: str) -> list[str]:
+def _names(module: nn.Module | Teacher, attr: str) -> list[str]:
     fn = getattr(module, attr, None)
     return list(fn()) if callable(fn) else []
 
@@ -139,8 +147,8 @@ def train(
     wants_hidden, wants_emb = "hidden" in requires, "embedding" in requires
     s_layers: list[str] = []
     t_layers: list[str] = []
-    if needs_teacher and teacher is not None and teacher.module is not None:
-        s_layers, t_layers = layer_pairs(student, teacher.module)
+    if needs_teacher and teacher is not None:
+        s_layers, t_layers = layer_pairs(student, teacher)
     # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
     wants_attn, wants_val = "attentions" in requires, "values" in requires
     s_attn: list[str] = []
@@ -169,13 +177,13 @@ def train(
             t_tap = FeatureTap(
                 teacher.module,
                 hidden=t_layers,
-                embedding=_embedding(teacher.module),
+                embedding=teacher.embedding_layer_name(),
                 attentions=t_attn,
                 values=t_val,
             )
             t_forward = t_tap
-        else:
-            t_forward = teacher.outputs
+        else:  # a file teacher (ONNX taps, tree leaves) picks its hidden tensors by name
+            t_forward = functools.partial(teacher.outputs, hidden=t_layers)
 
     X, y = task.train.X, task.train.y
     n = len(y)
@@ -198,7 +206,10 @@ def train(
             hits = cache.hits
             assert teacher is not None
             key = content_hash(
-                teacher.module if teacher.module is not None else teacher.name, X, t_layers
+                teacher.module if teacher.module is not None else teacher.name,
+                X,
+                t_layers,
+                *([] if teacher.module is not None else [teacher.embedding_layer_name()]),
             )
             with torch.no_grad():
                 cached = cache.get(key, t_forward, X)

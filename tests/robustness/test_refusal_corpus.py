@@ -1,0 +1,120 @@
+"""A corpus of hostile and messy inputs: each → the exit code and a phrase of the message.
+
+Every case runs the real CLI in this process. A refusal must exit with the documented code
+(2 bad input), print a message naming the cause, and never a traceback. Cases are grouped
+by the class of fault they probe; ``CORPUS_CLASSES`` counts them for the closing note.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from potstill.cli import main
+
+Setup = Callable[[Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    kind: str  # security | silent | traceback | message
+    setup: Setup
+    code: int
+    phrase: str
+
+
+def _fleet(tmp: Path, body: str, name: str = "fleet.yaml") -> Path:
+    path = tmp / name
+    path.write_text(body)
+    return path
+
+
+def _onnx_file(tmp: Path) -> Path:
+    """A tiny valid ONNX model (Gemm 4 → 2) written with the onnx helper API."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 2], np.ones(8, np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])],
+        [w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp / "model.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+SYSTEM = "systems: [{name: bc, dataset: {builtin: breast_cancer}}]\n"
+
+
+def _label_case(label: str) -> Setup:
+    def setup(tmp: Path) -> list[str]:
+        body = SYSTEM + f"grid: [{{label: {label!r}, methods: [{{name: kd}}]}}]\n"
+        return ["study", str(_fleet(tmp, body)), "--out", str(tmp / "out")]
+
+    return setup
+
+
+def _out_is_file(tmp: Path) -> list[str]:
+    (tmp / "out").write_text("not a folder")
+    return ["study", str(_fleet(tmp, SYSTEM)), "--out", str(tmp / "out")]
+
+
+def _out_is_user_folder(tmp: Path) -> list[str]:
+    (tmp / "out").mkdir()
+    (tmp / "out" / "report.md").write_text("mine")
+    return ["study", str(_fleet(tmp, SYSTEM)), "--out", str(tmp / "out")]
+
+
+def _truncated_onnx(tmp: Path) -> list[str]:
+    data = _onnx_file(tmp).read_bytes()
+    (tmp / "cut.onnx").write_bytes(data[: len(data) // 2])
+    return ["bench", str(tmp / "cut.onnx"), "--quick"]
+
+
+def _bench_zero_threads(tmp: Path) -> list[str]:
+    return ["bench", str(_onnx_file(tmp)), "--quick", "--threads", "0"]
+
+
+def _bench_huge_shape(tmp: Path) -> list[str]:
+    return ["bench", str(_onnx_file(tmp)), "--quick", "--input-shape", "100000,100000,1000"]
+
+
+def _bench_random_pt(tmp: Path) -> list[str]:
+    (tmp / "random.pt").write_bytes(np.random.default_rng(0).bytes(512))
+    return ["bench", str(tmp / "random.pt"), "--quick"]
+
+
+CASES = [
+    Case("label-parent-dirs", "security", _label_case("../../../x"), 2, "grid[0].label"),
+    Case("label-absolute", "security", _label_case("/tmp/x"), 2, "grid[0].label"),
+    Case("label-hidden", "security", _label_case(".x"), 2, "grid[0].label"),
+    Case("out-user-folder", "silent", _out_is_user_folder, 2, "holds no potstill study"),
+    Case("out-is-file", "traceback", _out_is_file, 2, "is a file"),
+    Case("bench-truncated-onnx", "traceback", _truncated_onnx, 2, "cannot be read as an ONNX"),
+    Case("bench-threads-0", "traceback", _bench_zero_threads, 2, "greater than or equal to 1"),
+    Case("bench-huge-shape", "traceback", _bench_huge_shape, 2, "GiB (float32)"),
+    Case("bench-random-pt", "traceback", _bench_random_pt, 2, "Cannot benchmark"),
+]
+CORPUS_CLASSES = Counter(c.kind for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_refusal(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = case.setup(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert int(info.value.code or 0) == case.code, err
+    assert case.phrase in err, err
+    assert "Traceback" not in err
