@@ -123,6 +123,34 @@ def test_builtin_fleets_validate() -> None:
     assert {s.name for s in quick.systems} <= {s.name for s in full.systems}
 
 
+def test_split_classes_and_sensitive_fields(tmp_path: Path) -> None:
+    text = (
+        "systems:\n  - name: own\n    dataset: {path: data.csv, target: y, classes: [good, bad],"
+        " split: {test: held/test.csv}, sensitive: sex}\n    teacher: {allow_weak: true}\n"
+    )
+    config = load_fleet(_write(tmp_path, text))
+    ds = config.systems[0].dataset
+    assert ds.split.test == tmp_path / "held" / "test.csv" and ds.split.mode == "test_file"
+    assert ds.classes == ["good", "bad"] and ds.sensitive_is_feature is False
+    assert config.systems[0].teacher.allow_weak is True
+
+
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [
+        ("{builtin: breast_cancer, classes: [a, b]}", "'classes' and 'split' apply to a user's"),
+        ("{path: d.csv, target: y, split: {test: t.csv, column: part}}", "at most one of"),
+        ("{path: d.csv, target: y, split: {column: part, test_fraction: 0.3}}", "only applies"),
+        ("{path: d.csv, problem: embedding, text_column: t, split: {column: p}}", "fractions only"),
+        ("{path: d.csv, target: y, split: {val_fraction: 1.5}}", "less than 1"),
+    ],
+)
+def test_bad_split_settings_are_refused(tmp_path: Path, dataset: str, expected: str) -> None:
+    text = f"systems:\n  - name: own\n    dataset: {dataset}\n"
+    with pytest.raises(ConfigError, match=expected):
+        load_fleet(_write(tmp_path, text))
+
+
 @pytest.mark.parametrize("label", ["../../../x", "/tmp/abs", "..", ".hidden", "a/b", "a\\b", ""])
 def test_grid_labels_that_would_be_paths_are_refused(tmp_path: Path, label: str) -> None:
     text = VALID.replace(

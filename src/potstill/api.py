@@ -192,6 +192,30 @@ def config_help() -> Table:
     return table
 
 
+def _dataset_options(
+    drop: Sequence[str],
+    positive_label: str | None,
+    classes: Sequence[str] | None,
+    test_data: Path | None,
+    split_column: str | None,
+    sensitive_is_feature: bool,
+) -> dict[str, Any]:
+    """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
+    out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
+    if positive_label is not None:
+        out["positive_label"] = positive_label
+    if classes is not None:
+        out["classes"] = list(classes)
+    split: dict[str, Any] = {}
+    if test_data is not None:
+        split["test"] = str(test_data)
+    if split_column is not None:
+        split["column"] = split_column
+    if split:
+        out["split"] = split
+    return out
+
+
 def distill(
     *,
     teacher: Path,
@@ -205,29 +229,34 @@ def distill(
     trust_pickle: bool = False,
     quick: bool = False,
     progress: bool = True,
+    drop: Sequence[str] = (),
+    positive_label: str | None = None,
+    classes: Sequence[str] | None = None,
+    test_data: Path | None = None,
+    split_column: str | None = None,
+    sensitive_is_feature: bool = False,
+    allow_weak_teacher: bool = False,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
-    figures are indicative only).
+    figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
+    class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
+    the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
+    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
+    dataset = {"path": str(data), "target": target, "text_column": text_column,
+               "sensitive": sensitive, **_dataset_options(drop, positive_label, classes,
+               test_data, split_column, sensitive_is_feature)}  # fmt: skip
+    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
+                    "allow_weak": allow_weak_teacher}  # fmt: skip
+    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
+              "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
-        "systems": [
-            {
-                "name": "system",
-                "dataset": {
-                    "path": str(data),
-                    "target": target,
-                    "text_column": text_column,
-                    "sensitive": sensitive,
-                },
-                "teacher": {"path": str(teacher), "trust_pickle": trust_pickle},
-                "student": {"width": width},
-            }
-        ],
+        "systems": [system],
         "grid": ["scratch", *methods],
     }
     if quick:

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
 from potstill import api
+from potstill.config import DatasetSpec
+from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError, PotstillError
 from potstill.models.inspection import render_inspection
+from potstill.models.zoo import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -32,6 +36,12 @@ app = typer.Typer(
 # Piped output (scripts, CI logs) is not cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
+
+
+def _help(model: type[BaseModel], name: str) -> str:
+    """A flag's help from the config field it sets (one source, no drift)."""
+    return model.model_fields[name].description or ""
+
 
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
@@ -176,6 +186,19 @@ def config_help() -> None:
     console.print(api.config_help())
 
 
+# distill's dataset/teacher options: help from the config fields they set.
+_Drop = Annotated[list[str] | None, typer.Option(help=_help(DatasetSpec, "drop") + " Repeatable.")]
+_Positive = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "positive_label"))]
+_Classes = Annotated[
+    str | None,
+    typer.Option(help=_help(DatasetSpec, "classes") + " Comma-separated, e.g. good,bad."),
+]
+_TestData = Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))]
+_SplitColumn = Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))]
+_SensitiveFeature = Annotated[bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))]
+_AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))]
+
+
 @app.command()
 def distill(
     teacher: Annotated[
@@ -198,6 +221,13 @@ def distill(
         bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
     ] = False,
     quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
+    drop: _Drop = None,
+    positive_label: _Positive = None,
+    classes: _Classes = None,
+    test_data: _TestData = None,
+    split_column: _SplitColumn = None,
+    sensitive_is_feature: _SensitiveFeature = False,
+    allow_weak_teacher: _AllowWeak = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     result = api.distill(
@@ -211,8 +241,25 @@ def distill(
         width=width,
         trust_pickle=trust_pickle,
         quick=quick,
+        drop=drop or (),
+        positive_label=positive_label,
+        classes=_parse_classes(classes) if classes is not None else None,
+        test_data=test_data,
+        split_column=split_column,
+        sensitive_is_feature=sensitive_is_feature,
+        allow_weak_teacher=allow_weak_teacher,
     )
     console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+
+
+def _parse_classes(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise ConfigError(
+            f"--classes must name at least 2 classes separated by commas, in the order of the "
+            f"teacher's outputs, e.g. good,bad. Got {text!r}."
+        )
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:

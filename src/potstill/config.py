@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from potstill.costs import BenchConfig
+from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
@@ -64,7 +65,14 @@ class DatasetSpec(_Model):
         "the texts of 'text_column' alone, judged by recall@10 of the teacher's neighbours.",
     )
     sensitive: str | None = Field(
-        None, description="Column holding a sensitive attribute for fairness checks."
+        None,
+        description="Column holding a sensitive attribute for fairness checks (text or "
+        "numbers); not a feature unless sensitive_is_feature.",
+    )
+    sensitive_is_feature: bool = Field(
+        False,
+        description="Also feed the sensitive column to the models as a feature (set it when "
+        "the teacher file takes it as an input).",
     )
     text_column: str | None = Field(
         None, description="Column holding free text (makes the task a text task)."
@@ -74,6 +82,17 @@ class DatasetSpec(_Model):
     )
     positive_label: str | None = Field(
         None, description="Label of the event class (class 1) for binary problems."
+    )
+    classes: list[str] | None = Field(
+        None,
+        description="The teacher's class labels in the order of its outputs; overrides the "
+        "order read from the teacher (classes_, ONNX labels, id2label).",
+    )
+    split: SplitSpec = Field(
+        default_factory=SplitSpec,
+        description="How rows are split: {test: PATH} (a test file), {column: NAME} (values "
+        "train/val/test), or {test_fraction, val_fraction, seed, stratify} (default 0.2/0.2, "
+        "the fleet's seed, stratified for classification).",
     )
     max_rows: int | None = Field(
         None, ge=20, description="Subsample to at most this many rows (stratified)."
@@ -95,6 +114,11 @@ class DatasetSpec(_Model):
                 raise ValueError(
                     f"an embedding system needs 'text_column' (path={str(self.path)!r})"
                 )
+            if self.split.mode != "fractions":
+                raise ValueError(
+                    "an embedding system's texts are split by fractions only (test_fraction, "
+                    "val_fraction, seed); remove split.test / split.column"
+                )
             if self.target is not None:
                 raise ValueError(
                     f"an embedding system has no target: the teacher's embeddings are the "
@@ -102,6 +126,11 @@ class DatasetSpec(_Model):
                 )
         elif self.path is not None and not self.target:
             raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+        if self.builtin is not None and (self.classes or self.split != SplitSpec()):
+            raise ValueError(
+                f"'classes' and 'split' apply to a user's file (path); the built-in dataset "
+                f"{self.builtin!r} has its own classes and split. Remove them."
+            )
         return self
 
 
@@ -306,6 +335,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             part = system.get(section)
             if isinstance(part, dict) and isinstance(part.get("path"), str):
                 part["path"] = str((base / part["path"]).expanduser())
+        dataset = system.get("dataset")
+        split = dataset.get("split") if isinstance(dataset, dict) else None
+        if isinstance(split, dict) and isinstance(split.get("test"), str):
+            split["test"] = str((base / split["test"]).expanduser())
     prices = raw.get("prices")
     if isinstance(prices, dict) and isinstance(prices.get("override"), str):
         prices["override"] = str((base / prices["override"]).expanduser())

@@ -61,6 +61,9 @@ class DatasetInfo:
     note: str = ""  # e.g. "AI4I 2020 is itself synthetic, modelled on real machines"
     n_rows: int = 0
     n_features: int = 0
+    #: How the rows were split and what each split holds: ``how`` ("fractions" |
+    #: "test_file" | "column"), ``description``, ``rows`` and ``imputed_cells`` per split.
+    split: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,6 +293,8 @@ class RunRecord:
     costs: Costs | None = None  # headline: student eager vs teacher eager
     gates: Sequence[GateResult] = ()
     references: Sequence[str] = ()  # citation of each method's paper, for the report
+    #: Figures to doubt, each ``{"code": .., "message": .., ...}`` (e.g. "retention_suspect").
+    warnings: Sequence[Mapping[str, Any]] = ()
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds: train, evaluate, bench
     environment: Mapping[str, Any] = field(default_factory=dict)
     git_revision: str | None = None

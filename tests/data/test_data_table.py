@@ -42,8 +42,8 @@ def test_csv_classification_end_to_end(tmp_path: Path) -> None:
     assert task.class_names == ("no", "yes") and task.n_classes == 2
     assert (len(task.train), len(task.val), len(task.test)) == (18, 6, 6)
     assert task.train.X.dtype == np.float32 and task.train.y.dtype == np.int64
-    # the sensitive column stays a feature unless dropped, and is kept raw per row
-    assert task.feature_names[:1] == ("age",) and "group_a" in task.feature_names
+    # the sensitive column is not a feature unless asked, and is kept raw per row
+    assert task.feature_names[:1] == ("age",) and "group_a" not in task.feature_names
     assert task.train.sensitive is not None and set(task.train.sensitive) <= {"a", "b"}
     # 10 of 30 rows are "yes": stratified → 6/2/2
     assert [int(s.y.sum()) for s in (task.train, task.val, task.test)] == [6, 2, 2]

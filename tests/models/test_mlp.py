@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,3 +93,32 @@ def test_input_standardisation_travels_with_the_weights(tmp_path: Path) -> None:
     torch.testing.assert_close(model.eval()(X), plain.eval()(z))  # same net on standardised rows
     save_model(model, tmp_path / "m")
     torch.testing.assert_close(load_model(tmp_path / "m")(X), model(X))
+
+
+def test_imputation_fills_nan_with_train_medians_and_survives_onnx_export(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from potstill.costs import export_onnx
+    from potstill.models.export import load_model, save_model
+
+    torch.manual_seed(0)
+    X = torch.randn(60, 3) * 10 + 50
+    X[::7, 1] = float("nan")
+    model = MLP(3, [8], 2, standardize_inputs=True, impute_inputs=True).eval()
+    model.fit_input_scaling(X)
+    present = X[:, 1][~torch.isnan(X[:, 1])]
+    torch.testing.assert_close(model.input_fill[1], present.median())
+    row = torch.tensor([[51.0, float("nan"), 49.0]])
+    filled = row.clone()
+    filled[0, 1] = model.input_fill[1]
+    out = model(row)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, model(filled))
+    assert model.spec()["impute_inputs"] is True
+    save_model(model, tmp_path / "m")
+    torch.testing.assert_close(load_model(tmp_path / "m")(row), out)
+    path = export_onnx(model, X[:2].nan_to_num().numpy(), tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: row.numpy()})[0]
+    np.testing.assert_allclose(got, out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="impute_inputs=True"):
+        MLP(3, [4], 2, standardize_inputs=True).fit_input_scaling(X)

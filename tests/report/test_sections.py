@@ -49,3 +49,35 @@ def test_embedding_systems_get_their_own_retention_row_and_baseline_note(rendere
     assert "| Embedding systems: retrieval fidelity (separate) | 1 | 1 | 50.0% |" in md
     assert "Embedding systems" not in results_section(summarise(rendered.records))
     assert "its baseline is the same student as built, untrained" in comparison_section(summary)
+
+
+def test_suspect_retention_is_marked_next_to_the_figure(rendered):
+    from potstill.report.sections import per_system_section
+
+    records = copy.deepcopy([r for r in rendered.records if r["system"] == "heart-disease"])
+    kd = next(r for r in records if r["method"] == "kd")
+    kd["quality"]["retention"]["value"] = 6.125
+    kd["warnings"] = [{"code": "retention_suspect", "message": "Retention 612.5% is outside"}]
+    table = per_system_section(records)
+    row = next(line for line in table.splitlines() if "| kd |" in line)
+    assert "612.5%" in row and "⚠ suspect" in row
+    assert "heart-disease / kd: Retention 612.5% is outside" in table
+    assert "⚠ suspect" not in per_system_section(rendered.records)
+
+
+def test_datasets_section_says_how_rows_were_split_and_warns(rendered):
+    from potstill.report.methodology import datasets_section
+
+    records = copy.deepcopy([r for r in rendered.records if r["system"] == "heart-disease"])
+    for r in records:
+        r["dataset"]["split"] = {
+            "how": "fractions", "description": "potstill drew the split from the file",
+            "rows": {"train": 181, "val": 61, "test": 61},
+            "imputed_cells": {"train": 3, "val": 0, "test": 1},
+        }  # fmt: skip
+        r["warnings"] = [{"code": "test_rows_may_be_seen", "message": "may have seen some"}]
+    text = datasets_section(records)
+    assert "potstill drew the split from the file; train/val/test 181/61/61" in text
+    assert "empty cells imputed 3/0/1" in text
+    assert text.count("**heart-disease**: may have seen some") == 1
+    assert "**Warnings.**" not in datasets_section(rendered.records)

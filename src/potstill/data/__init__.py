@@ -16,8 +16,9 @@ from potstill.data.builtin import (
     load_builtin,
     register_dataset,
 )
+from potstill.data.corpus import load_text_corpus
 from potstill.data.image import read_idx
-from potstill.data.table import load_table, load_text_corpus
+from potstill.data.table import infer_problem, load_table
 from potstill.data.tabular import TabularEncoder, build_task, split_indices
 from potstill.data.text import encode_task, encode_texts, is_encoded
 
@@ -28,6 +29,7 @@ __all__ = [
     "builtin_spec",
     "encode_task",
     "encode_texts",
+    "infer_problem",
     "is_encoded",
     "list_builtin",
     "load_builtin",

@@ -20,15 +20,16 @@ import numpy as np
 import pandas as pd
 
 from potstill._validation import check_choice, check_scalar
-from potstill.data.tabular import build_task
+from potstill.data.split import SplitSpec, column_parts
+from potstill.data.tabular import build_task, label_text, target_labels
 from potstill.errors import DataError
-from potstill.types import DatasetInfo, Problem, Sector, Split, Task
+from potstill.types import DatasetInfo, Problem, Sector, Task
 
 __all__ = [
     "MAX_CLASSES_INFERRED",
     "SUPPORTED_SUFFIXES",
+    "infer_problem",
     "load_table",
-    "load_text_corpus",
     "read_table",
 ]
 
@@ -169,35 +170,52 @@ def _check_columns(path: Path, columns: Sequence[str], role: str, names: Sequenc
         )
 
 
-def load_table(
-    path: Path,
-    target: str,
-    *,
-    problem: Literal["classification", "regression"] | None = None,
-    name: str | None = None,
-    sector: Sector = "other",
-    sensitive: str | None = None,
-    text_column: str | None = None,
-    drop: Sequence[str] = (),
-    positive_label: str | None = None,
-    categorical: Sequence[str] = (),
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    max_rows: int | None = None,
-    encode: bool = True,
-) -> Task:
-    """Load a CSV or Parquet file as a task with seeded train/val/test splits.
+def infer_problem(
+    path: Path, target: str, problem: Literal["classification", "regression"] | None = None
+) -> Problem:
+    """The problem :func:`load_table` will infer for ``target`` of ``path`` (or check
+    ``problem`` against it): what a teacher file must be opened as, before the task is
+    built in the teacher's class order."""
+    path = Path(path)
+    frame, where = read_table(path)
+    _check_columns(path, list(frame.columns), "target column", [target])
+    frame, _ = _rows_with_target(frame, target, path)
+    return _type_target(frame[target], problem, where)[1]
 
-    ``problem`` is inferred when omitted: a non-numeric target, or one with at most
-    :data:`MAX_CLASSES_INFERRED` distinct integer values, is classification. Rows with
-    a missing target are dropped (refused if more than half). ``sensitive`` is kept raw
-    per row and stays a feature unless it is listed in ``drop``. With ``text_column`` the
-    task is kind "text" and every other column but the target is ignored. ``categorical``
-    names numeric-looking columns to one-hot encode; ``max_rows`` subsamples (stratified)
-    before splitting. ``encode=False`` passes numeric features through unscaled — the
-    inputs a deployed teacher file expects.
-    """
+
+def _with_test_file(
+    frame: pd.DataFrame, where: Where, test_path: Path, needed: Sequence[str]
+) -> tuple[pd.DataFrame, Where, dict[str, np.ndarray]]:
+    """The main file's rows then the test file's, re-indexed by position; a row's location
+    still names its own file and line."""
+    test, where_test = read_table(test_path)
+    _check_columns(test_path, list(test.columns), "column(s) of the main file", list(needed))
+    n_main = len(frame)
+    index_main, index_test = frame.index.to_numpy(), test.index.to_numpy()
+    both = pd.concat([frame[list(needed)], test[list(needed)]], ignore_index=True)
+
+    def locate(i: int) -> str:
+        return where(int(index_main[i])) if i < n_main else where_test(int(index_test[i - n_main]))
+
+    named = {"train": np.arange(n_main), "test": np.arange(n_main, len(both))}
+    return both, locate, named
+
+
+def _check_labels(labels: pd.Series, classes: Sequence[str], target: str, where: Where) -> None:
+    """Refuse the first row whose label is not one of the teacher's classes."""
+    known = {label_text(c) for c in classes}
+    unknown = ~labels.isin(known)
+    if unknown.any():
+        first = unknown[unknown].index[0]
+        raise DataError(
+            f"The target '{target}' at {where(int(first))} holds the label {labels.loc[first]!r}, "
+            f"which is not one of the teacher's classes {[label_text(c) for c in classes]}. "
+            "Check the target column and the teacher; if the teacher's outputs have other "
+            "names, give them in output order (classes: [...] / --classes)."
+        )
+
+
+def _check_arguments(problem: str | None, sector: str, seed: int, max_rows: int | None) -> None:
     check_choice(
         problem, "problem", owner="load_table", choices=(None, "classification", "regression")
     )
@@ -205,23 +223,117 @@ def load_table(
     check_scalar(seed, "seed", owner="load_table", ge=0, integer=True)
     if max_rows is not None:
         check_scalar(max_rows, "max_rows", owner="load_table", gt=0, integer=True)
+
+
+def _typed_features(
+    frame: pd.DataFrame, where: Where, path: Path, target: str, drop: Sequence[str],
+    not_features: Sequence[str], categorical: Sequence[str],
+) -> dict[str, pd.Series]:  # fmt: skip
+    """Every column but the target, 'drop' and ``not_features`` (sensitive, split), typed."""
+    skip = {target, *drop, *not_features}
+    keep = [c for c in frame.columns if c not in skip]
+    if not keep:
+        raise DataError(
+            f"No feature column is left in {path} after removing the target, the "
+            f"sensitive/split columns and 'drop' {list(drop)}. Keep at least one column."
+        )
+    return {c: _type_feature(frame[c], where, c in categorical) for c in keep}
+
+
+def load_table(
+    path: Path, target: str, *,
+    problem: Literal["classification", "regression"] | None = None, name: str | None = None,
+    sector: Sector = "other", sensitive: str | None = None, sensitive_is_feature: bool = False,
+    text_column: str | None = None, drop: Sequence[str] = (), positive_label: str | None = None,
+    classes: Sequence[str] | None = None, categorical: Sequence[str] = (), seed: int = 0,
+    val_size: float = 0.2, test_size: float = 0.2, split: SplitSpec | None = None,
+    max_rows: int | None = None, encode: bool = True,
+) -> Task:  # fmt: skip
+    """Load a CSV or Parquet file as a task with train/val/test splits.
+
+    ``problem`` is inferred when omitted: a non-numeric target, or one with at most
+    :data:`MAX_CLASSES_INFERRED` distinct integer values, is classification. Rows with
+    a missing target are dropped (refused if more than half). ``sensitive`` is kept raw
+    per row and is not a feature unless ``sensitive_is_feature``. With ``text_column`` the
+    task is kind "text" and every other column but the target is ignored. ``categorical``
+    names numeric-looking columns to one-hot encode; ``max_rows`` subsamples (stratified)
+    before splitting. ``classes`` is the teacher's class order (a label outside it is
+    refused with its row). ``split`` names the test rows (a second file, a column) or the
+    fractions potstill draws (default ``val_size``/``test_size`` with ``seed``).
+    ``encode=False`` passes numeric features through unscaled — the inputs a deployed
+    teacher file expects — with empty cells as NaN.
+    """
+    _check_arguments(problem, sector, seed, max_rows)
     path = Path(path)
+    split = split or SplitSpec(test_fraction=test_size, val_fraction=val_size)
     frame, where = read_table(path)
     columns = list(frame.columns)
+    split_col = [split.column] if split.column else []
+    _check_roles(path, columns, target, sensitive, text_column, drop, categorical, split_col)
+    named: dict[str, np.ndarray] | None = None
+    if split.test is not None:
+        needed = [c for c in columns if c not in drop]
+        frame, where, named = _with_test_file(frame, where, split.test, needed)
+    frame, n_missing = _rows_with_target(frame, target, path)
+    y, problem_ = _type_target(frame[target], problem, where)
+    if classes is not None and problem_ == "classification":
+        _check_labels(target_labels(y), classes, target, where)
+    if named is not None:  # positions after the rows without a target were dropped
+        named = {k: np.flatnonzero(np.isin(frame.index, v)) for k, v in named.items()}
+    elif split.column:
+        named = column_parts(frame[split.column], where)
+    if text_column is not None:
+        used = {text_column: frame[text_column], target: y}
+    else:
+        not_features = [
+            *split_col,
+            *([sensitive] if sensitive and not sensitive_is_feature else []),
+        ]
+        used = _typed_features(frame, where, path, target, drop, not_features, categorical)
+        used[target] = y
+    table = pd.DataFrame(used, index=frame.index).reset_index(drop=True)
+    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
+    title = name or path.stem
+    return build_task(
+        table, target=target, problem=problem_, name=title, sector=sector,
+        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)", note=note),
+        sensitive=frame[sensitive].reset_index(drop=True) if sensitive else None,
+        sensitive_name=sensitive, text_column=text_column, positive_label=positive_label,
+        classes=classes if problem_ == "classification" else None, seed=seed, split=split,
+        named=named, max_rows=max_rows, encode=encode,
+    )  # fmt: skip
+
+
+def _check_roles(
+    path: Path,
+    columns: Sequence[str],
+    target: str,
+    sensitive: str | None,
+    text_column: str | None,
+    drop: Sequence[str],
+    categorical: Sequence[str],
+    split_column: Sequence[str],
+) -> None:
+    """Every column a role names exists, and the target plays no other role."""
     _check_columns(path, columns, "target column", [target])
     for role, names in (
         ("sensitive column", [sensitive] if sensitive else []),
         ("text column", [text_column] if text_column else []),
         ("drop columns", list(drop)),
         ("categorical columns", list(categorical)),
+        ("split column", list(split_column)),
     ):
         _check_columns(path, columns, role, names)
-    if target in drop or target == text_column:
+    if target in drop or target == text_column or target in split_column:
         raise DataError(
-            f"The target column '{target}' of {path} cannot also be dropped or be the text "
-            "column. Choose another target or remove it from 'drop'/'text_column'."
+            f"The target column '{target}' of {path} cannot also be dropped, be the text "
+            "column or the split column. Choose another target or remove it from "
+            "'drop'/'text_column'/'split.column'."
         )
 
+
+def _rows_with_target(frame: pd.DataFrame, target: str, path: Path) -> tuple[pd.DataFrame, int]:
+    """The rows whose target is present; refused when more than half lack it."""
     has_target = _present(frame[target])
     n_missing = int((~has_target).sum())
     if n_missing > len(frame) / 2:
@@ -229,90 +341,4 @@ def load_table(
             f"The target column '{target}' of {path} is missing in {n_missing} of "
             f"{len(frame)} rows (more than half). Fill the target or choose another column."
         )
-    frame = frame[has_target]
-    y, problem_ = _type_target(frame[target], problem, where)
-
-    if text_column is not None:
-        used = {text_column: frame[text_column], target: y}
-    else:
-        keep = [c for c in columns if c != target and c not in drop]
-        if not keep:
-            raise DataError(
-                f"No feature column is left in {path} after removing the target and 'drop' "
-                f"{list(drop)}. Keep at least one column."
-            )
-        used = {c: _type_feature(frame[c], where, c in categorical) for c in keep}
-        used[target] = y
-    table = pd.DataFrame(used, index=frame.index)
-    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
-    title = name or path.stem
-    return build_task(
-        table,
-        target=target,
-        problem=problem_,
-        name=title,
-        sector=sector,
-        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)", note=note),
-        sensitive=frame[sensitive] if sensitive else None,
-        sensitive_name=sensitive,
-        text_column=text_column,
-        positive_label=positive_label,
-        seed=seed,
-        val_size=val_size,
-        test_size=test_size,
-        max_rows=max_rows,
-        encode=encode,
-    )
-
-
-def load_text_corpus(
-    path: Path,
-    text_column: str,
-    *,
-    name: str | None = None,
-    sector: Sector = "other",
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    max_rows: int | None = None,
-    k: int = 10,
-) -> Task:
-    """A user's texts as an embedding system: no target, the teacher's embeddings are the
-    targets and ``recall@k`` of its neighbours the metric. Rows without text are dropped
-    (refused if more than half); the splits are a seeded shuffle."""
-    check_choice(sector, "sector", owner="load_text_corpus", choices=get_args(Sector))
-    check_scalar(seed, "seed", owner="load_text_corpus", ge=0, integer=True)
-    check_scalar(k, "k", owner="load_text_corpus", ge=1, integer=True)
-    path = Path(path)
-    frame, _ = read_table(path)
-    _check_columns(path, list(frame.columns), "text column", [text_column])
-    present = _present(frame[text_column])
-    n_missing = int((~present).sum())
-    if n_missing > len(frame) / 2:
-        raise DataError(
-            f"The text column '{text_column}' of {path} is empty in {n_missing} of {len(frame)} "
-            "rows (more than half). Choose the column that holds the texts."
-        )
-    texts = frame.loc[present, text_column].astype(str).str.strip().to_numpy(dtype=object)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(texts))
-    if max_rows is not None:
-        check_scalar(max_rows, "max_rows", owner="load_text_corpus", gt=0, integer=True)
-        order = order[:max_rows]
-    n_test, n_val = round(len(order) * test_size), round(len(order) * val_size)
-    if len(order) - n_test - n_val < 2 or n_test < k + 1:
-        raise DataError(
-            f"{path} has {len(order)} usable texts: too few for a test split of more than "
-            f"k={k} texts and a distillation set. Give at least {int((k + 1) / test_size) + 1}."
-        )
-    parts = np.split(order, [len(order) - n_test - n_val, len(order) - n_test])
-    title = name or path.stem
-    splits = [Split(X=texts[np.sort(p)], y=np.zeros(len(p), dtype=np.int64)) for p in parts]
-    note = f"Dropped {n_missing} row(s) without text." if n_missing else ""
-    return Task(
-        name=title, sector=sector, kind="text", problem="embedding", train=splits[0],
-        val=splits[1], test=splits[2], metric=f"recall@{k}", n_classes=0,
-        feature_names=(text_column,),
-        info=DatasetInfo(name=title, source=str(path), licence="unknown (user file)",
-                         note=note, n_rows=len(order), n_features=1),
-    )  # fmt: skip
+    return frame[has_target], n_missing

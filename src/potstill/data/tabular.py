@@ -12,21 +12,26 @@ frame it gets is already typed (numeric columns numeric, categories as objects).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from potstill._validation import check_scalar
+from potstill.data.split import (
+    SplitSpec,
+    hold_out,
+    split_indices,
+    split_summary,
+    subsample_indices,
+)
 from potstill.errors import ConfigError, DataError
-from potstill.types import DatasetInfo, Kind, Problem, Sector, Split, Task
+from potstill.types import DatasetInfo, Problem, Sector, Split, Task
 
 __all__ = [
     "IMBALANCE_THRESHOLD",
@@ -126,134 +131,106 @@ def default_metric(problem: Problem, y: np.ndarray, n_classes: int) -> str:
     return "accuracy"
 
 
-def _label(value: Any) -> str:
-    """Class name of a raw target value: integral floats lose their '.0'."""
+def label_text(value: Any) -> str:
+    """Class name of a raw target value or teacher class: integral floats lose their '.0',
+    so a teacher's ``classes_ = [0, 1]`` and a CSV's ``"0"``/``"1.0"`` name the same class."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
+    if isinstance(value, (np.integer, np.floating, np.str_)):
+        return str(value.item())
     return str(value)
 
 
+def target_labels(values: pd.Series) -> pd.Series:
+    """Each row's target as its class name (see :func:`label_text`)."""
+    numeric = pd.api.types.is_numeric_dtype(values.dtype)
+    return (values.map(label_text) if numeric else values).astype(str)
+
+
+def _data_classes(values: pd.Series) -> list[str]:
+    """The classes present in ``values``: sorted numerically for a numeric column."""
+    uniques = np.asarray(pd.unique(values))
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return [label_text(v) for v in np.sort(uniques)]
+    return sorted(str(v) for v in uniques)
+
+
+def _given_classes(values: pd.Series, classes: Sequence[str], where: str) -> list[str]:
+    """The teacher's (or the user's) class order, checked against the labels present."""
+    names = [label_text(c) for c in classes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes or len(names) < 2:
+        raise ConfigError(
+            f"The class list must name at least 2 distinct classes, in the order of the "
+            f"teacher's outputs; got {names}" + (f" (repeated: {dupes})" if dupes else "") + "."
+        )
+    unknown = sorted(set(target_labels(values)) - set(names))
+    if unknown:
+        raise DataError(
+            f"The target '{values.name}'{where} holds the label {unknown[0]!r}, which is not one "
+            f"of the teacher's classes {names}. Check the target column, or give the teacher's "
+            "classes in its output order (classes: [...] / --classes)."
+        )
+    return names
+
+
+def _put_event_last(names: list[str], positive_label: str, ordered: bool, what: str) -> list[str]:
+    if positive_label not in names:
+        raise DataError(
+            f"The positive_label {positive_label!r} is not a class of {what}. "
+            f"Valid classes: {names}."
+        )
+    if len(names) != 2:
+        raise ConfigError(
+            f"positive_label is only meaningful for binary targets; {what} has "
+            f"{len(names)} classes: {names}."
+        )
+    if ordered and names[1] != positive_label:
+        raise ConfigError(
+            f"The teacher's class order is {names}: class 1 (the event potstill scores) is "
+            f"{names[1]!r}, but positive_label is {positive_label!r}. Remove positive_label, "
+            f"or give classes: [{positive_label!r} last] if the teacher's outputs are in that order."
+        )
+    return [n for n in names if n != positive_label] + [positive_label]
+
+
 def encode_target(
-    values: pd.Series, problem: Problem, *, positive_label: str | None = None, where: str = ""
+    values: pd.Series,
+    problem: Problem,
+    *,
+    positive_label: str | None = None,
+    classes: Sequence[str] | None = None,
+    where: str = "",
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Map a target column (no missing values) to int64 ids + class names, or float32.
 
-    Classes are sorted (numerically when the column is numeric); with ``positive_label``
-    a binary problem puts that class last, so class 1 is the event of interest.
+    With ``classes`` (the teacher's output order) class ``k`` is ``classes[k]`` and a label
+    outside it is refused; without, classes are sorted (numerically when the column is
+    numeric). ``positive_label`` puts that class last in a binary problem (class 1 is the
+    event of interest); with ``classes`` it must already be last.
     """
     where = f" {where}" if where else ""
     if problem == "regression":
         return values.to_numpy(dtype=np.float32), ()
-    uniques = np.asarray(pd.unique(values))
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        uniques = np.sort(uniques)
-        names = [_label(v) for v in uniques]
-    else:
-        names = sorted(str(v) for v in uniques)
+    names = _data_classes(values) if classes is None else _given_classes(values, classes, where)
     if len(names) < 2:
         raise DataError(
             f"The target '{values.name}'{where} has {len(names)} class ({names}); "
             "classification needs at least 2. Check the target column or use another file."
         )
     if positive_label is not None:
-        if positive_label not in names:
-            raise DataError(
-                f"The positive_label {positive_label!r} is not a class of target "
-                f"'{values.name}'{where}. Valid classes: {names}."
-            )
-        if len(names) != 2:
-            raise ConfigError(
-                f"positive_label is only meaningful for binary targets; target "
-                f"'{values.name}'{where} has {len(names)} classes: {names}."
-            )
-        names = [n for n in names if n != positive_label] + [positive_label]
+        what = f"target '{values.name}'{where}"
+        names = _put_event_last(names, positive_label, classes is not None, what)
     index = {name: i for i, name in enumerate(names)}
-    as_names = values.map(_label) if pd.api.types.is_numeric_dtype(values.dtype) else values
-    y = as_names.astype(str).map(index).to_numpy(dtype=np.int64)
+    y = target_labels(values).map(index).to_numpy(dtype=np.int64)
     return y, tuple(names)
 
 
-def _split_sizes(n: int, val_size: float, test_size: float) -> tuple[int, int, int]:
-    n_test, n_val = math.ceil(test_size * n), math.ceil(val_size * n)
-    return n - n_val - n_test, n_val, n_test
-
-
-def split_indices(
-    y: np.ndarray,
-    *,
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    stratify: bool = True,
-    class_names: Sequence[str] = (),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded train/val/test row indices (each sorted); stratified by ``y`` if asked.
-
-    Sizes round up for val and test (``ceil(size * n)``); train gets the rest.
-    ``class_names[k]`` names class id ``k`` in error messages.
-    """
-    check_scalar(seed, "seed", owner="split_indices", ge=0, integer=True)
-    check_scalar(val_size, "val_size", owner="split_indices", gt=0, lt=1)
-    check_scalar(test_size, "test_size", owner="split_indices", gt=0, lt=1)
-    if val_size + test_size >= 1:
-        raise ConfigError(
-            "The 'val_size' + 'test_size' parameters of split_indices must be < 1 so that "
-            f"rows remain for training. Got {val_size} + {test_size} instead."
-        )
-    n = len(y)
-    n_train, n_val, n_test = _split_sizes(n, val_size, test_size)
-    classes, counts = np.unique(y, return_counts=True) if stratify else (np.array([0]), [n])
-    need = len(classes)
-    if min(n_train, n_val, n_test) < max(need, 1):
-        raise DataError(
-            f"Too few rows to split: {n} rows give train/val/test = {n_train}/{n_val}/{n_test}, "
-            f"and each split needs at least {max(need, 1)} row(s)"
-            + (f" (one per class, {need} classes)" if stratify else "")
-            + ". Provide more rows or change val_size/test_size."
-        )
-    if stratify and min(counts) < 3:
-        rare = classes[int(np.argmin(counts))].item()
-        label = class_names[rare] if rare in range(len(class_names)) else rare
-        raise DataError(
-            f"Too few rows to split: class {label!r} has {min(counts)} row(s); a stratified "
-            "train/val/test split needs at least 3 rows of each class. Add rows of that "
-            "class or merge it with another."
-        )
-    rows = np.arange(n)
-    try:
-        rest, test = train_test_split(
-            rows, test_size=n_test, random_state=seed, stratify=y if stratify else None
-        )
-        train, val = train_test_split(
-            rest, test_size=n_val, random_state=seed, stratify=y[rest] if stratify else None
-        )
-    except ValueError as exc:
-        raise DataError(f"Too few rows to split {n} rows stratified by class: {exc}") from exc
-    return np.sort(train), np.sort(val), np.sort(test)
-
-
-def subsample_indices(
-    y: np.ndarray, max_rows: int, *, seed: int = 0, stratify: bool = True
-) -> np.ndarray:
-    """At most ``max_rows`` sorted row indices, drawn with the class proportions of ``y``."""
-    check_scalar(max_rows, "max_rows", owner="subsample_indices", gt=0, integer=True)
-    rows = np.arange(len(y))
-    if max_rows >= len(y):
-        return rows
-    try:
-        keep, _ = train_test_split(
-            rows, train_size=int(max_rows), random_state=seed, stratify=y if stratify else None
-        )
-    except ValueError as exc:
-        raise DataError(
-            f"Cannot draw a stratified subsample of {max_rows} rows from {len(y)}: {exc} "
-            "Raise max_rows."
-        ) from exc
-    return np.sort(keep)
-
-
 def _check_raw_features(features: pd.DataFrame, name: str) -> None:
-    """Raw features go to the teacher unchanged: they must be numbers, with none missing."""
+    """Raw features go to the teacher unchanged: they must be numbers (an empty cell is
+    passed as NaN: a teacher with its own imputer, or a GBM, takes it)."""
     text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if text:
         raise DataError(
@@ -261,108 +238,113 @@ def _check_raw_features(features: pd.DataFrame, name: str) -> None:
             f"so every feature must be numeric; column(s) {', '.join(repr(c) for c in text)} are not. "
             "Encode them the way your teacher expects, or list them in 'drop'."
         )
-    missing = [str(c) for c in features.columns if features[c].isna().any()]
-    if missing:
-        raise DataError(
-            f"{name}: with a teacher given as a file the features are passed to it as they are, "
-            f"so none may be missing; column(s) {', '.join(repr(c) for c in missing)} have empty cells. "
-            "Impute them the way your teacher expects, or list them in 'drop'."
-        )
+
+
+def _named_parts(y: np.ndarray, named: Mapping[str, np.ndarray], split: SplitSpec, *,
+                 seed: int, stratify: bool, class_names: Sequence[str],
+                 max_rows: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Rows the user named (a test file, a split column); val is drawn from the train rows
+    when none is named, and ``max_rows`` caps the train + val rows (test rows stay whole)."""
+    empty = np.zeros(0, dtype=np.int64)
+    train, val, test = (np.sort(named.get(k, empty)) for k in ("train", "val", "test"))
+    if max_rows is not None and len(train) + len(val) > max_rows:
+        pool = np.concatenate([train, val])
+        keep = pool[subsample_indices(y[pool], max_rows, seed=seed, stratify=stratify)]
+        train, val = np.intersect1d(train, keep), np.intersect1d(val, keep)
+    if len(val) == 0:
+        train, val = hold_out(train, y, split.val_share, seed=seed, stratify=stratify,
+                              class_names=class_names)  # fmt: skip
+    return train, val, test
+
+
+def _features(frame: pd.DataFrame, target: str, parts: Sequence[np.ndarray], *, name: str,
+              text_column: str | None, encode: bool,
+              categorical: Sequence[str]) -> tuple[list[np.ndarray], tuple[str, ...]]:  # fmt: skip
+    """X of each part and the feature names: texts, raw numbers, or encoded columns."""
+    if text_column is not None:
+        texts = frame[text_column].astype(object)
+        X_all = np.asarray(texts.where(texts.notna(), "").astype(str), dtype=object)
+        return [X_all[idx] for idx in parts], (text_column,)
+    features = frame.drop(columns=[target])
+    if not encode:
+        _check_raw_features(features, name)
+        X_all = features.to_numpy(dtype=np.float32)
+        return [X_all[idx] for idx in parts], tuple(str(c) for c in features.columns)
+    encoder = TabularEncoder(categorical=categorical).fit(features.iloc[parts[0]])
+    return [encoder.transform(features.iloc[idx]) for idx in parts], encoder.feature_names_out_
+
+
+def _missing_cells(frame: pd.DataFrame, target: str, parts: Sequence[np.ndarray],
+                   text_column: str | None) -> list[int]:  # fmt: skip
+    """Empty feature cells per part: what the encoder or the student imputes."""
+    if text_column is not None:
+        return [0 for _ in parts]
+    empty = frame.drop(columns=[target]).isna().to_numpy()
+    return [int(empty[idx].sum()) for idx in parts]
 
 
 def build_task(
-    frame: pd.DataFrame,
-    *,
-    target: str,
-    problem: Problem,
-    name: str,
-    sector: Sector,
-    info: DatasetInfo,
-    metric: str | None = None,
-    sensitive: pd.Series | None = None,
-    sensitive_name: str | None = None,
-    text_column: str | None = None,
-    categorical: Sequence[str] = (),
-    positive_label: str | None = None,
-    seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    max_rows: int | None = None,
-    encode: bool = True,
-) -> Task:
+    frame: pd.DataFrame, *, target: str, problem: Problem, name: str, sector: Sector,
+    info: DatasetInfo, metric: str | None = None, sensitive: pd.Series | None = None,
+    sensitive_name: str | None = None, text_column: str | None = None,
+    categorical: Sequence[str] = (), positive_label: str | None = None,
+    classes: Sequence[str] | None = None, seed: int = 0, val_size: float = 0.2,
+    test_size: float = 0.2, max_rows: int | None = None, encode: bool = True,
+    split: SplitSpec | None = None, named: Mapping[str, np.ndarray] | None = None,
+) -> Task:  # fmt: skip
     """Split and encode a typed frame whose every non-target column is a feature.
 
-    ``encode=False`` keeps the feature columns as they are (all must be numeric and
-    complete): the inputs a deployed teacher was trained on, for a teacher given as a file.
+    ``encode=False`` keeps the feature columns as they are (all must be numeric; an empty
+    cell stays NaN): the inputs a deployed teacher was trained on, for a teacher given as
+    a file. ``classes`` fixes the class order (the teacher's outputs). ``split`` says how
+    the rows are split (default: ``val_size``/``test_size`` fractions with ``seed``);
+    ``named`` holds the positions of the rows the user named per split ("train", "val",
+    "test"), for a test file or a split column.
 
     ``sensitive`` (raw values aligned with ``frame``) is stored per row as strings and is
     never a feature unless it is also a column of ``frame``. With ``text_column`` the task
     is kind "text" and X holds that column's strings (other columns are ignored).
     """
-    y_all, class_names = encode_target(frame[target], problem, positive_label=positive_label)
-    stratify = problem == "classification"
-    rows = np.arange(len(frame))
+    y_all, class_names = encode_target(
+        frame[target], problem, positive_label=positive_label, classes=classes
+    )
+    split = split or SplitSpec(test_fraction=test_size, val_fraction=val_size)
+    seed = seed if split.seed is None else split.seed
+    stratify = problem == "classification" if split.stratify is None else split.stratify
     note = info.note
-    if max_rows is not None and max_rows < len(frame):
-        rows = subsample_indices(y_all, max_rows, seed=seed, stratify=stratify)
-        how = "stratified" if stratify else "at random"
-        note = f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows).".strip()
-    frame, y_all = frame.iloc[rows], y_all[rows]
+    if named is not None:
+        parts = _named_parts(y_all, named, split, seed=seed, stratify=stratify,
+                             class_names=class_names, max_rows=max_rows)  # fmt: skip
+    else:
+        if max_rows is not None and max_rows < len(frame):
+            rows = subsample_indices(y_all, max_rows, seed=seed, stratify=stratify)
+            how = "stratified" if stratify else "at random"
+            note = f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows)."
+            frame, y_all = frame.iloc[rows], y_all[rows]
+            sensitive = None if sensitive is None else sensitive.iloc[rows]
+        parts = split_indices(y_all, seed=seed, val_size=split.val_share,
+                              test_size=split.test_share, stratify=stratify,
+                              class_names=class_names)  # fmt: skip
     sens: np.ndarray | None = None
     if sensitive is not None:
-        raw = sensitive.iloc[rows].astype(object)
+        raw = sensitive.astype(object)
         sens = np.asarray(raw.where(raw.notna(), MISSING).astype(str), dtype=object)
-    parts = split_indices(
-        y_all,
-        seed=seed,
-        val_size=val_size,
-        test_size=test_size,
-        stratify=stratify,
-        class_names=class_names,
-    )
-    kind: Kind = "tabular"
-    if text_column is not None:
-        kind = "text"
-        texts = frame[text_column].astype(object)
-        X_all = np.asarray(texts.where(texts.notna(), "").astype(str), dtype=object)
-        splits = [X_all[idx] for idx in parts]
-        feature_names: tuple[str, ...] = (text_column,)
-    elif not encode:
-        features = frame.drop(columns=[target])
-        _check_raw_features(features, name)
-        X_all = features.to_numpy(dtype=np.float32)
-        splits = [X_all[idx] for idx in parts]
-        feature_names = tuple(str(c) for c in features.columns)
-    else:
-        features = frame.drop(columns=[target])
-        encoder = TabularEncoder(categorical=categorical).fit(features.iloc[parts[0]])
-        splits = [encoder.transform(features.iloc[idx]) for idx in parts]
-        feature_names = encoder.feature_names_out_
+    splits, feature_names = _features(frame, target, parts, name=name, text_column=text_column,
+                                      encode=encode, categorical=categorical)  # fmt: skip
     train, val, test = (
         Split(X=x, y=y_all[idx], sensitive=None if sens is None else sens[idx])
         for x, idx in zip(splits, parts, strict=True)
     )
+    summary = split_summary(split, parts, _missing_cells(frame, target, parts, text_column),
+                            seed=seed, stratify=stratify,
+                            source=str(split.test) if split.test else "")  # fmt: skip
     n_classes = len(class_names)
     return Task(
-        name=name,
-        sector=sector,
-        kind=kind,
-        problem=problem,
-        train=train,
-        val=val,
-        test=test,
-        metric=metric or default_metric(problem, y_all, n_classes),
-        n_classes=n_classes,
-        feature_names=feature_names,
-        class_names=class_names,
+        name=name, sector=sector, kind="text" if text_column is not None else "tabular",
+        problem=problem, train=train, val=val, test=test,
+        metric=metric or default_metric(problem, y_all, n_classes), n_classes=n_classes,
+        feature_names=feature_names, class_names=class_names,
         sensitive_name=sensitive_name if sensitive is not None else None,
-        info=DatasetInfo(
-            name=info.name,
-            source=info.source,
-            licence=info.licence,
-            citation=info.citation,
-            note=note,
-            n_rows=len(frame),
-            n_features=len(feature_names),
-        ),
-    )
+        info=replace(info, note=note.strip(), n_rows=sum(len(p) for p in parts),
+                     n_features=len(feature_names), split=summary),
+    )  # fmt: skip

@@ -110,9 +110,15 @@ def get_perturbation(name: str, kind: Kind) -> Perturbation:
 def reference_from_train(task: Task) -> Reference:
     """Per-feature (tabular) or per-channel (image) mean and std of the train split."""
     X = task.train.X
-    if task.kind == "tabular":
+    if task.kind == "tabular":  # over the present values: raw features may hold NaN
         data = np.asarray(X, dtype=np.float64)
-        return Reference(mean=data.mean(axis=0), std=data.std(axis=0))
+        present = ~np.isnan(data)
+        if present.all():
+            return Reference(mean=data.mean(axis=0), std=data.std(axis=0))
+        n = np.maximum(present.sum(axis=0), 1)
+        mean = np.where(present, data, 0.0).sum(axis=0) / n
+        var = (np.where(present, data - mean, 0.0) ** 2).sum(axis=0) / n
+        return Reference(mean=mean, std=np.sqrt(var))
     if task.kind == "image":
         data = np.asarray(X, dtype=np.float64)
         axes = (0, *range(2, data.ndim))

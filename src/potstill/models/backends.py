@@ -25,6 +25,7 @@ from potstill._validation import check_choice, check_scalar
 from potstill.errors import DataError, ModelError
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import FeatureTap
+from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
 from potstill.types import Outputs, Problem
@@ -108,6 +109,11 @@ class TeacherBackend(ABC):
         """The layer (or tensor) whose output is ``Outputs.embedding``, if any."""
         return None
 
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns, as strings;
+        None when the model does not say (then the task's order is assumed)."""
+        return None
+
 
 class TorchBackend(TeacherBackend):
     """A white-box ``nn.Module``: logits plus hooked hidden layers and embedding."""
@@ -159,6 +165,9 @@ class TorchBackend(TeacherBackend):
 
     def params(self) -> int:
         return count_params(self._module)
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return torch_labels(self._module) if self.problem == "classification" else None
 
 
 class HFBackend(TorchBackend):
@@ -227,6 +236,11 @@ class HFBackend(TorchBackend):
         arch = super().architecture()
         arch["config"] = {k: arch["config"].get(k) for k in _HF_SUMMARY if k in arch["config"]}
         return arch
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        if self.problem != "classification" or self.hf.is_embedding_model:
+            return None
+        return hf_labels(self.hf.backbone.config, self.hf.num_labels)
 
 
 #: The transformers config keys kept in a teacher's record (the full config is in its spec).
@@ -314,3 +328,6 @@ class SklearnBackend(TeacherBackend):
         if self.leaves is not None:
             arch["leaf_embedding"] = self.leaves.describe(self.leaf_width)
         return arch
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return sklearn_labels(self.estimator) if self.problem == "classification" else None

@@ -73,6 +73,10 @@ class MLP(nn.Module):
         Standardise raw inputs with stored statistics (buffers ``input_mean`` and
         ``input_std``, set by :meth:`fit_input_scaling`), so a student serves the same raw
         features as a teacher given as a file; the statistics travel with the weights.
+    impute_inputs : bool, default False
+        Replace a missing input (NaN) by its feature's training median (buffer
+        ``input_fill``, set by :meth:`fit_input_scaling`) before standardising; the
+        exported ONNX graph does the same (IsNaN + Where).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         norm: Norm = "layer",
         standardize_inputs: bool = False,
+        impute_inputs: bool = False,
     ) -> None:
         super().__init__()
         check_scalar(in_features, "in_features", owner="MLP", ge=1, integer=True)
@@ -120,16 +125,37 @@ class MLP(nn.Module):
         if self.standardize_inputs:
             self.register_buffer("input_mean", torch.zeros(self.in_features))
             self.register_buffer("input_std", torch.ones(self.in_features))
+        self.impute_inputs = bool(impute_inputs)
+        if self.impute_inputs:
+            self.register_buffer("input_fill", torch.zeros(self.in_features))
 
     def fit_input_scaling(self, X: torch.Tensor) -> None:
-        """Store the per-feature mean and std of ``X`` (training rows) for standardisation."""
-        if not self.standardize_inputs:
-            raise ConfigError("fit_input_scaling needs an MLP built with standardize_inputs=True.")
+        """Store the per-feature statistics of ``X`` (training rows): the median of the
+        present values as fill value (with ``impute_inputs``), then the mean and std of the
+        filled rows for standardisation."""
+        if not (self.standardize_inputs or self.impute_inputs):
+            raise ConfigError(
+                "fit_input_scaling needs an MLP built with standardize_inputs=True or "
+                "impute_inputs=True."
+            )
+        missing = torch.isnan(X)
+        if missing.any() and not self.impute_inputs:
+            raise ConfigError(
+                "The training rows have missing values (NaN); build the MLP with "
+                "impute_inputs=True so it fills them with the training medians."
+            )
         with torch.no_grad():
-            self.get_buffer("input_mean").copy_(X.mean(dim=0))
-            self.get_buffer("input_std").copy_(X.std(dim=0).clamp_min(1e-6))
+            if self.impute_inputs:
+                fill = torch.nan_to_num(X.nanmedian(dim=0).values, nan=0.0)
+                self.get_buffer("input_fill").copy_(fill)
+                X = torch.where(missing, fill, X)
+            if self.standardize_inputs:
+                self.get_buffer("input_mean").copy_(X.mean(dim=0))
+                self.get_buffer("input_std").copy_(X.std(dim=0).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impute_inputs:
+            x = torch.where(torch.isnan(x), self.get_buffer("input_fill"), x)
         if self.standardize_inputs:
             x = (x - self.get_buffer("input_mean")) / self.get_buffer("input_std")
         for block in self.blocks:
@@ -154,6 +180,7 @@ class MLP(nn.Module):
             "dropout": self.dropout,
             "norm": self.norm,
             "standardize_inputs": self.standardize_inputs,
+            **({"impute_inputs": True} if self.impute_inputs else {}),
         }
 
     @classmethod
@@ -166,6 +193,7 @@ class MLP(nn.Module):
             dropout=spec.get("dropout", 0.0),
             norm=spec.get("norm", "layer"),
             standardize_inputs=bool(spec.get("standardize_inputs", False)),
+            impute_inputs=bool(spec.get("impute_inputs", False)),
         )
 
     def extra_repr(self) -> str:

@@ -3,6 +3,11 @@
 It gives logits (or log-probabilities when its output is probabilities) and, for feature
 and relation methods, hidden tensors added as graph outputs (:mod:`potstill.models.
 onnx_taps`): timing and scoring run the file as it is, ``outputs`` runs the tapped graph.
+
+A classifier exported by skl2onnx runs as it is: its probability output is scored by
+default (its first output is the predicted label) and a ZipMap's dicts become columns;
+its class labels come from the graph or the model's ``classes`` metadata
+(:mod:`potstill.models.labels`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from potstill._validation import check_choice
 from potstill.errors import ModelError, missing_dependency
 from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
+from potstill.models.labels import onnx_default_output, onnx_labels
 from potstill.models.onnx_taps import OnnxTaps, run_batched
 from potstill.models.predict import logits_to_scores
 from potstill.types import Outputs, Problem
@@ -75,10 +81,14 @@ class OnnxBackend(TeacherBackend):
         self.input_dtype = _ORT_DTYPES.get(inputs[0].type, np.float32)
         first = inputs[0].shape[0] if inputs[0].shape else None
         self.fixed_batch = first if isinstance(first, int) and first > 0 else None
-        names = [o.name for o in self.session.get_outputs()]
+        outputs = self.session.get_outputs()
+        if output is None:  # skl2onnx puts the predicted label first: score the probabilities
+            output, probabilities = onnx_default_output(outputs, problem)
+            self.scores = "probabilities" if probabilities else self.scores
         self.output_name = check_choice(
-            output or names[0], "output", owner="Teacher.from_onnx", choices=names, error=ModelError
-        )
+            output, "output", owner="Teacher.from_onnx", choices=[o.name for o in outputs],
+            error=ModelError,
+        )  # fmt: skip
         self.taps = OnnxTaps.open(self.path, self.output_name, features, embedding)
 
     @property
@@ -143,3 +153,6 @@ class OnnxBackend(TeacherBackend):
 
         model = onnx.load(str(self.path), load_external_data=False)
         return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+
+    def class_labels(self) -> tuple[str, ...] | None:
+        return onnx_labels(self.path) if self.problem == "classification" else None

@@ -32,6 +32,7 @@ import torch
 
 from potstill.errors import ModelError
 from potstill.models.hooks import uniform_layer_map
+from potstill.models.labels import zipmap_to_array
 from potstill.types import Outputs
 
 __all__ = [
@@ -271,7 +272,8 @@ def run_batched(
     session: Any, input_name: str, X: np.ndarray, names: list[str], fixed_batch: int | None
 ) -> list[np.ndarray]:
     """``session.run(names)`` over the rows of ``X``: in one call, or in chunks of a
-    fixed-batch graph's size (the last chunk padded with its last row, then trimmed)."""
+    fixed-batch graph's size (the last chunk padded with its last row, then trimmed).
+    A ZipMap output (a list of {label: probability} dicts) becomes an array."""
     step = fixed_batch or len(X)
     chunks = []
     for start in range(0, len(X), step):
@@ -279,7 +281,7 @@ def run_batched(
         n = len(xb)
         if fixed_batch and n < step:
             xb = np.concatenate([xb, np.repeat(xb[-1:], step - n, axis=0)])
-        chunks.append([np.asarray(a)[:n] for a in session.run(names, {input_name: xb})])
+        chunks.append([zipmap_to_array(a)[:n] for a in session.run(names, {input_name: xb})])
     return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
 
 

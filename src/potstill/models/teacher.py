@@ -246,6 +246,11 @@ class Teacher:
         """One prediction call on a numpy batch, as a plain callable (for benchmarking)."""
         return self._backend.predict_fn()
 
+    def class_labels(self) -> tuple[str, ...] | None:
+        """The teacher's class labels in the order of its output columns (``classes_``,
+        ONNX labels or metadata, ``id2label``, a module's ``classes``); None when unknown."""
+        return self._backend.class_labels()
+
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,
         architecture and parameter count (None for tree ensembles)."""

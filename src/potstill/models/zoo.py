@@ -58,6 +58,11 @@ class TeacherSpec(BaseModel):
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
     )
+    allow_weak: bool = Field(
+        False,
+        description="Proceed when the teacher scores no better than a trivial predictor "
+        "(majority class / mean) on the labelled rows; recorded in the record.",
+    )
     hidden: list[int] = Field(
         default_factory=lambda: [512, 512, 256], description="MLP hidden widths."
     )
@@ -108,8 +113,9 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    # What the teacher exposes does not change the trained teacher: not part of its key.
-    exposed = {"features", "embedding", "leaf_embedding"}
+    # What the teacher exposes, and how a file teacher is checked, do not change the trained
+    # teacher: not part of its key.
+    exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
     recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed})
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y

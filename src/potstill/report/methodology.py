@@ -49,8 +49,36 @@ def _show(value: Any) -> str:
     return esc(_raw(value))
 
 
+def _split_text(info: Mapping[str, Any]) -> str:
+    """How the rows were split, rows per split and imputed cells, from ``dataset.split``."""
+    split = info.get("split")
+    if not isinstance(split, Mapping) or not split:
+        return MISSING
+    rows = split.get("rows") or {}
+    sizes = "/".join(count(rows.get(k)) for k in ("train", "val", "test"))
+    text = f"{split.get('description', split.get('how', MISSING))}; train/val/test {sizes}"
+    imputed = split.get("imputed_cells") or {}
+    if any(imputed.get(k) for k in ("train", "val", "test")):
+        text += "; empty cells imputed " + "/".join(
+            count(imputed.get(k)) for k in ("train", "val", "test")
+        )
+    return text
+
+
+def _system_warnings(records: Records) -> str:
+    """Each system-level warning of the records (weak teacher, test rows it may have
+    seen), once per system."""
+    seen: dict[tuple[str, str], str] = {}
+    for r in records:
+        for w in r.get("warnings") or []:
+            if isinstance(w, Mapping) and w.get("code") != "retention_suspect":
+                seen.setdefault((r["system"], str(w.get("code"))), str(w.get("message", "")))
+    lines = [f"- **{esc(system)}**: {esc(message)}" for (system, _), message in seen.items()]
+    return "\n\n**Warnings.**\n\n" + "\n".join(lines) if lines else ""
+
+
 def datasets_section(records: Records) -> str:
-    """One row per dataset the records name, with the systems that use it."""
+    """One row per dataset the records name, with the systems that use it and the split."""
     seen: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
     for r in records:
         raw = r.get("dataset")
@@ -61,11 +89,12 @@ def datasets_section(records: Records) -> str:
     rows = [
         [esc(name), esc(", ".join(systems)), esc(info.get("source", MISSING)),
          esc(info.get("licence", MISSING)), count(info.get("n_rows") or None),
-         count(info.get("n_features") or None), esc(info.get("note") or MISSING)]
+         count(info.get("n_features") or None), esc(_split_text(info)),
+         esc(info.get("note") or MISSING)]
         for name, (info, systems) in seen.items()
     ]  # fmt: skip
-    head = ["Dataset", "Systems", "Source", "Licence", "Rows", "Features", "Notes"]
-    return "## Datasets\n\n" + md_table(head, rows)
+    head = ["Dataset", "Systems", "Source", "Licence", "Rows", "Features", "Split", "Notes"]
+    return "## Datasets\n\n" + md_table(head, rows) + _system_warnings(records)
 
 
 _MAX_VALUES, _MAX_CHARS = 4, 80

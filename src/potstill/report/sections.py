@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.report.claims import PAPER_CLAIMS, PAPER_TITLE, Claim
 from potstill.report.format import (
     MISSING,
@@ -264,10 +265,11 @@ def per_system_section(records: Records) -> str:
         fidelity = metric(h["agreement"]) if h["agreement"] is not None else (
             f"r={metric(h['pearson'])}" if h["pearson"] is not None else MISSING)  # fmt: skip
         ret = estimate(dig(r, "quality", "retention"))
+        suspect = " ⚠ suspect" if is_suspect(r) else ""
         rows.append([
             esc(h["system"]), esc(h["sector"]), esc(h["method"]), esc(h["family"]),
             esc(h["status"].replace("_", " ")), esc(h["metric"] or MISSING),
-            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret),
+            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret) + suspect,
             fidelity, ms(h["teacher_p50_ms"]), ms(h["student_p50_ms"]),
             si(h["teacher_throughput"]), si(h["student_throughput"]),
             si(h["teacher_params"]), si(h["student_params"]),
@@ -287,7 +289,27 @@ def per_system_section(records: Records) -> str:
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
         f"profiles used as headline ({_latency_note(records)}); throughput is predictions per "
         "second at each profile's throughput batch; Agreement is top-1 agreement with the "
-        "teacher (r = Pearson correlation for regression). Exact values: `results.csv`.\n\n" + table
+        "teacher (r = Pearson correlation for regression). Exact values: `results.csv`.\n\n"
+        + table
+        + _suspect_note(records)
+    )
+
+
+def _suspect_note(records: Records) -> str:
+    """Why a retention is marked ⚠ suspect: each such record's warning."""
+    lines = [
+        f"- {esc(r['system'])} / {esc(r['method'])}: {esc(w.get('message', ''))}"
+        for r in records
+        for w in r.get("warnings") or []
+        if isinstance(w, Mapping) and w.get("code") == "retention_suspect"
+    ]
+    if not lines:
+        return ""
+    low, high = SUSPECT_RETENTION
+    return (
+        f"\n\n⚠ suspect: a retention outside [{pct(low, 0)}, {pct(high, 0)}] usually means the "
+        "comparison is wrong (class order, target or features do not match the teacher), not "
+        "that the student is that much better or worse:\n\n" + "\n".join(lines)
     )
 
 

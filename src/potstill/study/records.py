@@ -35,6 +35,7 @@ from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PotstillError
 from potstill.evaluate import apply_gates, retention
+from potstill.evaluate.sanity import retention_warnings
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
@@ -42,6 +43,7 @@ from potstill.models.teacher import Teacher
 from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
 from potstill.study.store import ResultStore
+from potstill.study.teacher_check import system_warnings
 from potstill.types import CostProfile, Quality, RunRecord, Task
 
 if TYPE_CHECKING:  # system.py imports this module
@@ -211,6 +213,7 @@ def write_records(
             qualities, bench.threads,
         )  # fmt: skip
     records = []
+    shared_warnings = system_warnings(task, teacher_info)
     for c in cells:
         s_profiles = by_target.get(f"student:{c.entry.label}", {})
         costs = None
@@ -242,6 +245,7 @@ def write_records(
                     outputs = _rescore(target, profile, test_X, bench.threads)
                     runtime_metric[runtime] = runtime_score(outputs)
         quality = qualities.get(c.entry.label)
+        warnings = [*shared_warnings, *retention_warnings(quality)]
         gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
         student_desc: dict[str, Any] = {}
         if c.student is not None:
@@ -272,6 +276,7 @@ def write_records(
                 costs=costs,
                 gates=gates,
                 references=c.references,
+                warnings=warnings,
                 timings={**timings, **c.timings},
                 environment=ctx.environment,
                 git_revision=git_revision(),

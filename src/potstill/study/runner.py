@@ -82,7 +82,11 @@ def preflight(config: FleetConfig) -> None:
                 f"systems[{i}].dataset.builtin: unknown built-in dataset {ds.builtin!r}. "
                 f"Valid names: {', '.join(names)}."
             )
-        for what, path in (("dataset.path", ds.path), ("teacher.path", system.teacher.path)):
+        for what, path in (
+            ("dataset.path", ds.path),
+            ("dataset.split.test", ds.split.test),
+            ("teacher.path", system.teacher.path),
+        ):
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
         for entry in system.grid or config.grid:

@@ -32,12 +32,12 @@ from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.students import build_student, student_for_blackbox
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
-from potstill.models.zoo import get_teacher
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.store import ResultStore
-from potstill.study.tasks import load_task, raw_features
+from potstill.study.tasks import raw_features
+from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, RunRecord, Task
@@ -110,10 +110,13 @@ def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> 
 
 
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
-    """Raw features (a teacher file's inputs): the student standardises them itself."""
+    """Raw features (a teacher file's inputs): the student standardises them itself, and
+    fills empty cells with the training medians when the data has any."""
     if not isinstance(student, MLP):
         return student
-    scaled = MLP.from_spec({**student.spec(), "standardize_inputs": True})
+    impute = any(bool(np.isnan(s.X).any()) for s in (task.train, task.val, task.test))
+    spec = {**student.spec(), "standardize_inputs": True, "impute_inputs": impute}
+    scaled = MLP.from_spec(spec)
     scaled.load_state_dict(student.state_dict(), strict=False)
     scaled.fit_input_scaling(torch.from_numpy(task.train.X))
     return scaled
@@ -183,19 +186,11 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if all(store.exists(k) for k in keys):
         log.info("%s: all %d records present, skipped", spec.name, len(keys))
         return []
-    t0 = time.perf_counter()
-    task = load_task(spec, seed=fleet.seed)
-    timings = {"load_s": time.perf_counter() - t0}
-    t0 = time.perf_counter()
-    teacher, teacher_info = get_teacher(
-        spec.name,
-        task,
-        spec.teacher,
-        seed=fleet.seed,
-        train_cfg=spec.train or fleet.train,
-        cache_dir=ctx.cache_dir,
-    )
-    timings["teacher_s"] = time.perf_counter() - t0
+    timings: dict[str, float] = {}
+    task, teacher, teacher_info = open_task_and_teacher(
+        spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
+        timings=timings,
+    )  # fmt: skip
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
     raw_task, task, text_model = task, *_encode_text(task, teacher)
