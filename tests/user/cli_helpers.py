@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,9 @@ def run_cli(argv: list[str], folder: Path) -> CliRun:
             main(argv)
         except SystemExit as exc:
             code = exc.code
+        except Exception:  # what a user's terminal shows: a traceback, exit status 1
+            traceback.print_exc()
+            code = 1
     return CliRun(int(code or 0), out.getvalue(), err.getvalue(), folder)
 
 
