@@ -323,8 +323,8 @@ def summarise_system(rows: pd.DataFrame, system: UserSystem, run: dict[str, Any]
                            round(system.library_metric, 4)}  # fmt: skip
     if rows.empty:
         return {**out, "error": run["stderr_tail"]}
-    first = rows.iloc[0]
-    out["teacher_metric"] = _float(first["teacher_metric"])
+    measured = rows[rows["teacher_metric"].notna()]
+    out["teacher_metric"] = _float(measured.iloc[0]["teacher_metric"]) if len(measured) else None
     out["status"] = rows.groupby("status").size().to_dict()
     failed = rows[rows["status"] == "failed"]
     if not failed.empty:
