@@ -90,6 +90,11 @@ def test_distill_own_teacher_writes_student_onnx_records_report(
     # Fed the raw columns it was trained on, the teacher is accurate on held-out rows.
     assert kd["quality"]["teacher"]["value"] > 0.85
     assert kd["quality"]["retention"]["value"] > 0.8
+    # Sized from the teacher's trees (--width 0.25 by default), and timed as it is deployed.
+    sizing = kd["student"]["sizing"]
+    assert sizing["teacher"]["unit"] == "learned tree numbers"
+    assert kd["student"]["params"] <= 0.25 * sizing["teacher"]["count"]
+    assert kd["costs"]["extra"]["waterfall"][0]["step"] == "teacher (scikit-learn)"
     student = out / "students" / "system" / "kd"
     assert (student / "model.json").is_file() and (student / "model.safetensors").is_file()
     assert json.loads((student / "model.json").read_text())["spec"]["standardize_inputs"] is True

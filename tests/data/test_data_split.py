@@ -22,7 +22,7 @@ def frame(n: int = 40, seed: int = 0) -> pd.DataFrame:
         {
             "x1": rng.normal(size=n).round(3),
             "x2": rng.normal(size=n).round(3),
-            "group": np.where(np.arange(n) % 2 == 0, "f", "m"),
+            "group": np.where(np.arange(n) % 3 == 0, "f", "m"),
             "risk": np.where(np.arange(n) % 2 == 0, "good", "bad"),
         }
     )

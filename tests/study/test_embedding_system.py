@@ -121,8 +121,10 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
         quantized = r["costs"]["extra"]["quantized_teacher"]
         assert quantized["runtime"] == "onnx-int8" and 0.0 <= quantized["metric_value"] <= 1.0
         assert quantized["retention"] == quantized["metric_value"]  # the teacher's recall is 1
+        native = r["costs"]["extra"]["teacher_deployments"][0]  # eager PyTorch, as deployed
+        assert native["runtime"] == "eager" and native["counted"]
         assert quantized["reduction"] == pytest.approx(
-            1 - quantized["usd_per_million"] / r["costs"]["teacher_usd_per_million"]
+            1 - quantized["usd_per_million"] / native["usd_per_million"]
         )
     assert records["kd"]["student"]["losses"] == {"cosine": 1.0, "mse": 1.0}
     assert records["rkd"]["student"]["losses"] == {"cosine": 0.0, "mse": 0.0, "rkd": 1.0}

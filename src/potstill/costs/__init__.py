@@ -10,14 +10,25 @@ and what distillation, the runtime and quantization each saved.
 
 from __future__ import annotations
 
-from potstill.costs.bench import bench_paths, json_line, render_bench, render_prices, render_table
+from potstill.costs.bench import (
+    bench_paths,
+    json_line,
+    onnx_file_problem,
+    render_bench,
+    render_prices,
+    render_table,
+)
 from potstill.costs.config import PRESETS, BenchConfig
 from potstill.costs.costmodel import (
     HOURS_PER_MONTH,
+    RUNTIME_LABELS,
+    Step,
     capacity_per_instance,
     cost_of,
+    runtime_label,
     usd_per_million,
     waterfall,
+    waterfall_of,
 )
 from potstill.costs.harness import measure
 from potstill.costs.onnx_export import export_onnx, quantize_int8
@@ -36,10 +47,12 @@ __all__ = [
     "HOURS_PER_MONTH",
     "MIN_SAMPLES",
     "PRESETS",
+    "RUNTIME_LABELS",
     "BenchConfig",
     "BenchTarget",
     "PriceCatalog",
     "PriceEntry",
+    "Step",
     "StopRule",
     "bench_paths",
     "capacity_per_instance",
@@ -49,14 +62,17 @@ __all__ = [
     "json_line",
     "latency_stats",
     "measure",
+    "onnx_file_problem",
     "quantize_int8",
     "register_runtime",
     "render_bench",
     "render_prices",
     "render_table",
+    "runtime_label",
     "runtime_names",
     "runtime_predictor",
     "saved_predictor",
     "usd_per_million",
     "waterfall",
+    "waterfall_of",
 ]

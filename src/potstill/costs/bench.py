@@ -27,7 +27,14 @@ from potstill.costs.target import BenchTarget
 from potstill.errors import BenchError
 from potstill.types import CostProfile, to_jsonable
 
-__all__ = ["bench_paths", "json_line", "render_bench", "render_prices", "render_table"]
+__all__ = [
+    "bench_paths",
+    "json_line",
+    "onnx_file_problem",
+    "render_bench",
+    "render_prices",
+    "render_table",
+]
 
 
 def _onnx_input_shape(path: Path) -> tuple[int, ...]:
@@ -58,6 +65,26 @@ def _onnx_input_shape(path: Path) -> tuple[int, ...]:
             "pass input_shape explicitly."
         )
     return tuple(int(d) for d in dims if d is not None)
+
+
+def onnx_file_problem(path: Path, input_shape: Sequence[int]) -> str | None:
+    """Why the bench's own ONNX Runtime session cannot time ``path`` on float32 rows of
+    ``input_shape`` at every batch size (None when it can): the study then times an ONNX
+    teacher through its own session instead, and says so."""
+    import onnx
+
+    try:
+        shape = _onnx_input_shape(path)
+    except BenchError as exc:
+        return str(exc)
+    if shape != tuple(input_shape):
+        return f"its input shape {shape} is not the data's {tuple(input_shape)}"
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    first = next(i for i in graph.input if i.name not in initializers).type.tensor_type.shape.dim
+    if first and first[0].HasField("dim_value") and first[0].dim_value >= 1:
+        return f"its batch size is fixed to {first[0].dim_value}"
+    return None
 
 
 def _model_dir_input_shape(directory: Path, meta: dict[str, Any]) -> tuple[int, ...] | None:

@@ -11,22 +11,35 @@ offline (best batch) throughput. Capacity under a latency bound comes from the s
 scenario: the largest Poisson rate one replica serves with p99 <= SLO, times replicas.
 A month is 730 hours.
 
-The waterfall separates the levers: teacher (eager) → student (eager) is what
+The waterfall separates the levers: teacher → student on the teacher's runtime is what
 distillation saved, → student (ONNX Runtime) what the runtime saved, → student (INT8)
-what quantization saved.
+what quantization saved. Every step names the runtime it was measured on, and a step
+whose re-scored quality failed its check is shown with its cost but never counted.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PriceError
 from potstill.types import CostProfile, Costs
 
-__all__ = ["HOURS_PER_MONTH", "capacity_per_instance", "cost_of", "usd_per_million", "waterfall"]
+__all__ = [
+    "HOURS_PER_MONTH",
+    "RUNTIME_LABELS",
+    "Step",
+    "capacity_per_instance",
+    "cost_of",
+    "runtime_label",
+    "usd_per_million",
+    "waterfall",
+    "waterfall_of",
+]
 
 HOURS_PER_MONTH = 730.0
 
@@ -177,58 +190,109 @@ def cost_of(
     )
 
 
-_STEPS = (
-    ("teacher (eager)", "baseline"),
-    ("student (eager)", "distillation"),
-    ("student (ONNX Runtime)", "runtime"),
-    ("student (INT8)", "quantization"),
-)
+#: How each runtime is named in waterfall labels and reports.
+RUNTIME_LABELS = {
+    "eager": "eager PyTorch",
+    "compile": "torch.compile",
+    "onnx": "ONNX Runtime",
+    "onnx-int8": "ONNX Runtime INT8",
+    "native": "its own runtime",
+}
+
+
+def runtime_label(runtime: str) -> str:
+    """``"ONNX Runtime"`` for ``"onnx"``: the name a report gives a runtime."""
+    return RUNTIME_LABELS.get(runtime, runtime)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One bar of a waterfall: a model on one runtime, and whether its saving may count.
+
+    ``profile`` None: the runtime was not measured. ``counted`` False: it was measured but
+    failed its quality check (``reason``; ``metric`` and ``retention`` say by how much), so
+    it is shown with its cost and never counted as a saving.
+    """
+
+    label: str
+    lever: str
+    profile: CostProfile | None
+    runtime_label: str = ""
+    counted: bool = True
+    reason: str = ""
+    metric: float | None = None
+    retention: float | None = None
+
+
+def _step_row(step: Step, entry: PriceEntry) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "step": step.label,
+        "lever": step.lever,
+        "measured": step.profile is not None,
+        "counted": step.profile is not None and step.counted,
+        "status": "not measured" if step.profile is None else "ok" if step.counted else "failed",
+        "runtime_label": step.runtime_label,
+        "metric": step.metric,
+        "retention": step.retention,
+        "reason": step.reason,
+        "usd_per_million": None,
+        "saved_usd_per_million": None,
+        "saved_fraction_of_teacher": None,
+        "cumulative_reduction": None,
+    }
+    if step.profile is not None:
+        row.update(
+            model=step.profile.model,
+            runtime=step.profile.runtime,
+            usd_per_million=usd_per_million(step.profile, entry),
+        )
+    return row
+
+
+def waterfall_of(steps: Sequence[Step], entry: PriceEntry) -> list[dict[str, Any]]:
+    """$ per 1M predictions at each step and what each counted step saved.
+
+    The first step is the baseline and must be measured. A step that is not measured or
+    failed its quality check saves nothing; the next counted step is compared with the
+    last counted one, so the counted savings add up to the last counted step's reduction.
+    """
+    if not steps or steps[0].profile is None:
+        raise PriceError("A waterfall starts from a measured baseline (the teacher's profile).")
+    rows = [_step_row(s, entry) for s in steps]
+    base = previous = float(rows[0]["usd_per_million"])
+    for row in rows:
+        if not row["counted"]:
+            continue
+        usd = float(row["usd_per_million"])
+        saved = previous - usd
+        row.update(
+            saved_usd_per_million=saved,
+            saved_fraction_of_teacher=saved / base,
+            cumulative_reduction=1.0 - usd / base,
+        )
+        previous = usd
+    return rows
 
 
 def waterfall(
-    teacher_eager: CostProfile,
+    teacher: CostProfile,
     student_eager: CostProfile,
     student_onnx: CostProfile | None,
     student_int8: CostProfile | None,
     entry: PriceEntry,
 ) -> list[dict[str, Any]]:
-    """$ per 1M predictions at each lever, and what each lever saved.
+    """The classic four levers, every step labelled with its runtime: teacher → student
+    on the same runtime (distillation) → ONNX Runtime (runtime) → INT8 (quantization).
 
     A step whose profile is None (runtime skipped) is kept with ``measured: False`` and
-    the next measured step is compared with the last measured one.
+    the next measured step is compared with the last measured one. The study builds its
+    waterfalls with :func:`waterfall_of`, which also marks steps that failed a quality check.
     """
-    teacher_usd = usd_per_million(teacher_eager, entry)
-    steps: list[dict[str, Any]] = []
-    previous = teacher_usd
-    profiles = (teacher_eager, student_eager, student_onnx, student_int8)
-    for (label, lever), profile in zip(_STEPS, profiles, strict=True):
-        if profile is None:
-            steps.append(
-                {
-                    "step": label,
-                    "lever": lever,
-                    "measured": False,
-                    "usd_per_million": None,
-                    "saved_usd_per_million": None,
-                    "saved_fraction_of_teacher": None,
-                    "cumulative_reduction": None,
-                }
-            )
-            continue
-        usd = usd_per_million(profile, entry)
-        saved = previous - usd if lever != "baseline" else 0.0
-        steps.append(
-            {
-                "step": label,
-                "lever": lever,
-                "measured": True,
-                "model": profile.model,
-                "runtime": profile.runtime,
-                "usd_per_million": usd,
-                "saved_usd_per_million": saved,
-                "saved_fraction_of_teacher": saved / teacher_usd,
-                "cumulative_reduction": 1.0 - usd / teacher_usd,
-            }
-        )
-        previous = usd
-    return steps
+    t_label, s_label = runtime_label(teacher.runtime), runtime_label(student_eager.runtime)
+    steps = [
+        Step(f"teacher ({t_label})", "baseline", teacher, t_label),
+        Step(f"student ({s_label})", "distillation", student_eager, s_label),
+        Step("student (ONNX Runtime)", "runtime", student_onnx, "ONNX Runtime"),
+        Step("student (ONNX Runtime INT8)", "quantization", student_int8, "ONNX Runtime INT8"),
+    ]
+    return waterfall_of(steps, entry)

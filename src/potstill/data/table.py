@@ -12,6 +12,7 @@ CSV line numbers count the header as line 1 and assume no quoted field spans lin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, get_args
@@ -20,6 +21,13 @@ import numpy as np
 import pandas as pd
 
 from potstill._validation import check_choice, check_scalar
+from potstill.data.screen import (
+    Screening,
+    check_header,
+    check_range,
+    check_sensitive,
+    screen_features,
+)
 from potstill.data.split import SplitSpec, column_parts
 from potstill.data.tabular import build_task, label_text, target_labels
 from potstill.errors import DataError
@@ -62,6 +70,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, Where]:
             f"Supported: {valid}. Convert the file to CSV or Parquet."
         )
     kind = SUPPORTED_SUFFIXES[suffix]
+    check_header(path)
     try:
         if kind == "CSV":
             frame = pd.read_csv(path, dtype=str, skip_blank_lines=False)
@@ -128,6 +137,7 @@ def _type_feature(column: pd.Series, where: Where, categorical: bool) -> pd.Seri
         return column.astype(object)
     values, bad = _as_numbers(column)
     if not bad.any():
+        check_range(values, column, where)
         return values
     _refuse_mostly_numeric(column, bad, where, "pass the column in 'categorical' if it is one")
     return column.astype(object)
@@ -148,6 +158,7 @@ def _type_target(
                 f"numbers, but {at} has {value!r}. Fix the cell, or use "
                 "problem='classification'."
             )
+        check_range(values, column, where)
         return values, "regression"
     if bad.any():
         if problem is None:
@@ -157,7 +168,21 @@ def _type_target(
         integral = bool(np.all(np.mod(values, 1) == 0))
         small = values.nunique() <= MAX_CLASSES_INFERRED
         problem = "classification" if integral and small else "regression"
+    check_range(values, column, where)
     return values, problem
+
+
+def problem_reason(y: pd.Series, problem: Problem, target: str) -> str:
+    """Why :func:`load_table` inferred ``problem`` for ``target`` (said and recorded)."""
+    n = int(y.nunique())
+    if problem == "regression":
+        kind = "integer" if bool(np.all(np.mod(y, 1) == 0)) else "non-integer"
+        return (f"Problem inferred: regression, because the target '{target}' holds {n} distinct "
+                f"{kind} values (classification is inferred for at most {MAX_CLASSES_INFERRED} "
+                "distinct integers); set problem: classification to override.")  # fmt: skip
+    kind = "numeric" if pd.api.types.is_numeric_dtype(y.dtype) else "non-numeric"
+    return (f"Problem inferred: classification, because the target '{target}' holds {n} "
+            f"distinct {kind} values; set problem: regression to override.")  # fmt: skip
 
 
 def _check_columns(path: Path, columns: Sequence[str], role: str, names: Sequence[str]) -> None:
@@ -276,6 +301,12 @@ def load_table(
         frame, where, named = _with_test_file(frame, where, split.test, needed)
     frame, n_missing = _rows_with_target(frame, target, path)
     y, problem_ = _type_target(frame[target], problem, where)
+    screening = Screening()
+    if problem is None:  # an integer target read as a regression is the surprising case
+        surprising = problem_ == "regression" and bool(np.all(np.mod(y, 1) == 0))
+        screening.say(
+            problem_reason(y, problem_, target), logging.WARNING if surprising else logging.INFO
+        )
     if classes is not None and problem_ == "classification":
         _check_labels(target_labels(y), classes, target, where)
     if named is not None:  # positions after the rows without a target were dropped
@@ -290,9 +321,15 @@ def load_table(
             *([sensitive] if sensitive and not sensitive_is_feature else []),
         ]
         used = _typed_features(frame, where, path, target, drop, not_features, categorical)
+        used = screen_features(
+            used, y, target=target, path=path, screening=screening, raw=not encode
+        )
         used[target] = y
+    if sensitive:
+        check_sensitive(frame[sensitive], y, sensitive, target)
     table = pd.DataFrame(used, index=frame.index).reset_index(drop=True)
-    note = f"Dropped {n_missing} row(s) with a missing target." if n_missing else ""
+    notes = [f"Dropped {n_missing} row(s) with a missing target."] if n_missing else []
+    note = " ".join([*notes, *screening.notes])
     title = name or path.stem
     return build_task(
         table, target=target, problem=problem_, name=title, sector=sector,

@@ -18,7 +18,7 @@ from potstill.evaluate.calibration import (
     reliability_bins,
 )
 from potstill.evaluate.check import CheckReport, CheckRow, Skipped, check_study, gates_from_config
-from potstill.evaluate.config import EvalConfig, GatesConfig
+from potstill.evaluate.config import DEFAULT_RUNTIME_RETENTION, EvalConfig, GatesConfig
 from potstill.evaluate.fairness import check_sensitive, fairness_summary
 from potstill.evaluate.fidelity import agreement, js_divergence, kl_divergence, pearson
 from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
@@ -47,6 +47,7 @@ from potstill.evaluate.robustness import (
 )
 
 __all__ = [
+    "DEFAULT_RUNTIME_RETENTION",
     "GATE_NAMES",
     "METRICS",
     "PERTURBATIONS",

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError
 
-__all__ = ["EvalConfig", "GatesConfig"]
+__all__ = ["DEFAULT_RUNTIME_RETENTION", "EvalConfig", "GatesConfig"]
 
 
 class EvalConfig(BaseModel):
@@ -93,8 +93,14 @@ class EvalConfig(BaseModel):
         return cls(n_resamples=200, severities=(0.25, 1.0), seed=seed)
 
 
+#: ``min_runtime_retention`` when a study leaves it unset.
+DEFAULT_RUNTIME_RETENTION = 0.98
+
+
 class GatesConfig(BaseModel):
-    """Deployment thresholds; ``None`` (the default) leaves a gate out."""
+    """Deployment thresholds; ``None`` (the default) leaves a gate out. The student's gates
+    are :data:`~potstill.evaluate.gates.GATE_NAMES`; ``min_runtime_retention`` judges its
+    exported runtimes (and the teacher's) before a cost saving may count."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,7 +123,16 @@ class GatesConfig(BaseModel):
         description="Smallest acceptable retention averaged over every perturbed point, e.g. 0.95.",
     )
 
-    @field_validator("min_retention", "min_robust_retention")
+    min_runtime_retention: float | None = Field(
+        default=None,
+        description="Smallest retention an exported runtime (ONNX, INT8) must keep, re-scored "
+        "on the test rows against the same model on its own runtime (teacher or student); "
+        "default (unset): 0.98. With min_retention set, a student's runtime must also meet "
+        "that against the teacher. A runtime below either is shown as failed, with its "
+        "metric, and never counted as a saving.",
+    )
+
+    @field_validator("min_retention", "min_robust_retention", "min_runtime_retention")
     @classmethod
     def _check_positive(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is None:

@@ -28,6 +28,7 @@ from potstill.models.hooks import FeatureTap
 from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
+from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Outputs, Problem
 
 __all__ = [
@@ -100,6 +101,11 @@ class TeacherBackend(ABC):
     def params(self) -> int | None:
         """Parameter count where it is defined."""
         return None
+
+    def trees(self) -> TreeCount | None:
+        """Trees, splits and leaves of a tree-ensemble model (its ``estimator`` or
+        ``booster``), else None."""
+        return count_trees(getattr(self, "estimator", None) or getattr(self, "booster", None))
 
     def hidden_layer_names(self) -> list[str]:
         """The hidden layers (or tensors) ``outputs`` fills, in depth order (none for a black box)."""

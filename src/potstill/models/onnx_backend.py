@@ -25,6 +25,7 @@ from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
 from potstill.models.labels import onnx_default_output, onnx_labels
 from potstill.models.onnx_taps import OnnxTaps, run_batched
 from potstill.models.predict import logits_to_scores
+from potstill.models.trees import TreeCount, onnx_tree_count
 from potstill.types import Outputs, Problem
 
 __all__ = ["OnnxBackend"]
@@ -147,6 +148,9 @@ class OnnxBackend(TeacherBackend):
             "features": self.hidden_layer_names(),
             "embedding": self.embedding_layer_name(),
         }
+
+    def trees(self) -> TreeCount | None:
+        return onnx_tree_count(self.path)
 
     def params(self) -> int | None:
         import onnx

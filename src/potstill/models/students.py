@@ -69,7 +69,17 @@ class StudentSpec(BaseModel):
     target_params: int | None = Field(
         None,
         ge=1,
-        description="Parameter budget of the MLP student of a black-box or opaque teacher.",
+        description="Parameter budget of the MLP student of a black-box or opaque teacher. "
+        "Default: width × the teacher's parameters (ONNX initialiser values; width × depth × "
+        "parameters for an opaque torch teacher such as TorchScript); tree ensembles: width "
+        "× (2 × split nodes + leaves), a feature and a threshold per split and a value per "
+        "leaf; a teacher whose size cannot be read: width × 40,000.",
+    )
+    allow_larger: bool = Field(
+        False,
+        description="Accept a student with more parameters than its teacher (sizes as in "
+        "target_params); it is refused otherwise. The record and the report then carry a "
+        "warning.",
     )
     layers: int | None = Field(
         None,
@@ -244,10 +254,17 @@ def _transformer_student(
 
 
 def student_for_blackbox(
-    in_features: int, n_outputs: int, target_params: int, *, depth: int = 2, norm: Norm = "layer"
+    in_features: int,
+    n_outputs: int,
+    target_params: int,
+    *,
+    depth: int = 2,
+    norm: Norm = "layer",
+    at_most: bool = False,
 ) -> MLP:
     """An MLP of ``depth`` equal-width hidden layers whose parameter count is closest to
-    ``target_params`` (e.g. a fraction of a tree ensemble's size in bytes / 4)."""
+    ``target_params`` (``at_most``: the largest not above it, e.g. a budget that is a
+    fraction of the teacher's size; see :mod:`potstill.models.sizing`)."""
     owner = "student_for_blackbox"
     check_scalar(in_features, "in_features", owner=owner, ge=1, integer=True)
     check_scalar(n_outputs, "n_outputs", owner=owner, ge=1, integer=True)
@@ -262,7 +279,11 @@ def student_for_blackbox(
     while lo < hi:  # smallest h with count(h) >= target
         mid = (lo + hi) // 2
         lo, hi = (mid + 1, hi) if count(mid) < target_params else (lo, mid)
-    width = lo - 1 if lo > 1 and target_params - count(lo - 1) <= count(lo) - target_params else lo
+    if at_most:
+        width = lo if count(lo) <= target_params else max(1, lo - 1)
+    else:
+        closer_below = target_params - count(lo - 1) <= count(lo) - target_params
+        width = lo - 1 if lo > 1 and closer_below else lo
     return MLP(in_features, [width] * depth, n_outputs, norm=norm)
 
 

@@ -19,6 +19,7 @@ import pickle
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,9 @@ class Teacher:
 
     def describe(self) -> dict[str, Any]:
         """JSON summary for the run record: name, backend, problem, capabilities,
-        architecture and parameter count (None for tree ensembles)."""
+        architecture, parameter count (None for tree ensembles) and, for a tree ensemble,
+        its trees, splits and leaves (see :mod:`potstill.models.trees`)."""
+        trees = self._backend.trees()
         return {
             "name": self.name,
             "backend": self.backend,
@@ -261,6 +264,7 @@ class Teacher:
             "capabilities": sorted(self.capabilities),
             "architecture": self._backend.architecture(),
             "params": self._backend.params(),
+            "trees": None if trees is None else {**asdict(trees), "learned": trees.learned},
         }
 
     def __repr__(self) -> str:

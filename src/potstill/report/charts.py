@@ -20,9 +20,10 @@ from matplotlib.figure import Figure
 
 from potstill.errors import ConfigError
 from potstill.report.claims import PAPER_CLAIMS
-from potstill.report.format import usd
+from potstill.report.format import metric, usd
 from potstill.report.records import (
     by_system,
+    failed_steps,
     reference_step,
     slug,
     waterfall_record,
@@ -246,11 +247,17 @@ def waterfall(records: Records, summary: StudySummary) -> list[Chart]:
             colour = "#7f7f7f" if i == 0 else "#2ca02c" if value <= steps[i - 1][1] else "#d62728"
             ax.bar(i, height, 0.6, bottom=base, color=colour)
             ax.annotate(usd(value), (i, value), ha="center", va="bottom", fontsize=8)
+        for step in failed_steps(record):  # measured, failed its quality check: not a saving
+            value, x = float(step["usd_per_million"]), len(labels)
+            ax.bar(x, value, 0.6, color="white", edgecolor="#d62728", hatch="xx")
+            ax.annotate(f"{usd(value)}\nfailed: metric {metric(step.get('metric'))}", (x, value),
+                        ha="center", va="bottom", fontsize=7, color="#d62728")  # fmt: skip
+            labels.append(f"{step.get('label') or step.get('step')}\n(failed, not counted)")
         ref = reference_step(record)
         if ref is not None:  # another model beside the levers, not a step: hatched, from 0
             value = float(ref["usd_per_million"])
-            ax.bar(len(steps), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
-            ax.annotate(usd(value), (len(steps), value), ha="center", va="bottom", fontsize=8)
+            ax.bar(len(labels), value, 0.6, color="white", edgecolor="#1f77b4", hatch="//")
+            ax.annotate(usd(value), (len(labels), value), ha="center", va="bottom", fontsize=8)
             labels.append("reference:\n" + str(ref["name"]).split(" (")[0])
         ax.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
         ax.set_ylabel("$ per 1M predictions")

@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from potstill.study.aggregate import dig
+from potstill.study.aggregate import best_student, dig
 
 __all__ = [
     "HEADLINE_COLUMNS",
     "by_system",
+    "failed_steps",
     "headline",
     "headline_profile",
     "profile_label",
@@ -69,6 +70,8 @@ HEADLINE_COLUMNS = (
     "student_params",
     "teacher_usd_per_million",
     "student_usd_per_million",
+    "teacher_cost_runtime",
+    "student_cost_runtime",
     "cost_reduction",
     "latency_reduction",
     "memory_reduction",
@@ -135,6 +138,8 @@ def headline(record: Mapping[str, Any]) -> dict[str, Any]:
         student_params=_params(record, "student", student),
         teacher_usd_per_million=dig(record, "costs", "teacher_usd_per_million"),
         student_usd_per_million=dig(record, "costs", "usd_per_million"),
+        teacher_cost_runtime=dig(record, "costs", "extra", "teacher", "runtime"),
+        student_cost_runtime=dig(record, "costs", "extra", "student", "runtime"),
         cost_reduction=dig(record, "costs", "reduction"),
         latency_reduction=dig(record, "costs", "latency_reduction"),
         memory_reduction=dig(record, "costs", "memory_reduction"),
@@ -175,43 +180,54 @@ def _step_label(step: Any) -> str:
     return str(dig(step, "label") or dig(step, "step") or "?")
 
 
+def _steps(record: Mapping[str, Any]) -> list[Any]:
+    steps = dig(record, "costs", "extra", "waterfall", default=())
+    return list(steps) if isinstance(steps, Sequence) and not isinstance(steps, str) else []
+
+
+def _usd(step: Any) -> float | None:
+    value = dig(step, "usd_per_million")
+    finite = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return float(value) if finite else None
+
+
 def waterfall_steps(record: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """``(label, usd_per_million)`` of the measured steps of ``costs.extra["waterfall"]``.
+    """``(label, usd_per_million)`` of the counted steps of ``costs.extra["waterfall"]``.
 
     A step's label is its ``label`` (or ``step``); steps without a finite
-    ``usd_per_million`` (a skipped runtime: ``measured: false``) are left out here and
-    named by :func:`unmeasured_steps`.
+    ``usd_per_million`` (a skipped runtime: ``measured: false``) are named by
+    :func:`unmeasured_steps`, and steps that failed their quality check (``counted:
+    false``) by :func:`failed_steps`: neither is a saving.
     """
-    steps = dig(record, "costs", "extra", "waterfall", default=())
-    out = []
-    for step in steps if isinstance(steps, Sequence) else ():
-        value = dig(step, "usd_per_million")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-            out.append((_step_label(step), float(value)))
-    return out
+    return [
+        (_step_label(step), value)
+        for step in _steps(record)
+        if (value := _usd(step)) is not None and dig(step, "counted") is not False
+    ]
+
+
+def failed_steps(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The waterfall steps that were measured but failed their quality check."""
+    return [
+        step
+        for step in _steps(record)
+        if isinstance(step, Mapping) and _usd(step) is not None and step.get("counted") is False
+    ]
 
 
 def unmeasured_steps(record: Mapping[str, Any]) -> list[str]:
     """Labels of the waterfall steps that carry no dollar figure."""
-    steps = dig(record, "costs", "extra", "waterfall", default=())
-    measured = {label for label, _ in waterfall_steps(record)}
-    labels = [_step_label(s) for s in (steps if isinstance(steps, Sequence) else ())]
-    return [label for label in labels if label not in measured]
+    return [_step_label(step) for step in _steps(record) if _usd(step) is None]
 
 
 def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The record whose waterfall a system shows: among ok records with two or more steps,
-    the distillation record with the largest cost reduction (scratch only if alone)."""
-    candidates = [r for r in records if r["status"] == "ok" and len(waterfall_steps(r)) >= 2]
-    if not candidates:
+    """The record whose waterfall a system shows: its best student that passes the gates
+    (:func:`~potstill.study.aggregate.best_student`), when its waterfall has a baseline and
+    another measured step (counted or failed)."""
+    record, _ = best_student(records)
+    if record is None or not waterfall_steps(record):
         return None
-
-    def rank(r: Mapping[str, Any]) -> tuple[bool, float]:
-        reduction = dig(r, "costs", "reduction")
-        number = isinstance(reduction, (int, float)) and not isinstance(reduction, bool)
-        return r["family"] != "baseline", float(reduction) if number else -1.0
-
-    return max(candidates, key=rank)
+    return record if len(waterfall_steps(record)) + len(failed_steps(record)) >= 2 else None
 
 
 def reference_step(record: Mapping[str, Any]) -> Mapping[str, Any] | None:

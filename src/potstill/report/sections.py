@@ -30,6 +30,7 @@ from potstill.report.format import (
     usd,
 )
 from potstill.report.records import headline, headline_profile, profile_label
+from potstill.report.waterfalls import size_warnings
 from potstill.study.aggregate import (
     BENCHMARK,
     SECTOR_ORDER,
@@ -105,6 +106,12 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         f"{n_failed} failed; they are listed with their reasons below. The paper's claims are "
         "set beside these measurements in the next section."
     )
+    warnings = size_warnings(records)
+    if warnings:
+        parts.append(
+            f"**Warning: {plural(len(warnings), 'system')} distilled into a student larger "
+            "than its teacher (student.allow_larger)**: " + "; ".join(esc(w) for w in warnings)
+        )
     text = " ".join(parts)
     return "## Summary\n\n" + text
 
@@ -182,8 +189,11 @@ def results_section(summary: StudySummary) -> str:
     )
     return (
         "## Results (measured)\n\n"
-        "Cost reduction is each run's `costs.reduction` (1 − student $ per 1M predictions ÷ "
-        "teacher $ per 1M, both measured on the same machine in the same run); retention is "
+        "Cost reduction is each run's `costs.reduction`: 1 − $ per 1M predictions of the "
+        "student's cheapest deployment that keeps its quality ÷ that of the teacher's cheapest "
+        "measured deployment, on comparable runtimes, both measured on the same machine in the "
+        "same run (the runtimes: `results.csv` and the cost waterfalls; a run whose teacher "
+        "could not be measured on a comparable runtime has none); retention is "
         "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
         "An embedding system's retention is its retrieval fidelity (the student's recall@k of "
         "the teacher's neighbours), not a task metric: it gets its own row and is never pooled "
@@ -289,7 +299,8 @@ def per_system_section(records: Records) -> str:
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
         f"profiles used as headline ({_latency_note(records)}); throughput is predictions per "
         "second at each profile's throughput batch; Agreement is top-1 agreement with the "
-        "teacher (r = Pearson correlation for regression). Exact values: `results.csv`.\n\n"
+        "teacher (r = Pearson correlation for regression); $/1M and Cost reduction compare "
+        "the cheapest deployments, as in the Results section. Exact values: `results.csv`.\n\n"
         + table
         + _suspect_note(records)
     )

@@ -13,17 +13,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from potstill.report.charts import Chart
-from potstill.report.format import MISSING, esc, interval, md_table, metric, pct, usd
-from potstill.report.records import (
-    by_system,
-    reference_step,
-    unmeasured_steps,
-    waterfall_record,
-    waterfall_steps,
-)
+from potstill.report.format import MISSING, esc, interval, md_table, metric, pct
+from potstill.report.records import by_system
+from potstill.report.waterfalls import waterfall_section
 from potstill.study.aggregate import StudySummary, dig, estimate
 
-__all__ = ["gates_section", "validation_section", "waterfall_section"]
+__all__ = [
+    "gates_section",
+    "validation_section",
+    "waterfall_section",  # re-exported from potstill.report.waterfalls
+]
 
 Records = Sequence[Mapping[str, Any]]
 
@@ -34,54 +33,6 @@ def _image(chart: Chart | None) -> str:
 
 def _chart_for(charts: Sequence[Chart], kind: str, system: str) -> Chart | None:
     return next((c for c in charts if c.kind == kind and c.system == system), None)
-
-
-def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
-    """Per system with ``costs.extra["waterfall"]``: the steps from teacher to student."""
-    parts = ["## Cost waterfalls"]
-    for system, recs in by_system(records).items():
-        record = waterfall_record(recs)
-        if record is None:
-            continue
-        steps = waterfall_steps(record)
-        first = steps[0][1]
-        rows = [
-            [esc(label), usd(value), usd(value - steps[i - 1][1]) if i else MISSING,
-             pct(1 - value / first) if first else MISSING]
-            for i, (label, value) in enumerate(steps)
-        ]  # fmt: skip
-        ref = reference_step(record)
-        if ref is not None:
-            value = float(ref["usd_per_million"])
-            rows.append([f"reference: {esc(ref['name'])} (not a step)", usd(value), MISSING,
-                         pct(1 - value / first) if first else MISSING])  # fmt: skip
-        table = md_table(["Step", "$ per 1M", "Change", "Reduction vs first step"], rows, 1)
-        skipped = unmeasured_steps(record)
-        note = f"\n\nNot measured (runtime skipped): {esc(', '.join(skipped))}." if skipped else ""
-        quantized = dig(record, "costs", "extra", "quantized_teacher")
-        if isinstance(quantized, Mapping):
-            note += (
-                "\n\nQuantisation alone, timed in the same session: the teacher's own INT8 "
-                f"export costs {usd(quantized.get('usd_per_million'))} per 1M "
-                f"({pct(quantized.get('reduction'))} less than the teacher) and scores "
-                f"{metric(quantized.get('metric_value'))} "
-                f"(retention {pct(quantized.get('retention'))})."
-            )
-        if ref is not None:
-            note += (
-                f"\n\nReference, timed in the same session: {esc(ref.get('note', ''))}. "
-                f"Its {esc(ref.get('metric', 'metric'))} on the same test rows: "
-                f"{metric(ref.get('value'))} (retention {pct(ref.get('retention'))})."
-            )
-        parts.append(
-            f"### {esc(system)} ({esc(record['method'])})\n\n"
-            + _image(_chart_for(charts, "waterfall", system))
-            + table
-            + note
-        )
-    if len(parts) == 1:
-        parts.append("No record carries a cost waterfall (`costs.extra.waterfall`).")
-    return "\n\n".join(parts)
 
 
 def _ok(recs: Records) -> list[Mapping[str, Any]]:

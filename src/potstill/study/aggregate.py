@@ -24,7 +24,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from potstill.errors import StoreError
-from potstill.study.comparison import SystemComparison, distill_vs_scratch
+from potstill.study.comparison import (
+    SystemComparison,
+    best_student,
+    distill_vs_scratch,
+    passes_gates,
+)
 from potstill.study.recordview import dig, estimate, is_distillation, number
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "GroupStat",
     "StudySummary",
     "SystemComparison",
+    "best_student",
     "cost_reduction_by_sector",
     "dig",
     "distill_vs_scratch",
@@ -44,6 +50,7 @@ __all__ = [
     "gate_counts",
     "group_stat",
     "is_distillation",
+    "passes_gates",
     "retention_by_family",
     "retrieval_fidelity",
     "summarise",

@@ -15,7 +15,7 @@ from typing import Any
 from potstill.study.recordview import dig, estimate
 from potstill.types import Estimate
 
-__all__ = ["SystemComparison", "distill_vs_scratch"]
+__all__ = ["SystemComparison", "best_student", "distill_vs_scratch", "passes_gates"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,37 @@ def distill_vs_scratch(records: Sequence[Mapping[str, Any]]) -> tuple[SystemComp
     for r in records:
         by_system.setdefault(r["system"], []).append(r)
     return tuple(_compare(s, by_system[s]) for s in sorted(by_system))
+
+
+def passes_gates(record: Mapping[str, Any]) -> bool:
+    """Whether every gate of an ``ok`` record passed (a record without gates passes)."""
+    gates = [g for g in record.get("gates") or () if isinstance(g, Mapping)]
+    return record["status"] == "ok" and all(bool(g.get("passed")) for g in gates)
+
+
+def best_student(records: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | None, bool]:
+    """The student a system's headline and waterfall follow, and whether it passes the gates.
+
+    Among the ``ok`` distillation records with a measured test metric, the best by that
+    metric that passes every gate (ties: the cheaper one); when none passes, the best by
+    metric, with ``False``. A system with only its from-scratch student falls back to it.
+    """
+    measured = [
+        (r, e)
+        for r in records
+        if r["status"] == "ok" and (e := estimate(dig(r, "quality", "student")))
+    ]
+    distilled = [(r, e) for r, e in measured if r["family"] != "baseline"] or measured
+    if not distilled:
+        return None, False
+    hib = bool(dig(distilled[0][0], "quality", "higher_is_better", default=True))
+    sign = 1.0 if hib else -1.0
+
+    def rank(pair: tuple[Mapping[str, Any], Estimate]) -> tuple[float, float]:
+        usd = dig(pair[0], "costs", "usd_per_million")
+        cheap = -float(usd) if isinstance(usd, (int, float)) and usd == usd else float("-inf")
+        return sign * pair[1].value, cheap
+
+    passing = [pair for pair in distilled if passes_gates(pair[0])]
+    best = max(passing or distilled, key=rank)
+    return best[0], bool(passing)

@@ -2,10 +2,12 @@
 
 Whatever kind of system produced the students (a classifier, a regressor, a sentence
 encoder), their cost is measured the same way: the teacher and every student of the system
-in one interleaved session (rule 3 of the design), on eager, ONNX and INT8; dollars from
-one price-catalog entry; a waterfall from teacher to the student's cheapest runtime; the
-exported runtimes re-scored for quality; and, where the system has one, an outside
-reference point (the INT8 MiniLM for the text systems) timed in the same session.
+in one interleaved session (rule 3 of the design), the teacher on its native runtime and
+the runtimes it converts to, the students on eager, ONNX and INT8; every exported runtime
+re-scored for quality and judged before it may count (:mod:`potstill.study.deployments`);
+dollars from one price-catalog entry; a waterfall whose steps name their runtimes; and,
+where the system has one, an outside reference point (the INT8 MiniLM for the text
+systems) timed in the same session.
 """
 
 from __future__ import annotations
@@ -22,29 +24,29 @@ import numpy as np
 import torch
 
 from potstill.config import GridEntry, SystemSpec
-from potstill.costs import (
-    BenchTarget,
-    PriceCatalog,
-    cost_of,
-    measure,
-    runtime_predictor,
-    saved_predictor,
-    waterfall,
-)
+from potstill.costs import BenchTarget, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
-from potstill.errors import PotstillError
-from potstill.evaluate import apply_gates, retention
+from potstill.evaluate import apply_gates
 from potstill.evaluate.sanity import retention_warnings
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
 from potstill.models.teacher import Teacher
+from potstill.study.deployments import (
+    Deployment,
+    Scorer,
+    TeacherBench,
+    record_costs,
+    student_deployments,
+    teacher_bench,
+    teacher_deployments,
+)
 from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
 from potstill.study.store import ResultStore
 from potstill.study.teacher_check import system_warnings
-from potstill.types import CostProfile, Quality, RunRecord, Task
+from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
 
 if TYPE_CHECKING:  # system.py imports this module
     from potstill.study.system import SystemContext
@@ -112,46 +114,59 @@ def _reference_costs(
     }
 
 
-def _rescore(
-    target: BenchTarget, profile: CostProfile, test_X: np.ndarray, threads: int
-) -> np.ndarray:
-    """Outputs of the runtime ``profile`` timed, on the test rows: from the file the bench
-    kept when there is one, else from a fresh build of that runtime."""
-    predict = saved_predictor(profile, threads) or runtime_predictor(
-        target, profile.runtime, threads=threads
-    )
-    return np.asarray(predict(test_X))
-
-
 def _quantized_teacher(
-    target: BenchTarget,
-    profile: CostProfile | None,
-    teacher: CostProfile,
-    price: PriceEntry,
-    score: RuntimeScore,
-    test_X: np.ndarray,
-    qualities: Mapping[str, Quality],
-    threads: int,
+    deployments: Mapping[str, Deployment], native: Deployment, price: PriceEntry
 ) -> dict[str, Any] | None:
     """Quantisation alone: the teacher's own INT8 export, priced and re-scored, the cheap
     alternative every distilled student is up against."""
-    if profile is None or target.module is None:
+    dep = deployments.get("onnx-int8")
+    if dep is None or dep.metric is None:
         return None
-    try:
-        outputs = _rescore(target, profile, test_X, threads)
-    except PotstillError as exc:  # timed, but not re-runnable here: say so, keep the rest
-        log.warning("the teacher's INT8 export could not be re-scored: %s", exc)
-        return None
-    value = score(np.asarray(outputs))
-    usd, base = usd_per_million(profile, price), usd_per_million(teacher, price)
-    first = next(iter(qualities.values()), None)
-    kept = (
-        float(retention(first.teacher.value, value, higher_is_better=first.higher_is_better))
-        if first is not None
-        else None
-    )
-    return {"runtime": "onnx-int8", "p50_ms": profile.latency.p50_ms, "usd_per_million": usd,
-            "reduction": 1.0 - usd / base, "metric_value": value, "retention": kept}  # fmt: skip
+    usd, base = usd_per_million(dep.profile, price), usd_per_million(native.profile, price)
+    return {"runtime": "onnx-int8", "p50_ms": dep.profile.latency.p50_ms, "usd_per_million": usd,
+            "reduction": 1.0 - usd / base, "metric_value": dep.metric, "retention": dep.retention,
+            "counted": dep.counted, "reason": dep.reason, "against": native.label}  # fmt: skip
+
+
+@dataclass
+class _Session:
+    """What one system's benchmark produced, shared by the records of its cells."""
+
+    teacher: TeacherBench
+    students: dict[str, BenchTarget]
+    profiles: dict[str, dict[str, CostProfile]]
+    test_X: np.ndarray
+    threads: int
+
+
+def _bench(
+    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher, ok: list[Cell],
+    reference: Reference | None,
+) -> _Session:  # fmt: skip
+    """Time the teacher, every trained student and the reference in one session."""
+    bench = spec.bench or ctx.fleet.bench
+    # Token ids travel as float32 like every other input; HF models cast them back.
+    test_X = task.test.X.astype(np.float32, copy=False)
+    example = bench_rows(test_X, max(512, *bench.batch_sizes))
+    t_bench = teacher_bench(teacher, example, tuple(bench.runtimes))
+    students = {
+        c.entry.label: BenchTarget(
+            name=f"student:{c.entry.label}",
+            module=c.student,
+            example=example,
+            path=ctx.out / "students" / spec.name / c.entry.label,
+        )
+        for c in ok
+    }
+    targets = [t_bench.target, *students.values()]
+    if reference is not None and ok:
+        targets.append(reference.target(example))
+    # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
+    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
+    by_target: dict[str, dict[str, CostProfile]] = {}
+    for p in measure(targets, bench_cfg) if ok else []:
+        by_target.setdefault(p.model, {})[p.runtime] = p
+    return _Session(t_bench, students, by_target, test_X, bench.threads)
 
 
 def write_records(
@@ -167,122 +182,89 @@ def write_records(
     reference: Reference | None = None,
 ) -> list[RunRecord]:
     """Benchmark the teacher and the trained students of ``cells`` (``task`` holds the
-    inputs the models take), price them, and write one record per cell."""
-    fleet, store = ctx.fleet, ResultStore(ctx.out)
+    inputs the models take), judge and price every deployment, write one record per cell."""
+    fleet = ctx.fleet
     ok = [c for c in cells if c.status == "ok" and c.student is not None]
     t0 = time.perf_counter()
-    bench = spec.bench or fleet.bench
-    # Token ids travel as float32 like every other input; HF models cast them back.
-    test_X = task.test.X.astype(np.float32, copy=False)
-    example = bench_rows(test_X, max(512, *bench.batch_sizes))
-    teacher_target = BenchTarget(
-        name="teacher",
-        module=teacher.module,
-        predict=None if teacher.module is not None else teacher.predict_fn(),
-        example=example,
-    )
-    student_targets = {
-        c.entry.label: BenchTarget(
-            name=f"student:{c.entry.label}",
-            module=c.student,
-            example=example,
-            path=ctx.out / "students" / spec.name / c.entry.label,
-        )
-        for c in ok
-    }
-    targets = [teacher_target, *student_targets.values()]
-    if reference is not None and ok:
-        targets.append(reference.target(example))
-    # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
-    bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
-    profiles = measure(targets, bench_cfg) if ok else []
+    session = _bench(spec, ctx, task, teacher, ok, reference)
     timings["bench_s"] = time.perf_counter() - t0
     price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
-    by_target: dict[str, dict[str, CostProfile]] = {}
-    for p in profiles:
-        by_target.setdefault(p.model, {})[p.runtime] = p
-    t_profiles = by_target.get("teacher", {})
-    t_eager = t_profiles.get("eager") or t_profiles.get("native")
-    ref_costs = None
-    if reference is not None and t_eager is not None:
-        ref_costs = _reference_costs(reference, by_target.get(reference.name, {}), t_eager, price)
-    quantized = None
-    if t_eager is not None:
-        quantized = _quantized_teacher(
-            teacher_target, t_profiles.get("onnx-int8"), t_eager, price, runtime_score, test_X,
-            qualities, bench.threads,
-        )  # fmt: skip
+    gates = spec.gates or fleet.gates
+    first = next(iter(qualities.values()), None)
+    hib = first.higher_is_better if first is not None else True
+    t_scorer = Scorer(session.teacher.target, session.test_X, session.threads, runtime_score, hib)
+    t_profiles = session.profiles.get("teacher", {})
+    t_deps = teacher_deployments(session.teacher, t_scorer, t_profiles, gates)
+    native = t_deps.get(session.teacher.native)
+    extra: dict[str, Any] = {}
+    if native is not None:
+        if reference is not None:
+            ref_profiles = session.profiles.get(reference.name, {})
+            extra["reference"] = _reference_costs(reference, ref_profiles, native.profile, price)
+        if (quantized := _quantized_teacher(t_deps, native, price)) is not None:
+            extra["quantized_teacher"] = quantized
     records = []
-    shared_warnings = system_warnings(task, teacher_info)
     for c in cells:
-        s_profiles = by_target.get(f"student:{c.entry.label}", {})
-        costs = None
-        runtime_metric: dict[str, float] = {}
-        if c.status == "ok" and t_eager is not None and "eager" in s_profiles:
-            costs = cost_of(
-                s_profiles["eager"],
-                t_eager,
-                price,
-                target_qps=fleet.prices.target_qps,
-                slo_ms=fleet.prices.slo_ms,
-            )
-            steps = waterfall(
-                t_eager,
-                s_profiles["eager"],
-                s_profiles.get("onnx"),
-                s_profiles.get("onnx-int8"),
-                price,
-            )
-            extra = {**costs.extra, "waterfall": steps}
-            if ref_costs is not None:
-                extra["reference"] = ref_costs
-            if quantized is not None:
-                extra["quantized_teacher"] = quantized
-            costs = replace(costs, extra=extra)
-            for runtime in ("onnx", "onnx-int8"):
-                if runtime in s_profiles:
-                    target, profile = student_targets[c.entry.label], s_profiles[runtime]
-                    outputs = _rescore(target, profile, test_X, bench.threads)
-                    runtime_metric[runtime] = runtime_score(outputs)
-        quality = qualities.get(c.entry.label)
-        warnings = [*shared_warnings, *retention_warnings(quality)]
-        gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
-        student_desc: dict[str, Any] = {}
-        if c.student is not None:
-            spec_fn = getattr(c.student, "spec", None)
-            student_desc = {
-                "params": count_params(c.student),
-                "arch": spec_fn() if callable(spec_fn) else None,
-                "runtime_metric": runtime_metric,
-                **c.info,
-            }
-        records.append(
-            RunRecord(
-                system=spec.name,
-                sector=task.sector,
-                kind=task.kind,
-                problem=task.problem,
-                method=c.entry.label,
-                family=c.family,
-                status=c.status,  # type: ignore[arg-type]
-                seed=fleet.seed,
-                config_hash=ctx.config_hash,
-                dataset=task.info,
-                reason=c.reason,
-                teacher={**teacher.describe(), **teacher_info},
-                student=student_desc,
-                quality=quality,
-                profiles=[*t_profiles.values(), *s_profiles.values()],
-                costs=costs,
-                gates=gates,
-                references=c.references,
-                warnings=warnings,
-                timings={**timings, **c.timings},
-                environment=ctx.environment,
-                git_revision=git_revision(),
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            )
-        )
+        s_profiles = session.profiles.get(f"student:{c.entry.label}", {})
+        s_deps: dict[str, Deployment] = {}
+        if c.status == "ok" and c.entry.label in session.students and native is not None:
+            scorer = replace(t_scorer, target=session.students[c.entry.label])
+            teacher_metric = first.teacher.value if first is not None else None
+            s_deps = student_deployments(scorer, s_profiles, teacher_metric, gates)
+        costs = record_costs(session.teacher, t_deps, s_deps, price,
+                             target_qps=fleet.prices.target_qps, slo_ms=fleet.prices.slo_ms)  # fmt: skip
+        if costs is not None and extra:
+            costs = replace(costs, extra={**costs.extra, **extra})
+        records.append(_record(spec, ctx, task, teacher, teacher_info, c, qualities, timings,
+                               costs, [*t_profiles.values(), *s_profiles.values()], s_deps))  # fmt: skip
+    store = ResultStore(ctx.out)
     for r in records:
         store.write(r)
     return records
+
+
+def _record(
+    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher,
+    teacher_info: Mapping[str, Any], c: Cell, qualities: Mapping[str, Quality],
+    timings: Mapping[str, float], costs: Costs | None, profiles: list[CostProfile],
+    deployments: Mapping[str, Deployment],
+) -> RunRecord:  # fmt: skip
+    fleet = ctx.fleet
+    quality = qualities.get(c.entry.label)
+    gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
+    student_desc: dict[str, Any] = {}
+    if c.student is not None:
+        spec_fn = getattr(c.student, "spec", None)
+        student_desc = {
+            "params": count_params(c.student),
+            "arch": spec_fn() if callable(spec_fn) else None,
+            "runtime_metric": {
+                r: d.metric for r, d in deployments.items() if r != "eager" and d.metric is not None
+            },
+            **c.info,
+        }
+    return RunRecord(
+        system=spec.name,
+        sector=task.sector,
+        kind=task.kind,
+        problem=task.problem,
+        method=c.entry.label,
+        family=c.family,
+        status=c.status,  # type: ignore[arg-type]
+        seed=fleet.seed,
+        config_hash=ctx.config_hash,
+        dataset=task.info,
+        reason=c.reason,
+        teacher={**teacher.describe(), **teacher_info},
+        student=student_desc,
+        quality=quality,
+        profiles=profiles,
+        costs=costs,
+        gates=gates,
+        references=c.references,
+        warnings=[*system_warnings(task, teacher_info), *retention_warnings(quality)],
+        timings={**timings, **c.timings},
+        environment=ctx.environment,
+        git_revision=git_revision(),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )

@@ -29,7 +29,7 @@ from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
 from potstill.models.predict import logits_to_scores, predict_scores
-from potstill.models.students import build_student, student_for_blackbox
+from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
@@ -97,16 +97,25 @@ def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
     return encode_task(task, model.tokenizer, model.max_length), model
 
 
-def _make_student(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> torch.nn.Module:
+def _make_student(
+    teacher: Teacher, task: Task, spec: SystemSpec, seed: int, size: TeacherSize
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A fresh student, the same initial weights in every cell of a system, and how it was
+    sized; refused when larger than its teacher unless ``student.allow_larger``."""
     torch.manual_seed(seed)  # every cell of a system starts from the same initial weights
-    if teacher.module is not None:
-        return build_student(
-            teacher.module, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs
-        )
-    target = spec.student.target_params or 20_000
-    return student_for_blackbox(
-        int(np.prod(task.input_shape)), task.n_outputs, target_params=target
+    return sized_student(
+        teacher, spec.student, input_shape=task.input_shape, n_outputs=task.n_outputs, size=size
     )
+
+
+def _teacher_size(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> TeacherSize:
+    """The teacher's size; a student larger than it is refused here, before any training
+    (or, with ``student.allow_larger``, its warning is said once)."""
+    size = teacher_size(teacher)
+    _, sizing = _make_student(teacher, task, spec, seed, size)
+    if "warning" in sizing:
+        log.warning("%s: %s", spec.name, sizing["warning"])
+    return size
 
 
 def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module:
@@ -129,17 +138,18 @@ def _train_cell(
     spec: SystemSpec,
     ctx: SystemContext,
     cache: TeacherOutputCache,
+    size: TeacherSize,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
     cfg = spec.train or fleet.train
     specs = cell.entry.for_problem(task.problem)
+    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
-    student = _make_student(teacher, task, spec, fleet.seed)
     if raw_features(spec):
         student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
@@ -204,6 +214,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     if text_model is not None:
         student_caps |= {"attentions", "values"}
     hidden_kind = _hidden_kind(teacher, task)
+    size = _teacher_size(teacher, task, spec, fleet.seed)
     for entry in grid:
         specs = entry.for_problem(task.problem)
         cell = Cell(
@@ -226,7 +237,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
             cell.status, cell.reason = "not_applicable", reason
         else:
             try:
-                _train_cell(cell, task, teacher, spec, ctx, cache)
+                _train_cell(cell, task, teacher, spec, ctx, cache, size)
                 if text_model is not None:
                     folder = ctx.out / "students" / spec.name / entry.label
                     save_hf_layout(cell.student, folder, text_model.tokenizer)
