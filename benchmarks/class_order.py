@@ -61,7 +61,7 @@ def distill(root: Path, teacher: str, out: str, **options: object) -> dict[str, 
     try:
         api.distill(teacher=root / teacher, data=root / "data.csv", target="risk",
                     out=root / out, sensitive="sex", test_data=root / "test.csv", quick=True,
-                    progress=False, **options)  # type: ignore[arg-type]  # fmt: skip
+                    **options)  # type: ignore[arg-type]  # fmt: skip
     except PotstillError as exc:
         return {"refused": str(exc)}
     records = [json.loads(p.read_text()) for p in sorted((root / out / "records").glob("*.json"))]

@@ -86,7 +86,7 @@ def _fit(
     student = _student(teacher, task, seed)
     objective = pm.build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     kw: dict[str, Any] = {"teacher": teacher if specs else None, "cache": cache}
-    result = train(student, task, objective=objective, config=cfg, seed=seed, progress=False, **kw)
+    result = train(student, task, objective=objective, config=cfg, seed=seed, **kw)
     return student, result
 
 

@@ -127,9 +127,7 @@ def classification(args: argparse.Namespace, workdir: Path, entry: Any) -> dict[
         )
         config = TrainConfig(epochs=args.epochs, batch_size=16, lr=1e-4, weight_decay=0.01,
                              patience=2, grad_clip=1.0, threads=2)  # fmt: skip
-        r = train(
-            student, task, objective=objective, config=config, teacher=teacher, progress=False
-        )
+        r = train(student, task, objective=objective, config=config, teacher=teacher)
         acc = metric_value("accuracy", raw.test.y, text_predictor(student, module.tokenizer,
                            args.max_length, "classification")(raw.test.X))  # fmt: skip
         result[f"student_L{n}"] = {"method": "kd", "init": f"teacher layers (uniform map, {n}/6)",

@@ -63,7 +63,7 @@ def _fit(task: Task, teacher: Teacher, specs: list[MethodSpec], seed: int) -> fl
     )
     objective = build_objective(specs, label_weight=TRAIN.label_weight, problem=task.problem)
     train(
-        student, task, objective=objective, config=TRAIN, seed=seed, progress=False,
+        student, task, objective=objective, config=TRAIN, seed=seed,
         teacher=teacher if specs else None, cache=TeacherOutputCache(),
     )  # fmt: skip
     scores = predict_scores(student, task.test.X, problem=task.problem)

@@ -22,6 +22,7 @@ from potstill.config import (
     load_fleet,
 )
 from potstill.errors import ConfigError
+from potstill.events import EventSink
 from potstill.study.runner import StudyResult, builtin_fleet, run_study
 
 __all__ = [
@@ -46,11 +47,13 @@ def demo(
     *,
     quick: bool = False,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the built-in fleet into ``out`` (default ``./potstill-demo``)."""
+    """Run the built-in fleet into ``out`` (default ``./potstill-demo``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     return run_study(
-        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, progress=progress
+        builtin_fleet(quick=quick), out or DEFAULT_DEMO_DIR, cache_dir=cache_dir, on_event=on_event
     )
 
 
@@ -59,12 +62,14 @@ def study(
     *,
     out: Path | None = None,
     systems: Sequence[str] | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
+
+    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
     return run_study(
-        config, out or Path(f"potstill-{config.name}"), systems=systems, progress=progress
+        config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
 
@@ -228,7 +233,7 @@ def distill(
     width: float = 0.25,
     trust_pickle: bool = False,
     quick: bool = False,
-    progress: bool = True,
+    on_event: EventSink | None = None,
     drop: Sequence[str] = (),
     positive_label: str | None = None,
     classes: Sequence[str] | None = None,
@@ -244,6 +249,7 @@ def distill(
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``.
+    ``on_event`` is called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
@@ -270,4 +276,4 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, progress=progress)
+    return run_study(config, out, on_event=on_event)

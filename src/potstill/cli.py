@@ -23,6 +23,7 @@ from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError, PotstillError
 from potstill.models.inspection import render_inspection
 from potstill.models.zoo import TeacherSpec
+from potstill.watch import LogFormat, watching
 
 __all__ = ["app", "main"]
 
@@ -46,6 +47,17 @@ def _help(model: type[BaseModel], name: str) -> str:
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Study directory (records, report).")
 ]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="auto: a live view in a terminal, plain timestamped lines otherwise; "
+        "rich; plain; json: one JSON object per event on stdout.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only errors and the final summary.")
+]
 
 
 @app.command()
@@ -54,10 +66,13 @@ def demo(
     quick: Annotated[
         bool, typer.Option(help="A small subset that finishes in about a minute.")
     ] = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
-    result = api.demo(out=out, quick=quick)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.demo(out=out, quick=quick, on_event=watch.emit)
+    watch.summary(result)
 
 
 @app.command()
@@ -67,10 +82,13 @@ def study(
     system: Annotated[
         list[str] | None, typer.Option(help="Run only these systems (repeatable).")
     ] = None,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
-    result = api.study(fleet, out=out, systems=system)
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
+    watch.summary(result)
 
 
 @app.command()
@@ -228,28 +246,32 @@ def distill(
     split_column: _SplitColumn = None,
     sensitive_is_feature: _SensitiveFeature = False,
     allow_weak_teacher: _AllowWeak = False,
+    log_format: LogFormatOpt = LogFormat.auto,
+    quiet: QuietOpt = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
-    result = api.distill(
-        teacher=teacher,
-        data=data,
-        target=target,
-        out=out,
-        methods=method or ["kd"],
-        text_column=text_column,
-        sensitive=sensitive,
-        width=width,
-        trust_pickle=trust_pickle,
-        quick=quick,
-        drop=drop or (),
-        positive_label=positive_label,
-        classes=_parse_classes(classes) if classes is not None else None,
-        test_data=test_data,
-        split_column=split_column,
-        sensitive_is_feature=sensitive_is_feature,
-        allow_weak_teacher=allow_weak_teacher,
-    )
-    console.print(f"report: {result.report}  ({result.new_records} new records in {result.out})")
+    with watching(console, err, log_format, quiet) as watch:
+        result = api.distill(
+            teacher=teacher,
+            data=data,
+            target=target,
+            out=out,
+            methods=method or ["kd"],
+            text_column=text_column,
+            sensitive=sensitive,
+            width=width,
+            trust_pickle=trust_pickle,
+            quick=quick,
+            drop=drop or (),
+            positive_label=positive_label,
+            classes=_parse_classes(classes) if classes is not None else None,
+            test_data=test_data,
+            split_column=split_column,
+            sensitive_is_feature=sensitive_is_feature,
+            allow_weak_teacher=allow_weak_teacher,
+            on_event=watch.emit,
+        )
+    watch.summary(result)
 
 
 def _parse_classes(text: str) -> list[str]:

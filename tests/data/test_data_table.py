@@ -204,10 +204,11 @@ def test_single_class_and_too_few_rows(tmp_path: Path) -> None:
     frame["label"] = "no"
     with pytest.raises(DataError, match=r"has 1 class.*at least 2"):
         load_table(write_csv(tmp_path / "t.csv", frame), "label")
-    with pytest.raises(DataError, match=r"Too few rows to split: 4 rows"):
+    with pytest.raises(DataError, match=r"has 4 row\(s\) with a target; a study needs at least 10"):
         load_table(write_csv(tmp_path / "t.csv", toy_frame(4)), "label")
+    rare = toy_frame(12).assign(label=["yes"] * 2 + ["no"] * 10)
     with pytest.raises(DataError, match=r"Too few rows to split: class 'yes' has 2 row"):
-        load_table(write_csv(tmp_path / "t.csv", toy_frame(6)), "label")
+        load_table(write_csv(tmp_path / "t.csv", rare), "label")
 
 
 def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:

@@ -336,7 +336,7 @@ def test_training_loop_distils_a_transformer_student() -> None:
     student = build_student(teacher_m, StudentSpec(width=1.0, depth=0.5))
     objective = build_objective([MethodSpec(name="kd"), MethodSpec(name="hidden_mse")],
                                 label_weight=1.0, problem="classification")  # fmt: skip
-    result = train(student, encoded, objective=objective, teacher=teacher, progress=False,
+    result = train(student, encoded, objective=objective, teacher=teacher,
                    config=TrainConfig(epochs=2, batch_size=16, lr=1e-3))  # fmt: skip
     assert result.epochs_run == 2 and result.teacher_cache == "miss"
     assert 0.0 <= result.best_val <= 1.0
@@ -365,7 +365,7 @@ def test_training_loop_transfers_attention_and_values(method: str) -> None:
     objective = build_objective(
         [MethodSpec(name=method)], label_weight=1.0, problem="classification"
     )
-    result = train(student, encoded, objective=objective, progress=False,
+    result = train(student, encoded, objective=objective,
                    teacher=Teacher.from_torch(teacher_m, problem="classification"),
                    config=TrainConfig(epochs=2, batch_size=16, lr=1e-3))  # fmt: skip
     assert result.teacher_cache.startswith("off")  # attention maps are not cached

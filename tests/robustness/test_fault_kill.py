@@ -51,7 +51,7 @@ systems:
 #: Kill points as fractions of the uninterrupted run's wall time.
 KILL_AT = (0.15, 0.4, 0.65, 0.9)
 #: Record fields that depend on the clock or the process, not on the computation.
-CLOCK_FIELDS = {"costs", "profiles", "timings", "created_at", "environment", "git"}
+CLOCK_FIELDS = {"costs", "profiles", "timings", "created_at", "environment", "git_revision"}
 
 
 def _command(fleet: Path, out: Path) -> list[str]:

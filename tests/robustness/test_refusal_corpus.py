@@ -95,6 +95,22 @@ def _bench_random_pt(tmp: Path) -> list[str]:
     return ["bench", str(tmp / "random.pt"), "--quick"]
 
 
+def _csv_case(text: str, extra: str = "") -> Setup:
+    """A user fleet of one system on a CSV written from ``text`` (target column 'y')."""
+
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "data.csv").write_text(text)
+        body = f"systems: [{{name: s, dataset: {{path: data.csv, target: y{extra}}}}}]\n"
+        return ["study", str(_fleet(tmp, body)), "--out", str(tmp / "out")]
+
+    return setup
+
+
+def _rows(n: int, row: Callable[[int], str], header: str = "a,b,y") -> str:
+    return header + "\n" + "\n".join(row(i) for i in range(n)) + "\n"
+
+
+_NOISY = np.random.default_rng(0).normal(size=200).round(4)
 CASES = [
     Case("label-parent-dirs", "security", _label_case("../../../x"), 2, "grid[0].label"),
     Case("label-absolute", "security", _label_case("/tmp/x"), 2, "grid[0].label"),
@@ -105,6 +121,63 @@ CASES = [
     Case("bench-threads-0", "traceback", _bench_zero_threads, 2, "greater than or equal to 1"),
     Case("bench-huge-shape", "traceback", _bench_huge_shape, 2, "GiB (float32)"),
     Case("bench-random-pt", "traceback", _bench_random_pt, 2, "Cannot benchmark"),
+]
+CASES += [
+    Case(
+        "csv-semicolons",
+        "message",
+        _csv_case(_rows(40, lambda i: f"{i};{i % 3};{i % 2}", "a;b;y")),
+        2,
+        "separates its columns with ';'",
+    ),
+    Case("csv-one-row", "message", _csv_case("a,b,y\n1,2,0\n"), 2, "has 1 row(s) with a target"),
+    Case(
+        "csv-repeated-target",
+        "silent",
+        _csv_case(_rows(40, lambda i: f"{i % 5},{_NOISY[i]},{i % 2},{i % 2}", "a,b,y,y")),
+        2,
+        "more than once",
+    ),
+    Case(
+        "csv-leaking-feature",
+        "silent",
+        _csv_case(_rows(40, lambda i: f"{_NOISY[i]},{'AB'[i % 2]},{i % 2}")),
+        2,
+        "under another name",
+    ),
+    Case(
+        "csv-1e308",
+        "message",
+        _csv_case(_rows(40, lambda i: f"{'1e308' if i == 3 else i},{_NOISY[i]},{i % 2}")),
+        2,
+        "line 5 of",
+    ),
+    Case(
+        "csv-continuous-as-classes",
+        "message",
+        _csv_case(_rows(60, lambda i: f"{i},{i % 3},{_NOISY[i]}"), ", problem: classification"),
+        2,
+        "it is continuous",
+    ),
+    Case(
+        "csv-sensitive-is-target",
+        "silent",
+        _csv_case(_rows(40, lambda i: f"{_NOISY[i]},{_NOISY[i + 40]},{i % 2}"), ", sensitive: y"),
+        2,
+        "is the target column",
+    ),
+    Case(
+        "fleet-huge-seed",
+        "message",
+        lambda tmp: [
+            "study",
+            str(_fleet(tmp, "seed: 99999999999999\n" + SYSTEM)),
+            "--out",
+            str(tmp / "out"),
+        ],
+        2,
+        "seed: Input should be less than",
+    ),
 ]
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 

@@ -89,7 +89,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(reference_module.hf_int8, "load_int8_minilm", fake_load)
     monkeypatch.setattr(reference_module.hf_int8, "quantization_kind", lambda path: "weight-only")
     out = tmp_path / "out"
-    result = run_study(_fleet(teacher), out, progress=False)
+    result = run_study(_fleet(teacher), out)
     assert result.new_records == 5
     records = {r["method"]: r for r in ResultStore(out).load_all()}
     assert set(records) == {"scratch", "kd", "rkd", "fitnet", "dkd"}
@@ -150,7 +150,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
     report = (out / "report.md").read_text()
     assert "recall@10" in report and "INT8 MiniLM" in report
     # a rerun finds every record and adds none
-    assert run_study(_fleet(teacher), out, progress=False).new_records == 0
+    assert run_study(_fleet(teacher), out).new_records == 0
 
 
 def test_an_embedding_system_refuses_a_classifier_teacher(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_an_embedding_system_refuses_a_classifier_teacher(tmp_path: Path) -> Non
     model.save_pretrained(tmp_path / "clf", tokenizer=tok)
     fleet = _fleet(tmp_path / "clf")
     with pytest.raises(ConfigError, match="problem='classification', but problem='embedding'"):
-        run_study(fleet, tmp_path / "out", progress=False)
+        run_study(fleet, tmp_path / "out")
 
 
 def test_a_users_own_texts_as_an_embedding_system(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_a_users_own_texts_as_an_embedding_system(tmp_path: Path) -> None:
                      "teacher": {"path": str(teacher)}, "student": {"width": 1.0, "layers": 1}}],
     })  # fmt: skip
     out = tmp_path / "out"
-    assert run_study(fleet, out, progress=False).new_records == 2
+    assert run_study(fleet, out).new_records == 2
     kd = ResultStore(out).read("notes__kd")
     assert (kd["status"], kd["problem"], kd["sector"]) == ("ok", "embedding", "other")
     assert kd["quality"]["metric"] == "recall@10"

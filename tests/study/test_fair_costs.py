@@ -255,7 +255,7 @@ def test_an_onnx_teacher_study_end_to_end(tmp_path):
                      "teacher": {"path": str(tmp_path / "t.onnx")},
                      "student": {"target_params": 300, "allow_larger": True}}],
     })  # fmt: skip
-    run_study(fleet, tmp_path / "out", progress=False)
+    run_study(fleet, tmp_path / "out")
     record = json.loads((tmp_path / "out" / "records" / "mine__kd.json").read_text())
     assert record["teacher"]["params"] == 6 * 8 + 8 + 8 * 2 + 2 == 74
     assert record["student"]["params"] > 74

@@ -53,7 +53,6 @@ def _teacher(task: Task) -> Teacher:
         task,
         objective=build_objective([], label_weight=1.0, problem=task.problem),
         config=TrainConfig(epochs=5, threads=1),
-        progress=False,
     )
     return Teacher.from_torch(module, problem=task.problem)
 
@@ -69,9 +68,9 @@ def test_deterministic_under_a_seed() -> None:
     task = _task()
     objective = build_objective([], label_weight=1.0, problem="classification")
     a, b = _student(), _student()
-    train(a, task, objective=objective, config=CFG, seed=3, progress=False)
+    train(a, task, objective=objective, config=CFG, seed=3)
     objective = build_objective([], label_weight=1.0, problem="classification")
-    train(b, task, objective=objective, config=CFG, seed=3, progress=False)
+    train(b, task, objective=objective, config=CFG, seed=3)
     for x, y in zip(_weights(a), _weights(b), strict=True):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
 
@@ -84,7 +83,6 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
         task,
         objective=build_objective([], label_weight=1.0, problem="classification"),
         config=cfg,
-        progress=False,
     )
     assert result.epochs_run < 60
     assert result.epochs_run - result.best_epoch == 2
@@ -100,7 +98,6 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         objective=build_objective([], label_weight=1.0, problem="classification"),
         config=CFG,
         seed=5,
-        progress=False,
     )
     ckpt = tmp_path / "ckpt.pt"
     first = _student()
@@ -111,7 +108,6 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         config=CFG.model_copy(update={"epochs": 3}),
         seed=5,
         checkpoint=ckpt,
-        progress=False,
     )
     assert ckpt.is_file()
     resumed = _student(seed=99)  # different init: everything must come from the checkpoint
@@ -122,7 +118,6 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         config=CFG,
         seed=5,
         checkpoint=ckpt,
-        progress=False,
     )
     assert result.resumed_from_epoch == 3
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
@@ -146,7 +141,6 @@ def test_teacher_outputs_are_computed_once_across_methods() -> None:
             config=CFG.model_copy(update={"epochs": 2}),
             teacher=teacher,
             cache=cache,
-            progress=False,
         )
         states.append(result.teacher_cache)
     assert states == ["miss", "hit", "hit"]
@@ -164,7 +158,6 @@ def test_augmentation_bypasses_the_cache(caplog: pytest.LogCaptureFixture) -> No
             objective=objective,
             teacher=teacher,
             config=CFG.model_copy(update={"epochs": 1, "augment": True}),
-            progress=False,
         )
     assert result.teacher_cache == "bypassed (augmentation)"
     assert "cache bypassed" in caplog.text
@@ -179,7 +172,6 @@ def test_regression_head_starts_at_the_target_scale() -> None:
         task,
         objective=build_objective([], label_weight=1.0, problem="regression"),
         config=cfg,
-        progress=False,
     )
     with torch.no_grad():
         pred = student(torch.from_numpy(task.train.X)).squeeze(1).numpy()
@@ -195,4 +187,4 @@ def test_layer_pairs_follow_the_uniform_map() -> None:
 def test_distillation_without_teacher_is_refused() -> None:
     objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
     with pytest.raises(ValueError, match="teacher is required"):
-        train(_student(), _task(), objective=objective, config=CFG, progress=False)
+        train(_student(), _task(), objective=objective, config=CFG)

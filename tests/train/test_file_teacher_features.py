@@ -56,7 +56,6 @@ def _fit(teacher: Teacher, names: list[str], cache: TeacherOutputCache) -> list[
     )
     result = train(
         student, _task(), objective=objective, config=CFG, teacher=teacher, cache=cache,
-        progress=False,
     )  # fmt: skip
     return result.history
 

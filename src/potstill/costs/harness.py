@@ -37,8 +37,9 @@ from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, cr
 from potstill.costs.server import server_scenario
 from potstill.costs.stats import StopRule, latency_stats, samples_summary
 from potstill.costs.target import BenchTarget, check_targets
-from potstill.costs.timing import Lane, cpu_timer, cuda_timer, run_interleaved
+from potstill.costs.timing import CallProgress, Lane, cpu_timer, cuda_timer, run_interleaved
 from potstill.errors import BenchError, PotstillError
+from potstill.events import Stage
 from potstill.types import CostProfile
 
 __all__ = ["measure"]
@@ -69,11 +70,15 @@ def _workdir(export_dir: Path | None) -> Iterator[Path]:
             yield Path(tmp)
 
 
-def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostProfile]:
+def measure(
+    targets: Sequence[BenchTarget], config: BenchConfig, *, stage: Stage | None = None
+) -> list[CostProfile]:
     """Measure every target on every applicable runtime; one profile per model × runtime.
 
     Torch modules are put in eval mode. Threads are set to ``config.threads`` for the
     duration and restored afterwards. Profiles come in rotation order (runtime-major).
+    ``stage`` hears of each build, the timed calls done of those the stopping rules plan
+    (more are made while a lane is short of ``min_seconds``) and each memory probe.
     """
     check_targets(targets, max(config.batch_sizes))
     if config.device == "cuda" and not torch.cuda.is_available():
@@ -88,7 +93,7 @@ def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostPro
             config.onnx_rtol,
             config.onnx_min_agreement,
         )
-        sessions, skipped = _build_sessions(targets, config, ctx)
+        sessions, skipped = _build_sessions(targets, config, ctx, stage)
         timer = cuda_timer if config.device == "cuda" else cpu_timer
         rapl = RaplMeter()
         for s in sessions:
@@ -96,11 +101,14 @@ def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostPro
                 s.built.predict(s.batch(1))
         lanes = [Lane(s.label, s.built.predict, s.batch(1)) for s in sessions]
         rule = StopRule(config.min_calls, config.min_seconds, config.max_seconds)
-        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl)
-        sweep = _offline_sweep(sessions, lanes, config, timer, rapl)
+        calls = CallProgress(stage, lanes, rule, config.block_calls, "single-stream")
+        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl, calls)
+        sweep = _offline_sweep(sessions, lanes, config, timer, rapl, stage)
         flops = {t.name: _flops(t) for t in targets if t.module is not None}
         profiles = []
-        for s, lane in zip(sessions, lanes, strict=True):
+        for i, (s, lane) in enumerate(zip(sessions, lanes, strict=True)):
+            if stage is not None and config.memory:
+                stage.update(i, len(sessions), unit="memory probe", detail=s.label)
             settings = {
                 **config.model_dump(mode="json"),
                 "interleave": schedule,
@@ -125,7 +133,10 @@ def measure(targets: Sequence[BenchTarget], config: BenchConfig) -> list[CostPro
 
 
 def _build_sessions(
-    targets: Sequence[BenchTarget], config: BenchConfig, ctx: BuildContext
+    targets: Sequence[BenchTarget],
+    config: BenchConfig,
+    ctx: BuildContext,
+    stage: Stage | None = None,
 ) -> tuple[list[_Session], dict[str, dict[str, str]]]:
     """Build every applicable runtime, runtime-major so teacher and students alternate."""
     plan = [(t, r) for t in targets for r in applicable_runtimes(t, config.runtimes)]
@@ -133,7 +144,9 @@ def _build_sessions(
     plan.sort(key=lambda tr: order.index(tr[1]))  # stable: keeps target order per runtime
     sessions: list[_Session] = []
     skipped: dict[str, dict[str, str]] = {}
-    for target, runtime in plan:
+    for i, (target, runtime) in enumerate(plan):
+        if stage is not None:
+            stage.update(i, len(plan), unit="build", detail=f"{target.name}/{runtime}")
         try:
             built = create_runtime(runtime, target, ctx)
         except PotstillError as exc:
@@ -155,7 +168,12 @@ def _build_sessions(
 
 
 def _offline_sweep(
-    sessions: list[_Session], lanes: list[Lane], config: BenchConfig, timer: Any, rapl: RaplMeter
+    sessions: list[_Session],
+    lanes: list[Lane],
+    config: BenchConfig,
+    timer: Any,
+    rapl: RaplMeter,
+    stage: Stage | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Throughput of every session at every batch size (batch 1 reuses single-stream)."""
     sweep: dict[str, list[dict[str, Any]]] = {s.label: [] for s in sessions}
@@ -168,7 +186,8 @@ def _offline_sweep(
             for lane in point_lanes:
                 for _ in range(max(3, config.warmup // 5)):
                     lane.predict(lane.x)
-            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl)
+            calls = CallProgress(stage, point_lanes, rule, config.block_calls, f"batch {size}")
+            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl, calls)
         for lane in point_lanes:
             samples = lane.samples_ms()
             sweep[lane.label].append(

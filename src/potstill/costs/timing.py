@@ -13,6 +13,7 @@ events per call, synchronised at the end of each block.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ import numpy as np
 
 from potstill.costs.footprint import RaplMeter
 from potstill.costs.stats import StopRule
+from potstill.events import Stage
 
-__all__ = ["Lane", "Timer", "cpu_timer", "cuda_timer", "run_interleaved"]
+__all__ = ["CallProgress", "Lane", "Timer", "cpu_timer", "cuda_timer", "run_interleaved"]
 
 #: ``timer(fn, x, n)`` calls ``fn(x)`` n times and returns each call's duration in ns.
 Timer = Callable[[Callable[[np.ndarray], Any], np.ndarray, int], np.ndarray]
@@ -88,9 +90,11 @@ def run_interleaved(
     block_calls: int,
     timer: Timer = cpu_timer,
     energy: RaplMeter | None = None,
+    on_block: Callable[[Lane, int], None] | None = None,
 ) -> dict[str, Any]:
     """Time every lane in round-robin blocks until each meets ``rule``; fill the lanes.
 
+    ``on_block(lane, calls)`` is told of each block as it ends (outside the timed calls).
     Returns the schedule for the record: rotation order, blocks per lane, stop reasons.
     """
     active = list(lanes)
@@ -109,6 +113,8 @@ def run_interleaved(
             lane.stop_reason = rule.reason(lane.calls, lane.seconds)
             if lane.stop_reason is not None:
                 active.remove(lane)
+            if on_block is not None:
+                on_block(lane, len(block))
     return {
         "rotation": [lane.label for lane in lanes],
         "block_calls": block_calls,
@@ -122,3 +128,42 @@ def run_interleaved(
             "seconds": "sum of timed call durations",
         },
     }
+
+
+class CallProgress:
+    """Timed calls done of those planned in one timing phase, for a run's ``bench`` stage.
+
+    A lane times until *both* stopping rules hold, so the plan is re-estimated from each
+    lane's speed so far: ``max(min_calls, min_seconds / seconds per call)`` rounded up to
+    whole blocks (capped by ``max_seconds``). Reported about twenty times per phase; pass it
+    as ``run_interleaved``'s ``on_block``.
+    """
+
+    def __init__(
+        self, stage: Stage | None, lanes: Sequence[Lane], rule: StopRule, block: int, phase: str
+    ) -> None:
+        self.stage, self.lanes, self.rule, self.block, self.phase = stage, lanes, rule, block, phase
+        self._reported = 0
+
+    def planned(self, lane: Lane) -> int:
+        """The calls ``lane`` is expected to make in all (its calls so far once stopped)."""
+        if lane.stop_reason is not None:
+            return lane.calls
+        need = self.rule.min_calls
+        if lane.calls and lane.seconds > 0:
+            per_call = lane.seconds / lane.calls
+            need = max(need, math.ceil(self.rule.min_seconds / per_call))
+            if self.rule.max_seconds is not None:
+                need = min(need, math.ceil(self.rule.max_seconds / per_call))
+        return max(math.ceil(need / self.block) * self.block, lane.calls)
+
+    def __call__(self, lane: Lane, calls: int) -> None:
+        if self.stage is None:
+            return
+        done = sum(other.calls for other in self.lanes)
+        planned = sum(self.planned(other) for other in self.lanes)
+        finished = all(other.stop_reason is not None for other in self.lanes)
+        if done - self._reported < planned / 20 and not finished:
+            return
+        self._reported = done
+        self.stage.update(done, planned, unit="call", detail=f"{self.phase}: {lane.label}")

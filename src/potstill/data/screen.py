@@ -113,6 +113,12 @@ def _check_leakage(features: dict[str, pd.Series], y: pd.Series, target: str, pa
 
 def check_sensitive(sensitive: pd.Series, y: pd.Series, name: str, target: str) -> None:
     """Refuse a sensitive attribute that is the target itself."""
+    if name == target:
+        raise DataError(
+            f"The sensitive column '{name}' is the target column; a fairness gap across it "
+            "would measure accuracy per class, not fairness. Choose the column that holds "
+            "the protected attribute."
+        )
     if _one_to_one(sensitive, y):
         raise DataError(
             f"The sensitive column '{name}' is the target '{target}' under another name; a "

@@ -43,6 +43,8 @@ __all__ = [
 
 #: File suffixes load_table reads, and the reader for each.
 SUPPORTED_SUFFIXES = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+#: Fewer rows than this (with a target) cannot make train/validation/test splits.
+MIN_ROWS = 10
 #: A numeric target with at most this many distinct integer values is a classification one.
 MAX_CLASSES_INFERRED = 20
 
@@ -88,8 +90,22 @@ def read_table(path: Path) -> tuple[pd.DataFrame, Where]:
         raise DataError(f"The data file {path} has columns {list(frame.columns)} but no data rows.")
     frame.columns = [str(c) for c in frame.columns]
     if kind == "CSV":
+        _check_separator(path, list(frame.columns))
         return frame, lambda i: f"line {i + 2} of {path}"
     return frame, lambda i: f"row {i + 1} of {path}"
+
+
+def _check_separator(path: Path, columns: list[str]) -> None:
+    """A file read as one column whose name holds ';', tab or '|' uses another separator."""
+    if len(columns) != 1:
+        return
+    for sep, name in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+        if sep in columns[0]:
+            raise DataError(
+                f"{path} reads as a single column {columns[0]!r}: it separates its columns with "
+                f"{name}, and potstill reads comma-separated CSV. Save it with commas (e.g. "
+                f"pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False)) or as Parquet."
+            )
 
 
 def _present(column: pd.Series) -> pd.Series:
@@ -164,12 +180,27 @@ def _type_target(
         if problem is None:
             _refuse_mostly_numeric(column, bad, where, "pass problem='classification'")
         return column.astype(object).map(lambda v: str(v).strip()), "classification"
+    if problem == "classification":
+        _refuse_continuous(values)
     if problem is None:
         integral = bool(np.all(np.mod(values, 1) == 0))
         small = values.nunique() <= MAX_CLASSES_INFERRED
         problem = "classification" if integral and small else "regression"
     check_range(values, column, where)
     return values, problem
+
+
+def _refuse_continuous(values: pd.Series) -> None:
+    """A target forced to classification whose values are mostly distinct fractions."""
+    n, distinct = int(values.notna().sum()), int(values.nunique())
+    fractional = bool(np.any(np.mod(values.dropna(), 1) != 0))
+    if fractional and distinct > MAX_CLASSES_INFERRED and distinct > n / 2:
+        raise DataError(
+            f"The target '{values.name}' was set to classification (problem: classification), "
+            f"but it holds {distinct} distinct non-integer values in {n} rows: it is "
+            "continuous, and each value would be a class of its own. Use problem: regression, "
+            "or bin the target into classes first."
+        )
 
 
 def problem_reason(y: pd.Series, problem: Problem, target: str) -> str:
@@ -300,6 +331,11 @@ def load_table(
         needed = [c for c in columns if c not in drop]
         frame, where, named = _with_test_file(frame, where, split.test, needed)
     frame, n_missing = _rows_with_target(frame, target, path)
+    if len(frame) < MIN_ROWS:
+        raise DataError(
+            f"{path} has {len(frame)} row(s) with a target; a study needs at least {MIN_ROWS} "
+            "(train, validation and test rows for every class). Give more rows."
+        )
     y, problem_ = _type_target(frame[target], problem, where)
     screening = Screening()
     if problem is None:  # an integer target read as a regression is the surprising case

@@ -35,16 +35,19 @@ def paired_bootstrap(
     *,
     n_resamples: int,
     seed: int,
+    progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Evaluate ``statistic(rows)`` on every resample; returns an array (n_resamples, k).
 
     ``statistic`` computes all k figures (teacher metric, student metric, agreement, …)
     from the same resampled rows, which is what makes the bootstrap paired.
+    ``progress(1)`` is called after each resample.
     """
-    values = [
-        np.asarray(statistic(rows), dtype=np.float64)
-        for rows in resample_indices(n, n_resamples, seed)
-    ]
+    values = []
+    for rows in resample_indices(n, n_resamples, seed):
+        values.append(np.asarray(statistic(rows), dtype=np.float64))
+        if progress is not None:
+            progress(1)
     if not values:
         return np.empty((0, 0))
     return np.vstack(values)

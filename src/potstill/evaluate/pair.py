@@ -30,7 +30,8 @@ from potstill.evaluate.metrics import (
     get_metric,
     retention,
 )
-from potstill.evaluate.robustness import robustness_summary
+from potstill.evaluate.robustness import list_perturbations, robustness_summary
+from potstill.events import Stage, Ticker
 from potstill.types import Quality, Task
 
 __all__ = ["Predictor", "evaluate_pair"]
@@ -76,8 +77,19 @@ def _check_task(task: Task) -> np.ndarray:
     return y
 
 
+def _robustness_ticker(stage: Stage | None, task: Task, config: EvalConfig) -> Ticker:
+    names = config.perturbations
+    points = len(list_perturbations(task.kind) if names is None else names)
+    return Ticker(stage, points * len(config.severities), "severity", steps=points * 10)
+
+
 def evaluate_pair(
-    task: Task, teacher: Predictor, student: Predictor, config: EvalConfig | None = None
+    task: Task,
+    teacher: Predictor,
+    student: Predictor,
+    config: EvalConfig | None = None,
+    *,
+    stage: Stage | None = None,
 ) -> Quality:
     """Measure ``student`` against ``teacher`` on ``task.test`` (and ``task.val`` for scaling).
 
@@ -85,6 +97,8 @@ def evaluate_pair(
     retention and difference with intervals, secondary metrics, fidelity (with intervals),
     calibration (classification), fairness (when the test split carries a sensitive
     attribute) and robustness curves, laid out as documented on :class:`Quality`.
+
+    ``stage`` hears of the bootstrap resamples and the robustness points as they are done.
 
     Raises ``ConfigError`` for an unknown or mismatched metric, ``DataError`` for unusable
     labels or sensitive attribute, ``ModelError`` when a predictor returns malformed scores.
@@ -115,7 +129,8 @@ def evaluate_pair(
         ]
 
     point = np.asarray(statistic(np.arange(n)), dtype=np.float64)
-    boot = paired_bootstrap(statistic, n, n_resamples=config.n_resamples, seed=config.seed)
+    boot = paired_bootstrap(statistic, n, n_resamples=config.n_resamples, seed=config.seed,
+                            progress=Ticker(stage, config.n_resamples, "resample"))  # fmt: skip
 
     def column(values: np.ndarray | None, k: int) -> np.ndarray | None:
         return None if values is None or values.size == 0 else values[:, k]
@@ -165,6 +180,7 @@ def evaluate_pair(
             severities=config.severities,
             names=config.perturbations,
             seed=config.seed,
+            progress=_robustness_ticker(stage, task, config),
         )
 
     return Quality(

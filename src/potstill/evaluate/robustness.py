@@ -241,12 +241,14 @@ def robustness_summary(
     severities: Sequence[float],
     names: Sequence[str] | None,
     seed: int,
+    progress: Callable[[int, str], None] | None = None,
 ) -> dict[str, Any]:
     """The ``Quality.robustness`` mapping (layout documented on :class:`potstill.types.Quality`).
 
     ``teacher``/``student`` map X to checked scores; ``names`` defaults to every
     perturbation registered for ``task.kind``. ``robust_retention`` is the mean retention
-    over every (perturbation, severity) point where it is defined.
+    over every (perturbation, severity) point where it is defined. ``progress(1, name)``
+    is called after each point.
     """
     chosen = list(names) if names is not None else list_perturbations(task.kind)
     perturbations = [get_perturbation(name, task.kind) for name in chosen]
@@ -267,6 +269,8 @@ def robustness_summary(
             ratios.append(
                 float(retention(t_value, s_value, higher_is_better=metric.higher_is_better))
             )
+            if progress is not None:
+                progress(1, f"{pert.name} {severity:g}")
         curves[pert.name] = curve
     finite = [r for r in ratios if np.isfinite(r)]
     return {

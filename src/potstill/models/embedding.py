@@ -30,6 +30,7 @@ from potstill._validation import check_scalar
 from potstill.data.text import encode_texts
 from potstill.errors import ConfigError, DataError, MethodError
 from potstill.evaluate.retrieval import cosine_agreement, retrieval_recall, similarity_agreement
+from potstill.events import Stage
 from potstill.methods import BindContext, MethodSpec, create_method, functional, parse_method_specs
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_students import build_hf_student
@@ -111,12 +112,14 @@ def fit_embedding_student(
     weight_decay: float = 0.01,
     grad_clip: float | None = 1.0,
     seed: int = 0,
+    stage: Stage | None = None,
 ) -> tuple[list[dict[str, float]], float]:
     """Train ``student`` in place to reproduce the teacher embeddings ``t_train`` (n, D) of
     the encoded texts ``x_train`` (n, 2, L); returns (per-epoch mean loss, seconds).
 
     The loss is ``cosine_weight · (1 − cos) + mse_weight · MSE + Σ weight · relation``
-    (AdamW, shuffled mini-batches seeded by ``seed``, gradient norm clipped).
+    (AdamW, shuffled mini-batches seeded by ``seed``, gradient norm clipped). Each epoch's
+    loss is reported to ``stage`` when given.
     """
     owner = "fit_embedding_student"
     for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
@@ -164,6 +167,8 @@ def fit_embedding_student(
             optimizer.step()
             total, steps = total + float(loss.detach()), steps + 1
         history.append({"epoch": epoch + 1, "loss": total / max(steps, 1)})
+        if stage is not None:
+            stage.update(epoch + 1, epochs, unit="epoch", values={"loss": history[-1]["loss"]})
     student.eval()
     return history, time.perf_counter() - t0
 

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from potstill.errors import ModelError, missing_dependency
+from potstill.events import Stage
 from potstill.models.hf import HFClassifier
 from potstill.models.teacher import Teacher
 from potstill.types import Problem, Task
@@ -106,7 +107,7 @@ def finetune_classifier(
     *,
     recipe: TextTeacherRecipe | None = None,
     seed: int = 0,
-    progress: bool = False,
+    stage: Stage | None = None,
 ) -> Any:
     """Fine-tune ``model`` in place on ``task`` (raw or encoded text); return the TrainResult."""
     from potstill.data.text import encode_task, is_encoded
@@ -130,7 +131,7 @@ def finetune_classifier(
     )
     objective = build_objective([], label_weight=1.0, problem=task.problem)
     return train(model, task, objective=objective, config=config, seed=seed,
-                 description="MiniLM teacher", progress=progress)  # fmt: skip
+                 description="MiniLM teacher", stage=stage)  # fmt: skip
 
 
 def get_text_teacher(
@@ -140,9 +141,10 @@ def get_text_teacher(
     seed: int = 0,
     recipe: TextTeacherRecipe | None = None,
     cache_dir: Path | None = None,
+    stage: Stage | None = None,
 ) -> tuple[Teacher, dict[str, Any]]:
     """The fine-tuned MiniLM teacher of a text classification ``task`` (trained now, or
-    loaded from the cache) and how it was obtained."""
+    loaded from the cache) and how it was obtained; fine-tuning reports to ``stage``."""
     from potstill.models.zoo import default_cache_dir
     from potstill.train.cache import content_hash
 
@@ -160,14 +162,17 @@ def get_text_teacher(
                             "cache_dir": str(folder), "base": str(minilm_path()),
                             "licence": MINILM_LICENCE, "recipe": recipe.model_dump()}  # fmt: skip
     if not (folder / "teacher.json").is_file():
-        log.warning("fine-tuning the MiniLM teacher for %s: no cached teacher with key %s",
-                    system, key)  # fmt: skip
+        log.info("fine-tuning the MiniLM teacher for %s: no cached teacher with key %s",
+                 system, key)  # fmt: skip
+        if stage is not None:
+            stage.update(0, detail=f"fine-tuning: no cached teacher with key {key}")
+            stage.outcome = "fine-tuned now (then cached)"
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
         try:
             model = load_minilm(num_labels=task.n_classes, problem=task.problem,
                                 max_length=recipe.max_length)  # fmt: skip
-            result = finetune_classifier(model, task, recipe=recipe, seed=seed)
+            result = finetune_classifier(model, task, recipe=recipe, seed=seed, stage=stage)
             model.save_pretrained(tmp)
             summary = {"system": system, "key": key, "best_val": result.best_val,
                        "best_epoch": result.best_epoch, "train_s": result.seconds}  # fmt: skip

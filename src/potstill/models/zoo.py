@@ -5,7 +5,8 @@ ensemble of wide MLPs, a gradient-boosted ensemble (a black box), or an ImageNet
 MobileNetV2 fine-tuned on the task. It is trained once, seeded, and stored under the
 user's cache directory in a folder named by a content hash of (recipe, training data,
 seed, zoo version). A changed recipe or dataset gives a new hash and a new teacher —
-logged loudly, never overwriting the old one; an unchanged one is always reused.
+logged (at INFO: nothing is wrong) and reported to the run's teacher stage, never
+overwriting the old one; an unchanged one is always reused.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
+from potstill.events import Stage
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
 from potstill.models.mlp import MLP
@@ -142,7 +145,12 @@ def _build(spec: TeacherSpec, task: Task) -> torch.nn.Module:
 
 
 def _train_torch(
-    module: torch.nn.Module, task: Task, spec: TeacherSpec, seed: int, train_cfg: object
+    module: torch.nn.Module,
+    task: Task,
+    spec: TeacherSpec,
+    seed: int,
+    train_cfg: object,
+    stage: Stage | None = None,
 ) -> None:
     from potstill.methods import build_objective
     from potstill.train.config import TrainConfig
@@ -153,13 +161,15 @@ def _train_torch(
     if isinstance(module, DeepEnsemble):
         # Members are trained independently (different seeds): that is what makes a deep ensemble.
         for i, member in enumerate(module.members):
+            item = f"member {i + 1}/{len(module.members)}"
             train(
                 member,
                 task,
                 objective=build_objective([], label_weight=1.0, problem=task.problem),
                 config=cfg,
                 seed=seed * 1000 + i,
-                description=f"teacher member {i + 1}/{len(module.members)}",
+                description=f"teacher {item}",
+                stage=None if stage is None else replace(stage, item=item),
             )
         return
     train(
@@ -169,6 +179,7 @@ def _train_torch(
         config=cfg,
         seed=seed,
         description="teacher",
+        stage=stage,
     )
 
 
@@ -236,8 +247,11 @@ def get_teacher(
     seed: int,
     train_cfg: object,
     cache_dir: Path | None = None,
+    stage: Stage | None = None,
 ) -> tuple[Teacher, dict[str, object]]:
-    """The system's teacher (trained now, or loaded from the cache) and how it was obtained."""
+    """The system's teacher (trained now, or loaded from the cache) and how it was obtained.
+
+    Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
         teacher = load_teacher(
@@ -260,7 +274,9 @@ def get_teacher(
         # the fleet's training threads (a process pool keeps them at 1 per worker)
         threads = int(getattr(train_cfg, "threads", 1))
         recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=threads)
-        return get_text_teacher(system, task, seed=seed, recipe=recipe, cache_dir=cache_dir)
+        return get_text_teacher(
+            system, task, seed=seed, recipe=recipe, cache_dir=cache_dir, stage=stage
+        )
     root = (cache_dir or default_cache_dir()) / "teachers"
     key = _fingerprint(system, task, spec, seed, train_cfg)
     folder = root / f"{system}-{spec.arch}-{key}"
@@ -274,13 +290,16 @@ def get_teacher(
         stale = (
             sorted(p.name for p in root.glob(f"{system}-{spec.arch}-*")) if root.is_dir() else []
         )
-        log.warning(
+        log.info(
             "training teacher for %s (%s): no cached teacher with key %s%s",
             system,
             spec.arch,
             key,
             f"; other versions kept: {', '.join(stale)}" if stale else "",
         )
+        if stage is not None:
+            stage.update(0, detail=f"training {spec.arch}: no cached teacher with key {key}")
+            stage.outcome = f"trained {spec.arch} now (then cached)"
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
         try:
@@ -290,7 +309,7 @@ def get_teacher(
             else:
                 torch.manual_seed(seed)
                 module = _build(spec, task)
-                _train_torch(module, task, spec, seed, train_cfg)
+                _train_torch(module, task, spec, seed, train_cfg, stage)
                 save_model(module, tmp / "model")
             (tmp / "teacher.json").write_text(
                 json.dumps({"arch": spec.arch, "key": key, "system": system})

@@ -31,6 +31,7 @@ from potstill.config import GridEntry, MethodSpec, SystemSpec
 from potstill.costs.environment import thread_limits
 from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_embeddings
+from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import method_info
 from potstill.models.embedding import fit_embedding_student, relation_methods
 from potstill.models.export import load_model, save_model
@@ -105,6 +106,7 @@ def _train(
     relations: list[MethodSpec],
     spec: SystemSpec,
     ctx: SystemContext,
+    st: Stage,
 ) -> None:
     cfg = spec.train or ctx.fleet.train
     with thread_limits(cfg.threads):
@@ -112,7 +114,7 @@ def _train(
             student, x, t_emb, relations=relation_methods(relations),
             cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
             batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed,
+            grad_clip=cfg.grad_clip, seed=ctx.fleet.seed, stage=st,
         )  # fmt: skip
     cell.timings["train_s"] = seconds
     cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
@@ -143,32 +145,35 @@ def embedding_cells(
         weights, relations, reason = _losses(specs)
         if reason:
             cell.status, cell.reason = "not_applicable", reason
+            skipped_stage(ctx.events, spec.name, "train", entry.label, reason)
             continue
         folder = ctx.out / "students" / spec.name / entry.label
         cell.info["losses"] = {**weights, **{s.name: s.weight for s in relations}}
         if not specs:
             cell.info["baseline"] = "no distillation: the student as built, untrained"
         try:
-            if (folder / "model.json").is_file():
-                cell.student = load_model(folder)
-                cell.info["resumed"] = "trained model reloaded"
-            else:
-                torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
-                student = build_student(module, spec.student)
-                assert isinstance(student, HFClassifier)
-                if specs:
-                    _train(cell, student, x_train, t_train, weights, relations, spec, ctx)
-                save_model(student.eval(), folder, extra={"system": spec.name,
-                                                          "method": entry.label})  # fmt: skip
-                cell.student = student
-            save_hf_layout(cell.student, folder, module.tokenizer)
+            with stage(ctx.events, spec.name, "train", entry.label) as st:
+                if (folder / "model.json").is_file():
+                    cell.student = load_model(folder)
+                    cell.info["resumed"] = st.outcome = "trained model reloaded"
+                else:
+                    torch.manual_seed(ctx.fleet.seed)  # every cell starts from the same weights
+                    student = build_student(module, spec.student)
+                    assert isinstance(student, HFClassifier)
+                    if specs:
+                        _train(cell, student, x_train, t_train, weights, relations, spec, ctx, st)
+                    save_model(student.eval(), folder, extra={"system": spec.name,
+                                                              "method": entry.label})  # fmt: skip
+                    cell.student = student
+                save_hf_layout(cell.student, folder, module.tokenizer)
         except (PotstillError, FloatingPointError) as exc:
             cell.status, cell.reason = "failed", str(exc)
             continue
         t0 = time.perf_counter()
-        s_test = embed_texts(cell.student, task.test.X)
-        qualities[entry.label] = evaluate_embeddings(
-            t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
-        )
+        with stage(ctx.events, spec.name, "evaluate", entry.label):
+            s_test = embed_texts(cell.student, task.test.X)
+            qualities[entry.label] = evaluate_embeddings(
+                t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
+            )
         cell.timings["evaluate_s"] = time.perf_counter() - t0
     return cells, qualities, t_test

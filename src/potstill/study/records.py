@@ -29,6 +29,7 @@ from potstill.costs.costmodel import usd_per_million
 from potstill.costs.prices import PriceEntry
 from potstill.evaluate import apply_gates
 from potstill.evaluate.sanity import retention_warnings
+from potstill.events import stage
 from potstill.models.hf import HFClassifier
 from potstill.models.hf_io import save_pretrained
 from potstill.models.predict import count_params
@@ -164,8 +165,14 @@ def _bench(
     # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
     bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / spec.name})
     by_target: dict[str, dict[str, CostProfile]] = {}
-    for p in measure(targets, bench_cfg) if ok else []:
-        by_target.setdefault(p.model, {})[p.runtime] = p
+    with stage(ctx.events, spec.name, "bench") as st:
+        for p in measure(targets, bench_cfg, stage=st) if ok else []:
+            by_target.setdefault(p.model, {})[p.runtime] = p
+        st.outcome = (
+            "no trained student"
+            if not ok
+            else (f"{sum(map(len, by_target.values()))} model × runtime profiles")
+        )
     return _Session(t_bench, students, by_target, test_X, bench.threads)
 
 

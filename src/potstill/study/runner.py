@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
@@ -22,7 +24,9 @@ import yaml
 from potstill._io import atomic_write_json, atomic_write_text
 from potstill.config import FleetConfig, SystemSpec, load_fleet
 from potstill.errors import ConfigError, missing_dependency
+from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
 from potstill.study.environment import capture_environment
+from potstill.study.outcome import announce_finished, run_announced, study_outcomes
 from potstill.study.system import SystemContext, run_system
 from potstill.study.workspace import study_lock
 
@@ -33,11 +37,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyResult:
-    """Where a study wrote its outputs, and how many records it added."""
+    """Where a study wrote its outputs, how many records it added, each system's outcome."""
 
     out: Path
     new_records: int
     report: Path | None
+    outcomes: tuple[SystemOutcome, ...] = ()
 
 
 def config_hash(config: FleetConfig) -> str:
@@ -99,23 +104,79 @@ def _run_one(spec: SystemSpec, ctx: SystemContext) -> int:
     return len(run_system(spec, ctx))
 
 
+def _announce_all(
+    sink: EventSink, out: Path, selected: list[SystemSpec], counts: Iterable[int], started: float
+) -> int:
+    """Systems that ran in other processes: announce each as its count arrives."""
+    added = 0
+    for i, (spec, count) in enumerate(zip(selected, counts, strict=True), 1):
+        seconds = time.perf_counter() - started
+        sink(announce_finished(out, spec.name, i, len(selected), count, seconds))
+        added += count
+    return added
+
+
+def _render(out: Path, sink: EventSink) -> Path:
+    with stage(sink, None, "report") as st:
+        from potstill.report import render_report  # matplotlib: loaded only to render
+
+        path = render_report(out).markdown
+        st.outcome = str(path)
+    return path
+
+
+def _run_systems(
+    config: FleetConfig, selected: list[SystemSpec], ctx: SystemContext, started: float
+) -> int:
+    """Every selected system on the configured backend; returns the records added."""
+    backend, workers = config.runner.backend, config.runner.workers
+    if workers > 1:
+        log.warning(
+            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
+            workers,
+        )
+    n, remote_ctx = len(selected), replace(ctx, events=ignore)  # a sink stays in this process
+    if backend == "local" or workers == 1:
+        added = 0
+        for i, spec in enumerate(selected, 1):
+            added += run_announced(
+                ctx.events, ctx.out, spec.name, i, n, partial(_run_one, spec, ctx)
+            )
+    elif backend == "process":
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            counts = pool.map(_run_one, selected, [remote_ctx] * n)
+            added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    else:
+        try:
+            import ray
+        except ImportError:
+            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
+        remote = ray.remote(_run_one)
+        counts = ray.get([remote.remote(spec, remote_ctx) for spec in selected])
+        added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+    return added
+
+
 def run_study(
     config: FleetConfig,
     out: Path,
     *,
     systems: Sequence[str] | None = None,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    on_event: EventSink | None = None,
     report: bool = True,
 ) -> StudyResult:
     """Run (or resume) every system of ``config`` into ``out`` and render the report.
 
     ``out`` must be a new folder, an empty one or an earlier study; the run holds its lock
-    (:func:`~potstill.study.workspace.study_lock`) while it writes."""
+    (:func:`~potstill.study.workspace.study_lock`) while it writes. ``on_event`` receives
+    the run's events (:mod:`potstill.events`) as they happen; with the process and Ray
+    backends only the system-level ones (systems run elsewhere).
+    """
     preflight(config)
     with study_lock(Path(out)):
         return _run_study(
-            config, Path(out), systems=systems, cache_dir=cache_dir, progress=progress,
+            config, Path(out), systems=systems, cache_dir=cache_dir, sink=on_event or ignore,
             report=report,
         )  # fmt: skip
 
@@ -126,9 +187,10 @@ def _run_study(
     *,
     systems: Sequence[str] | None = None,
     cache_dir: Path | None = None,
-    progress: bool = True,
+    sink: EventSink = ignore,
     report: bool = True,
 ) -> StudyResult:
+    started = time.perf_counter()
     _check_resume(out, config)
     selected = list(config.systems)
     if systems:
@@ -153,29 +215,13 @@ def _run_study(
         config_hash=config_hash(config),
         environment=environment,
         cache_dir=cache_dir,
-        progress=progress,
+        events=sink,
     )
-    backend, workers = config.runner.backend, config.runner.workers
-    if workers > 1:
-        log.warning(
-            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-            workers,
-        )
-    if backend == "local" or workers == 1:
-        added = sum(_run_one(spec, ctx) for spec in selected)
-    elif backend == "process":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            added = sum(pool.map(_run_one, selected, [ctx] * len(selected)))
-    else:
-        try:
-            import ray
-        except ImportError:
-            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
-        remote = ray.remote(_run_one)
-        added = sum(ray.get([remote.remote(spec, ctx) for spec in selected]))
-    report_path = None
-    if report:
-        from potstill.report import render_report
-
-        report_path = render_report(out).markdown
-    return StudyResult(out=out, new_records=added, report=report_path)
+    sink(StudyStarted(name=config.name, out=str(out), systems=tuple(s.name for s in selected)))
+    added = _run_systems(config, selected, ctx, started)
+    report_path = _render(out, sink) if report else None
+    outcomes = study_outcomes(out, [s.name for s in selected])
+    sink(StudyFinished(out=str(out), report=None if report_path is None else str(report_path),
+                       new_records=added, seconds=time.perf_counter() - started,
+                       outcomes=outcomes))  # fmt: skip
+    return StudyResult(out=out, new_records=added, report=report_path, outcomes=outcomes)

@@ -23,6 +23,7 @@ from potstill.config import FleetConfig, SystemSpec
 from potstill.data.text import encode_task
 from potstill.errors import ModelError, PotstillError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
+from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
 from potstill.methods import applicability_reason, build_objective, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.export import load_model, load_model_info, save_model
@@ -56,7 +57,7 @@ class SystemContext:
     config_hash: str
     environment: dict[str, Any]
     cache_dir: Path | None = None
-    progress: bool = True
+    events: EventSink = ignore  # where the run's progress goes (potstill.events)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -139,6 +140,7 @@ def _train_cell(
     ctx: SystemContext,
     cache: TeacherOutputCache,
     size: TeacherSize,
+    st: Stage,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
@@ -147,7 +149,7 @@ def _train_cell(
     student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
-        cell.info["resumed"] = "trained model reloaded"
+        cell.info["resumed"] = st.outcome = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
     if raw_features(spec):
@@ -163,8 +165,9 @@ def _train_cell(
         checkpoint=folder / "checkpoint.pt",
         cache=cache,
         description=f"{spec.name}/{cell.entry.label}",
-        progress=ctx.progress,
+        stage=st,
     )
+    st.outcome = f"{result.epochs_run} epochs, best val {task.metric} {result.best_val:.4g}"
     trained = {k: v for k, v in result.__dict__.items() if k != "history"}
     save_model(
         student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
@@ -199,7 +202,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     timings: dict[str, float] = {}
     task, teacher, teacher_info = open_task_and_teacher(
         spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
-        timings=timings,
+        timings=timings, events=ctx.events,
     )  # fmt: skip
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
@@ -235,9 +238,11 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         )
         if reason:
             cell.status, cell.reason = "not_applicable", reason
+            skipped_stage(ctx.events, spec.name, "train", entry.label, reason)
         else:
             try:
-                _train_cell(cell, task, teacher, spec, ctx, cache, size)
+                with stage(ctx.events, spec.name, "train", entry.label) as st:
+                    _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
                 if text_model is not None:
                     folder = ctx.out / "students" / spec.name / entry.label
                     save_hf_layout(cell.student, folder, text_model.tokenizer)
@@ -249,12 +254,14 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     t0 = time.perf_counter()
     for c in cells:
         if c.status == "ok" and c.student is not None:
-            qualities[c.entry.label] = evaluate_pair(
-                raw_task,
-                teacher.predict_scores,
-                _predictor(c.student, task.problem, text_model),
-                spec.evaluate or fleet.evaluate,
-            )
+            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
+                qualities[c.entry.label] = evaluate_pair(
+                    raw_task,
+                    teacher.predict_scores,
+                    _predictor(c.student, task.problem, text_model),
+                    spec.evaluate or fleet.evaluate,
+                    stage=st,
+                )
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -264,13 +271,14 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     reference = None
     if text_model is not None and qualities and wants_int8_reference(spec, task):
         first = next(iter(qualities.values()))
-        reference = int8_reference(
-            task,
-            text_model,
-            runtime_score,
-            first.teacher.value,
-            higher_is_better=first.higher_is_better,
-        )
+        with stage(ctx.events, spec.name, "reference"):
+            reference = int8_reference(
+                task,
+                text_model,
+                runtime_score,
+                first.teacher.value,
+                higher_is_better=first.higher_is_better,
+            )
     return write_records(
         spec, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )

@@ -30,6 +30,7 @@ from potstill.config import SystemSpec
 from potstill.data import infer_problem
 from potstill.errors import DataError, ModelError
 from potstill.evaluate.sanity import TeacherCheck, teacher_vs_trivial
+from potstill.events import EventSink, ignore, stage
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.zoo import get_teacher
 from potstill.study.tasks import load_task
@@ -59,38 +60,52 @@ def _class_order(
 
 def open_task_and_teacher(
     spec: SystemSpec, *, seed: int, train_cfg: TrainConfig, cache_dir: Path | None,
-    timings: dict[str, float],
+    timings: dict[str, float], events: EventSink = ignore,
 ) -> tuple[Task, Teacher, dict[str, Any]]:  # fmt: skip
     """The system's task and teacher, checked. A teacher file on a user's table is opened
     first (as the problem the target column implies), so the task is built in its class
-    order and a label it does not know is refused with its row."""
+    order and a label it does not know is refused with its row. Each step is a stage of
+    ``events`` (``data``, ``teacher``, and ``teacher check`` for a file)."""
     ds = spec.dataset
     t0 = time.perf_counter()
     if spec.teacher.path is None or ds.path is None or ds.problem == "embedding":
-        task = load_task(spec, seed=seed)
+        with stage(events, spec.name, "data") as st:
+            task = load_task(spec, seed=seed)
+            st.outcome = _rows(task)
         timings["load_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
-                                    train_cfg=train_cfg, cache_dir=cache_dir)  # fmt: skip
+        with stage(events, spec.name, "teacher") as st:
+            teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
+                                        train_cfg=train_cfg, cache_dir=cache_dir, stage=st)  # fmt: skip
+            st.outcome = st.outcome or ("cached" if info.get("cached") else "loaded")
         timings["teacher_s"] = time.perf_counter() - t0
         return task, teacher, info
     assert ds.target is not None  # guaranteed by DatasetSpec
-    problem = infer_problem(ds.path, ds.target, ds.problem)
-    teacher = load_teacher(
-        spec.teacher.path, problem=problem, trust_pickle=spec.teacher.trust_pickle
-    )
+    with stage(events, spec.name, "teacher") as st:
+        problem = infer_problem(ds.path, ds.target, ds.problem)
+        teacher = load_teacher(
+            spec.teacher.path, problem=problem, trust_pickle=spec.teacher.trust_pickle
+        )
+        st.outcome = f"loaded {teacher.backend} from {spec.teacher.path.name}"
     timings["teacher_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    order, classes = _class_order(spec, teacher) if problem == "classification" else (None, {})
-    task = load_task(spec, seed=seed, classes=order)
+    with stage(events, spec.name, "data") as st:
+        order, classes = _class_order(spec, teacher) if problem == "classification" else (None, {})
+        task = load_task(spec, seed=seed, classes=order)
+        st.outcome = _rows(task)
     timings["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if classes:
         classes["order"] = list(task.class_names)
-    info = {"source": str(spec.teacher.path), "cached": False, "user_file": True,
-            **check_teacher(task, teacher, spec.teacher.allow_weak, classes)}  # fmt: skip
+    with stage(events, spec.name, "teacher", "check"):
+        checked = check_teacher(task, teacher, spec.teacher.allow_weak, classes)
+    info = {"source": str(spec.teacher.path), "cached": False, "user_file": True, **checked}
     timings["teacher_s"] += time.perf_counter() - t0
     return task, teacher, info
+
+
+def _rows(task: Task) -> str:
+    return f"{len(task.train)}/{len(task.val)}/{len(task.test)} rows train/val/test"
 
 
 def _nan_columns(task: Task, rows: np.ndarray) -> list[str]:

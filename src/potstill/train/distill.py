@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from potstill.evaluate import get_metric
+from potstill.events import Stage
 from potstill.methods import BindContext, Objective
 from potstill.models.hooks import FeatureTap, paired_layer_names, uniform_layer_map
 from potstill.models.predict import predict_scores
@@ -130,13 +129,14 @@ def train(
     checkpoint: Path | None = None,
     cache: TeacherOutputCache | None = None,
     description: str = "train",
-    progress: bool = True,
+    stage: Stage | None = None,
 ) -> TrainResult:
     """Train ``student`` in place on ``task.train`` with ``objective``; return the history.
 
     ``objective`` holds the distillation terms and the label loss; with no terms this is
     plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
-    when the objective has distillation terms.
+    when the objective has distillation terms. Each epoch's loss and validation metric
+    are reported to ``stage`` when given.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
@@ -269,74 +269,69 @@ def train(
         log.info("%s: resumed from checkpoint at epoch %d", description, start_epoch)
 
     t0 = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, transient=True, disable=not (progress and sys.stderr.isatty())) as bar:
-        bar_id = bar.add_task(description, total=config.epochs, completed=start_epoch, status="")
-        for epoch in range(start_epoch, config.epochs):
-            if bad >= config.patience:
-                break
-            student.train()
-            objective.train()
-            objective.set_epoch(epoch)
-            order = torch.randperm(n, generator=gen)
-            totals: dict[str, float] = {}
-            steps = 0
-            for start in range(0, n, config.batch_size):
-                idx = order[start : start + config.batch_size]
-                if len(idx) < 2:
-                    continue
-                xb = X_t[idx]
-                if config.augment:
-                    xb = _augment(xb, gen)
-                batch = Batch(x=xb, y=y_t[idx], index=idx)
-                t_out = teacher_out(xb, idx) if t_forward is not None else empty
-                losses = objective(s_tap(xb), t_out, batch)
-                optimizer.zero_grad(set_to_none=True)
-                losses["loss"].backward()
-                if config.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(params, config.grad_clip)
-                optimizer.step()
-                for k, v in losses.items():
-                    totals[k] = totals.get(k, 0.0) + float(v.detach())
-                steps += 1
-            val = float(
-                metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem))
-            )
-            history.append(
+    for epoch in range(start_epoch, config.epochs):
+        if bad >= config.patience:
+            break
+        student.train()
+        objective.train()
+        objective.set_epoch(epoch)
+        order = torch.randperm(n, generator=gen)
+        totals: dict[str, float] = {}
+        steps = 0
+        for start in range(0, n, config.batch_size):
+            idx = order[start : start + config.batch_size]
+            if len(idx) < 2:
+                continue
+            xb = X_t[idx]
+            if config.augment:
+                xb = _augment(xb, gen)
+            batch = Batch(x=xb, y=y_t[idx], index=idx)
+            t_out = teacher_out(xb, idx) if t_forward is not None else empty
+            losses = objective(s_tap(xb), t_out, batch)
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach())
+            steps += 1
+        val = float(
+            metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem))
+        )
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "val": val,
+                **{k: v / max(steps, 1) for k, v in totals.items()},
+            }
+        )
+        improved = not np.isfinite(best_val) or sign * val > sign * best_val
+        if improved:
+            best_val, best_epoch, bad = val, epoch + 1, 0
+            best_state = {k: v.clone() for k, v in student.state_dict().items()}
+        else:
+            bad += 1
+        if checkpoint is not None:
+            _save_checkpoint(
+                checkpoint,
                 {
                     "epoch": epoch + 1,
-                    "val": val,
-                    **{k: v / max(steps, 1) for k, v in totals.items()},
-                }
+                    "student": student.state_dict(),
+                    "objective": objective.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "best_state": best_state,
+                    "best_val": best_val,
+                    "best_epoch": best_epoch,
+                    "bad": bad,
+                    "history": history,
+                    "generator": gen.get_state(),
+                },
             )
-            improved = not np.isfinite(best_val) or sign * val > sign * best_val
-            if improved:
-                best_val, best_epoch, bad = val, epoch + 1, 0
-                best_state = {k: v.clone() for k, v in student.state_dict().items()}
-            else:
-                bad += 1
-            if checkpoint is not None:
-                _save_checkpoint(
-                    checkpoint,
-                    {
-                        "epoch": epoch + 1,
-                        "student": student.state_dict(),
-                        "objective": objective.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "best_state": best_state,
-                        "best_val": best_val,
-                        "best_epoch": best_epoch,
-                        "bad": bad,
-                        "history": history,
-                        "generator": gen.get_state(),
-                    },
-                )
-            bar.update(bar_id, advance=1, status=f"val {metric.name}={val:.4f} best={best_val:.4f}")
+        if stage is not None:
+            loss = {"loss": history[-1]["loss"]} if "loss" in history[-1] else {}
+            values = {**loss, f"val_{metric.name}": val}
+            stage.update(epoch + 1, config.epochs, unit="epoch", values=values)
     s_tap.close()
     if t_tap is not None:
         t_tap.close()

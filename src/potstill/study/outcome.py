@@ -1,0 +1,139 @@
+"""Each system's outcome as a person reads it at the end of a run, and the events around it.
+
+A run's last screen answers, per system: which teacher, which student is best, how much
+of the teacher's metric it kept (with its interval), what it saves, whether distillation
+beat training from scratch, whether it passes the gates. Every figure is read from the
+system's records in the store (like the report), so a resumed system's line is the same
+as a fresh one's.
+
+The *best* student is the best distilled student (by test metric, in the metric's
+direction) among those that pass every measured gate; when none passes, the best by test
+metric, and the gates column says which gate it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from potstill.events import (
+    EventSink,
+    SystemFinished,
+    SystemOutcome,
+    SystemStarted,
+    first_line,
+)
+from potstill.study.recordview import dig, estimate, is_distillation, number
+from potstill.study.store import ResultStore
+
+__all__ = ["announce_finished", "run_announced", "study_outcomes", "system_outcome"]
+
+NOT_MEASURED = "not measured"
+
+
+def _gates(record: Mapping[str, Any]) -> tuple[str, bool]:
+    """("pass" | "pass (n not measured)" | "fail: a, b" | "none", passed)."""
+    gates = record.get("gates") or []
+    if not gates:
+        return "none", True
+    failed = [g["name"] for g in gates if not g.get("passed")]
+    if failed:
+        return "fail: " + ", ".join(failed), False
+    unmeasured = sum(str(g.get("reason", "")).startswith(NOT_MEASURED) for g in gates)
+    return ("pass" + (f" ({unmeasured} not measured)" if unmeasured else "")), True
+
+
+def _verdict(best: Mapping[str, Any], scratch: Mapping[str, Any] | None, sign: float) -> str:
+    """The best student against the from-scratch one, by test metric and its intervals."""
+    b, s = estimate(dig(best, "quality", "student")), None
+    if scratch is not None:
+        s = estimate(dig(scratch, "quality", "student"))
+    if b is None or s is None:
+        return "no scratch baseline"
+    if None not in (b.low, b.high, s.low, s.high):
+        assert b.low is not None and b.high is not None
+        assert s.low is not None and s.high is not None
+        if b.low <= s.high and s.low <= b.high:
+            return "≈ scratch (CIs overlap)"
+    return "better than scratch" if sign * (b.value - s.value) > 0 else "worse than scratch"
+
+
+def system_outcome(system: str, records: Sequence[Mapping[str, Any]]) -> SystemOutcome:
+    """The outcome of ``system`` from its records (dicts as the result store returns them)."""
+    own = [r for r in records if r.get("system") == system]
+    counts = {
+        "records": len(own),
+        "failed": sum(r["status"] == "failed" for r in own),
+        "not_applicable": sum(r["status"] == "not_applicable" for r in own),
+    }
+    first = next((r for r in own if r["status"] == "ok"), own[0] if own else None)
+    if first is None:
+        return SystemOutcome(system=system, note="no records", **counts)
+    teacher = str(dig(first, "teacher", "name", default="") or "")
+    hib = bool(dig(first, "quality", "higher_is_better", default=True))
+    sign = 1.0 if hib else -1.0
+    measured = [
+        r
+        for r in own
+        if is_distillation(r) and number(dig(r, "quality", "student", "value")) is not None
+    ]
+    passing = [r for r in measured if _gates(r)[1]]
+    pool = passing or measured
+    common: dict[str, Any] = {
+        "system": system,
+        "teacher": teacher,
+        "metric": str(dig(first, "quality", "metric", default="") or ""),
+        "teacher_value": number(dig(first, "quality", "teacher", "value")),
+        **counts,
+    }
+    if not pool:
+        return SystemOutcome(**common, note="no distilled student with a measured metric")
+    best = max(pool, key=lambda r: sign * float(dig(r, "quality", "student", "value")))
+    scratch = next((r for r in own if r["status"] == "ok" and r["family"] == "baseline"), None)
+    return SystemOutcome(
+        **common,
+        best=str(best["method"]),
+        retention=number(dig(best, "quality", "retention", "value")),
+        retention_low=number(dig(best, "quality", "retention", "low")),
+        retention_high=number(dig(best, "quality", "retention", "high")),
+        cost_reduction=number(dig(best, "costs", "reduction")),
+        verdict=_verdict(best, scratch, sign),
+        gates=_gates(best)[0],
+    )
+
+
+def study_outcomes(out: Path, systems: Sequence[str]) -> tuple[SystemOutcome, ...]:
+    """The outcome of each of ``systems`` from the records under ``out``."""
+    store = ResultStore(out)
+    records = store.load_all() if store.records_dir.is_dir() else []
+    return tuple(system_outcome(name, records) for name in systems)
+
+
+def run_announced(
+    sink: EventSink, out: Path, system: str, index: int, total: int, run: Callable[[], int]
+) -> int:
+    """``run()`` (one system; returns its new records) between :class:`SystemStarted` and
+    :class:`SystemFinished`, which carries the outcome read back from the store."""
+    sink(SystemStarted(system=system, index=index, total=total))
+    start = time.perf_counter()
+    try:
+        added = run()
+    except BaseException as exc:
+        sink(SystemFinished(system=system, index=index, total=total, new_records=0,
+                            seconds=time.perf_counter() - start, status="failed",
+                            note=first_line(exc)))  # fmt: skip
+        raise
+    sink(announce_finished(out, system, index, total, added, time.perf_counter() - start))
+    return added
+
+
+def announce_finished(
+    out: Path, system: str, index: int, total: int, added: int, seconds: float
+) -> SystemFinished:
+    """The :class:`SystemFinished` event of a system that ran (its outcome from the store)."""
+    (outcome,) = study_outcomes(out, [system])
+    note = "" if added else "all records present: nothing to do"
+    return SystemFinished(system=system, index=index, total=total, seconds=seconds,
+                          new_records=added, outcome=outcome, note=note)  # fmt: skip
