@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import catboost
 import joblib
 import numpy as np
 import pytest
@@ -87,6 +88,10 @@ def test_torchscript_inspect_lists_submodules_without_hooks(
     info = _json(out)
     assert code == 0 and info["outputs"][0]["shape"] == ["batch", 2]
     assert "TorchScript" in info["note"] and {h["type"] for h in info["hidden"]} >= {"Linear"}
+    # its verified chain gives the hidden layer, with its shape, without --input-shape too
+    code, out, _ = _inspect(capsys, str(path))
+    chosen = [h for h in _json(out)["hidden"] if h["default"]]
+    assert code == 0 and [(h["name"], h["shape"]) for h in chosen] == [("blocks.0", ["batch", 8])]
 
 
 def test_tree_inspect_counts_trees_and_leaves(
@@ -142,3 +147,19 @@ def test_hugging_face_inspect_reads_id2label_and_token_inputs(
         2,
     ]
     assert [h["name"] for h in info["hidden"] if h["default"]] == ["hidden_taps.0", "hidden_taps.1"]
+
+
+def test_gbm_files_inspect_with_their_objective_classes_and_trees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = catboost.CatBoostClassifier(
+        iterations=3, depth=2, verbose=0, class_names=["good", "bad"], allow_writing_files=False
+    )
+    model.fit(X, Y)
+    model.save_model(str(tmp_path / "m.cbm"))
+    code, out, _ = _inspect(capsys, str(tmp_path / "m.cbm"))
+    info = _json(out)
+    assert code == 0 and info["backend"] == "catboost" and info["classes"] == ["good", "bad"]
+    assert info["outputs"][0]["shape"] == ["batch", 2] and info["problem"] == "classification"
+    assert info["trees"]["n_trees"] == 3 and info["trees"]["leaves"] == 3 * 4
+    assert info["params"] is None and "parameters —" in out.splitlines()[0]

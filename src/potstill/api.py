@@ -241,6 +241,7 @@ def distill(
     split_column: str | None = None,
     sensitive_is_feature: bool = False,
     allow_weak_teacher: bool = False,
+    teacher_architecture: Path | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -248,8 +249,9 @@ def distill(
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
-    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``.
-    ``on_event`` is called with every event of the run.
+    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``. ``on_event`` is
+    called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
@@ -257,7 +259,9 @@ def distill(
                "sensitive": sensitive, **_dataset_options(drop, positive_label, classes,
                test_data, split_column, sensitive_is_feature)}  # fmt: skip
     teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
-                    "allow_weak": allow_weak_teacher}  # fmt: skip
+                    "allow_weak": allow_weak_teacher,
+                    "architecture": None if teacher_architecture is None
+                    else str(teacher_architecture)}  # fmt: skip
     system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
               "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {

@@ -219,9 +219,7 @@ _AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))
 
 @app.command()
 def distill(
-    teacher: Annotated[
-        Path, typer.Option(help="Teacher file: .onnx, TorchScript, potstill folder, or pickle.")
-    ],
+    teacher: Annotated[Path, typer.Option(help=TeacherSpec.model_fields["path"].description)],
     data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
     target: Annotated[str, typer.Option(help="Column to predict.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
@@ -246,6 +244,9 @@ def distill(
     split_column: _SplitColumn = None,
     sensitive_is_feature: _SensitiveFeature = False,
     allow_weak_teacher: _AllowWeak = False,
+    teacher_architecture: Annotated[
+        Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
+    ] = None,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
 ) -> None:
@@ -269,6 +270,7 @@ def distill(
             split_column=split_column,
             sensitive_is_feature=sensitive_is_feature,
             allow_weak_teacher=allow_weak_teacher,
+            teacher_architecture=teacher_architecture,
             on_event=watch.emit,
         )
     watch.summary(result)

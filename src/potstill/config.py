@@ -327,14 +327,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths relative to the YAML file's folder."""
+    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
+    file's folder."""
     for system in raw.get("systems") or []:
         if not isinstance(system, dict):
             continue
         for section in ("dataset", "teacher"):
             part = system.get(section)
-            if isinstance(part, dict) and isinstance(part.get("path"), str):
-                part["path"] = str((base / part["path"]).expanduser())
+            for key in ("path", "architecture"):
+                if isinstance(part, dict) and isinstance(part.get(key), str):
+                    part[key] = str((base / part[key]).expanduser())
         dataset = system.get("dataset")
         split = dataset.get("split") if isinstance(dataset, dict) else None
         if isinstance(split, dict) and isinstance(split.get("test"), str):

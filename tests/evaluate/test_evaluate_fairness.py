@@ -59,7 +59,13 @@ def test_multiclass_uses_metric_gap() -> None:
     teacher = proba_of([0, 1, 2, 0, 1, 0], 3)  # accuracy x 1, y 2/3
     student = proba_of([0, 1, 2, 1, 2, 0], 3)  # accuracy x 1, y 0
     out = fairness_summary(
-        y, teacher, student, groups, attribute="band", metric=get_metric("accuracy")
+        y,
+        teacher,
+        student,
+        groups,
+        attribute="band",
+        metric=get_metric("accuracy"),
+        min_group_rows=1,  # the arithmetic on 3-row groups
     )
     assert out["teacher_dp_diff"] is None and out["student_eo_diff"] is None
     assert out["gap_basis"] == "metric"
@@ -76,6 +82,7 @@ def test_regression_per_group_metric() -> None:
         groups.astype(str),
         attribute="age_band",
         metric=get_metric("rmse"),
+        min_group_rows=1,  # the arithmetic on 2-row groups
     )
     assert out["groups"]["1"]["teacher"] == pytest.approx(1.0)
     assert out["groups"]["2"]["teacher"] == pytest.approx(0.0)
@@ -98,3 +105,20 @@ def test_missing_values_and_length_are_refused() -> None:
         check_sensitive(values, attribute="sex", n=4, where="test")
     with pytest.raises(DataError, match=r"expected shape \(5,\)"):
         check_sensitive(GROUPS[:4], attribute="sex", n=5, where="test")
+
+
+def test_a_group_too_small_is_reported_apart_and_sets_no_gap() -> None:
+    """A blank sensitive cell forms a one-row 'missing' group: shown, not gapped."""
+    y = np.append(Y, 1)
+    groups = np.append(GROUPS, "missing")
+    teacher, student = np.vstack([TEACHER, proba_of([0])]), np.vstack([STUDENT, proba_of([1])])
+    out = fairness_summary(
+        y, teacher, student, groups, attribute="sex", metric=get_metric("accuracy")
+    )
+    assert out["small_groups"] == ["missing"] and out["groups"]["missing"]["n"] == 1
+    assert out["teacher_dp_diff"] == pytest.approx(0.2)  # as without the one-row group
+    assert out["gap_increase"] == pytest.approx(0.5)
+    only_one = fairness_summary(
+        y[4:], teacher[4:], student[4:], groups[4:], attribute="sex", metric=get_metric("accuracy")
+    )  # 'a' has 1 row, 'missing' 1: only 'b' is large enough
+    assert only_one["gap_increase"] is None and "fewer than two groups" in only_one["reason"]

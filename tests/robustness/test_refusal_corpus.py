@@ -179,6 +179,29 @@ CASES += [
         "seed: Input should be less than",
     ),
 ]
+CASES.append(
+    Case(
+        "student-hidden-huge",
+        "traceback",
+        lambda tmp: [
+            "study",
+            str(
+                _fleet(
+                    tmp,
+                    "systems: [{name: bc, dataset: {builtin: "
+                    "breast_cancer}, student: {hidden: [100000, 100000]}}]\ngrid: [scratch]\n"
+                    "train: {epochs: 1}\n",
+                )
+            ),
+            "--out",
+            str(tmp / "out"),
+            "--log-format",
+            "plain",
+        ],
+        2,
+        "GiB to train",
+    )
+)
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from potstill.errors import ModelError
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import MLP, Teacher
 from potstill.train.cache import TeacherOutputCache
@@ -123,6 +124,29 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
     for x, y in zip(_weights(full), _weights(resumed), strict=True):
         torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [(b"\x00garbage" * 20, "cannot be read"), (None, "is not one potstill wrote")],
+)
+def test_a_corrupt_checkpoint_is_named_with_the_way_out(
+    tmp_path: Path, content: bytes | None, phrase: str
+) -> None:
+    ckpt = tmp_path / "checkpoint.pt"
+    if content is None:
+        torch.save({"epoch": 1}, ckpt)  # readable, but not a potstill checkpoint
+    else:
+        ckpt.write_bytes(content)
+    with pytest.raises(ModelError, match=rf"checkpoint '{ckpt}' {phrase}.*[Dd]elete it and rerun"):
+        train(
+            _student(),
+            _task(),
+            objective=build_objective([], label_weight=1.0, problem="classification"),
+            config=CFG,
+            checkpoint=ckpt,
+        )
+    assert ckpt.is_file()  # never deleted behind the user's back
 
 
 def test_teacher_outputs_are_computed_once_across_methods() -> None:

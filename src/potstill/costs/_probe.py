@@ -46,6 +46,11 @@ def _load(kind: str, path: str, threads: int) -> Any:
     module: Any
     if kind == "pt2":
         module = torch.export.load(path).module()
+    elif kind == "torchscript":
+        import warnings
+
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit.load's
+        module = torch.jit.load(path, map_location="cpu").eval()
     elif kind == "potstill":
         from pathlib import Path
 
@@ -67,7 +72,7 @@ def _load(kind: str, path: str, threads: int) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", required=True, choices=["onnx", "pt2", "potstill"])
+    parser.add_argument("--kind", required=True, choices=["onnx", "pt2", "potstill", "torchscript"])
     parser.add_argument("--path", required=True)
     parser.add_argument("--input", required=True, help=".npy file with the batch to serve")
     parser.add_argument("--threads", type=int, default=1)

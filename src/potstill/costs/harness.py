@@ -32,7 +32,7 @@ import torch
 from potstill.costs.config import BenchConfig
 from potstill.costs.environment import environment, thread_limits
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
-from potstill.costs.memory import export_pt2, fresh_process_probe
+from potstill.costs.memory import export_pt2, export_torchscript, fresh_process_probe
 from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
 from potstill.costs.server import server_scenario
 from potstill.costs.stats import StopRule, latency_stats, samples_summary
@@ -297,16 +297,22 @@ def _memory(s: _Session, config: BenchConfig, workdir: Path, extra: dict[str, An
             "without executing the caller's code"
         )
         return None
+    stem = workdir / s.label.replace("/", "_")
     try:
         if artefact is None and kind == "pt2" and module is not None:
-            artefact = export_pt2(module, s.batch(1), workdir / f"{s.label.replace('/', '_')}.pt2")
+            artefact = export_pt2(module, s.batch(1), stem.with_suffix(".pt2"))
+        elif artefact is None and kind == "torchscript" and module is not None:
+            artefact = export_torchscript(module, stem.with_suffix(".torchscript.pt"))
         if artefact is None or kind is None:
             raise BenchError("no artefact to load in a fresh process")
         probe = fresh_process_probe(
             kind, artefact, s.batch(1), workdir, threads=config.threads, calls=config.memory_calls
         )
-    except (PotstillError, RuntimeError, ValueError) as exc:  # torch.export raises these
-        cold["fresh_process_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # any failure is recorded as "not measured", never raised
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        if not isinstance(exc, PotstillError):  # torch.export/jit raise many types
+            first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        cold["fresh_process_error"] = f"not measured: {first}"
         return None
     cold["fresh_process"] = probe
     return float(probe["peak_rss_mb"])

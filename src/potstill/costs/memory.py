@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 from potstill.costs.target import LogitsOnly
 from potstill.errors import BenchError
 
-__all__ = ["PROBE_SCRIPT", "export_pt2", "fresh_process_probe"]
+__all__ = ["PROBE_SCRIPT", "export_pt2", "export_torchscript", "fresh_process_probe"]
 
 PROBE_SCRIPT = Path(__file__).with_name("_probe.py")
 _SAMPLE_INTERVAL_S = 0.002
@@ -34,6 +35,17 @@ def export_pt2(module: torch.nn.Module, row: np.ndarray, path: Path) -> Path:
     with torch.no_grad():
         program = torch.export.export(LogitsOnly(module).eval(), (torch.from_numpy(row),))
     torch.export.save(program, str(path))
+    return path
+
+
+def export_torchscript(module: torch.nn.Module, path: Path) -> Path:
+    """Save a TorchScript module as TorchScript: the format it was deployed in (a scripted
+    module cannot go through torch.export, whose verifier wants nn.Parameter weights)."""
+    with warnings.catch_warnings():  # torch deprecating TorchScript is not the user's to fix
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.save.*", category=DeprecationWarning
+        )
+        torch.jit.save(module, str(path))
     return path
 
 

@@ -8,7 +8,8 @@ on at least ``min_agreement`` of the rows. INT8 is *not* gated here — quantiza
 expected to move outputs; its accuracy is re-measured by the evaluate box.
 
 Export uses the torch.export-based exporter (``dynamo=True``, the default since torch 2.9),
-which works offline; the batch axis is dynamic so one file serves every batch size.
+which works offline; the batch axis is dynamic so one file serves every batch size. A
+TorchScript module goes through the TorchScript-based exporter, the only one that reads it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
     param_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
     batch = torch.export.Dim("batch", min=1)
     try:
+        if isinstance(module, torch.jit.ScriptModule):
+            _export_torchscript(module, torch.from_numpy(rows), path)
+            return path
         with _quiet_exporter(), torch.no_grad():
             torch.onnx.export(
                 wrapped,
@@ -96,6 +100,25 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
             "Skip the 'onnx' runtimes for this model or make its forward exportable."
         ) from exc
     return path
+
+
+def _export_torchscript(module: nn.Module, rows: torch.Tensor, path: Path) -> None:
+    """A TorchScript module through the TorchScript-based exporter, the one that reads it
+    (torch.export rejects a ScriptModule); its deprecation notices are torch's, not the
+    user's to fix, and are silenced for this call only."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export")
+        warnings.filterwarnings("ignore", message=r".*The feature will be removed")
+        warnings.filterwarnings("ignore", message=r"no signature found for")
+        torch.onnx.export(
+            module,
+            (rows,),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        )
 
 
 def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:

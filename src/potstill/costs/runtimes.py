@@ -68,7 +68,7 @@ class Built:
     predict: Predictor
     create_s: float = 0.0  # seconds to build (export / compile / session creation)
     artefact: Path | None = None  # what a fresh process loads for the memory probe
-    artefact_kind: str | None = None  # "onnx" | "potstill" | "pt2"
+    artefact_kind: str | None = None  # "onnx" | "potstill" | "pt2" | "torchscript"
     bytes_on_disk: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -237,10 +237,11 @@ def _build_eager(target: BenchTarget, ctx: BuildContext) -> Built:
     if size is None:
         size = safetensors_bytes(module)
     saved_dir = target.path if target.path is not None and target.path.is_dir() else None
+    scripted = isinstance(target.module, torch.jit.ScriptModule)
     return Built(
         _torch_predictor(module, ctx.device),
         artefact=saved_dir,
-        artefact_kind="potstill" if saved_dir else "pt2",
+        artefact_kind="potstill" if saved_dir else ("torchscript" if scripted else "pt2"),
         bytes_on_disk=size,
         notes=notes,
     )

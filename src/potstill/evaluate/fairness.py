@@ -79,6 +79,40 @@ def _nan_to_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+#: Groups with fewer test rows are reported apart and left out of the gaps: a one-row group
+#: (a blank cell, a typo) would otherwise set the gap on its own.
+MIN_GROUP_ROWS = 5
+
+
+def _per_group(
+    metric: MetricSpec, y: np.ndarray, teacher: np.ndarray, student: np.ndarray, groups: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    t_by = _frame(metric, y, teacher, groups).by_group
+    s_by = _frame(metric, y, student, groups).by_group
+    return {
+        str(g): {
+            "n": int(t_by.loc[g, "n"]),
+            "teacher": _nan_to_none(t_by.loc[g, metric.name]),
+            "student": _nan_to_none(s_by.loc[g, metric.name]),
+        }
+        for g in t_by.index
+    }
+
+
+def _unmeasured(
+    attribute: str, metric: MetricSpec, per_group: dict[str, Any], small: list[str], rows: int
+) -> dict[str, Any]:
+    """The summary when fewer than two groups have MIN_GROUP_ROWS test rows: no gaps."""
+    gaps = ("teacher_dp_diff", "student_dp_diff", "teacher_eo_diff", "student_eo_diff",
+            "teacher_metric_gap", "student_metric_gap", "gap_increase")  # fmt: skip
+    return {
+        "attribute": attribute, "metric": metric.name, "groups": per_group,
+        **dict.fromkeys(gaps), "gap_basis": "none", "small_groups": small,
+        "min_group_rows": rows,
+        "reason": f"fewer than two groups have {rows} test rows",
+    }  # fmt: skip
+
+
 def fairness_summary(
     y_true: np.ndarray,
     teacher: np.ndarray,
@@ -87,23 +121,22 @@ def fairness_summary(
     *,
     attribute: str,
     metric: MetricSpec,
+    min_group_rows: int = 0,
 ) -> dict[str, Any]:
     """The ``Quality.fairness`` mapping (layout documented on :class:`potstill.types.Quality`).
 
     ``groups`` comes from :func:`check_sensitive`; ``teacher``/``student`` are the scores
     (probabilities or values) on the test split.
     """
+    min_rows = min_group_rows or MIN_GROUP_ROWS
+    per_group = _per_group(metric, y_true, teacher, student, groups)
+    small = sorted(g for g, v in per_group.items() if v["n"] < min_rows)
+    keep = ~np.isin(groups.astype(str), small)
+    if len(np.unique(groups[keep])) < 2:  # the gaps would compare too few rows to mean anything
+        return _unmeasured(attribute, metric, per_group, small, min_rows)
+    y_true, teacher, student, groups = y_true[keep], teacher[keep], student[keep], groups[keep]
     t_frame = _frame(metric, y_true, teacher, groups)
     s_frame = _frame(metric, y_true, student, groups)
-    t_by, s_by = t_frame.by_group, s_frame.by_group
-    per_group = {
-        str(g): {
-            "n": int(t_by.loc[g, "n"]),
-            "teacher": _nan_to_none(t_by.loc[g, metric.name]),
-            "student": _nan_to_none(s_by.loc[g, metric.name]),
-        }
-        for g in t_by.index
-    }
     t_gap = float(t_frame.difference()[metric.name])
     s_gap = float(s_frame.difference()[metric.name])
     result: dict[str, Any] = {
@@ -118,6 +151,8 @@ def fairness_summary(
         "student_metric_gap": _nan_to_none(s_gap),
         "gap_increase": _nan_to_none(s_gap - t_gap),
         "gap_basis": "metric",
+        "small_groups": small,
+        "min_group_rows": min_rows,
     }
     if metric.problem == "classification" and teacher.shape[1] == 2:
         gaps = {}

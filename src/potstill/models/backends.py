@@ -166,6 +166,12 @@ class TorchBackend(TeacherBackend):
         return predict_scores(self._module, X, problem=self.problem, batch_size=batch_size)
 
     def architecture(self) -> dict[str, Any]:
+        if isinstance(self._module, torch.jit.ScriptModule):
+            return {
+                "type": "TorchScript",
+                "original_name": str(getattr(self._module, "original_name", "")),
+                "hidden_layers": list(self.features),
+            }
         spec = getattr(self._module, "spec", None)
         return dict(spec()) if callable(spec) else {"type": type(self._module).__name__}
 

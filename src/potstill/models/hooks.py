@@ -25,6 +25,7 @@ from torch import nn
 from potstill._validation import check_scalar
 from potstill.errors import ModelError
 from potstill.models.predict import as_logits
+from potstill.models.scripted import ScriptChain, script_chain
 from potstill.types import Outputs
 
 __all__ = ["FeatureTap", "check_layer_names", "paired_layer_names", "uniform_layer_map"]
@@ -61,6 +62,29 @@ def check_layer_names(module: nn.Module, names: Sequence[str], owner: str = "Fea
         f"{type(module).__name__}.{hint} Valid module names ({len(valid)}): "
         f"{_describe_valid(valid)}."
     )
+
+
+def _scripted_chain(module: nn.Module, wanted: list[str]) -> ScriptChain | None:
+    """The chain that computes ``wanted`` layers of a TorchScript module; None for eager ones."""
+    if not wanted or not isinstance(module, torch.jit.ScriptModule):
+        return None
+    chain = script_chain(module)
+    if chain is None:
+        raise ModelError(
+            f"FeatureTap cannot capture layers {wanted} of this TorchScript module: forward "
+            "hooks do not run inside ScriptModules, and its submodules run in sequence do not "
+            "reproduce its output (potstill reads the hidden layers of a scripted Sequential-"
+            "like MLP only). Use logits-only distillation methods (kd, dkd, dist), or give the "
+            "teacher as an eager model (a potstill model directory, or weights with "
+            "teacher.architecture)."
+        )
+    missing = [n for n in wanted if n not in chain.names]
+    if missing:
+        raise ModelError(
+            f"The layer(s) {missing} of this TorchScript module are not steps of its chain, so "
+            f"their outputs cannot be captured without hooks. Steps: {list(chain.names)}."
+        )
+    return chain
 
 
 class FeatureTap:
@@ -110,15 +134,17 @@ class FeatureTap:
             )
         )
         check_layer_names(module, wanted)
-        if wanted and isinstance(module, torch.jit.ScriptModule):
-            raise ModelError(
-                f"FeatureTap cannot hook layers {wanted} of a TorchScript module: forward hooks "
-                "are not supported on ScriptModules. Use logits-only distillation methods, or "
-                "load the teacher as an eager nn.Module (a potstill model directory)."
-            )
         self._captured: dict[str, Any] = {}
+        self._chain = _scripted_chain(module, wanted)
+        self._wanted = set(wanted)
+        self._open = True
+        self._verified = False
         modules = dict(module.named_modules())
-        self._handles = [modules[name].register_forward_hook(self._hook(name)) for name in wanted]
+        self._handles = (
+            []
+            if self._chain is not None
+            else [modules[name].register_forward_hook(self._hook(name)) for name in wanted]
+        )
 
     def _hook(self, name: str) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
@@ -130,11 +156,19 @@ class FeatureTap:
     def __call__(self, x: Any) -> Outputs:
         """Forward ``x`` through the module and collect the hooked outputs (gradients kept)."""
         named = [*self.hidden, self.embedding, *self.attentions, *self.values]
-        if not self._handles and any(named):
+        if not self._open and any(named):
             raise ModelError("This FeatureTap was closed; build a new one to capture features.")
         self._captured.clear()
         try:
-            logits = as_logits(self.module(x))
+            if self._chain is not None:  # TorchScript: run its steps in sequence (no hooks)
+                out, captured = self._chain.run(x, self._wanted)
+                self._captured.update(captured)
+                if not self._verified:  # once per tap, on real rows: the chain is the model
+                    self._chain.check(self.module, x, out)
+                    self._verified = True
+            else:
+                out = self.module(x)
+            logits = as_logits(out)
             missing = [n for n in named if n and n not in self._captured]
             if missing:
                 raise ModelError(
@@ -163,6 +197,7 @@ class FeatureTap:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._open = False
 
     def __enter__(self) -> FeatureTap:
         return self

@@ -22,9 +22,11 @@ from torch import nn
 
 from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import SklearnBackend
+from potstill.models.gbm import GBMBackend
 from potstill.models.hf import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
+from potstill.models.scripted import script_chain, script_input_width
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.tree_embedding import leaf_support, tree_leaves
 
@@ -132,6 +134,9 @@ def _input_shape(module: nn.Module, given: tuple[int, ...] | None) -> tuple[int,
         s = spec()
         if "in_channels" in s and "input_size" in s:
             return (int(s["in_channels"]), int(s["input_size"]), int(s["input_size"]))
+    if isinstance(module, torch.jit.ScriptModule):
+        width = script_input_width(module)
+        return None if width is None else (width,)
     first = next((m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
     return (first.in_features,) if isinstance(first, nn.Linear) else None
 
@@ -143,9 +148,13 @@ def _probe_shapes(module: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, 
     for name, sub in module.named_modules():
         if name and not isinstance(module, torch.jit.ScriptModule):
             hooks.append(sub.register_forward_hook(_recorder(seen, name)))
+    chain = script_chain(module)
     try:
         with torch.no_grad():
             out = module.eval()(torch.ones((2, *shape)))  # ones: a valid token id and mask
+            if chain is not None:  # TorchScript: its chain's steps, run in sequence
+                _, steps = chain.run(torch.ones((2, *shape)), set(chain.names))
+                seen |= {n: ["batch", *t.shape[1:]] for n, t in steps.items()}
     except (RuntimeError, ValueError) as exc:
         raise ModelError(
             f"The torch teacher does not accept inputs of shape (batch, {', '.join(map(str, shape))})"
@@ -197,8 +206,13 @@ def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -
     dtype = "int64 (token ids, attention mask)" if isinstance(module, HFClassifier) else "float32"
     note = None
     if scripted:
-        note = "TorchScript: forward hooks are impossible; submodules are listed without shapes"
-        note += "." if shape else " (--input-shape gives the output's)."
+        note = (
+            "TorchScript: no forward hooks; the hidden layers are the steps of its verified "
+            "chain, run in sequence."
+            if teacher.hidden_layer_names()
+            else "TorchScript: no forward hooks, and its submodules run in sequence do not "
+            "reproduce its output, so it exposes logits only."
+        )
     elif shape is None:
         note = "Give --input-shape to see the layers' shapes."
     return {
@@ -214,8 +228,9 @@ def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -
 # ---------------------------------------------------------------------- trees / sklearn
 
 
-def _trees(backend: SklearnBackend) -> dict[str, Any] | None:
-    leaves = tree_leaves(backend.estimator)
+def _trees(backend: SklearnBackend | GBMBackend) -> dict[str, Any] | None:
+    model = backend.estimator if isinstance(backend, SklearnBackend) else None
+    leaves = tree_leaves(model) if model is not None else backend.leaves
     if leaves is None:
         return None
     counts = np.asarray(leaves.n_leaves)
@@ -254,6 +269,25 @@ def _sklearn(backend: SklearnBackend) -> dict[str, Any]:
     }
 
 
+def _gbm(backend: GBMBackend) -> dict[str, Any]:
+    """A GBM file read by its own library: width, objective, classes, trees."""
+    is_clf = backend.problem == "classification"
+    row = np.zeros((1, backend.n_features), dtype=np.float32)
+    width = backend.predict_scores(row, 1).shape[-1] if is_clf else None
+    labels = backend.class_labels()
+    trees = _trees(backend)
+    name = f"{backend.objective} ({'probabilities' if is_clf else 'values'})"
+    return {
+        "inputs": [_io("X", ["batch", backend.n_features], "float32")],
+        "outputs": [_io(name, ["batch", width] if is_clf else ["batch"], "float64")],
+        "classes": None if labels is None else list(labels),
+        "problem": backend.problem,
+        "hidden": [],
+        "trees": trees,
+        "note": None if trees is not None else "no leaf embedding (a linear booster has no trees)",
+    }
+
+
 def inspect_teacher(
     path: Path, *, trust_pickle: bool = False, input_shape: tuple[int, ...] | None = None
 ) -> dict[str, Any]:
@@ -264,6 +298,8 @@ def inspect_teacher(
         info = _onnx(backend)
     elif isinstance(backend, SklearnBackend):
         info = _sklearn(backend)
+    elif isinstance(backend, GBMBackend):
+        info = _gbm(backend)
     elif teacher.module is not None:
         info = _torch(teacher, teacher.module, input_shape)
     else:

@@ -158,6 +158,24 @@ def _mobilenet_student(
     )
 
 
+#: Training holds weights, gradients and Adam's two moments: 4 float32 copies per parameter.
+TRAINING_BYTES_PER_PARAM = 16
+#: The largest student build_student makes without being given a budget (1 billion numbers).
+MAX_STUDENT_PARAMS = 10**9
+
+
+def _check_trainable_size(params: int, hidden: Sequence[int]) -> None:
+    """Refuse, before allocating, explicit widths whose training would not fit a machine."""
+    if params > MAX_STUDENT_PARAMS:
+        gib = params * TRAINING_BYTES_PER_PARAM / 1024**3
+        raise ConfigError(
+            f"student.hidden={list(hidden)} makes an MLP of {params:,} parameters, about "
+            f"{gib:,.0f} GiB to train (weights, gradients and Adam state in float32), over the "
+            f"{MAX_STUDENT_PARAMS:,}-parameter limit. A student should be smaller than its "
+            "teacher: use narrower layers, or width/target_params."
+        )
+
+
 def build_student(
     teacher_module: nn.Module | None,
     spec: StudentSpec,
@@ -210,6 +228,7 @@ def build_student(
                 "build_student needs in_features (or input_shape) and n_outputs when the teacher "
                 f"is a {type(teacher_module).__name__}. Got in_features={d_in}, n_outputs={d_out}."
             )
+        _check_trainable_size(mlp_param_count(d_in, list(spec.hidden), d_out), spec.hidden)
         norm: Norm = template.norm if template else "layer"
         return MLP(
             d_in, spec.hidden, d_out, dropout=template.dropout if template else 0.0, norm=norm

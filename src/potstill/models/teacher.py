@@ -2,22 +2,19 @@
 
 The distiller asks a teacher for ``Outputs`` (logits, and hidden layers/embedding when it
 is a white box); the evaluator asks for scores on a numpy array; the bench asks for a
-callable to time. :class:`Teacher` answers all three for torch modules, scikit-learn /
-XGBoost / LightGBM estimators and ONNX files (see :mod:`potstill.models.backends`), and
-says what it can expose in ``capabilities`` so a method that needs hidden layers is
-refused for a black box instead of failing mid-training.
+callable to time. :class:`Teacher` answers all three for torch and TorchScript modules,
+scikit-learn estimators, GBM files and ONNX files, and says what it can expose in
+``capabilities`` so a method that needs hidden layers is refused up front.
 
-:func:`load_teacher` opens a teacher file by its format. It never runs code from disk
-unless asked: weights load with ``weights_only=True`` or from safetensors, and pickles
-(joblib) are refused with :class:`~potstill.errors.UnsafeModelError` unless the user opts
-in with ``trust_pickle=True`` (``--trust-pickle``), because unpickling executes arbitrary code.
+:func:`load_teacher` opens a teacher file by its format (:mod:`potstill.models.formats`).
+It never runs code from disk unless asked: weights load with ``weights_only=True`` or from
+safetensors, GBMs through their own loaders, and pickles are refused with
+:class:`~potstill.errors.UnsafeModelError` unless ``trust_pickle=True`` (``--trust-pickle``).
 """
 
 from __future__ import annotations
 
 import pickle
-import warnings
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -30,17 +27,27 @@ from safetensors.torch import load_file as load_safetensors_file
 from torch import nn
 
 from potstill._validation import check_scalar
-from potstill.errors import ConfigError, ModelError, UnsafeModelError
+from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import (
     HFBackend,
     SklearnBackend,
     TeacherBackend,
     TorchBackend,
 )
-from potstill.models.export import MODEL_JSON, load_model, load_state_strict
+from potstill.models.export import MODEL_JSON, load_model
+from potstill.models.formats import (
+    GBM_SUFFIXES,
+    is_torchscript,
+    load_gbm,
+    load_skops,
+    load_torchscript,
+    module_from_weights,
+    refuse_pickle,
+    unpickle,
+)
 from potstill.models.hf import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
-from potstill.models.students import build_from_spec
+from potstill.models.scripted import script_chain
 from potstill.models.taps import TeacherTaps, pick_hidden
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
@@ -79,8 +86,9 @@ class Teacher:
         name: str = "teacher",
     ) -> Teacher:
         """A white-box teacher. ``features``/``embedding`` default to the module's
-        ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them; pass
-        ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
+        ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them (a TorchScript
+        module: the hidden steps of its verified chain, see :mod:`potstill.models.scripted`);
+        pass ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
         with default taps becomes an "hf" teacher (attention maps, values, raw text)."""
         own = getattr(module, "problem", None)
         if isinstance(own, str) and own != problem:
@@ -90,13 +98,18 @@ class Teacher:
             )
         if isinstance(module, HFClassifier) and features is None and embedding is None:
             return cls(HFBackend(module, problem), name=name)
-        scripted = isinstance(module, torch.jit.ScriptModule)  # hooks are impossible there
+        if isinstance(module, torch.jit.ScriptModule):  # no hooks: its verified chain, if any
+            chain = script_chain(module)
+            if features is None:
+                features = list(chain.hidden) if chain is not None else []
+            if embedding is None:
+                embedding = chain.embedding if chain is not None else None
         if features is None:
             fn = getattr(module, "hidden_layer_names", None)
-            features = list(fn()) if callable(fn) and not scripted else []
+            features = list(fn()) if callable(fn) else []
         if embedding is None:
             fn = getattr(module, "embedding_layer_name", None)
-            embedding = fn() if callable(fn) and not scripted else None
+            embedding = fn() if callable(fn) else None
         return cls(TorchBackend(module, problem, features, embedding), name=name)
 
     @classmethod
@@ -274,13 +287,6 @@ class Teacher:
 # ---------------------------------------------------------------------- loading
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any("/code/" in n or n.endswith("constants.pkl") for n in archive.namelist())
-
-
 def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
     if isinstance(obj, nn.Module):
         return Teacher.from_torch(obj.eval(), problem=problem, name=name, **taps.named())
@@ -295,26 +301,45 @@ def _from_object(obj: Any, path: Path, problem: Problem, name: str, taps: Teache
 def _with_architecture(
     architecture: Mapping[str, Any] | None, state: Any, path: Path, problem: Problem, name: str
 ) -> Teacher:
-    if architecture is None:
-        raise ModelError(
-            f"'{path}' holds weights only (a state dict). Pass architecture=<spec dict> "
-            "(--architecture spec.json) describing the model, e.g. MLP(...).spec()."
-        )
-    if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ModelError(f"'{path}' does not hold a state dict. Got {type(state).__name__}.")
-    module = build_from_spec(architecture)
-    load_state_strict(module, state, str(path))
+    module = module_from_weights(architecture, state, path)
     return Teacher.from_torch(module.eval(), problem=problem, name=name)
 
 
-def _refuse_pickle(path: Path, what: str) -> UnsafeModelError:
-    return UnsafeModelError(
-        f"Refusing to load '{path}': {what} Unpickling executes arbitrary code stored in the "
-        "file. If you trust this file, pass trust_pickle=True (CLI: --trust-pickle); better, "
-        "export the model to ONNX or safetensors."
-    )
+def _from_directory(path: Path, problem: Problem, name: str, taps: TeacherTaps) -> Teacher:
+    if not (path / MODEL_JSON).is_file():
+        if (path / "config.json").is_file():
+            return Teacher.from_pretrained(path, problem=problem, name=name)
+        raise ModelError(
+            f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
+            "no config.json (Hugging Face save_pretrained). Give a model file instead."
+        )
+    module = load_model(path)
+    if isinstance(module, HFClassifier):
+        from potstill.models.hf_io import load_tokenizer
+
+        module.tokenizer = load_tokenizer(path)
+    return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
+
+
+def _from_torch_file(
+    path: Path,
+    problem: Problem,
+    name: str,
+    trust_pickle: bool,
+    architecture: Mapping[str, Any] | None,
+    taps: TeacherTaps,
+) -> Teacher:
+    if architecture is None and is_torchscript(path):
+        module = load_torchscript(path)
+        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust_pickle:
+            raise refuse_pickle(path, "it holds pickled Python objects, not only weights.") from exc
+        obj = unpickle(path, lambda: torch.load(path, map_location="cpu", weights_only=False))
+        return _from_object(obj, path, problem, name, taps)
+    return _with_architecture(architecture, state, path, problem, name)
 
 
 def load_teacher(
@@ -328,12 +353,13 @@ def load_teacher(
 ) -> Teacher:
     """Open a saved teacher by its format (``taps``: which hidden features it exposes).
 
-    - a directory with ``model.json``: a potstill model (spec + safetensors; an HFClassifier
-      also takes the tokenizer saved beside it, if any);
-    - a directory with ``config.json``: a Hugging Face ``save_pretrained`` folder, loaded
-      offline by :meth:`Teacher.from_pretrained`;
-    - ``.onnx``: onnxruntime;
-    - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``;
+    - a directory: a potstill model (``model.json``: spec + safetensors, and the tokenizer
+      saved beside an HFClassifier) or a Hugging Face ``save_pretrained`` folder (offline);
+    - ``.onnx``: onnxruntime; ``.json``/``.ubj`` (XGBoost), ``.txt`` (LightGBM), ``.cbm``
+      (CatBoost): the library's own loader, whose objective must match ``problem``;
+    - ``.skops``: scikit-learn through skops; types skops does not trust need ``trust_pickle``;
+    - ``.joblib`` / ``.pkl`` / ``.pickle``: refused unless ``trust_pickle=True``; a library
+      missing while unpickling is named with the package to install;
     - ``.pt`` / ``.pth``: TorchScript archive, or a state dict (``weights_only=True``) that
       needs ``architecture`` (a ``spec()`` dict); a whole pickled module needs ``trust_pickle``;
     - ``.safetensors``: weights that need ``architecture``.
@@ -345,27 +371,20 @@ def load_teacher(
         raise ModelError(f"The teacher file '{path}' does not exist.")
     suffix = path.suffix.lower()
     if path.is_dir():
-        if not (path / MODEL_JSON).is_file():
-            if (path / "config.json").is_file():
-                return Teacher.from_pretrained(path, problem=problem, name=name)
-            raise ModelError(
-                f"The teacher directory '{path}' has no {MODEL_JSON} (potstill save_model) and "
-                "no config.json (Hugging Face save_pretrained). Give a model file instead."
-            )
-        module = load_model(path)
-        if isinstance(module, HFClassifier):
-            from potstill.models.hf_io import load_tokenizer
-
-            module.tokenizer = load_tokenizer(path)
-        return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
+        return _from_directory(path, problem, name, taps)
     if suffix == ".onnx":
         return Teacher.from_onnx(path, problem=problem, name=name, **taps.named())
+    if suffix in GBM_SUFFIXES:
+        return Teacher(load_gbm(path, problem, leaf_width=taps.leaf_width), name=name)
+    if suffix == ".skops":
+        estimator = load_skops(path, trust_pickle=trust_pickle)
+        return _from_object(estimator, path, problem, name, taps)
     if suffix in PICKLE_SUFFIXES:
         if not trust_pickle:
-            raise _refuse_pickle(path, "it is a pickle (joblib) file.")
+            raise refuse_pickle(path, "it is a pickle (joblib) file.")
         import joblib
 
-        return _from_object(joblib.load(path), path, problem, name, taps)
+        return _from_object(unpickle(path, lambda: joblib.load(path)), path, problem, name, taps)
     if suffix == ".safetensors":
         try:
             state = load_safetensors_file(path)
@@ -373,34 +392,9 @@ def load_teacher(
             raise ModelError(f"'{path}' is not a valid safetensors file: {exc}") from exc
         return _with_architecture(architecture, state, path, problem, name)
     if suffix in _TORCH_SUFFIXES:
-        if architecture is None and _is_torchscript(path):
-            with warnings.catch_warnings():
-                # The file is TorchScript; torch deprecating that format is not the user's to fix.
-                warnings.filterwarnings(
-                    "ignore", message=r".*torch\.jit\.load.*", category=DeprecationWarning
-                )
-                module = torch.jit.load(str(path), map_location="cpu")
-            return Teacher.from_torch(module.eval(), problem=problem, name=name)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if not trust_pickle:
-                raise _refuse_pickle(
-                    path, "it holds pickled Python objects, not only weights."
-                ) from exc
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-            return _from_object(obj, path, problem, name, taps)
-        return _with_architecture(architecture, state, path, problem, name)
-    supported = ", ".join(
-        [
-            "<potstill model dir>",
-            "<Hugging Face dir>",
-            ".onnx",
-            *_TORCH_SUFFIXES,
-            ".safetensors",
-            *PICKLE_SUFFIXES,
-        ]
-    )
+        return _from_torch_file(path, problem, name, trust_pickle, architecture, taps)
+    dirs = ["<potstill model dir>", "<Hugging Face dir>", ".onnx", *GBM_SUFFIXES, ".skops"]
+    supported = ", ".join([*dirs, *_TORCH_SUFFIXES, ".safetensors", *PICKLE_SUFFIXES])
     raise ModelError(
         f"Unknown teacher format '{suffix or path.name}' for '{path}'. Supported: {supported}."
     )

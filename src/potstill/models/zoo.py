@@ -28,6 +28,7 @@ from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.events import Stage
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import load_model, save_model
+from potstill.models.formats import read_architecture
 from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
@@ -56,10 +57,18 @@ class TeacherSpec(BaseModel):
     )
     path: Path | None = Field(
         None,
-        description="Use this saved teacher instead of a recipe (ONNX, TorchScript, potstill dir).",
+        description="A saved teacher (used instead of a built-in recipe): ONNX, TorchScript, "
+        "XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, scikit-learn .skops, a potstill or "
+        "Hugging Face folder, weights (.pt/.safetensors) with 'architecture', or a pickle "
+        "with 'trust_pickle'.",
     )
     trust_pickle: bool = Field(
         False, description="Allow a joblib/pickle teacher file (executes code on load)."
+    )
+    architecture: Path | None = Field(
+        None,
+        description="With a weights-only 'path' (.pt state dict, .safetensors): a JSON file "
+        "holding the model's spec, e.g. json.dump(MLP(...).spec(), f).",
     )
     allow_weak: bool = Field(
         False,
@@ -119,7 +128,9 @@ def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cf
     # What the teacher exposes, and how a file teacher is checked, do not change the trained
     # teacher: not part of its key.
     exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
-    recipe = spec.model_dump(mode="json", exclude={"path", "trust_pickle", *exposed})
+    recipe = spec.model_dump(
+        mode="json", exclude={"path", "trust_pickle", "architecture", *exposed}
+    )
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
     )[:16]
@@ -254,9 +265,11 @@ def get_teacher(
     Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
+        arch = read_architecture(spec.architecture) if spec.architecture is not None else None
         teacher = load_teacher(
-            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, taps=taps
-        )
+            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, architecture=arch,
+            taps=taps,
+        )  # fmt: skip
         return _checked_taps(teacher, spec), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path

@@ -87,11 +87,13 @@ def preflight(config: FleetConfig) -> None:
                 f"systems[{i}].dataset.builtin: unknown built-in dataset {ds.builtin!r}. "
                 f"Valid names: {', '.join(names)}."
             )
-        for what, path in (
+        files = (
             ("dataset.path", ds.path),
             ("dataset.split.test", ds.split.test),
             ("teacher.path", system.teacher.path),
-        ):
+            ("teacher.architecture", system.teacher.architecture),
+        )
+        for what, path in files:
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
         for entry in system.grid or config.grid:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill.errors import ModelError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
 from potstill.methods import BindContext, Objective
@@ -116,6 +117,26 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint, or a clear refusal naming the file when it cannot be read."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # a truncated zip, random bytes, a foreign pickle: all unreadable
+        raise ModelError(
+            f"The training checkpoint '{path}' cannot be read ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). It is only a resume point: delete it and rerun to train this "
+            "cell from the start."
+        ) from None
+    keys = {"student", "objective", "optimizer", "best_state", "epoch", "generator"}
+    if not isinstance(state, dict) or not keys <= state.keys():
+        raise ModelError(
+            f"The training checkpoint '{path}' is not one potstill wrote (it lacks "
+            f"{sorted(keys - set(state) if isinstance(state, dict) else keys)}). Delete it and "
+            "rerun to train this cell from the start."
+        )
+    return state
 
 
 def train(
@@ -254,7 +275,7 @@ def train(
     history: list[dict[str, float]] = []
     resumed = 0
     if checkpoint is not None and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=True)
+        state = _load_checkpoint(checkpoint)
         student.load_state_dict(state["student"])
         objective.load_state_dict(state["objective"])
         optimizer.load_state_dict(state["optimizer"])
