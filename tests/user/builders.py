@@ -179,6 +179,16 @@ class Standardised(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+def as_chain(model: Standardised) -> nn.Sequential:
+    """The same function as one ``nn.Sequential``: the scaler folded into a first Linear."""
+    width = model.mean.numel()
+    scaler = nn.Linear(width, width)
+    with torch.no_grad():
+        scaler.weight.copy_(torch.diag(1.0 / model.std))
+        scaler.bias.copy_(-model.mean / model.std)
+    return nn.Sequential(scaler, *model.net).eval()
+
+
 class DigitsCNN(nn.Module):
     """A small CNN on (N, 1, 8, 8) digit images with raw 0-16 pixels."""
 

@@ -16,6 +16,7 @@ from builders import (
     Standardised,
     UserSystem,
     accuracy,
+    as_chain,
     export_onnx,
     fit_torch,
     n_params,
@@ -216,12 +217,15 @@ class _Affine(nn.Module):
 
 
 def torchscript_mlp(root: Path) -> UserSystem:
-    """A traced TorchScript MLP on wine (scaler inside), cultivar names in the teacher's order."""
+    """A traced TorchScript MLP on wine, cultivar names in the teacher's order: an
+    ``nn.Sequential`` whose first layer is the scaler folded into a Linear, the chain whose
+    hidden layers potstill can read from TorchScript."""
     X, y, names, split = _wine()
     train = split == "train"
     torch.manual_seed(0)
-    model = Standardised(X[train], [64, 64], 3)
-    fit_torch(model, X[train], y[train], nn.functional.cross_entropy, epochs=60)
+    trained = Standardised(X[train], [64, 64], 3)
+    fit_torch(trained, X[train], y[train], nn.functional.cross_entropy, epochs=60)
+    model = as_chain(trained)
     path = root / "wine_mlp.pt"
     save_traced(model, torch.zeros(1, X.shape[1]), path)
     labels = np.array(CULTIVARS, dtype=object)[y]
