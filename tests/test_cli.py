@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,20 +72,26 @@ def test_unknown_builtin_dataset_lists_valid_names(
     assert "breast_cancer" in err  # the valid names are listed
 
 
-def test_changed_config_does_not_touch_existing_results(
+def test_changed_config_sets_existing_results_aside_never_deletes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
     (out / "records").mkdir(parents=True)
-    (out / "config.yaml").write_text("name: old\n")
-    record = out / "records" / "a__kd.json"
-    record.write_text('{"kept": true}')
+    (out / "config.yaml").write_text("name: old\nseed: 0\nsystems: [{name: a}]\n")
+    old = '{"system": "a", "method": "kd", "system_hash": "0123456789abcdef"}'
+    (out / "records" / "a__kd.json").write_text(old)
+    teacher = tmp_path / "broken.onnx"
+    teacher.write_bytes(b"not an onnx graph")  # the rerun fails fast, at the teacher
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text("systems:\n  - name: a\n    dataset: {builtin: breast_cancer}\n")
+    fleet.write_text(
+        "grid: [kd]\nsystems:\n  - name: a\n    dataset: {builtin: breast_cancer}\n"
+        f"    teacher: {{path: {teacher}}}\n"
+    )
     code, _, err = _run(capsys, "study", str(fleet), "--out", str(out))
-    assert code == 2 and "different configuration" in err
-    assert record.read_text() == '{"kept": true}'
-    assert (out / "config.yaml").read_text() == "name: old\n"
+    assert code == 2 and "Traceback" not in err  # one system: bad input is refused
+    (moved,) = out.glob("superseded/*/records/a__kd.json")
+    assert moved.read_text() == old  # set aside, byte for byte
+    assert not (out / "records" / "a__kd.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -132,3 +139,32 @@ def test_bench_prints_a_table_then_one_json_line(
 def test_bench_refuses_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "bench", str(tmp_path / "nope"))
     assert code == 2 and "Traceback" not in err
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    text = " ".join(out.replace("│", " ").split())
+    assert "Exit codes: 0 ok; 1 a deployment gate failed; 2 bad input" in text
+    assert "3 some runs failed" in text
+
+
+def test_check_strict_fails_a_gate_that_was_not_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quality = {
+        "metric": "accuracy", "higher_is_better": True, "n_test": 100,
+        **{k: {"value": v} for k, v in
+           (("teacher", 0.9), ("student", 0.9), ("retention", 1.0), ("difference", 0.0))},
+    }  # fmt: skip
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "a__kd.json").write_text(
+        '{"schema_version": 1, "system": "a", "method": "kd", "family": "response", '
+        f'"status": "ok", "quality": {json.dumps(quality)}}}'
+    )
+    args = ("check", str(tmp_path), "--min-retention", "0.9", "--max-ece", "0.05")
+    code, out, _ = _run(capsys, *args)
+    (row,) = [line for line in out.splitlines() if line.startswith("a ") and "max_ece" in line]
+    assert code == 0 and "NOT MEASURED" in row and "PASS" not in row
+    code, out, _ = _run(capsys, *args, "--strict")
+    assert code == 1 and "gates.strict is on" in out and "FAILED" in out

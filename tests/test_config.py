@@ -62,7 +62,10 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
             "systems:\n  - name: a\n    dataset: {path: d.csv}\n",
             r"systems\[0\]\.dataset: 'target' is required",
         ),
-        ("systems:\n  - name: a\n    dataset: {}\n", "exactly one of 'builtin' or 'path'"),
+        (
+            "systems:\n  - name: a\n    dataset: {}\n",
+            "exactly one of 'builtin', 'path' or 'images'",
+        ),
         (
             "systems:\n  - name: Bad Name\n    dataset: {builtin: x}\n",
             r"systems\[0\]\.name: .*got 'Bad Name'",
@@ -87,6 +90,38 @@ def test_default_grid_is_scratch_plus_one_method_per_family() -> None:
         (
             "systems:\n  - {name: a, dataset: {builtin: x}, bench: {server: false}}\n",
             r"systems\[a\]\.bench\.server is false",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {images: imgs, target: y}}\n",
+            r"systems\[0\]\.dataset: 'target' do\(es\) not apply to images \(images='.*imgs'\)",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {path: d.npz, text_column: t}}\n",
+            r"'text_column' do\(es\) not apply to images",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {path: d.csv, target: y, image_size: [8, 8]}}\n",
+            "'image_size' applies to an 'images' folder only",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {images: i, image_size: [8]}}\n",
+            r"dataset\.image_size: List should have at least 2 items",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {images: i, image_size: [8, 0]}}\n",
+            r"dataset\.image_size: must be two sizes in \[1, 8192\] pixels \(got \[8, 0\]\)",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {builtin: x}, teacher: {input_shape: [1, 8, 8]}}\n",
+            r"systems\[0\]\.teacher: 'input_shape' describes a teacher file's inputs",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {builtin: x}, teacher: {max_length: 64}}\n",
+            r"'max_length' applies to text teachers .*got arch='ensemble'",
+        ),
+        (
+            "systems:\n  - {name: a, dataset: {path: d.npz}, teacher: {path: m.onnx, input_shape: [0, 8]}}\n",
+            r"teacher\.input_shape: must hold positive sizes, e\.g\. \[1, 28, 28\] \(got \[0, 8\]\)",
         ),
     ],
 )
@@ -121,6 +156,23 @@ def test_builtin_fleets_validate() -> None:
     full, quick = builtin_fleet(), builtin_fleet(quick=True)
     assert len(full.systems) >= 8 and {s.sector or "" for s in full.systems} == {""}
     assert {s.name for s in quick.systems} <= {s.name for s in full.systems}
+
+
+def test_image_sources_resolve_relative_to_the_file(tmp_path: Path) -> None:
+    text = (
+        "systems:\n"
+        "  - {name: a, dataset: {images: pics, image_size: [32, 24]},"
+        " teacher: {path: cnn.onnx, input_shape: [3, 32, 24]}}\n"
+        "  - {name: b, dataset: {path: d.npz, sensitive: group}, teacher: {path: cnn.pt}}\n"
+        "  - {name: c, dataset: {path: r.csv, target: y, text_column: t},"
+        " teacher: {path: bert, max_length: 256}}\n"
+    )
+    fleet = load_fleet(_write(tmp_path, text))
+    a, b, c = fleet.systems
+    assert a.dataset.images == tmp_path / "pics" and a.dataset.is_images
+    assert a.dataset.image_size == [32, 24] and a.teacher.input_shape == [3, 32, 24]
+    assert b.dataset.is_images and b.dataset.target is None and b.dataset.sensitive == "group"
+    assert not c.dataset.is_images and c.teacher.max_length == 256
 
 
 def test_split_classes_and_sensitive_fields(tmp_path: Path) -> None:

@@ -102,3 +102,19 @@ def test_distill_own_teacher_writes_student_onnx_records_report(
     assert (out / "report.md").is_file()
     frame = pd.read_csv(out / "results.csv")
     assert len(frame) == 3
+
+
+def test_no_applicable_method_exits_2_with_every_reason(
+    user_files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv, teacher = user_files
+    out = tmp_path / "out"
+    code = _run(
+        "distill", "--teacher", str(teacher), "--data", str(csv), "--target", "benign",
+        "--method", "fitnet", "--method", "rkd", "--trust-pickle", "--quick", "--out", str(out),
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "None of the requested methods applies to this sklearn teacher" in err
+    assert "  - fitnet: " in err and "  - rkd: " in err  # every not_applicable reason
+    assert not (out / "records").exists()  # refused before any student was trained

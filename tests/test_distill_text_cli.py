@@ -37,7 +37,7 @@ def test_distill_a_text_teacher_from_the_cli(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["distill", "--teacher", str(tmp_path / "teacher"), "--data", str(tmp_path / "reviews.csv"),
               "--target", "label", "--text-column", "review", "--method", "kd", "--method", "minilm",
-              "--width", "1.0", "--quick", "--out", str(out),
+              "--width", "1.0", "--max-length", "6", "--quick", "--out", str(out),
               "--allow-weak-teacher"])  # fmt: skip  # the teacher is random, untrained
     assert info.value.code in (0, None)
     records = {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
@@ -47,7 +47,16 @@ def test_distill_a_text_teacher_from_the_cli(tmp_path: Path) -> None:
         assert record["kind"] == "text" and record["teacher"]["backend"] == "hf"
         assert record["quality"]["n_test"] == 40  # measured on the raw test strings
         assert record["costs"]["reduction"] is not None
+        # --max-length overrides the 8 tokens recorded with the teacher; the record says so
+        assert record["teacher"]["max_length"] == {
+            "tokens": 6, "source": "teacher.max_length / --max-length", "texts": 200,
+            "texts_cut": sum(len(t.split()) + 2 > 6 for t in texts),
+        }  # fmt: skip
         assert record["teacher"]["check"]["allowed_weak"] is True
+    head = json.loads(
+        (out / "students" / "system" / "kd" / "hf" / "potstill_head.json").read_text()
+    )
+    assert head["max_length"] == 6  # the student serves the length it was distilled at
     # The student is a layer-dropped copy: fewer parameters than the teacher.
     kd = records["system__kd"]
     assert kd["student"]["params"] < kd["teacher"]["params"]

@@ -12,17 +12,34 @@ from potstill.cli import main
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     root = tmp_path_factory.mktemp("e2e")
     mp = pytest.MonkeyPatch()
     mp.setenv("POTSTILL_CACHE", str(root / "cache"))  # cold cache: teachers are trained here
     try:
         with pytest.raises(SystemExit) as info:
             main(["demo", "--quick", "--out", str(root / "demo")])
-        assert info.value.code in (0, None)
     finally:
         mp.undo()
-    return root / "demo"
+    return root / "demo", int(info.value.code or 0)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(demo_run: tuple[Path, int]) -> Path:
+    return demo_run[0]
+
+
+def test_the_exit_code_says_what_the_records_hold(demo_run: tuple[Path, int]) -> None:
+    out, code = demo_run
+    records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    assert not [r for r in records if r["status"] == "failed"]  # else 3
+    gate_failed = any(
+        g["status"] == "fail"
+        for r in records
+        if r["status"] == "ok" and r["family"] != "baseline"
+        for g in r["gates"]
+    )
+    assert code == (1 if gate_failed else 0)  # the quick fleet gates min_retention 0.95
 
 
 def test_quick_demo_writes_records_and_report(demo_dir: Path) -> None:

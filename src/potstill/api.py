@@ -80,12 +80,15 @@ def report(directory: Path) -> Any:
     return render_report(Path(directory))
 
 
-def check(directory: Path, **gates: float | None) -> Any:
-    """Re-apply deployment gates to a study; ``.passed`` is False when any gate fails."""
+def check(directory: Path, *, strict: bool = False, **gates: float | None) -> Any:
+    """Re-apply deployment gates to a study; ``.passed`` is False when any gate of a
+    distilled student fails (under ``strict``, also a gate that was not measured)."""
     from potstill.evaluate import GatesConfig, check_study
 
-    overrides = GatesConfig(**{k: v for k, v in gates.items() if v is not None})
-    return check_study(Path(directory), overrides)
+    chosen: dict[str, Any] = {k: v for k, v in gates.items() if v is not None}
+    if strict:  # only when asked: otherwise the study's own gates.strict applies
+        chosen["strict"] = True
+    return check_study(Path(directory), GatesConfig(**chosen))
 
 
 def bench(
@@ -197,6 +200,17 @@ def config_help() -> Table:
     return table
 
 
+def _distill_dataset(
+    data: Path, target: str | None, text_column: str | None, sensitive: str | None
+) -> dict[str, Any]:
+    """The dataset entry of ``distill``: a folder is images per class, any file a path."""
+    if not Path(data).exists():
+        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
+    source = "images" if Path(data).is_dir() else "path"
+    entry = {source: str(data), "target": target, "text_column": text_column}
+    return {**entry, "sensitive": sensitive}
+
+
 def _dataset_options(
     drop: Sequence[str],
     positive_label: str | None,
@@ -225,7 +239,7 @@ def distill(
     *,
     teacher: Path,
     data: Path,
-    target: str,
+    target: str | None = None,
     out: Path,
     methods: Sequence[str] = ("kd",),
     text_column: str | None = None,
@@ -233,7 +247,10 @@ def distill(
     width: float = 0.25,
     trust_pickle: bool = False,
     quick: bool = False,
+    progress: bool = True,
     on_event: EventSink | None = None,
+    input_shape: Sequence[int] | None = None,
+    max_length: int | None = None,
     drop: Sequence[str] = (),
     positive_label: str | None = None,
     classes: Sequence[str] | None = None,
@@ -245,6 +262,15 @@ def distill(
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
+    ``data`` is a CSV/Parquet file (``target`` names the column to predict), an .npz of
+    images ``X`` and labels ``y``, or a folder with one sub-folder of images per class.
+    ``input_shape`` is the shape of one input the teacher takes (e.g. ``(1, 28, 28)``);
+    ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
+
+    Bad input found while loading the data or the teacher is raised (exit code 2), and so
+    is a request where none of ``methods`` applies to the teacher (every reason named);
+    a method that fails while training is a ``failed`` record (exit code 3).
+
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
@@ -255,13 +281,17 @@ def distill(
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
-    dataset = {"path": str(data), "target": target, "text_column": text_column,
-               "sensitive": sensitive, **_dataset_options(drop, positive_label, classes,
-               test_data, split_column, sensitive_is_feature)}  # fmt: skip
-    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
-                    "allow_weak": allow_weak_teacher,
-                    "architecture": None if teacher_architecture is None
-                    else str(teacher_architecture)}  # fmt: skip
+    dataset = {**_distill_dataset(data, target, text_column, sensitive),
+               **_dataset_options(drop, positive_label, classes, test_data, split_column,
+                                  sensitive_is_feature)}  # fmt: skip
+    teacher_spec: dict[str, Any] = {
+        "path": str(teacher), "trust_pickle": trust_pickle, "allow_weak": allow_weak_teacher,
+        "architecture": None if teacher_architecture is None else str(teacher_architecture),
+    }  # fmt: skip
+    if input_shape is not None:
+        teacher_spec["input_shape"] = list(input_shape)
+    if max_length is not None:
+        teacher_spec["max_length"] = max_length
     system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
               "student": {"width": width}}  # fmt: skip
     raw: dict[str, Any] = {
@@ -280,4 +310,4 @@ def distill(
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
-    return run_study(config, out, on_event=on_event)
+    return run_study(config, out, on_event=on_event, fail_fast=True)

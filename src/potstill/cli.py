@@ -2,7 +2,8 @@
 
 Each command parses its arguments and calls one function of :mod:`potstill.api`. Every
 ``PotstillError`` is printed as one clear message on stderr — no traceback — and the
-process exits with the error's code (2 for bad input, 1 for failed gates).
+process exits with the error's code. Exit codes (also in ``potstill --help``): 0 ok, 1 a
+deployment gate failed, 2 bad input refused before any work, 3 some runs failed.
 """
 
 from __future__ import annotations
@@ -20,16 +21,32 @@ from rich.text import Text
 from potstill import api
 from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
-from potstill.errors import ConfigError, PotstillError
+from potstill.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_GATES_FAILED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    ConfigError,
+    PotstillError,
+)
+from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
 from potstill.models.zoo import TeacherSpec
-from potstill.watch import LogFormat, watching
+from potstill.study.runner import StudyResult
+from potstill.watch import LogFormat, Watch, watching
 
 __all__ = ["app", "main"]
 
+EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_OK} ok; {EXIT_GATES_FAILED} a deployment gate failed; "
+    f"{EXIT_BAD_INPUT} bad input, refused before any work; {EXIT_RUNS_FAILED} some runs "
+    "failed (records with status 'failed' hold the error; 3 wins over 1)."
+)
+
 app = typer.Typer(
     name="potstill",
-    help="Distill deployed models into cheaper students, and prove the trade with measured cost and quality.",
+    help="Distill deployed models into cheaper students, and prove the trade with measured "
+    "cost and quality.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -60,6 +77,12 @@ QuietOpt = Annotated[
 ]
 
 
+def _finish(watch: Watch, result: StudyResult) -> None:
+    """The summary (the report's path and what the exit code means), then exit with it."""
+    watch.summary(result, result.exit_code)
+    raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def demo(
     out: OutOpt = None,
@@ -72,7 +95,7 @@ def demo(
     """Run the built-in fleet (real datasets, real teachers) and write its report."""
     with watching(console, err, log_format, quiet) as watch:
         result = api.demo(out=out, quick=quick, on_event=watch.emit)
-    watch.summary(result)
+    _finish(watch, result)
 
 
 @app.command()
@@ -88,7 +111,7 @@ def study(
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
     with watching(console, err, log_format, quiet) as watch:
         result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
-    watch.summary(result)
+    _finish(watch, result)
 
 
 @app.command()
@@ -111,10 +134,15 @@ def check(
     min_robust_retention: Annotated[
         float | None, typer.Option(help="Minimum retention under perturbation.")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help=GatesConfig.model_fields["strict"].description)
+    ] = False,
 ) -> None:
-    """Gate a study for deployment: exit 1 when any student fails a gate."""
+    """Gate a study for deployment: exit 1 when a distilled student fails a gate, or when
+    no distilled student was measured (from-scratch baselines are shown, not counted)."""
     report_ = api.check(
         directory,
+        strict=strict,
         min_retention=min_retention,
         max_fairness_gap_increase=max_fairness_gap_increase,
         max_ece=max_ece,
@@ -122,7 +150,7 @@ def check(
     )
     console.print(report_.render(), markup=False, highlight=False)
     if not report_.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_GATES_FAILED)
 
 
 @app.command()
@@ -215,14 +243,27 @@ _TestData = Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))]
 _SplitColumn = Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))]
 _SensitiveFeature = Annotated[bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))]
 _AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))]
+_InputShape = Annotated[
+    str | None, typer.Option(help=_help(TeacherSpec, "input_shape") + " As 1,28,28.")
+]
+_MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 
 
 @app.command()
 def distill(
     teacher: Annotated[Path, typer.Option(help=TeacherSpec.model_fields["path"].description)],
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
-    target: Annotated[str, typer.Option(help="Column to predict.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet file; an .npz of images X and labels y; or a folder with one "
+            "sub-folder of images per class."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column to predict (CSV/Parquet); for an .npz, its label array (y)."),
+    ] = None,
     method: Annotated[
         list[str] | None, typer.Option(help="Method name (repeatable); default kd.")
     ] = None,
@@ -244,6 +285,8 @@ def distill(
     split_column: _SplitColumn = None,
     sensitive_is_feature: _SensitiveFeature = False,
     allow_weak_teacher: _AllowWeak = False,
+    input_shape: _InputShape = None,
+    max_length: _MaxLength = None,
     teacher_architecture: Annotated[
         Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
     ] = None,
@@ -272,8 +315,10 @@ def distill(
             allow_weak_teacher=allow_weak_teacher,
             teacher_architecture=teacher_architecture,
             on_event=watch.emit,
+            input_shape=_parse_shape(input_shape) if input_shape else None,
+            max_length=max_length,
         )
-    watch.summary(result)
+    _finish(watch, result)
 
 
 def _parse_classes(text: str) -> list[str]:

@@ -55,9 +55,28 @@ class DatasetSpec(_Model):
     builtin: str | None = Field(
         None, description="Name of a built-in dataset (see 'potstill datasets')."
     )
-    path: Path | None = Field(None, description="CSV or Parquet file with one row per example.")
+    path: Path | None = Field(
+        None,
+        description="CSV or Parquet file with one row per example, or an .npz of images: 'X' "
+        "(N, C, H, W), (N, H, W, C) or (N, H, W), labels 'y' (ints or strings) and optionally "
+        "'classes' (the names of the ids, in the teacher's output order).",
+    )
+    images: Path | None = Field(
+        None,
+        description="A folder with one sub-folder of images per class (PNG, JPEG...; class ids "
+        "follow the sorted folder names); read as greyscale or RGB, pixels scaled to [0, 1].",
+    )
+    image_size: list[int] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[H, W] the images of 'images' are resized to. Default: the teacher's "
+        "input_shape when given, else the size every image shares.",
+    )
     target: str | None = Field(
-        None, description="Column to predict (required with 'path', except for embedding)."
+        None,
+        description="Column to predict (required with a CSV/Parquet 'path', except for "
+        "embedding); with an .npz, the name of its label array (default 'y').",
     )
     problem: Literal["classification", "regression", "embedding"] | None = Field(
         None,
@@ -103,12 +122,30 @@ class DatasetSpec(_Model):
         "(false: what a deployed teacher file expects). Default: false when teacher.path is given.",
     )
 
+    @field_validator("image_size")
+    @classmethod
+    def _sizes(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not all(1 <= v <= 8192 for v in value):
+            raise ValueError(f"must be two sizes in [1, 8192] pixels (got {value})")
+        return value
+
+    @property
+    def is_images(self) -> bool:
+        """Whether the data are images: an 'images' folder or an .npz 'path'."""
+        return self.images is not None or (
+            self.path is not None and self.path.suffix.lower() == ".npz"
+        )
+
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
-        if (self.builtin is None) == (self.path is None):
+        given = [k for k in ("builtin", "path", "images") if getattr(self, k) is not None]
+        if len(given) != 1:
             raise ValueError(
-                f"give exactly one of 'builtin' or 'path' (got builtin={self.builtin!r}, path={self.path!r})"
+                "give exactly one of 'builtin', 'path' or 'images' (got "
+                f"{', '.join(given) or 'none'})"
             )
+        if self.is_images:
+            return self._image_source()
         if self.problem == "embedding":
             if self.path is not None and not self.text_column:
                 raise ValueError(
@@ -125,12 +162,37 @@ class DatasetSpec(_Model):
                     f"targets (got target={self.target!r}); remove 'target'"
                 )
         elif self.path is not None and not self.target:
-            raise ValueError(f"'target' is required with 'path' (path={str(self.path)!r})")
+            raise ValueError(
+                f"'target' is required with a CSV/Parquet 'path' (CLI --target); images come "
+                f"as an .npz or an 'images' folder (path={str(self.path)!r})"
+            )
+        if self.image_size is not None:
+            raise ValueError("'image_size' applies to an 'images' folder only")
         if self.builtin is not None and (self.classes or self.split != SplitSpec()):
             raise ValueError(
                 f"'classes' and 'split' apply to a user's file (path); the built-in dataset "
                 f"{self.builtin!r} has its own classes and split. Remove them."
             )
+        return self
+
+    def _image_source(self) -> DatasetSpec:
+        source = f"images={str(self.images)!r}" if self.images else f"path={str(self.path)!r}"
+        unused = ["text_column", "positive_label", "encode"] + (
+            ["target", "sensitive"] if self.images else []
+        )
+        set_ = [k for k in unused if getattr(self, k) is not None] + (["drop"] if self.drop else [])
+        set_ += ["sensitive_is_feature"] if self.sensitive_is_feature else []
+        set_ += ["split.column"] if self.images and self.split.column else []
+        if set_:
+            raise ValueError(
+                f"{', '.join(repr(k) for k in set_)} do(es) not apply to images ({source}); remove it"
+            )
+        if self.problem == "embedding" or (self.images and self.problem == "regression"):
+            raise ValueError(
+                f"images ({source}) support problem: classification or regression (.npz)"
+            )
+        if self.image_size is not None and self.images is None:
+            raise ValueError(f"'image_size' applies to an 'images' folder, not to {source}")
         return self
 
 
@@ -334,7 +396,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             continue
         for section in ("dataset", "teacher"):
             part = system.get(section)
-            for key in ("path", "architecture"):
+            for key in ("path", "images", "architecture"):
                 if isinstance(part, dict) and isinstance(part.get(key), str):
                     part[key] = str((base / part[key]).expanduser())
         dataset = system.get("dataset")

@@ -3,6 +3,10 @@
 Every error a user can cause is a ``PotstillError``; the CLI catches exactly this class,
 prints its message (no traceback) and exits with code 2. Anything else escaping is a bug.
 
+Exit codes of every command (README, ``potstill --help``): 0 everything ran and passed its
+gates; 1 a deployment gate failed; 2 bad input, refused before any work; 3 some runs failed
+(records with status ``failed``, each holding its error; when both, 3).
+
 ::
 
     PotstillError
@@ -25,6 +29,10 @@ expected, the value received, and what to do, e.g.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_GATES_FAILED",
+    "EXIT_OK",
+    "EXIT_RUNS_FAILED",
     "BenchError",
     "ConfigError",
     "DataError",
@@ -40,10 +48,17 @@ __all__ = [
 ]
 
 
+#: Exit codes of the CLI, documented in the README and ``potstill --help``.
+EXIT_OK = 0
+EXIT_GATES_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_RUNS_FAILED = 3
+
+
 class PotstillError(Exception):
     """Base class of every error potstill raises on bad input or refused work."""
 
-    exit_code: int = 2
+    exit_code: int = EXIT_BAD_INPUT
 
 
 class ConfigError(PotstillError):
@@ -81,7 +96,7 @@ class StoreError(PotstillError):
 class GateError(PotstillError):
     """One or more deployment gates failed."""
 
-    exit_code = 1
+    exit_code = EXIT_GATES_FAILED
 
 
 class MissingDependencyError(PotstillError):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "GATE_STATUSES",
     "SCHEMA_VERSION",
     "Batch",
     "CostProfile",
@@ -61,6 +62,7 @@ class DatasetInfo:
     note: str = ""  # e.g. "AI4I 2020 is itself synthetic, modelled on real machines"
     n_rows: int = 0
     n_features: int = 0
+    n_classes: int = 0  # classes of a classification task (0: regression, embedding, unknown)
     #: How the rows were split and what each split holds: ``how`` ("fractions" |
     #: "test_file" | "column"), ``description``, ``rows`` and ``imputed_cells`` per split.
     split: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -167,15 +169,35 @@ class Estimate:
     level: float | None = None  # e.g. 0.95
 
 
+#: A gate's outcome: measured and met, measured and missed, or not measurable for this run.
+GATE_STATUSES = ("pass", "fail", "not measured")
+
+
 @dataclass(frozen=True)
 class GateResult:
-    """One deployment gate evaluated on one student."""
+    """One deployment gate evaluated on one student.
+
+    ``status`` is ``"pass"``, ``"fail"`` or ``"not measured"`` (the quantity could not be
+    measured for this run: it did not pass, and it fails only under ``gates.strict``);
+    left empty, it follows ``passed``. ``passed`` is True only for ``"pass"``.
+    """
 
     name: str  # e.g. "min_retention"
     threshold: float
     value: float | None
     passed: bool
     reason: str
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "pass" if self.passed else "fail")
+        if self.status not in GATE_STATUSES:
+            raise ValueError(
+                f"GateResult.status must be one of {GATE_STATUSES}; got {self.status!r}"
+            )
+        if self.passed != (self.status == "pass"):
+            raise ValueError(f"GateResult.passed={self.passed} contradicts status {self.status!r}")
 
 
 @dataclass(frozen=True)
@@ -286,6 +308,11 @@ class RunRecord:
     config_hash: str
     dataset: DatasetInfo
     reason: str = ""  # why not_applicable / failed
+    #: a failed run: {"type", "message", "traceback"} (the traceback's last frames, as text)
+    error: Mapping[str, Any] | None = None
+    #: hash of this system's settings (its spec merged with the fleet defaults it uses):
+    #: a rerun keeps the records whose hash matches and sets the others aside
+    system_hash: str = ""
     teacher: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, backend
     student: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, spec
     quality: Quality | None = None

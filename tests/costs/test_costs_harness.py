@@ -177,6 +177,28 @@ def test_memory_probe_only_for_the_listed_runtimes() -> None:
     assert by_runtime["onnx"].peak_memory_mb is not None and by_runtime["onnx"].peak_memory_mb > 0
 
 
+def test_a_crash_in_the_memory_probe_is_recorded_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from potstill.costs import harness
+    from potstill.models import MLP
+
+    class SpecViolationError(Exception):  # what torch.export raised on a TorchScript teacher
+        pass
+
+    def export_pt2(*args: object, **kwargs: object) -> None:
+        raise SpecViolationError("State dict entry for parameter module.net.0.weight ...")
+
+    monkeypatch.setattr(harness, "export_pt2", export_pt2)
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    target = BenchTarget(name="m", module=MLP(4, [8], 2), example=X)
+    cfg = BenchConfig.quick(memory=True, runtimes=("eager",), memory_runtimes=("eager",))
+    (profile,) = measure([target], cfg)
+    assert profile.peak_memory_mb is None and profile.latency.n > 0
+    reason = profile.extra["cold_start"]["fresh_process_error"]
+    assert "SpecViolationError: State dict entry" in reason
+
+
 def test_kept_exports_are_named_and_re_scored_from_the_file(
     rows: np.ndarray, teacher: nn.Module, quick: BenchConfig, tmp_path: Path
 ) -> None:

@@ -74,7 +74,7 @@ def test_all_pass_from_config_gates(tmp_path: Path) -> None:
         ("heart", "dkd", "min_retention"),
         ("heart", "dkd", "max_ece"),
     ]
-    assert "PASSED: 2 of 2 students passed every gate." in report.render()
+    assert "PASSED: 2 of 2 distilled students passed every gate." in report.render()
 
 
 def test_one_failing_gate_fails_the_check(tmp_path: Path) -> None:
@@ -92,8 +92,12 @@ def test_one_failing_gate_fails_the_check(tmp_path: Path) -> None:
     )
     assert failure.reason.startswith("retention 0.95 < 0.97")
     text = report.render()
-    assert "FAIL" in text and "FAILED: 1 of 2 students passed every gate." in text
-    assert report.summary()["min_retention"]["response"] == {"passed": 1, "total": 2}
+    assert "FAIL" in text and "FAILED: 1 of 2 distilled students passed every gate." in text
+    assert report.summary()["min_retention"]["response"] == {
+        "passed": 1,
+        "total": 2,
+        "not_measured": 0,
+    }
 
 
 def test_overrides_take_precedence(tmp_path: Path) -> None:
@@ -114,6 +118,51 @@ def test_without_config_file_overrides_alone(tmp_path: Path) -> None:
     assert report.passed and report.rows[0].reason.startswith("not measured: ")
 
 
+def test_not_measured_is_shown_as_such_and_fails_under_strict(tmp_path: Path) -> None:
+    study = write_study(tmp_path, [record("credit", "kd")])  # no sensitive attribute
+    lenient = check_study(study, GatesConfig(max_fairness_gap_increase=0.02))
+    (row,) = lenient.rows
+    assert row.outcome == "not measured" and row.passed is False and row.value is None
+    text = lenient.render()
+    assert "NOT MEASURED" in text and "PASS " not in text
+    assert "1 gate(s) not measured (they fail under --strict)" in text
+    strict = check_study(study, GatesConfig(max_fairness_gap_increase=0.02, strict=True))
+    assert not strict.passed and strict.rows[0].outcome == "fail"
+    assert "gates.strict is on" in strict.rows[0].reason
+    # gates.strict in the study's own config.yaml does the same
+    yaml_strict = write_study(
+        tmp_path / "y",
+        [record("credit", "kd")],
+        "gates: {max_ece: 0.05, max_fairness_gap_increase: 0.02, strict: true}\n",
+    )
+    assert not check_study(yaml_strict).passed
+    assert check_study(yaml_strict).gates.strict is True
+
+
+def test_scratch_baselines_are_apart_and_never_count_as_students(tmp_path: Path) -> None:
+    records = [
+        record("credit", "scratch", family="baseline", retention=0.90),
+        record("credit", "kd"),
+    ]
+    report = check_study(write_study(tmp_path, records, GATES_YAML))
+    assert report.passed  # the failing baseline is the control, not a student
+    text = report.render()
+    assert "PASSED: 1 of 1 distilled students passed every gate." in text
+    assert text.index("from-scratch baselines") < text.index("credit  scratch")
+
+
+def test_all_distilled_cells_failed_is_not_a_pass(tmp_path: Path) -> None:
+    records = [
+        record("credit", "scratch", family="baseline"),
+        record("credit", "kd", status="failed"),
+        record("credit", "fitnet", status="not_applicable", family="feature"),
+    ]
+    report = check_study(write_study(tmp_path, records, GATES_YAML))
+    assert report.passed is False and not report.failures
+    assert "FAILED: no distilled student was measured" in report.render()
+    assert "PASSED" not in report.render()
+
+
 def test_failed_records_are_skipped_not_gated(tmp_path: Path) -> None:
     study = write_study(
         tmp_path, [record("credit", "kd"), record("credit", "crd", status="failed")], GATES_YAML
@@ -128,7 +177,7 @@ def test_nothing_to_gate_does_not_pass(tmp_path: Path) -> None:
     study = write_study(tmp_path, [record("credit", "crd", status="not_applicable")], GATES_YAML)
     report = check_study(study)
     assert report.rows == () and report.passed is False
-    assert "no record with status 'ok' to check" in report.render()
+    assert "no distilled student with status 'ok' to check" in report.render()
 
 
 def test_ok_record_without_quality_fails(tmp_path: Path) -> None:
@@ -167,7 +216,7 @@ def test_missing_directory_or_records(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         check_study(tmp_path / "nope", GatesConfig(min_retention=0.9))
     tmp_path.joinpath("empty").mkdir()
-    with pytest.raises(StoreError, match="No records found"):
+    with pytest.raises(StoreError, match="holds no potstill study"):
         check_study(tmp_path / "empty", GatesConfig(min_retention=0.9))
 
 

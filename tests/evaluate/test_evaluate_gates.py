@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from potstill.errors import ConfigError, StoreError
-from potstill.evaluate import GatesConfig, apply_gates, quality_from_dict
+from potstill.evaluate import GatesConfig, apply_gates, gate_status, quality_from_dict
 from potstill.types import Estimate, Quality, to_jsonable
 
 
@@ -74,12 +74,55 @@ def test_boundary_is_inclusive() -> None:
     assert apply_gates(quality(0.97), GatesConfig(min_retention=0.97))[0].passed
 
 
-def test_unmeasured_gates_pass_with_a_visible_reason() -> None:
+def test_unmeasured_gates_are_not_measured_never_passed() -> None:
     results = apply_gates(quality(0.98), ALL)
-    assert [r.passed for r in results] == [True, True, True, True]
+    assert [r.status for r in results] == ["pass", "not measured", "not measured", "not measured"]
+    assert [r.passed for r in results] == [True, False, False, False]
     assert [r.value for r in results[1:]] == [None, None, None]
     assert all(r.reason.startswith("not measured: ") for r in results[1:])
     assert "sensitive attribute" in results[1].reason
+
+
+def test_strict_fails_the_unmeasured_gates() -> None:
+    strict = ALL.model_copy(update={"strict": True})
+    results = apply_gates(quality(0.98), strict)
+    assert [r.status for r in results] == ["pass", "fail", "fail", "fail"]
+    assert all("gates.strict" in r.reason for r in results[1:])
+
+
+def test_gate_status_of_stored_records_old_and_new() -> None:
+    old_not_measured = {"value": None, "passed": True, "reason": "not measured: no attribute"}
+    assert gate_status(old_not_measured) == "not measured"
+    assert gate_status({"value": 0.9, "passed": False, "reason": "x"}) == "fail"
+    assert gate_status(to_jsonable(apply_gates(quality(0.98), ALL)[2])) == "not measured"
+
+
+def regression_quality(teacher_rmse: float, gap_increase: float) -> Quality:
+    return Quality(
+        metric="rmse",
+        higher_is_better=False,
+        teacher=Estimate(teacher_rmse),
+        student=Estimate(teacher_rmse * 1.05),
+        retention=Estimate(1 / 1.05),
+        difference=Estimate(teacher_rmse * 0.05),
+        n_test=100,
+        fairness={"metric": "rmse", "gap_basis": "metric", "gap_increase": gap_increase},
+    )
+
+
+def test_regression_fairness_gap_is_relative_to_the_teacher_metric() -> None:
+    gate = GatesConfig(max_fairness_gap_increase=0.02)
+    # 2.36 RMSE of gap increase on a target whose teacher RMSE is 118: 2 % of it.
+    (small,) = apply_gates(regression_quality(118.0, 2.36), gate)
+    assert small.status == "pass" and small.value == pytest.approx(0.02)
+    assert "relative to the teacher's rmse" in small.reason
+    assert "2.36" in small.reason and "118" in small.reason
+    (large,) = apply_gates(regression_quality(10.0, 2.36), gate)
+    assert large.status == "fail" and large.value == pytest.approx(0.236)
+    # a classification metric spread stays absolute (it is already a fraction)
+    q = quality(0.98, fairness={"metric": "accuracy", "gap_basis": "metric", "gap_increase": 0.03})
+    (absolute,) = apply_gates(q, gate)
+    assert absolute.value == 0.03 and "relative" not in absolute.reason
 
 
 def test_undefined_measure_fails() -> None:
@@ -105,6 +148,8 @@ def test_gates_config_validation() -> None:
     merged = GatesConfig(min_retention=0.9, max_ece=0.1).merged(GatesConfig(min_retention=0.99))
     assert (merged.min_retention, merged.max_ece) == (0.99, 0.1)
     assert GatesConfig().is_empty() and not merged.is_empty()
+    assert GatesConfig(strict=True).is_empty()  # strict alone sets no threshold
+    assert GatesConfig(strict=True).merged(GatesConfig(max_ece=0.1)).strict  # not reset
 
 
 def test_quality_round_trips_through_json() -> None:

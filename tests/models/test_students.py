@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from potstill.errors import ConfigError, ModelError
+from potstill.models.cnn import SmallCNN, cnn_for_budget
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.mlp import MLP, mlp_param_count
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2
@@ -73,8 +74,14 @@ def test_opaque_torch_teacher_gets_a_parameter_budget() -> None:
     assert student.spec() == student_for_blackbox(4, 2, 176).spec()  # type: ignore[operator]
     explicit = build_student(opaque, StudentSpec(target_params=1000), in_features=4, n_outputs=2)
     assert explicit.spec() == student_for_blackbox(4, 2, 1000).spec()  # type: ignore[operator]
+    # Images (C, H, W) of an opaque teacher: a small CNN on the same budget.
+    cnn = build_student(opaque, StudentSpec(), input_shape=(1, 8, 8), n_outputs=2)
+    assert (
+        isinstance(cnn, SmallCNN)
+        and cnn.spec() == cnn_for_budget((1, 8, 8), 2, 176, at_most=True).spec()
+    )
     with pytest.raises(ConfigError, match="flat input rows"):
-        build_student(opaque, StudentSpec(), input_shape=(1, 8, 8), n_outputs=2)
+        build_student(opaque, StudentSpec(), input_shape=(8, 8), n_outputs=2)
 
 
 def test_image_teacher_gives_narrower_block_dropped_mobilenet() -> None:

@@ -52,14 +52,14 @@ def test_embedding_systems_get_their_own_retention_row_and_baseline_note(rendere
 
 
 def test_suspect_retention_is_marked_next_to_the_figure(rendered):
-    from potstill.report.sections import per_system_section
+    from potstill.report.system_table import per_system_section
 
     records = copy.deepcopy([r for r in rendered.records if r["system"] == "heart-disease"])
     kd = next(r for r in records if r["method"] == "kd")
     kd["quality"]["retention"]["value"] = 6.125
     kd["warnings"] = [{"code": "retention_suspect", "message": "Retention 612.5% is outside"}]
     table = per_system_section(records)
-    row = next(line for line in table.splitlines() if "| kd |" in line)
+    row = next(line for line in table.splitlines() if "| kd (response) |" in line)
     assert "612.5%" in row and "⚠ suspect" in row
     assert "heart-disease / kd: Retention 612.5% is outside" in table
     assert "⚠ suspect" not in per_system_section(rendered.records)

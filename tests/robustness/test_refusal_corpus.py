@@ -202,6 +202,58 @@ CASES.append(
         "GiB to train",
     )
 )
+
+
+def _foreign_record(tmp: Path) -> list[str]:
+    (tmp / "study" / "records").mkdir(parents=True)
+    (tmp / "study" / "config.yaml").write_text(SYSTEM)
+    (tmp / "study" / "records" / "x.json").write_text("{}")
+    return ["report", str(tmp / "study")]
+
+
+CASES.append(
+    Case("record-empty-object", "message", _foreign_record, 2, "not a potstill run record")
+)
+
+
+def _check_empty_folder(tmp: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return ["check", str(tmp / "empty"), "--min-retention", "0.9"]
+
+
+CASES.append(
+    Case("check-empty-folder", "message", _check_empty_folder, 2, "holds no potstill study")
+)
+
+
+def _distill_case(teacher: Callable[[Path], Path]) -> Setup:
+    """`potstill distill` of a teacher file on a 5-column CSV (target y)."""
+
+    def setup(tmp: Path) -> list[str]:
+        rng = np.random.default_rng(0)
+        rows = [",".join(f"{v:.3f}" for v in rng.normal(size=5)) + f",{i % 2}" for i in range(60)]
+        (tmp / "five.csv").write_text("a,b,c,d,e,y\n" + "\n".join(rows) + "\n")
+        return ["distill", "--teacher", str(teacher(tmp)), "--data", str(tmp / "five.csv"),
+                "--target", "y", "--out", str(tmp / "out"), "--quick", "--log-format", "plain"]  # fmt: skip
+
+    return setup
+
+
+def _random_pt(tmp: Path) -> Path:
+    (tmp / "teacher.pt").write_bytes(np.random.default_rng(1).bytes(600))
+    return tmp / "teacher.pt"
+
+
+CASES += [
+    Case("teacher-random-pt", "traceback", _distill_case(_random_pt), 2, "is not a PyTorch file"),
+    Case(
+        "teacher-input-width",
+        "traceback",
+        _distill_case(_onnx_file),
+        2,
+        "the teacher takes inputs of shape (4)",
+    ),
+]
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 
 

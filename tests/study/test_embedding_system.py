@@ -164,7 +164,7 @@ def test_an_embedding_system_refuses_a_classifier_teacher(tmp_path: Path) -> Non
     model.save_pretrained(tmp_path / "clf", tokenizer=tok)
     fleet = _fleet(tmp_path / "clf")
     with pytest.raises(ConfigError, match="problem='classification', but problem='embedding'"):
-        run_study(fleet, tmp_path / "out")
+        run_study(fleet, tmp_path / "out")  # one system: bad input is refused (exit 2)
 
 
 def test_a_users_own_texts_as_an_embedding_system(tmp_path: Path) -> None:

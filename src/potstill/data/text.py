@@ -35,6 +35,7 @@ from potstill.types import DatasetInfo, Split, Task
 
 __all__ = [
     "DRUG_REVIEW_CLASSES",
+    "count_truncated",
     "drug_review",
     "drug_review_embedding",
     "drug_review_zip",
@@ -88,6 +89,20 @@ def encode_texts(texts: np.ndarray | Sequence[str], tokenizer: Any, max_length: 
             f"({len(items)}, {max_length}). Use a Hugging Face tokenizer that pads and truncates."
         )
     return np.ascontiguousarray(np.stack([ids, mask], axis=1))
+
+
+def count_truncated(texts: np.ndarray | Sequence[str], tokenizer: Any, max_length: int) -> int:
+    """How many ``texts`` have more than ``max_length`` tokens (special tokens included),
+    i.e. lose their end when encoded by :func:`encode_texts`."""
+    items = [str(t) for t in np.asarray(texts, dtype=object).reshape(-1)]
+    if not items:
+        return 0
+    # Cut at max_length + 1: a longer text shows up as one token too many, and the
+    # tokenizer does not warn about texts longer than its model_max_length.
+    enc = tokenizer(
+        items, truncation=True, max_length=int(max_length) + 1, return_attention_mask=False
+    )
+    return int(sum(len(ids) > max_length for ids in enc["input_ids"]))
 
 
 def encode_task(task: Task, tokenizer: Any, max_length: int = 128) -> Task:

@@ -21,7 +21,13 @@ from potstill.evaluate.check import CheckReport, CheckRow, Skipped, check_study,
 from potstill.evaluate.config import DEFAULT_RUNTIME_RETENTION, EvalConfig, GatesConfig
 from potstill.evaluate.fairness import check_sensitive, fairness_summary
 from potstill.evaluate.fidelity import agreement, js_divergence, kl_divergence, pearson
-from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
+from potstill.evaluate.gates import (
+    GATE_NAMES,
+    apply_gates,
+    gate_status,
+    quality_from_dict,
+    relative_gap,
+)
 from potstill.evaluate.metrics import (
     METRICS,
     MetricSpec,
@@ -70,6 +76,7 @@ __all__ = [
     "expected_calibration_error",
     "fairness_summary",
     "fit_temperature",
+    "gate_status",
     "gates_from_config",
     "get_metric",
     "get_perturbation",
@@ -84,6 +91,7 @@ __all__ = [
     "quality_from_dict",
     "register_metric",
     "register_perturbation",
+    "relative_gap",
     "reliability_bins",
     "retention",
     "retrieval_hits",

@@ -9,10 +9,15 @@ config's ``systems`` list that sets its own ``gates`` uses those instead of the 
 
 Decisions, so that a green check means something:
 
-- every record with status ``"ok"`` is gated (baseline ``scratch`` students included);
-  records that failed or were not applicable are listed as skipped, not gated;
-- ``passed`` is False when any gate fails, when an ``ok`` record has no quality, and
-  when no record at all could be gated (an empty study is not a passing one);
+- every record with status ``"ok"`` is gated; the from-scratch baselines (family
+  ``baseline``) are shown apart and never counted among the students that passed: they
+  are the control, not a distilled student;
+- a gate is ``pass``, ``fail`` or ``not measured``; a not-measured gate fails only under
+  ``strict`` (``--strict`` or ``gates.strict``), and the verdict says how many there were;
+- ``passed`` is False when any gate of a distilled student fails, when an ``ok`` record has
+  no quality, and when no distilled student was measured at all (every distillation run
+  failed or was not applicable: judging only the baseline is not a pass);
+- records that failed or were not applicable are listed as skipped, not gated;
 - no thresholds at all (no ``gates`` in the config, no overrides) is a ``ConfigError``.
 """
 
@@ -53,6 +58,17 @@ class CheckRow:
     threshold: float | None
     passed: bool
     reason: str
+    status: str = ""  # "pass" | "fail" | "not measured" (empty: follows passed)
+
+    @property
+    def outcome(self) -> str:
+        """The gate's status: ``pass``, ``fail`` or ``not measured``."""
+        return self.status or ("pass" if self.passed else "fail")
+
+    @property
+    def baseline(self) -> bool:
+        """A from-scratch baseline's row: shown, never counted among the students."""
+        return self.family == "baseline"
 
 
 @dataclass(frozen=True)
@@ -76,63 +92,98 @@ class CheckReport:
     system_gates: Mapping[str, GatesConfig] = field(default_factory=dict)
 
     @property
+    def students(self) -> tuple[CheckRow, ...]:
+        """The rows of distilled students (the from-scratch baselines left out)."""
+        return tuple(row for row in self.rows if not row.baseline)
+
+    @property
     def passed(self) -> bool:
-        """True iff at least one gate was checked and every gate passed."""
-        return bool(self.rows) and all(row.passed for row in self.rows)
+        """True iff at least one distilled student was gated and none failed a gate."""
+        rows = self.students
+        return bool(rows) and all(row.outcome != "fail" for row in rows)
 
     @property
     def failures(self) -> tuple[CheckRow, ...]:
-        return tuple(row for row in self.rows if not row.passed)
+        return tuple(row for row in self.rows if row.outcome == "fail")
 
     def summary(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Students passing each gate by method family: ``{gate: {family: {passed, total}}}``."""
+        """Students per gate and family: ``{gate: {family: {passed, total, not_measured}}}``."""
         out: dict[str, dict[str, dict[str, int]]] = {}
         for row in self.rows:
-            cell = out.setdefault(row.gate, {}).setdefault(row.family, {"passed": 0, "total": 0})
+            cell = out.setdefault(row.gate, {}).setdefault(
+                row.family, {"passed": 0, "total": 0, "not_measured": 0}
+            )
             cell["total"] += 1
-            cell["passed"] += int(row.passed)
+            cell["passed"] += int(row.outcome == "pass")
+            cell["not_measured"] += int(row.outcome == "not measured")
         return out
+
+    def verdict(self) -> str:
+        """The last line: PASSED/FAILED, the distilled students counted, and why."""
+        students = {(r.system, r.method) for r in self.students}
+        failed = {(r.system, r.method) for r in self.students if r.outcome == "fail"}
+        unmeasured = sum(r.outcome == "not measured" for r in self.students)
+        if not students:
+            return (
+                "FAILED: no distilled student was measured (every distillation run failed or "
+                "was not applicable); a from-scratch baseline alone does not pass."
+            )
+        head = "PASSED" if self.passed else "FAILED"
+        text = f"{head}: {len(students) - len(failed)} of {len(students)} distilled students "
+        if not unmeasured:
+            return text + "passed every gate."
+        # under strict a not-measured gate is a failure, so this is the lenient case
+        return (
+            text + f"passed every measured gate; {unmeasured} gate(s) not measured "
+            "(they fail under --strict)."
+        )
 
     def render(self) -> str:
         """A plain-text table for the terminal, ending with the verdict."""
 
         def show(gates: GatesConfig) -> str:
-            dumped = gates.model_dump(exclude_none=True)
-            return ", ".join(f"{k}={v:g}" for k, v in dumped.items()) or "(none)"
+            text = ", ".join(f"{k}={v:g}" for k, v in gates.thresholds().items()) or "(none)"
+            return text + (" (strict)" if gates.strict else "")
 
         lines = [f"potstill check {self.directory}", f"gates: {show(self.gates)}"]
         lines += [f"gates of {name}: {show(g)}" for name, g in sorted(self.system_gates.items())]
-        lines.append("")
-        header = ("system", "method", "gate", "value", "threshold", "result", "reason")
-        table = [header] + [
-            (
-                r.system,
-                r.method,
-                r.gate,
-                "-" if r.value is None else f"{r.value:.4g}",
-                "-" if r.threshold is None else f"{r.threshold:g}",
-                "PASS" if r.passed else "FAIL",
-                r.reason,
-            )
-            for r in self.rows
-        ]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-        for row in table:
-            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        lines += ["", *_table(self.students)]
+        baselines = [r for r in self.rows if r.baseline]
+        if baselines:
+            lines += ["", "from-scratch baselines (the control; not counted among the students):"]
+            lines += _table(baselines)
         for skip in self.skipped:
             lines.append(
                 f"skipped {skip.system}/{skip.method}: status {skip.status}"
                 + (f" ({skip.reason})" if skip.reason else "")
             )
-        students = len({(r.system, r.method) for r in self.rows})
-        failed = len({(r.system, r.method) for r in self.failures})
-        verdict = "PASSED" if self.passed else "FAILED"
-        if not self.rows:
-            lines.append("no record with status 'ok' to check")
-        lines.append("")
-        lines.append(f"{verdict}: {students - failed} of {students} students passed every gate.")
-        return "\n".join(lines)
+        return "\n".join([*lines, "", self.verdict()])
+
+
+_RESULT = {"pass": "PASS", "fail": "FAIL", "not measured": "NOT MEASURED"}
+
+
+def _table(rows: tuple[CheckRow, ...] | list[CheckRow]) -> list[str]:
+    if not rows:
+        return ["no distilled student with status 'ok' to check"]
+    header = ("system", "method", "gate", "value", "threshold", "result", "reason")
+    table = [header] + [
+        (
+            r.system,
+            r.method,
+            r.gate,
+            "-" if r.value is None else f"{r.value:.4g}",
+            "-" if r.threshold is None else f"{r.threshold:g}",
+            _RESULT[r.outcome],
+            r.reason,
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in table
+    ]
 
 
 def _read_config(path: Path) -> Mapping[str, Any]:
@@ -220,7 +271,7 @@ def _rows_for(record: Mapping[str, Any], gates: GatesConfig, where: str) -> list
         ]
     quality = quality_from_dict(record["quality"], where=f"{where}, field 'quality'")
     return [
-        CheckRow(system, method, family, g.name, g.value, g.threshold, g.passed, g.reason)
+        CheckRow(system, method, family, g.name, g.value, g.threshold, g.passed, g.reason, g.status)
         for g in apply_gates(quality, gates)
     ]
 
@@ -236,6 +287,11 @@ def check_study(directory: Path, overrides: GatesConfig | None = None) -> CheckR
         raise StoreError(
             f"The study directory '{directory}' does not exist. Pass the --out folder of "
             "'potstill study' or 'potstill demo'."
+        )
+    if not (directory / "config.yaml").is_file() and not (directory / "records").is_dir():
+        raise StoreError(
+            f"'{directory}' holds no potstill study (no config.yaml, no records/). Pass the "
+            "--out folder of 'potstill study', 'potstill distill' or 'potstill demo'."
         )
     declared = gates_from_config(directory)
     fleet = declared.fleet.merged(overrides)

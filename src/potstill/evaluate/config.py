@@ -122,6 +122,12 @@ class GatesConfig(BaseModel):
         default=None,
         description="Smallest acceptable retention averaged over every perturbed point, e.g. 0.95.",
     )
+    strict: bool = Field(
+        default=False,
+        description="Fail a gate whose quantity could not be measured for a student (no "
+        "sensitive attribute, no calibration for a regression, robustness off); otherwise "
+        "such a gate is reported as 'not measured' and neither passes nor fails.",
+    )
 
     min_runtime_retention: float | None = Field(
         default=None,
@@ -154,11 +160,15 @@ class GatesConfig(BaseModel):
         return check_scalar(value, "max_ece", owner="GatesConfig", ge=0, le=1)
 
     def merged(self, overrides: GatesConfig | None) -> GatesConfig:
-        """These gates with every non-None field of ``overrides`` taking precedence."""
+        """These gates with every field ``overrides`` sets (not None) taking precedence."""
         if overrides is None:
             return self
-        return self.model_copy(update=overrides.model_dump(exclude_none=True))
+        return self.model_copy(update=overrides.model_dump(exclude_none=True, exclude_unset=True))
+
+    def thresholds(self) -> dict[str, float]:
+        """The gates that have a threshold, by name."""
+        return self.model_dump(exclude_none=True, exclude={"strict"})
 
     def is_empty(self) -> bool:
         """True when no gate has a threshold."""
-        return not self.model_dump(exclude_none=True)
+        return not self.thresholds()

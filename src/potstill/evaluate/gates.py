@@ -6,11 +6,17 @@ never fail for a reason nobody can read. Rules:
 - A gate compares the point estimate with its threshold (``>=`` for ``min_*``, ``<=`` for
   ``max_*``); the reason states value, threshold and, for retention, the interval.
 - A gate whose measure was **not measured** (no sensitive attribute declared, a regression
-  task has no calibration, robustness switched off) is reported with ``passed=True``,
-  ``value=None`` and a reason starting with ``"not measured: "``: absence of a measure is
-  not evidence against the student, and the reason keeps it visible.
+  task has no calibration, robustness switched off) has status ``"not measured"``,
+  ``passed=False``, ``value=None`` and a reason starting with ``"not measured: "``: it does
+  not pass, and it fails under ``strict`` (``gates.strict`` / ``potstill check --strict``).
+  Without ``strict`` it does not fail either: absence of a measure is not evidence against
+  the student, and the status keeps it visible.
 - A gate whose measure was taken but is undefined (NaN, e.g. a teacher metric of 0 makes
   retention undefined) **fails**: something is wrong and a human must look.
+- The fairness gap of a regression (the spread of an error in target units, e.g. RMSE
+  across groups) is compared **relative to the teacher's metric**: gap increase ÷ the
+  teacher's RMSE, so one threshold means the same for every target scale. The reason says
+  so, with both numbers.
 
 ``max_ece`` reads the student's ECE *before* temperature scaling, since the exported
 student does not carry the fitted temperature. ``max_fairness_gap_increase`` reads
@@ -25,9 +31,10 @@ from typing import Any
 
 from potstill.errors import StoreError
 from potstill.evaluate.config import GatesConfig
-from potstill.types import Estimate, GateResult, Quality
+from potstill.evaluate.metrics import METRICS
+from potstill.types import GATE_STATUSES, Estimate, GateResult, Quality
 
-__all__ = ["GATE_NAMES", "apply_gates", "quality_from_dict"]
+__all__ = ["GATE_NAMES", "apply_gates", "gate_status", "quality_from_dict", "relative_gap"]
 
 NOT_MEASURED = "not measured: "
 
@@ -39,10 +46,23 @@ def _retention(q: Quality) -> tuple[float | None, str | None]:
     return q.retention.value, None
 
 
+def relative_gap(q: Quality) -> bool:
+    """Whether the fairness gap of ``q`` is in target units (a regression error spread),
+    so that the gate compares it relative to the teacher's metric."""
+    if q.fairness is None or q.fairness.get("gap_basis", "metric") != "metric":
+        return False
+    spec = METRICS.get(str(q.fairness.get("metric") or q.metric))
+    return spec is not None and spec.problem == "regression" and not spec.higher_is_better
+
+
 def _gap(q: Quality) -> tuple[float | None, str | None]:
     if q.fairness is None:
         return None, "no sensitive attribute declared for this task (or fairness off)"
-    return q.fairness.get("gap_increase"), None
+    gap = q.fairness.get("gap_increase")
+    if gap is None or not relative_gap(q):
+        return gap, None
+    teacher = abs(q.teacher.value)
+    return (gap / teacher if teacher > 0 else float("nan")), None
 
 
 def _ece(q: Quality) -> tuple[float | None, str | None]:
@@ -78,6 +98,26 @@ def _interval(estimate: Estimate) -> str:
     return f" ({level}CI {estimate.low:.4g}–{estimate.high:.4g}, n={estimate.n})"
 
 
+def _not_measured(name: str, threshold: float, why: str, strict: bool) -> GateResult:
+    if strict:
+        reason = f"{NOT_MEASURED}{why} (fails: gates.strict is on)"
+        return GateResult(name, threshold, None, False, reason, "fail")
+    return GateResult(name, threshold, None, False, NOT_MEASURED + why, "not measured")
+
+
+def _label(name: str, label: str, quality: Quality) -> str:
+    """The measure's name in the reason; a regression's fairness gap says it is relative."""
+    if name != "max_fairness_gap_increase" or not relative_gap(quality):
+        return label
+    increase = (quality.fairness or {}).get("gap_increase")
+    if increase is None:
+        return f"{label} relative to the teacher's {quality.metric}"
+    return (
+        f"{label} relative to the teacher's {quality.metric} (increase {increase:.4g} "
+        f"÷ teacher {quality.metric} {quality.teacher.value:.4g})"
+    )
+
+
 def apply_gates(quality: Quality, gates: GatesConfig) -> list[GateResult]:
     """One :class:`GateResult` per gate with a threshold in ``gates``, in GATE_NAMES order."""
     results = []
@@ -88,14 +128,12 @@ def apply_gates(quality: Quality, gates: GatesConfig) -> list[GateResult]:
         label, is_min, measure = _GATES[name]
         value, why = measure(quality)
         if why is not None:
-            results.append(GateResult(name, threshold, None, True, NOT_MEASURED + why))
+            results.append(_not_measured(name, threshold, why, gates.strict))
             continue
+        label = _label(name, label, quality)
         if value is None or not math.isfinite(value):
-            results.append(
-                GateResult(
-                    name, threshold, None, False, f"{label} is undefined (NaN) for this student"
-                )
-            )
+            reason = f"{label} is undefined (NaN) for this student"
+            results.append(GateResult(name, threshold, None, False, reason))
             continue
         passed = value >= threshold if is_min else value <= threshold
         symbol = (">=" if passed else "<") if is_min else ("<=" if passed else ">")
@@ -103,6 +141,22 @@ def apply_gates(quality: Quality, gates: GatesConfig) -> list[GateResult]:
         reason = f"{label} {value:.4g} {symbol} {threshold:g}{extra}"
         results.append(GateResult(name, threshold, float(value), bool(passed), reason))
     return results
+
+
+def gate_status(gate: Mapping[str, Any]) -> str:
+    """``"pass"``, ``"fail"`` or ``"not measured"`` of a gate as a record stores it.
+
+    Records written before gates had a status stored a not-measured gate as passed with a
+    ``"not measured: "`` reason; those read as ``"not measured"``.
+    """
+    status = gate.get("status")
+    if status == "pass" and not gate.get("passed", True):
+        return "fail"  # contradictory fields never read as a pass
+    if status in GATE_STATUSES:
+        return str(status)
+    if gate.get("value") is None and str(gate.get("reason", "")).startswith(NOT_MEASURED):
+        return "not measured"
+    return "pass" if gate.get("passed") else "fail"
 
 
 def _estimate(data: Any, where: str) -> Estimate:

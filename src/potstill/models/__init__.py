@@ -5,7 +5,8 @@
 - :class:`MLP`, :class:`DeepEnsemble`, :class:`MobileNetV2`, :class:`ImageClassifier`:
   the built-in architectures, each with ``hidden_layer_names()``,
   ``embedding_layer_name()`` and a JSON ``spec()``.
-- :class:`StudentSpec`, :func:`build_student`, :func:`student_for_blackbox`: smaller students.
+- :class:`StudentSpec`, :func:`build_student`, :func:`student_for_blackbox`,
+  :func:`student_for_images` (a :class:`SmallCNN`): smaller students.
 - :class:`FeatureTap`, :func:`uniform_layer_map`: hooked features and layer pairing.
 - :func:`save_model` / :func:`load_model`: spec + safetensors, never pickles.
 - :func:`predict_scores`, :func:`count_params`: numpy scores and sizes of torch models.
@@ -24,6 +25,7 @@ from potstill.models.backends import (
     TeacherBackend,
     TorchBackend,
 )
+from potstill.models.cnn import SmallCNN
 from potstill.models.embedding import (
     EmbeddingResult,
     cosine_agreement,
@@ -55,6 +57,7 @@ from potstill.models.students import (
     build_from_spec,
     build_student,
     student_for_blackbox,
+    student_for_images,
 )
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.text import embed_texts, text_predictor
@@ -71,6 +74,7 @@ __all__ = [
     "OnnxBackend",
     "OnnxSentenceEncoder",
     "SklearnBackend",
+    "SmallCNN",
     "StudentSpec",
     "Teacher",
     "TeacherBackend",
@@ -102,6 +106,7 @@ __all__ = [
     "save_pretrained",
     "similarity_agreement",
     "student_for_blackbox",
+    "student_for_images",
     "text_predictor",
     "uniform_layer_map",
 ]

@@ -63,6 +63,8 @@ class TeacherBackend(ABC):
     """One way of running a deployed model; subclasses set ``kind``."""
 
     kind: ClassVar[str]
+    #: Shape of one input (no batch axis) when the model file declares it, else None.
+    input_shape: tuple[int, ...] | None = None
 
     def __init__(self, problem: Problem) -> None:
         self.problem: Problem = check_choice(

@@ -34,6 +34,7 @@ from potstill.types import Problem
 
 __all__ = [
     "GBM_SUFFIXES",
+    "check_torch_file",
     "is_torchscript",
     "load_gbm",
     "load_skops",
@@ -127,6 +128,19 @@ def refuse_pickle(path: Path, what: str) -> UnsafeModelError:
         "file. If you trust this file, pass trust_pickle=True (CLI: --trust-pickle); better, "
         "export the model to ONNX or safetensors."
     )
+
+
+def check_torch_file(path: Path) -> None:
+    """Refuse a .pt/.pth file that is neither a zip archive (torch.save, torch.jit.save)
+    nor a legacy pickle (first byte 0x80): random or truncated bytes, another format."""
+    with path.open("rb") as fh:
+        head = fh.read(1)
+    if not zipfile.is_zipfile(path) and head != b"\x80":
+        raise ModelError(
+            f"'{path}' is not a PyTorch file: neither a TorchScript/torch.save archive nor a "
+            "legacy pickle. It may be truncated or in another format; save it again with "
+            "torch.save or torch.jit.save, or export it to ONNX."
+        )
 
 
 def is_torchscript(path: Path) -> bool:

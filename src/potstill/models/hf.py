@@ -44,6 +44,7 @@ from potstill.models.registry import register_architecture, spec_field
 from potstill.types import Problem
 
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
     "HFClassifier",
     "Pooling",
     "find_layer_list",
@@ -99,6 +100,8 @@ class HFClassifier(nn.Module):
     """
 
     backbone: Any  # a transformers PreTrainedModel (typed loosely: transformers is optional)
+    #: Where ``max_length`` came from, for the record; the loaders say precisely.
+    max_length_source: str = "set when the model was built (max_length or the default)"
 
     def __init__(
         self,

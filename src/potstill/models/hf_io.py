@@ -25,12 +25,13 @@ from safetensors.torch import save as save_safetensors
 
 from potstill._io import atomic_write_bytes, atomic_write_json
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf import HFClassifier, quiet_transformers
+from potstill.models.hf import DEFAULT_MAX_LENGTH, HFClassifier, quiet_transformers
 from potstill.types import Problem
 
 __all__ = [
     "HEAD_JSON",
     "HEAD_WEIGHTS",
+    "default_max_length",
     "is_hf_directory",
     "load_pretrained",
     "load_tokenizer",
@@ -42,6 +43,8 @@ HEAD_JSON = "potstill_head.json"
 HEAD_WEIGHTS = "potstill_head.safetensors"
 _HEAD_FORMAT = "potstill-hf-head"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+#: A tokenizer's model_max_length above this is transformers' "unknown" sentinel (1e30).
+_SANE_TOKENS = 100_000
 
 
 def is_hf_directory(path: Path) -> bool:
@@ -128,6 +131,38 @@ def _sentence_transformers_settings(directory: Path) -> dict[str, Any]:
     return found
 
 
+def _max_length(
+    settings: dict[str, Any], head: Any, requested: int | None, config: dict[str, Any], tok: Any
+) -> tuple[int, str]:
+    """The tokens texts are cut to, and where that came from: asked, recorded, or default."""
+    if requested is not None:
+        return requested, "requested (max_length)"
+    if "max_length" in settings:
+        where = HEAD_JSON if head is not None else "sentence_bert_config.json max_seq_length"
+        return int(settings["max_length"]), where
+    return default_max_length(config, tok)
+
+
+def default_max_length(config: dict[str, Any], tokenizer: Any) -> tuple[int, str]:
+    """The token length a Hugging Face folder records, and where it was found.
+
+    The tokenizer's ``model_max_length`` when it is sane (transformers writes 1e30 when
+    unknown) and fits the position embeddings; else the usable ``max_position_embeddings``
+    (RoBERTa-family models reserve 2 positions); else :data:`DEFAULT_MAX_LENGTH`.
+    """
+    positions = config.get("max_position_embeddings")
+    usable = positions if isinstance(positions, int) and positions > 2 else None
+    offset = usable is not None and "roberta" in str(config.get("model_type", "")).lower()
+    if usable is not None and offset:
+        usable -= 2
+    recorded = getattr(tokenizer, "model_max_length", None)
+    if isinstance(recorded, int) and 2 <= recorded <= (usable or _SANE_TOKENS):
+        return recorded, "the tokenizer's model_max_length"
+    if usable is not None:
+        return usable, "config.json max_position_embeddings" + (" - 2" if offset else "")
+    return DEFAULT_MAX_LENGTH, f"potstill's default ({DEFAULT_MAX_LENGTH}; the folder records none)"
+
+
 def load_pretrained(
     directory: Path,
     *,
@@ -181,9 +216,11 @@ def load_pretrained(
         settings["problem"] = problem if num_labels else None
     elif problem is not None:
         settings["problem"] = problem
-    for key, value in (("pooling", pooling), ("normalize", normalize), ("max_length", max_length)):
+    for key, value in (("pooling", pooling), ("normalize", normalize)):
         if value is not None:
             settings[key] = value
+    tok = load_tokenizer(tokenizer if tokenizer is not None else directory)
+    settings["max_length"], length_source = _max_length(settings, head, max_length, config, tok)
     with quiet_transformers() as tf:
         auto = tf.AutoModelForSequenceClassification if seq_cls else tf.AutoModel
         try:
@@ -194,11 +231,8 @@ def load_pretrained(
             raise ModelError(
                 f"transformers cannot load the model in '{directory}' offline: {exc}"
             ) from exc
-    model = HFClassifier(
-        backbone.float().eval(),
-        tokenizer=load_tokenizer(tokenizer if tokenizer is not None else directory),
-        **settings,
-    )
+    model = HFClassifier(backbone.float().eval(), tokenizer=tok, **settings)
+    model.max_length_source = length_source
     if head is not None and head.get("weights"):
         assert model.head is not None
         try:

@@ -80,6 +80,9 @@ class OnnxBackend(TeacherBackend):
             )
         self.input_name = inputs[0].name
         self.input_dtype = _ORT_DTYPES.get(inputs[0].type, np.float32)
+        dims = list(inputs[0].shape or [])[1:]  # after the batch axis; symbolic dims are str
+        if dims and all(isinstance(d, int) and d > 0 for d in dims):
+            self.input_shape = tuple(int(d) for d in dims)
         first = inputs[0].shape[0] if inputs[0].shape else None
         self.fixed_batch = first if isinstance(first, int) and first > 0 else None
         outputs = self.session.get_outputs()

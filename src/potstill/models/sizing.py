@@ -3,11 +3,12 @@
 A teacher's size is what it learned: a network's parameters (torch parameters, the values
 of an ONNX graph's initialisers) or, for a tree ensemble, ``2 × splits + leaves`` (a
 feature and a threshold per split, a value per leaf; :mod:`potstill.models.trees`). The
-MLP student of a black-box teacher gets ``student.target_params`` when it is set, else
-``width × the teacher's size``; a teacher whose size cannot be read (a custom predict
-callable) gets ``width ×`` :data:`UNKNOWN_TEACHER_SIZE`, and the record says so. Any
-student with more parameters than its teacher is refused unless ``student.allow_larger``
-is true, which puts a warning in the record and the report.
+MLP student of a black-box teacher — and the small CNN student of an ONNX or TorchScript
+CNN on images — gets ``student.target_params`` when it is set, else ``width × the
+teacher's size``; a teacher whose size cannot be read (a custom predict callable) gets
+``width ×`` :data:`UNKNOWN_TEACHER_SIZE`, and the record says so. Any student with more
+parameters than its teacher is refused unless ``student.allow_larger`` is true, which puts
+a warning in the record and the report.
 """
 
 from __future__ import annotations
@@ -21,8 +22,14 @@ from torch import nn
 
 from potstill.errors import ConfigError
 from potstill.models.mlp import mlp_param_count
+from potstill.models.mobilenet import ImageClassifier
 from potstill.models.predict import count_params
-from potstill.models.students import StudentSpec, build_student, student_for_blackbox
+from potstill.models.students import (
+    StudentSpec,
+    build_student,
+    student_for_blackbox,
+    student_for_images,
+)
 from potstill.models.teacher import Teacher
 
 __all__ = [
@@ -120,7 +127,11 @@ def sized_student(
     than the teacher unless ``spec.allow_larger``; then ``sizing["warning"]`` says so."""
     size = size or teacher_size(teacher)
     sizing: dict[str, Any] = {"teacher": size.describe()}
-    if teacher.module is not None:
+    if len(input_shape) == 3 and not isinstance(teacher.module, ImageClassifier):
+        budget, rule = student_budget(spec, size)  # an ONNX or TorchScript CNN: a small CNN
+        student: nn.Module = student_for_images(input_shape, n_outputs, spec, budget)
+        sizing.update(rule=rule, budget=budget)
+    elif teacher.module is not None:
         student = build_student(teacher.module, spec, input_shape=input_shape, n_outputs=n_outputs)
         sizing["rule"] = (
             "student.hidden"

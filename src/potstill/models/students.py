@@ -14,6 +14,8 @@ from-scratch baseline of the very same student shows what distillation added.
   ``width_mult × width`` and ``round(n × depth)`` blocks per stage (at least one, so the
   downsampling schedule and the number of stage outputs stay those of the teacher).
 - A black box (no module) → :func:`student_for_blackbox`, an MLP sized to a parameter budget.
+- An opaque image teacher (TorchScript or ONNX CNN on (C, H, W) inputs) → a
+  :class:`~potstill.models.cnn.SmallCNN` sized to a budget (:func:`student_for_images`).
 - HFClassifier (Hugging Face transformer) teacher → a transformer student
   (:mod:`~potstill.models.hf_students`): ``depth`` (or ``layers``) sets the blocks kept;
   ``width == 1`` gives a layer-dropped copy initialised from teacher layers (DistilBERT),
@@ -33,6 +35,7 @@ from torch import nn
 
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
+from potstill.models.cnn import SmallCNN, cnn_for_budget
 from potstill.models.ensemble import DeepEnsemble
 from potstill.models.hf import HFClassifier
 from potstill.models.hooks import uniform_layer_map
@@ -41,7 +44,13 @@ from potstill.models.mobilenet import ImageClassifier, MobileNetV2
 from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
-__all__ = ["StudentSpec", "build_from_spec", "build_student", "student_for_blackbox"]
+__all__ = [
+    "StudentSpec",
+    "build_from_spec",
+    "build_student",
+    "student_for_blackbox",
+    "student_for_images",
+]
 
 
 class StudentSpec(BaseModel):
@@ -210,6 +219,8 @@ def build_student(
         return _mobilenet_student(
             teacher_module, spec, in_channels, n_outputs or teacher_module.num_classes
         )
+    if shape is not None and len(shape) == 3 and not isinstance(teacher_module, MLP | DeepEnsemble):
+        return _opaque_image_student(teacher_module, spec, shape, n_outputs)
     template: MLP | None = None
     if isinstance(teacher_module, DeepEnsemble):
         template = teacher_module.members[0]  # type: ignore[assignment]
@@ -304,6 +315,35 @@ def student_for_blackbox(
         closer_below = target_params - count(lo - 1) <= count(lo) - target_params
         width = lo - 1 if lo > 1 and closer_below else lo
     return MLP(in_features, [width] * depth, n_outputs, norm=norm)
+
+
+def _opaque_image_student(
+    teacher: nn.Module | None, spec: StudentSpec, shape: tuple[int, ...], n_outputs: int | None
+) -> SmallCNN:
+    """An opaque torch module on images (C, H, W): a small CNN on the budget the MLP student
+    of an opaque module gets (``target_params``, else ``width × depth ×`` its parameters)."""
+    if teacher is None or n_outputs is None:
+        raise ConfigError(
+            "build_student needs the teacher module and n_outputs for an image student. "
+            f"Got teacher={type(teacher).__name__}, n_outputs={n_outputs}."
+        )
+    budget = spec.target_params or _round_half_up(spec.width * spec.depth * count_params(teacher))
+    return student_for_images(shape, n_outputs, spec, max(1, budget))
+
+
+def student_for_images(
+    input_shape: Sequence[int], n_outputs: int, spec: StudentSpec, budget: int
+) -> SmallCNN:
+    """The :class:`~potstill.models.cnn.SmallCNN` student of an opaque image teacher with the
+    parameter count closest to ``budget`` — never above it unless the budget is
+    ``spec.target_params`` (a budget from the teacher's size must keep the student smaller)."""
+    if spec.hidden is not None:
+        raise ConfigError(
+            "StudentSpec.hidden sizes an MLP student, but the task's inputs are images "
+            f"{tuple(input_shape)}: the student is a small CNN. Got hidden={spec.hidden}; use "
+            "width, or target_params."
+        )
+    return cnn_for_budget(input_shape, n_outputs, budget, at_most=spec.target_params is None)
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:

@@ -37,6 +37,7 @@ from potstill.models.backends import (
 from potstill.models.export import MODEL_JSON, load_model
 from potstill.models.formats import (
     GBM_SUFFIXES,
+    check_torch_file,
     is_torchscript,
     load_gbm,
     load_skops,
@@ -150,6 +151,7 @@ class Teacher:
                 module.max_length = check_scalar(
                     max_length, "max_length", owner="Teacher.from_pretrained", ge=2, integer=True
                 )
+                module.max_length_source = "requested (max_length)"
         elif isinstance(path_or_model, nn.Module):
             module = HFClassifier(
                 path_or_model, num_labels=num_labels or 0, problem=problem,
@@ -231,6 +233,11 @@ class Teacher:
     def module(self) -> nn.Module | None:
         """The torch module of a white-box teacher, else None."""
         return self._backend.module
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """Shape of one input (no batch axis) as the model file declares it (ONNX), else None."""
+        return self._backend.input_shape
 
     def hidden_layer_names(self) -> list[str]:
         """The hidden layers (torch) or tensors (ONNX) ``outputs`` fills, in depth order;
@@ -332,6 +339,7 @@ def _from_torch_file(
     if architecture is None and is_torchscript(path):
         module = load_torchscript(path)
         return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
+    check_torch_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

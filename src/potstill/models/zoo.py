@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.events import Stage
@@ -33,10 +33,11 @@ from potstill.models.mlp import MLP
 from potstill.models.mobilenet import ImageClassifier, MobileNetV2, load_imagenet_weights
 from potstill.models.taps import TeacherTaps
 from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.text_length import minilm_length, with_max_length
 from potstill.models.tree_embedding import DEFAULT_WIDTH
-from potstill.types import Task
+from potstill.types import Problem, Task
 
-__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "get_teacher"]
+__all__ = ["ZOO_VERSION", "TeacherSpec", "default_cache_dir", "file_teacher", "get_teacher"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,45 @@ class TeacherSpec(BaseModel):
         "LightGBM, CatBoost): width of the leaf-membership embedding that relation methods "
         "distil (Breiman proximity, projected); 0 for logits only.",
     )
+    input_shape: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=3,
+        description="Shape of one input the teacher file takes, without the batch axis: "
+        "[C, H, W] for a CNN in (N, C, H, W) layout (e.g. [1, 28, 28]), [d] for flat rows. "
+        "Default: the shape an ONNX file declares, else the data's. Flat rows are reshaped to "
+        "single-channel images (and back) when that is unambiguous; otherwise refused.",
+    )
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="Text systems: tokens each text is padded/cut to. Default: the length "
+        "recorded with the teacher (potstill's own record, a sentence-transformers "
+        "max_seq_length, the tokenizer's model_max_length if sane, else the model's "
+        "max_position_embeddings), else 128. The record says which length and where from.",
+    )
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError(f"must hold positive sizes, e.g. [1, 28, 28] (got {value})")
+        return value
+
+    @model_validator(mode="after")
+    def _file_only(self) -> TeacherSpec:
+        if self.input_shape is not None and self.path is None:
+            raise ValueError(
+                f"'input_shape' describes a teacher file's inputs; give 'path' too, or remove "
+                f"it (a built-in recipe is built for the data; got input_shape={self.input_shape})"
+            )
+        if self.max_length is not None and self.path is None and self.arch != "minilm":
+            raise ValueError(
+                f"'max_length' applies to text teachers (a Hugging Face 'path' or arch: minilm); "
+                f"got arch={self.arch!r} without path"
+            )
+        return self
 
 
 def default_cache_dir() -> Path:
@@ -125,11 +165,12 @@ def default_cache_dir() -> Path:
 def _fingerprint(system: str, task: Task, spec: TeacherSpec, seed: int, train_cfg: object) -> str:
     from potstill.train.cache import content_hash
 
-    # What the teacher exposes, and how a file teacher is checked, do not change the trained
-    # teacher: not part of its key.
+    # What the teacher exposes, how a file teacher is checked and how it reads its inputs
+    # (input_shape, max_length) do not change the trained teacher: not part of its key.
     exposed = {"features", "embedding", "leaf_embedding", "allow_weak"}
+    read = {"input_shape", "max_length"}
     recipe = spec.model_dump(
-        mode="json", exclude={"path", "trust_pickle", "architecture", *exposed}
+        mode="json", exclude={"path", "trust_pickle", "architecture", *exposed, *read}
     )
     return content_hash(
         ZOO_VERSION, system, recipe, seed, repr(train_cfg), task.train.X, task.train.y
@@ -250,6 +291,18 @@ def _checked_taps(teacher: Teacher, spec: TeacherSpec) -> Teacher:
     return teacher
 
 
+def file_teacher(spec: TeacherSpec, problem: Problem) -> Teacher:
+    """The teacher file ``spec.path``, exposing the taps it names and reading ``max_length``
+    tokens when asked."""
+    assert spec.path is not None
+    taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
+    arch = read_architecture(spec.architecture) if spec.architecture is not None else None
+    teacher = load_teacher(
+        spec.path, problem=problem, trust_pickle=spec.trust_pickle, architecture=arch, taps=taps
+    )
+    return with_max_length(_checked_taps(teacher, spec), spec.max_length, problem, spec.path)
+
+
 def get_teacher(
     system: str,
     task: Task,
@@ -265,16 +318,11 @@ def get_teacher(
     Training a teacher reports to ``stage`` (what is trained, then each epoch)."""
     taps = TeacherTaps(spec.features, spec.embedding, spec.leaf_embedding)
     if spec.path is not None:
-        arch = read_architecture(spec.architecture) if spec.architecture is not None else None
-        teacher = load_teacher(
-            spec.path, problem=task.problem, trust_pickle=spec.trust_pickle, architecture=arch,
-            taps=taps,
-        )  # fmt: skip
-        return _checked_taps(teacher, spec), {"source": str(spec.path), "cached": False}
+        return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         from potstill.models.hf_zoo import load_minilm, minilm_path
 
-        encoder = load_minilm()
+        encoder = load_minilm(max_length=minilm_length(spec.max_length))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {
             "source": str(minilm_path()),
             "cached": False,
@@ -286,7 +334,9 @@ def get_teacher(
 
         # the fleet's training threads (a process pool keeps them at 1 per worker)
         threads = int(getattr(train_cfg, "threads", 1))
-        recipe = TextTeacherRecipe(epochs=spec.epochs or 3, threads=threads)
+        recipe = TextTeacherRecipe(
+            epochs=spec.epochs or 3, threads=threads, max_length=minilm_length(spec.max_length)
+        )
         return get_text_teacher(
             system, task, seed=seed, recipe=recipe, cache_dir=cache_dir, stage=stage
         )

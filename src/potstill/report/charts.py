@@ -130,6 +130,13 @@ def _pct(x: float | None) -> float:
     return 100.0 * x if x is not None else float("nan")
 
 
+def _axis_floor(values: Iterable[float]) -> float:
+    """0, or below the lowest value with a margin: an axis never hides a negative value."""
+    finite = [v for v in values if v == v]
+    lowest = min(finite, default=0.0)
+    return 0.0 if lowest >= 0 else lowest - 0.1 * max(abs(lowest), 10.0)
+
+
 @register_chart("sector_reduction")
 def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """Mean cost reduction per sector with sd error bars, beside the paper's claims."""
@@ -181,8 +188,12 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
             range_done = True
     ax.set_xticks(list(xs), [f"{s.group}\n(n={s.n})" for s in stats], fontsize=8)
     ax.set_ylabel("cost reduction per 1M predictions (%)")
-    ax.set_ylim(0, 125)
-    ax.set_yticks(range(0, 101, 20))
+    low = _axis_floor([m - sd for m, sd in zip(means, sds, strict=True)] + [
+        _pct(s.minimum) for s in stats])  # fmt: skip
+    ax.set_ylim(low, 125)  # a student dearer than its teacher is a negative reduction
+    ax.set_yticks(range(int(low) // 20 * 20 if low < 0 else 0, 101, 20))
+    if low < 0:
+        ax.axhline(0, color="black", linewidth=0.8)
     ax.set_title("Cost reduction by sector (benchmark hatched, not in overall)")
     ax.legend(loc="upper left", fontsize=7, ncol=3)
     return [
@@ -190,33 +201,45 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     ]
 
 
+#: Marker and legend note per kind of point: regression retention is an error ratio, shown
+#: with its own marker and never read as accuracy retention.
+_MARKERS = {
+    "classification": ("o", ""),
+    "regression": ("s", " (regression)"),
+    "embedding": ("D", " (embedding)"),
+    "benchmark": ("^", " (benchmark)"),
+}
+
+
 @register_chart("retention_vs_reduction")
 def retention_vs_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """One point per (system, method): cost reduction vs retention, coloured by family."""
-    points: dict[str, list[tuple[float, float, bool]]] = {}
+    points: dict[str, list[tuple[float, float, str]]] = {}
     for r in records:
         red, ret = dig(r, "costs", "reduction"), dig(r, "quality", "retention", "value")
         if r["status"] == "ok" and isinstance(red, (int, float)) and isinstance(ret, (int, float)):
-            points.setdefault(r["family"], []).append((red, ret, r["sector"] == BENCHMARK))
+            kind = "benchmark" if r["sector"] == BENCHMARK else str(r.get("problem", ""))
+            points.setdefault(r["family"], []).append((red, ret, kind))
     if not points:
         return []
     fig, ax = _figure()
     for family in _ordered(points):
-        pts = points[family]
-        for bench, marker in ((False, "o"), (True, "^")):
-            sel = [(x, y) for x, y, b in pts if b is bench]
+        for kind, (marker, note) in _MARKERS.items():
+            sel = [(x, y) for x, y, k in points[family] if k == kind or (
+                kind == "classification" and k not in _MARKERS)]  # fmt: skip
             if sel:
                 ax.scatter(
                     [_pct(x) for x, _ in sel],
                     [_pct(y) for _, y in sel],
                     marker=marker,
                     color=_colour(family),
-                    label=family + (" (benchmark)" if bench else ""),
+                    label=family + note,
                     edgecolors="black",
                     linewidths=0.4,
                 )
+    ax.axvline(0, color="black", linewidth=0.6)  # left of it: the student costs more
     ax.set_xlabel("cost reduction (%)")
-    ax.set_ylabel("retention (%)")
+    ax.set_ylabel("retention (%); regression (squares): error ratio")
     ax.set_title("Retention vs cost reduction, one point per system × method")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

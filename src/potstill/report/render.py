@@ -35,10 +35,10 @@ from potstill.report.sections import (
     claims_section,
     comparison_section,
     excluded_section,
-    per_system_section,
     results_section,
     summary_section,
 )
+from potstill.report.system_table import per_system_section
 from potstill.report.validation import gates_section, validation_section, waterfall_section
 from potstill.study.aggregate import StudySummary, summarise
 from potstill.study.store import ResultStore

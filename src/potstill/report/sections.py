@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.report.claims import PAPER_CLAIMS, PAPER_TITLE, Claim
 from potstill.report.format import (
     MISSING,
@@ -22,14 +21,10 @@ from potstill.report.format import (
     interval,
     md_table,
     metric,
-    ms,
     pct,
     plural,
     pp,
-    si,
-    usd,
 )
-from potstill.report.records import headline, headline_profile, profile_label
 from potstill.report.waterfalls import size_warnings
 from potstill.study.aggregate import (
     BENCHMARK,
@@ -37,15 +32,12 @@ from potstill.study.aggregate import (
     GroupStat,
     StudySummary,
     SystemComparison,
-    dig,
-    estimate,
 )
 
 __all__ = [
     "claims_section",
     "comparison_section",
     "excluded_section",
-    "per_system_section",
     "results_section",
     "summary_section",
 ]
@@ -94,8 +86,14 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         parts.append("No distillation run on an enterprise system has a measured cost reduction.")
     if ret.n:
         parts.append(
-            f"The median accuracy retention was {pct(ret.median)} (n={ret.n}); per family: "
-            f"{_family_medians(summary)}."
+            f"The median accuracy retention (classification systems) was {pct(ret.median)} "
+            f"(n={ret.n}); per family: {_family_medians(summary)}."
+        )
+    reg = summary.retention_regression
+    if reg is not None and reg.n:
+        parts.append(
+            f"Regression systems, kept apart (retention = teacher error ÷ student error): "
+            f"median {pct(reg.median)} (n={reg.n})."
         )
     parts.append(
         f"The best distilled student beat the from-scratch student on {helped} of "
@@ -181,6 +179,9 @@ def results_section(summary: StudySummary) -> str:
     ret_rows += [_stat_row(s.group, s, "median") for s in summary.retention_by_family]
     if summary.retention_benchmark is not None:
         ret_rows.append(_stat_row("Benchmark (separate)", summary.retention_benchmark, "median"))
+    if summary.retention_regression is not None:
+        label = "Regression systems: error retention (separate)"
+        ret_rows.append(_stat_row(label, summary.retention_regression, "median"))
     if summary.retention_retrieval is not None:
         label = "Embedding systems: retrieval fidelity (separate)"
         ret_rows.append(_stat_row(label, summary.retention_retrieval, "median"))
@@ -195,6 +196,9 @@ def results_section(summary: StudySummary) -> str:
         "same run (the runtimes: `results.csv` and the cost waterfalls; a run whose teacher "
         "could not be measured on a comparable runtime has none); retention is "
         "`quality.retention` (student ÷ teacher metric, inverted for lower-is-better metrics). "
+        "Accuracy retention pools classification systems only: a regression's retention is "
+        "a ratio of errors (teacher RMSE ÷ student RMSE), so it gets its own row and is never "
+        "pooled into it, nor compared with the paper's accuracy figures. "
         "An embedding system's retention is its retrieval fidelity (the student's recall@k of "
         "the teacher's neighbours), not a task metric: it gets its own row and is never pooled "
         "into the accuracy retention, nor compared with the paper's. "
@@ -252,75 +256,6 @@ def comparison_section(summary: StudySummary) -> str:
         + (_EMBEDDING_BASELINE if any(_is_recall(c.metric) for c in summary.comparisons) else "")
         + "\n\n"
         + table
-    )
-
-
-def _latency_note(records: Records) -> str:
-    labels = sorted(
-        {
-            profile_label(headline_profile(r, role))
-            for r in records
-            for role in ("teacher", "student")
-        }
-        - {""}
-    )
-    return ", ".join(labels) if labels else "none measured"
-
-
-def per_system_section(records: Records) -> str:
-    """One row per record with the headline numbers; n/a and failed rows included."""
-    rows = []
-    for r in records:
-        h = headline(r)
-        fidelity = metric(h["agreement"]) if h["agreement"] is not None else (
-            f"r={metric(h['pearson'])}" if h["pearson"] is not None else MISSING)  # fmt: skip
-        ret = estimate(dig(r, "quality", "retention"))
-        suspect = " ⚠ suspect" if is_suspect(r) else ""
-        rows.append([
-            esc(h["system"]), esc(h["sector"]), esc(h["method"]), esc(h["family"]),
-            esc(h["status"].replace("_", " ")), esc(h["metric"] or MISSING),
-            metric(h["teacher_metric"]), metric(h["student_metric"]), interval(ret) + suspect,
-            fidelity, ms(h["teacher_p50_ms"]), ms(h["student_p50_ms"]),
-            si(h["teacher_throughput"]), si(h["student_throughput"]),
-            si(h["teacher_params"]), si(h["student_params"]),
-            usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"]),
-            pct(h["cost_reduction"]),
-        ])  # fmt: skip
-    table = md_table(
-        ["System", "Sector", "Method", "Family", "Status", "Metric", "Teacher", "Student",
-         "Retention [CI]", "Agreement", "p50 teacher", "p50 student", "Throughput teacher (/s)",
-         "Throughput student (/s)", "Params teacher", "Params student", "$/1M teacher",
-         "$/1M student", "Cost reduction"],
-        rows,
-        right=6,
-    )  # fmt: skip
-    return (
-        "## Per-system results\n\n"
-        "Every run record, whatever its status. Latency is the median (p50) per call from the "
-        f"profiles used as headline ({_latency_note(records)}); throughput is predictions per "
-        "second at each profile's throughput batch; Agreement is top-1 agreement with the "
-        "teacher (r = Pearson correlation for regression); $/1M and Cost reduction compare "
-        "the cheapest deployments, as in the Results section. Exact values: `results.csv`.\n\n"
-        + table
-        + _suspect_note(records)
-    )
-
-
-def _suspect_note(records: Records) -> str:
-    """Why a retention is marked ⚠ suspect: each such record's warning."""
-    lines = [
-        f"- {esc(r['system'])} / {esc(r['method'])}: {esc(w.get('message', ''))}"
-        for r in records
-        for w in r.get("warnings") or []
-        if isinstance(w, Mapping) and w.get("code") == "retention_suspect"
-    ]
-    if not lines:
-        return ""
-    low, high = SUSPECT_RETENTION
-    return (
-        f"\n\n⚠ suspect: a retention outside [{pct(low, 0)}, {pct(high, 0)}] usually means the "
-        "comparison is wrong (class order, target or features do not match the teacher), not "
-        "that the student is that much better or worse:\n\n" + "\n".join(lines)
     )
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate import gate_status
 from potstill.report.charts import Chart
 from potstill.report.format import MISSING, esc, interval, md_table, metric, pct
 from potstill.report.records import by_system
 from potstill.report.waterfalls import waterfall_section
-from potstill.study.aggregate import StudySummary, dig, estimate
+from potstill.study.aggregate import GateCount, StudySummary, dig, estimate
 
 __all__ = [
     "gates_section",
@@ -147,10 +148,14 @@ def _robustness(recs: Records, charts: Sequence[Chart], system: str) -> str:
     )
 
 
+_RESULT = {"pass": "pass", "fail": "FAIL", "not measured": "not measured"}
+
+
 def _gates(recs: Records) -> str:
     rows = [
-        [esc(r["method"]), esc(g.get("name")), metric(g.get("threshold")), metric(g.get("value")),
-         "pass" if g.get("passed") else "FAIL", esc(g.get("reason", ""))]
+        [esc(r["method"]) + (" (baseline)" if r["family"] == "baseline" else ""),
+         esc(g.get("name")), metric(g.get("threshold")), metric(g.get("value")),
+         _RESULT[gate_status(g)], esc(g.get("reason", ""))]
         for r in recs for g in r.get("gates") or () if isinstance(g, Mapping)
     ]  # fmt: skip
     if not rows:
@@ -179,26 +184,37 @@ def validation_section(records: Records, charts: Sequence[Chart]) -> str:
     return "\n\n".join(parts)
 
 
-def gates_section(summary: StudySummary) -> str:
-    """Fleet-level gate pass counts by family (``all`` = passed every gate)."""
-    rows = [
-        [esc(g.family), esc(g.gate), str(g.passed), str(g.total),
-         pct(g.passed / g.total) if g.total else MISSING,
-         str(g.not_measured) if g.gate != "all" else MISSING]
-        for g in summary.gates
+def _gate_rows(counts: Sequence[GateCount]) -> list[list[str]]:
+    return [
+        [esc(g.family), esc(g.gate), str(g.passed), str(g.failed), str(g.not_measured),
+         str(g.total), pct(g.passed / g.total) if g.total else MISSING]
+        for g in counts
     ]  # fmt: skip
-    body = (
-        md_table(
-            ["Family", "Gate", "Passed", "Total", "Pass rate", "Of which not measured"],
-            rows,
-            right=2,
-        )
-        if rows
-        else "No record evaluated deployment gates."
-    )
+
+
+def gates_section(summary: StudySummary) -> str:
+    """Fleet-level gate counts by family (``all`` = every gate of a run); the from-scratch
+    baselines in their own table, never counted among the distilled students."""
+    head = ["Family", "Gate", "Passed", "Failed", "Not measured", "Total", "Pass rate"]
+    students = [g for g in summary.gates if g.family != "baseline"]
+    baselines = [g for g in summary.gates if g.family == "baseline"]
+    if not students and not baselines:
+        body = "No record evaluated deployment gates."
+    else:
+        body = md_table(head, _gate_rows(students), right=2) if students else (
+            "No distilled student evaluated deployment gates.")  # fmt: skip
+        if baselines:
+            body += (
+                "\n\n**From-scratch baselines** (the control: the student architecture trained "
+                "on labels only; reported apart, never counted among the students that "
+                "passed)\n\n" + md_table(head, _gate_rows(baselines), right=2)
+            )
     return (
         "## Deployment gates by family\n\n"
-        "Counts over every record that evaluated gates (benchmark included); "
-        "`all` counts the runs that passed every one of their gates. A gate whose quantity "
-        "was not measured for a run passes it and is counted in the last column.\n\n" + body
+        "Counts over the distilled students that evaluated gates (benchmark included); "
+        "`all` counts a run as passed when it passed every gate and as failed when it failed "
+        "any. A gate whose quantity could not be measured for a run (no sensitive attribute, "
+        "no calibration for a regression) is *not measured*: it neither passes nor fails, "
+        "unless `gates.strict` is on, which counts it as failed. A regression's fairness gap "
+        "is compared relative to the teacher's error (gap increase ÷ teacher RMSE).\n\n" + body
     )

@@ -13,7 +13,10 @@ Conventions:
 - fractions stay fractions (0.72, not 72 %); the report formats them;
 - ``sd`` is the sample standard deviation (ddof = 1), ``None`` when n < 2;
 - the ``"benchmark"`` sector is reported on its own and is part of no sector and of no
-  overall figure: *overall* means every enterprise sector (all sectors but benchmark).
+  overall figure: *overall* means every enterprise sector (all sectors but benchmark);
+- *accuracy retention* pools classification systems only: a regression's retention is a
+  ratio of errors (teacher RMSE ÷ student RMSE) and an embedding's is retrieval fidelity,
+  so each gets its own statistic and is never pooled with it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from potstill.errors import StoreError
+from potstill.evaluate import gate_status
 from potstill.study.comparison import (
     SystemComparison,
     best_student,
@@ -52,6 +56,7 @@ __all__ = [
     "is_distillation",
     "passes_gates",
     "retention_by_family",
+    "retention_regression",
     "retrieval_fidelity",
     "summarise",
 ]
@@ -79,14 +84,17 @@ class GroupStat:
 
 @dataclass(frozen=True)
 class GateCount:
-    """How many records of one family passed one gate (``gate="all"``: every gate);
-    ``not_measured`` of the passes had no value (quantity not measured for that record)."""
+    """How the records of one family did on one gate (``gate="all"``: a run passes when it
+    passed every gate, fails when it failed any). ``passed + failed + not_measured ==
+    total``; a not-measured gate neither passed nor failed (it fails under gates.strict,
+    and is then counted as failed)."""
 
     family: str
     gate: str
     passed: int
     total: int
     not_measured: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class StudySummary:
     excluded: tuple[Excluded, ...]  # not_applicable and failed records
     incomplete: tuple[Excluded, ...]  # ok records missing a number a statistic needs
     retention_retrieval: GroupStat | None = None  # embedding systems: retrieval fidelity
+    retention_regression: GroupStat | None = None  # regression systems: error ratio, apart
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (one dict per figure) for CSV; each row names its ``table``."""
@@ -128,6 +137,7 @@ class StudySummary:
             ("retention", (self.retention_overall, *self.retention_by_family)),
             ("retention_benchmark", (self.retention_benchmark,)),
             ("retention_retrieval", (self.retention_retrieval,)),
+            ("retention_regression", (self.retention_regression,)),
         ):
             rows.extend({"table": table, **asdict(s)} for s in stats if s is not None)
         for c in self.comparisons:
@@ -207,9 +217,11 @@ def cost_reduction_by_sector(
 def retention_by_family(
     records: Sequence[Mapping[str, Any]],
 ) -> tuple[GroupStat, tuple[GroupStat, ...], GroupStat | None]:
-    """Retention overall (enterprise), per family (enterprise), and the benchmark; embedding
-    systems are left out (their retention is retrieval fidelity, not a task metric)."""
-    tasks = [r for r in records if r.get("problem") != "embedding"]
+    """Accuracy retention overall (enterprise), per family (enterprise), and the benchmark,
+    over classification systems only: a regression's retention is a ratio of errors and an
+    embedding's is retrieval fidelity (:func:`retention_regression`,
+    :func:`retrieval_fidelity`)."""
+    tasks = [r for r in records if r.get("problem", "classification") == "classification"]
     enterprise = [r for r in tasks if r["sector"] != BENCHMARK]
     bench = [r for r in tasks if r["sector"] == BENCHMARK]
     groups = _grouped(enterprise, "family", _RETENTION)
@@ -224,20 +236,31 @@ def retrieval_fidelity(records: Sequence[Mapping[str, Any]]) -> GroupStat | None
     return _pooled("embedding", embedding, _RETENTION) if embedding else None
 
 
+def retention_regression(records: Sequence[Mapping[str, Any]]) -> GroupStat | None:
+    """Retention of the regression systems (teacher error ÷ student error), kept apart."""
+    regression = [r for r in records if r.get("problem") == "regression"]
+    return _pooled("regression", regression, _RETENTION) if regression else None
+
+
+def _tally(counts: dict[tuple[str, str], list[int]], key: tuple[str, str], status: str) -> None:
+    """[passed, total, not measured, failed] of one (family, gate)."""
+    tally = counts.setdefault(key, [0, 0, 0, 0])
+    tally[1] += 1
+    tally[{"pass": 0, "not measured": 2}.get(status, 3)] += 1
+
+
 def gate_counts(records: Sequence[Mapping[str, Any]]) -> tuple[GateCount, ...]:
-    """Pass counts of every gate, per family, over the records that evaluated gates."""
+    """Counts of every gate's statuses, per family, over the records that evaluated gates."""
     counts: dict[tuple[str, str], list[int]] = {}
     for r in records:
-        gates = [g for g in (r.get("gates") or ()) if isinstance(g, Mapping)]
-        for g in gates:
-            tally = counts.setdefault((r["family"], str(g.get("name"))), [0, 0, 0])
-            tally[0] += bool(g.get("passed"))
-            tally[1] += 1
-            tally[2] += bool(g.get("passed")) and g.get("value") is None
-        if gates:
-            tally = counts.setdefault((r["family"], "all"), [0, 0, 0])
-            tally[0] += all(bool(g.get("passed")) for g in gates)
-            tally[1] += 1
+        statuses = [gate_status(g) for g in (r.get("gates") or ()) if isinstance(g, Mapping)]
+        names = [str(g.get("name")) for g in (r.get("gates") or ()) if isinstance(g, Mapping)]
+        for name, status in zip(names, statuses, strict=True):
+            _tally(counts, (r["family"], name), status)
+        if statuses:
+            overall = "fail" if "fail" in statuses else (
+                "not measured" if "not measured" in statuses else "pass")  # fmt: skip
+            _tally(counts, (r["family"], "all"), overall)
     out: list[GateCount] = []
     for family in _ordered((f for f, _ in counts), FAMILY_ORDER):
         names = [*sorted(n for f, n in counts if f == family and n != "all"), "all"]
@@ -308,4 +331,5 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> StudySummary:
         excluded=excluded,
         incomplete=incomplete,
         retention_retrieval=retrieval_fidelity(records),
+        retention_regression=retention_regression(records),
     )

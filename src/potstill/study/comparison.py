@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from potstill.evaluate import gate_status
 from potstill.study.recordview import dig, estimate
 from potstill.types import Estimate
 
@@ -88,9 +89,10 @@ def distill_vs_scratch(records: Sequence[Mapping[str, Any]]) -> tuple[SystemComp
 
 
 def passes_gates(record: Mapping[str, Any]) -> bool:
-    """Whether every gate of an ``ok`` record passed (a record without gates passes)."""
+    """Whether no gate of an ``ok`` record failed (a record without gates passes; a gate
+    that was not measured fails only under gates.strict, which stored it as failed)."""
     gates = [g for g in record.get("gates") or () if isinstance(g, Mapping)]
-    return record["status"] == "ok" and all(bool(g.get("passed")) for g in gates)
+    return record["status"] == "ok" and all(gate_status(g) != "fail" for g in gates)
 
 
 def best_student(records: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any] | None, bool]:

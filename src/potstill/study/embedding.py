@@ -29,7 +29,7 @@ import torch
 
 from potstill.config import GridEntry, MethodSpec, SystemSpec
 from potstill.costs.environment import thread_limits
-from potstill.errors import ModelError, PotstillError
+from potstill.errors import ModelError
 from potstill.evaluate import evaluate_embeddings
 from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import method_info
@@ -39,6 +39,7 @@ from potstill.models.hf import HFClassifier
 from potstill.models.students import build_student
 from potstill.models.teacher import Teacher
 from potstill.models.text import embed_texts
+from potstill.study.failures import error_info, failure_reason, log_failure
 from potstill.study.records import Cell, save_hf_layout
 from potstill.types import Quality, Task
 
@@ -166,14 +167,15 @@ def embedding_cells(
                                                               "method": entry.label})  # fmt: skip
                     cell.student = student
                 save_hf_layout(cell.student, folder, module.tokenizer)
-        except (PotstillError, FloatingPointError) as exc:
-            cell.status, cell.reason = "failed", str(exc)
-            continue
-        t0 = time.perf_counter()
-        with stage(ctx.events, spec.name, "evaluate", entry.label):
-            s_test = embed_texts(cell.student, task.test.X)
-            qualities[entry.label] = evaluate_embeddings(
-                t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
-            )
-        cell.timings["evaluate_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with stage(ctx.events, spec.name, "evaluate", entry.label):
+                s_test = embed_texts(cell.student, task.test.X)
+                qualities[entry.label] = evaluate_embeddings(
+                    t_test, s_test, spec.evaluate or ctx.fleet.evaluate, k=k
+                )
+            cell.timings["evaluate_s"] = time.perf_counter() - t0
+        except Exception as exc:  # one cell's failure never costs the others
+            log_failure(f"{spec.name}/{entry.label}", exc)
+            cell.status, cell.reason, cell.error = "failed", failure_reason(exc), error_info(exc)
+            cell.student = None
     return cells, qualities, t_test

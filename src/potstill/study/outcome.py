@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from potstill.evaluate import gate_status
 from potstill.events import (
     EventSink,
     SystemFinished,
@@ -30,18 +31,17 @@ from potstill.study.store import ResultStore
 
 __all__ = ["announce_finished", "run_announced", "study_outcomes", "system_outcome"]
 
-NOT_MEASURED = "not measured"
-
 
 def _gates(record: Mapping[str, Any]) -> tuple[str, bool]:
     """("pass" | "pass (n not measured)" | "fail: a, b" | "none", passed)."""
     gates = record.get("gates") or []
     if not gates:
         return "none", True
-    failed = [g["name"] for g in gates if not g.get("passed")]
+    statuses = [gate_status(g) for g in gates]
+    failed = [g["name"] for g, st in zip(gates, statuses, strict=True) if st == "fail"]
     if failed:
         return "fail: " + ", ".join(failed), False
-    unmeasured = sum(str(g.get("reason", "")).startswith(NOT_MEASURED) for g in gates)
+    unmeasured = statuses.count("not measured")
     return ("pass" + (f" ({unmeasured} not measured)" if unmeasured else "")), True
 
 

@@ -69,6 +69,7 @@ class Cell:
     status: str = "ok"
     reason: str = ""
     student: torch.nn.Module | None = None
+    error: dict[str, Any] | None = None  # a failed cell: type, message, traceback tail
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
@@ -260,8 +261,10 @@ def _record(
         status=c.status,  # type: ignore[arg-type]
         seed=fleet.seed,
         config_hash=ctx.config_hash,
-        dataset=task.info,
+        system_hash=ctx.system_hashes.get(spec.name, ""),
+        dataset=replace(task.info, n_classes=task.n_classes),
         reason=c.reason,
+        error=c.error,
         teacher={**teacher.describe(), **teacher_info},
         student=student_desc,
         quality=quality,

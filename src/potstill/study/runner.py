@@ -23,10 +23,19 @@ import yaml
 
 from potstill._io import atomic_write_json, atomic_write_text
 from potstill.config import FleetConfig, SystemSpec, load_fleet
-from potstill.errors import ConfigError, missing_dependency
+from potstill.errors import (
+    EXIT_GATES_FAILED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    ConfigError,
+    missing_dependency,
+)
 from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
 from potstill.study.environment import capture_environment
+from potstill.study.failures import outcome_counts
 from potstill.study.outcome import announce_finished, run_announced, study_outcomes
+from potstill.study.resume import prepare_resume
+from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
 from potstill.study.workspace import study_lock
 
@@ -37,12 +46,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StudyResult:
-    """Where a study wrote its outputs, how many records it added, each system's outcome."""
+    """Where a study wrote its outputs, how many records it added, each system's outcome,
+    and how its runs ended: ``failed`` runs and distilled students that ``gates_failed``,
+    over the systems run."""
 
     out: Path
     new_records: int
     report: Path | None
     outcomes: tuple[SystemOutcome, ...] = ()
+    failed: int = 0
+    gates_failed: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a run failed, else 1 when a distilled student failed a gate, else 0."""
+        if self.failed:
+            return EXIT_RUNS_FAILED
+        return EXIT_GATES_FAILED if self.gates_failed else EXIT_OK
 
 
 def config_hash(config: FleetConfig) -> str:
@@ -57,20 +77,6 @@ def builtin_fleet(quick: bool = False) -> FleetConfig:
     ref = resources.files("potstill.study").joinpath("fleets", name)
     with resources.as_file(ref) as path:
         return load_fleet(path)
-
-
-def _check_resume(out: Path, config: FleetConfig) -> None:
-    previous = out / "config.yaml"
-    if not previous.is_file():
-        return
-    old = yaml.safe_load(previous.read_text(encoding="utf-8"))
-    new = config.model_dump(mode="json")
-    if old != new:
-        raise ConfigError(
-            f"'{out}' holds a study run with a different configuration ({previous}). "
-            "Resuming would mix results of two configs. Use another --out folder, or delete "
-            f"'{out}' to start over."
-        )
 
 
 def preflight(config: FleetConfig) -> None:
@@ -89,6 +95,7 @@ def preflight(config: FleetConfig) -> None:
             )
         files = (
             ("dataset.path", ds.path),
+            ("dataset.images", ds.images),
             ("dataset.split.test", ds.split.test),
             ("teacher.path", system.teacher.path),
             ("teacher.architecture", system.teacher.architecture),
@@ -167,19 +174,25 @@ def run_study(
     cache_dir: Path | None = None,
     on_event: EventSink | None = None,
     report: bool = True,
+    fail_fast: bool = False,
 ) -> StudyResult:
     """Run (or resume) every system of ``config`` into ``out`` and render the report.
 
-    ``out`` must be a new folder, an empty one or an earlier study; the run holds its lock
-    (:func:`~potstill.study.workspace.study_lock`) while it writes. ``on_event`` receives
-    the run's events (:mod:`potstill.events`) as they happen; with the process and Ray
-    backends only the system-level ones (systems run elsewhere).
+    A failing cell or system becomes ``failed`` records and the study goes on; the report
+    is written whatever failed. When one system runs (``distill``, a one-system fleet,
+    ``--system`` naming one) or with ``fail_fast``, there is no rest to go on to: bad input
+    found in the system (a ``PotstillError`` outside the grid cells) is raised, exit code 2,
+    as is a grid where no distillation method applies. Resume is per system
+    (:mod:`potstill.study.resume`). ``out`` must be a new folder, an empty one or an
+    earlier study; the run holds its lock (:func:`~potstill.study.workspace.study_lock`)
+    while it writes. ``on_event`` receives the run's events (:mod:`potstill.events`) as
+    they happen; with the process and Ray backends only the system-level ones.
     """
     preflight(config)
     with study_lock(Path(out)):
         return _run_study(
             config, Path(out), systems=systems, cache_dir=cache_dir, sink=on_event or ignore,
-            report=report,
+            report=report, fail_fast=fail_fast,
         )  # fmt: skip
 
 
@@ -191,9 +204,9 @@ def _run_study(
     cache_dir: Path | None = None,
     sink: EventSink = ignore,
     report: bool = True,
+    fail_fast: bool = False,
 ) -> StudyResult:
     started = time.perf_counter()
-    _check_resume(out, config)
     selected = list(config.systems)
     if systems:
         known = [s.name for s in config.systems]
@@ -203,6 +216,8 @@ def _run_study(
                 f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
             )
         selected = [s for s in config.systems if s.name in systems]
+    names = [s.name for s in selected]
+    hashes = prepare_resume(out, config, names if systems else None)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
@@ -218,12 +233,17 @@ def _run_study(
         environment=environment,
         cache_dir=cache_dir,
         events=sink,
+        system_hashes=hashes,
+        fail_fast=fail_fast or len(selected) == 1,
     )
-    sink(StudyStarted(name=config.name, out=str(out), systems=tuple(s.name for s in selected)))
+    sink(StudyStarted(name=config.name, out=str(out), systems=tuple(names)))
     added = _run_systems(config, selected, ctx, started)
     report_path = _render(out, sink) if report else None
-    outcomes = study_outcomes(out, [s.name for s in selected])
+    outcomes = study_outcomes(out, names)
     sink(StudyFinished(out=str(out), report=None if report_path is None else str(report_path),
                        new_records=added, seconds=time.perf_counter() - started,
                        outcomes=outcomes))  # fmt: skip
-    return StudyResult(out=out, new_records=added, report=report_path, outcomes=outcomes)
+    failed, gates_failed = outcome_counts(
+        r for r in ResultStore(out).load_all() if r.get("system") in names
+    )
+    return StudyResult(out, added, report_path, outcomes, failed=failed, gates_failed=gates_failed)

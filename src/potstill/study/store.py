@@ -66,7 +66,15 @@ class ResultStore:
                 f"Record {path} is not valid JSON (line {exc.lineno}): {exc.msg}. "
                 "Delete it and rerun the study to recompute it."
             ) from exc
-        version = data.get("schema_version")
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        needed = ("system", "method", "status")
+        if version is None and (not isinstance(data, dict) or any(k not in data for k in needed)):
+            what = type(data).__name__ if not isinstance(data, dict) else f"keys {sorted(data)}"
+            raise StoreError(
+                f"Record {path} is not a potstill run record: it lacks the fields "
+                f"{list(needed)} (found {what}). Something else wrote it; move it out of "
+                "records/ and rerun the study to recompute that cell."
+            )
         if version != SCHEMA_VERSION:
             raise StoreError(
                 f"Record {path} has schema_version {version!r}; this potstill reads "

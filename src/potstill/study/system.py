@@ -6,12 +6,17 @@ trained by the same loop, so the from-scratch baseline is a fair control. All mo
 system are benchmarked together, interleaved, in one session (rule 3 of the design), so the
 teacher and its students see the same machine state. Trained students are saved as they
 finish and records are written atomically: an interrupted system resumes where it stopped.
+
+A failure never costs the rest (:mod:`potstill.study.failures`): an exception in a cell
+fails that cell, an exception anywhere else in the system fails each of its cells, and
+both are written as ``failed`` records with the error; a rerun retries them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +25,11 @@ import numpy as np
 import torch
 
 from potstill.config import FleetConfig, SystemSpec
-from potstill.data.text import encode_task
-from potstill.errors import ModelError, PotstillError
+from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
 from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
-from potstill.methods import applicability_reason, build_objective, method_info
-from potstill.methods.base import feature_kind
+from potstill.methods import build_objective
+from potstill.models.cnn import SmallCNN
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf import HFClassifier
 from potstill.models.mlp import MLP
@@ -33,15 +37,23 @@ from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
+from potstill.study.cells import family_of, plan_cells, refuse_if_nothing_applies
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
+from potstill.study.failures import (
+    error_info,
+    failed_system_records,
+    failure_reason,
+    log_failure,
+)
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
+from potstill.study.resume import write_marker
 from potstill.study.store import ResultStore
-from potstill.study.tasks import raw_features
+from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import Problem, RunRecord, Task
+from potstill.types import Problem, Quality, RunRecord, Task
 
 __all__ = ["SystemContext", "run_system"]
 
@@ -50,7 +62,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SystemContext:
-    """What a system run needs besides its spec: the fleet, the output folder, the hash."""
+    """What a system run needs besides its spec: the fleet, the output folder, the hashes.
+
+    ``system_hashes``: each system's settings hash, stored in its records (per-system
+    resume). ``fail_fast`` (``potstill distill``): bad input found in a system (a
+    ``PotstillError`` outside a grid cell) is raised instead of becoming failed records,
+    and a grid where no distillation method applies to the teacher is refused.
+    """
 
     fleet: FleetConfig
     out: Path
@@ -59,24 +77,8 @@ class SystemContext:
     cache_dir: Path | None = None
     events: EventSink = ignore  # where the run's progress goes (potstill.events)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _family(specs: list[Any]) -> str:
-    if not specs:
-        return "baseline"
-    families = {method_info(s.name).family for s in specs}
-    return families.pop() if len(families) == 1 else "combined"
-
-
-def _hidden_kind(teacher: Teacher, task: Task) -> str | None:
-    """ "vector", "tokens" or "map": the kind of the teacher's hidden features, by a probe
-    (a torch module's hooked layer, or an ONNX teacher's tapped tensor)."""
-    names = teacher.hidden_layer_names()
-    if not names:
-        return None
-    out = teacher.outputs(torch.from_numpy(task.train.X[:2]), hidden=names[:1])
-    assert out.hidden is not None
-    return feature_kind(out.hidden[0], where="teacher")
+    system_hashes: Mapping[str, str] = field(default_factory=dict)
+    fail_fast: bool = False
 
 
 def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None) -> Any:
@@ -85,17 +87,21 @@ def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None
     return lambda X: predict_scores(module, X, problem=problem)
 
 
-def _encode_text(task: Task, teacher: Teacher) -> tuple[Task, Any]:
-    """(task with token ids, the teacher's HF model) for text; (task, None) otherwise."""
+def _encode_text(
+    spec: SystemSpec, task: Task, teacher: Teacher
+) -> tuple[Task, Any, dict[str, Any]]:
+    """(task with token ids, the teacher's HF model, the record's max_length entry) for
+    text; (task, None, {}) otherwise."""
     if task.kind != "text":
-        return task, None
+        return task, None, {}
     model = teacher.module
     if not isinstance(model, HFClassifier) or model.tokenizer is None:
         raise ModelError(
             f"System '{task.name}' is a text system, so its teacher must be a Hugging Face "
             f"model with its tokenizer (a save_pretrained folder); got a {teacher.backend} teacher."
         )
-    return encode_task(task, model.tokenizer, model.max_length), model
+    encoded, info = encode_for_teacher(spec, task, model)
+    return encoded, model, info
 
 
 def _make_student(
@@ -152,7 +158,9 @@ def _train_cell(
         cell.info["resumed"] = st.outcome = "trained model reloaded"
         _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
-    if raw_features(spec):
+    if isinstance(student, SmallCNN):  # it standardises the images it serves itself
+        student.fit_input_scaling(torch.from_numpy(task.train.X))
+    elif raw_features(spec):
         student = _with_input_scaling(student, task)
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
@@ -191,77 +199,144 @@ def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
         cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
+@dataclass
+class _Opened:
+    """How far a system got: its task once loaded (failed records then describe it), and
+    whether training began (after which no error is "refused before work")."""
+
+    task: Task | None = None
+    working: bool = False
+
+
+def record_key(system: str, label: str) -> str:
+    """The store key of a (system, grid label) record (as :attr:`RunRecord.key`)."""
+    return f"{system}__{label}".replace("/", "_").replace("+", "-")
+
+
+def _finished(store: ResultStore, keys: list[str]) -> bool:
+    """Every record present, readable and not failed (a failed run is retried)."""
+    for key in keys:
+        if not store.exists(key):
+            return False
+        try:
+            if store.read(key).get("status") == "failed":
+                return False
+        except StoreError as exc:
+            log.warning("%s; it is recomputed", exc)
+            return False
+    return True
+
+
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
-    """Run every grid cell of one system and write its records; skip finished ones."""
-    fleet, store = ctx.fleet, ResultStore(ctx.out)
-    grid = spec.grid or fleet.grid
-    keys = [f"{spec.name}__{g.label}".replace("/", "_").replace("+", "-") for g in grid]
-    if all(store.exists(k) for k in keys):
-        log.info("%s: all %d records present, skipped", spec.name, len(keys))
+    """Run every grid cell of one system and write its records; skip a finished system.
+
+    Whatever fails is written as ``failed`` records (one per cell the failure reached) and
+    returned like any other record; with ``ctx.fail_fast`` a ``PotstillError`` outside the
+    cells propagates instead (``potstill distill`` refuses bad input with exit code 2).
+    """
+    grid = spec.grid or ctx.fleet.grid
+    if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in grid]):
+        log.info("%s: all %d records present, skipped", spec.name, len(grid))
         return []
+    state = _Opened()
+    try:
+        return _run_system(spec, ctx, state)
+    except Exception as exc:
+        if ctx.fail_fast and isinstance(exc, PotstillError) and not state.working:
+            raise  # bad input, refused before any student was trained
+        log_failure(f"system {spec.name}", exc)
+        records = failed_system_records(
+            spec,
+            ctx.fleet,
+            state.task,
+            exc,
+            config_hash=ctx.config_hash,
+            system_hash=ctx.system_hashes.get(spec.name, ""),
+            environment=ctx.environment,
+        )
+        store = ResultStore(ctx.out)
+        for record in records:
+            store.write(record)
+        return records
+
+
+def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
+    log_failure(f"{system}/{cell.entry.label}", exc)
+    cell.status, cell.reason, cell.error = "failed", failure_reason(exc), error_info(exc)
+    cell.student = None
+
+
+def _evaluate_cells(
+    cells: list[Cell],
+    spec: SystemSpec,
+    ctx: SystemContext,
+    raw_task: Task,
+    teacher: Teacher,
+    problem: Problem,
+    text_model: Any,
+) -> dict[str, Quality]:
+    """Quality of every trained cell on the raw test rows; a cell whose evaluation raises
+    fails alone."""
+    qualities = {}
+    for c in cells:
+        if c.status != "ok" or c.student is None:
+            continue
+        try:
+            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
+                qualities[c.entry.label] = evaluate_pair(
+                    raw_task,
+                    teacher.predict_scores,
+                    _predictor(c.student, problem, text_model),
+                    spec.evaluate or ctx.fleet.evaluate,
+                    stage=st,
+                )
+        except Exception as exc:
+            _fail_cell(c, spec.name, exc)
+    return qualities
+
+
+def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
+    fleet = ctx.fleet
+    grid = spec.grid or fleet.grid
     timings: dict[str, float] = {}
     task, teacher, teacher_info = open_task_and_teacher(
         spec, seed=fleet.seed, train_cfg=spec.train or fleet.train, cache_dir=ctx.cache_dir,
         timings=timings, events=ctx.events,
     )  # fmt: skip
+    state.task = task
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
-    raw_task, task, text_model = task, *_encode_text(task, teacher)
+    raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)
+    teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
     cache = TeacherOutputCache(
         spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
     )
-    cells: list[Cell] = []
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
-    hidden_kind = _hidden_kind(teacher, task)
+    cells = plan_cells(grid, task, teacher, student_caps)
+    if ctx.fail_fast:
+        refuse_if_nothing_applies(cells, teacher)
     size = _teacher_size(teacher, task, spec, fleet.seed)
-    for entry in grid:
-        specs = entry.for_problem(task.problem)
-        cell = Cell(
-            entry=entry,
-            family=_family(specs),
-            references=[method_info(s.name).paper for s in specs],
-        )
-        reason = (
-            applicability_reason(
-                specs,
-                teacher_capabilities=teacher.capabilities,
-                student_capabilities=student_caps,
-                problem=task.problem,
-                hidden_kind=hidden_kind,
-            )
-            if specs
-            else None
-        )
-        if reason:
-            cell.status, cell.reason = "not_applicable", reason
-            skipped_stage(ctx.events, spec.name, "train", entry.label, reason)
-        else:
-            try:
-                with stage(ctx.events, spec.name, "train", entry.label) as st:
-                    _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
-                if text_model is not None:
-                    folder = ctx.out / "students" / spec.name / entry.label
-                    save_hf_layout(cell.student, folder, text_model.tokenizer)
-            except (PotstillError, FloatingPointError) as exc:
-                cell.status, cell.reason = "failed", str(exc)
-        cells.append(cell)
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
+    state.working = True
+    for cell in cells:
+        if cell.status == "not_applicable":
+            skipped_stage(ctx.events, spec.name, "train", cell.entry.label, cell.reason)
+            continue
+        try:
+            with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
+                _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
+            if text_model is not None:
+                folder = ctx.out / "students" / spec.name / cell.entry.label
+                save_hf_layout(cell.student, folder, text_model.tokenizer)
+        except Exception as exc:  # one cell's failure never costs the others
+            _fail_cell(cell, spec.name, exc)
 
-    qualities = {}
     t0 = time.perf_counter()
-    for c in cells:
-        if c.status == "ok" and c.student is not None:
-            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
-                qualities[c.entry.label] = evaluate_pair(
-                    raw_task,
-                    teacher.predict_scores,
-                    _predictor(c.student, task.problem, text_model),
-                    spec.evaluate or fleet.evaluate,
-                    stage=st,
-                )
+    qualities = _evaluate_cells(cells, spec, ctx, raw_task, teacher, task.problem, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
@@ -294,8 +369,9 @@ def _run_embedding_system(
 ) -> list[RunRecord]:
     """An embedding system: its own grid semantics (:mod:`potstill.study.embedding`), the
     same bench, costs and records as every other system."""
+    write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     grid = spec.grid or ctx.fleet.grid
-    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, _family)
+    cells, qualities, t_test = embedding_cells(spec, ctx, task, teacher, grid, family_of)
     k = recall_k(task)
 
     def runtime_score(embeddings: np.ndarray) -> float:

@@ -27,13 +27,12 @@ from typing import Any
 import numpy as np
 
 from potstill.config import SystemSpec
-from potstill.data import infer_problem
 from potstill.errors import DataError, ModelError
 from potstill.evaluate.sanity import TeacherCheck, teacher_vs_trivial
 from potstill.events import EventSink, ignore, stage
-from potstill.models.teacher import Teacher, load_teacher
-from potstill.models.zoo import get_teacher
-from potstill.study.tasks import load_task
+from potstill.models.teacher import Teacher
+from potstill.models.zoo import file_teacher, get_teacher
+from potstill.study.tasks import file_problem, fit_to_teacher, load_task
 from potstill.train.config import TrainConfig
 from potstill.types import Task
 
@@ -62,13 +61,14 @@ def open_task_and_teacher(
     spec: SystemSpec, *, seed: int, train_cfg: TrainConfig, cache_dir: Path | None,
     timings: dict[str, float], events: EventSink = ignore,
 ) -> tuple[Task, Teacher, dict[str, Any]]:  # fmt: skip
-    """The system's task and teacher, checked. A teacher file on a user's table is opened
-    first (as the problem the target column implies), so the task is built in its class
-    order and a label it does not know is refused with its row. Each step is a stage of
+    """The system's task and teacher, checked. A teacher file on a user's data is opened
+    first (as the problem the labels imply), so the task is built in its class order and a
+    label it does not know is refused with its row; the inputs are then brought to the
+    shape it takes (:func:`~potstill.study.tasks.fit_to_teacher`). Each step is a stage of
     ``events`` (``data``, ``teacher``, and ``teacher check`` for a file)."""
     ds = spec.dataset
     t0 = time.perf_counter()
-    if spec.teacher.path is None or ds.path is None or ds.problem == "embedding":
+    if spec.teacher.path is None or ds.builtin is not None or ds.problem == "embedding":
         with stage(events, spec.name, "data") as st:
             task = load_task(spec, seed=seed)
             st.outcome = _rows(task)
@@ -77,15 +77,13 @@ def open_task_and_teacher(
         with stage(events, spec.name, "teacher") as st:
             teacher, info = get_teacher(spec.name, task, spec.teacher, seed=seed,
                                         train_cfg=train_cfg, cache_dir=cache_dir, stage=st)  # fmt: skip
+            task, fitted = fit_to_teacher(spec, task, teacher)
             st.outcome = st.outcome or ("cached" if info.get("cached") else "loaded")
         timings["teacher_s"] = time.perf_counter() - t0
-        return task, teacher, info
-    assert ds.target is not None  # guaranteed by DatasetSpec
+        return task, teacher, {**info, **fitted}
     with stage(events, spec.name, "teacher") as st:
-        problem = infer_problem(ds.path, ds.target, ds.problem)
-        teacher = load_teacher(
-            spec.teacher.path, problem=problem, trust_pickle=spec.teacher.trust_pickle
-        )
+        problem = file_problem(spec)
+        teacher = file_teacher(spec.teacher, problem)
         st.outcome = f"loaded {teacher.backend} from {spec.teacher.path.name}"
     timings["teacher_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -98,8 +96,10 @@ def open_task_and_teacher(
     if classes:
         classes["order"] = list(task.class_names)
     with stage(events, spec.name, "teacher", "check"):
+        task, fitted = fit_to_teacher(spec, task, teacher)
         checked = check_teacher(task, teacher, spec.teacher.allow_weak, classes)
-    info = {"source": str(spec.teacher.path), "cached": False, "user_file": True, **checked}
+    info = {"source": str(spec.teacher.path), "cached": False, "user_file": True, **fitted,
+            **checked}  # fmt: skip
     timings["teacher_s"] += time.perf_counter() - t0
     return task, teacher, info
 

@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from potstill.errors import EXIT_BAD_INPUT, EXIT_GATES_FAILED, EXIT_OK, EXIT_RUNS_FAILED
 from potstill.events import SystemOutcome
 from potstill.watch.text import percent, retention_text
 
@@ -21,10 +22,12 @@ __all__ = ["EXIT_MEANINGS", "print_summary", "summary_table"]
 
 #: What each exit code of ``study``/``demo``/``distill`` means, as the summary says it.
 EXIT_MEANINGS = {
-    0: "the study ran and its report is written ('potstill check DIR' exits 1 when a "
-    "student fails a gate)",
-    1: "a student failed a deployment gate",
-    2: "bad input: nothing was run (the message above says what to fix)",
+    EXIT_OK: "every run finished and no distilled student failed a gate",
+    EXIT_GATES_FAILED: "a distilled student failed a deployment gate ('potstill check DIR' "
+    "lists it)",
+    EXIT_BAD_INPUT: "bad input: nothing was run (the message above says what to fix)",
+    EXIT_RUNS_FAILED: "some runs failed: their records hold the error and a traceback, the "
+    "report lists them, and rerunning the same command retries them",
 }
 
 

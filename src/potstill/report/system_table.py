@@ -1,0 +1,187 @@
+"""The per-system table of the report: one row per record, narrow enough for a laptop.
+
+Teacher and student share a column wherever both are measured ("teacher → student"), so
+the table has twelve columns and fits a 1400-px window without scrolling; throughput
+and every other headline figure stay in ``results.csv``. A cell that cannot hold a number
+says why below the table: a black-box teacher has no parameter count, a memory probe
+that was off or failed leaves the memory column empty, and on two classes DKD is KD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
+from potstill.report.format import MISSING, esc, interval, md_table, metric, ms, pct, si, usd
+from potstill.report.records import by_system, headline, headline_profile, profile_label
+from potstill.study.aggregate import dig, estimate
+
+__all__ = ["dkd_note", "per_system_section"]
+
+Records = Sequence[Mapping[str, Any]]
+
+
+#: No-break space: a "teacher → student" pair and a CI never break inside, only between.
+NBSP = "\u00a0"
+
+
+def _pair(teacher: str, student: str) -> str:
+    if teacher == MISSING and student == MISSING:
+        return MISSING
+    return f"{teacher}{NBSP}→{NBSP}{student}"
+
+
+def _retention(value: Any) -> str:
+    """``93.0% [92.0%, 94.0%]`` that wraps, if at all, only before the bracket."""
+    return interval(estimate(value)).replace(", ", "," + NBSP)
+
+
+def _ms(x: Any) -> str:
+    """Milliseconds, three significant digits, no unit (the header has it)."""
+    return ms(x).removesuffix(" ms")
+
+
+def _mb(x: Any) -> str:
+    return f"{x:,.0f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else MISSING
+
+
+def _memory(record: Mapping[str, Any]) -> tuple[str, str]:
+    """Peak resident memory (MB) of the teacher and the student, from their headline profiles."""
+    return tuple(  # type: ignore[return-value]
+        _mb(dig(headline_profile(record, role) or {}, "peak_memory_mb"))
+        for role in ("teacher", "student")
+    )
+
+
+def _row(r: Mapping[str, Any]) -> list[str]:
+    h = headline(r)
+    problem = h["metric"] is not None and h["higher_is_better"] is False
+    fidelity = metric(h["agreement"]) if h["agreement"] is not None else (
+        f"r={metric(h['pearson'])}" if h["pearson"] is not None else MISSING)  # fmt: skip
+    return [
+        esc(h["system"]), f"{esc(h['method'])} ({esc(h['family'])})",
+        esc(h["status"].replace("_", " ")),
+        esc(h["metric"] or MISSING) + (" (↓)" if problem else ""),
+        _pair(metric(h["teacher_metric"]), metric(h["student_metric"])),
+        _retention(dig(r, "quality", "retention")) + (" ⚠ suspect" if is_suspect(r) else ""),
+        fidelity,
+        _pair(_ms(h["teacher_p50_ms"]), _ms(h["student_p50_ms"])),
+        _pair(si(h["teacher_params"]), si(h["student_params"])),
+        _pair(*_memory(r)),
+        _pair(usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"])),
+        pct(h["cost_reduction"]),
+    ]  # fmt: skip
+
+
+def _latency_note(records: Records) -> str:
+    labels = {
+        profile_label(headline_profile(r, role)) for r in records for role in ("teacher", "student")
+    }
+    return "; ".join(sorted(labels - {""})) or "none measured"
+
+
+def _params_note(records: Records) -> str:
+    """Why a teacher's parameter count is "—": a black box, per system."""
+    notes = []
+    for system, recs in by_system(records).items():
+        ok = [r for r in recs if r["status"] == "ok"]
+        if not ok or headline(ok[0])["teacher_params"] is not None:
+            continue
+        backend = dig(ok[0], "teacher", "backend", default="black-box")
+        notes.append(f"{esc(system)} ({esc(backend)})")
+    if not notes:
+        return ""
+    return (
+        "Params teacher — : the teacher is a black box whose parameter count is not defined "
+        "(a tree ensemble or a predict function has no weight tensors to count; its cost is "
+        f"still measured): {', '.join(notes)}."
+    )
+
+
+def _memory_reason(record: Mapping[str, Any]) -> str | None:
+    """Why a record's student has no peak memory (None when it has one or is not ok)."""
+    profile = headline_profile(record, "student")
+    if record["status"] != "ok" or profile is None or profile.get("peak_memory_mb") is not None:
+        return None
+    if dig(profile, "settings", "memory") is False:
+        return "memory probing was off (bench.memory: false)"
+    error = dig(profile, "extra", "cold_start", "fresh_process_error")
+    return str(error) if error else "no peak memory was recorded"
+
+
+def _memory_note(records: Records) -> str:
+    reasons: dict[str, list[str]] = {}
+    for system, recs in by_system(records).items():
+        for reason in dict.fromkeys(x for r in recs if (x := _memory_reason(r))):
+            reasons.setdefault(reason, []).append(system)
+    if not reasons:
+        return ""
+    parts = [
+        f"{esc(why)} ({', '.join(esc(s) for s in systems)})" for why, systems in reasons.items()
+    ]
+    return "Peak MB — : " + "; ".join(parts) + "."
+
+
+def _suspect_note(records: Records) -> str:
+    """Why a retention is marked ⚠ suspect: each such record's warning."""
+    lines = [
+        f"- {esc(r['system'])} / {esc(r['method'])}: {esc(w.get('message', ''))}"
+        for r in records
+        for w in r.get("warnings") or []
+        if isinstance(w, Mapping) and w.get("code") == "retention_suspect"
+    ]
+    if not lines:
+        return ""
+    low, high = SUSPECT_RETENTION
+    return (
+        f"⚠ suspect: a retention outside [{pct(low, 0)}, {pct(high, 0)}] usually means the "
+        "comparison is wrong (class order, target or features do not match the teacher), not "
+        "that the student is that much better or worse:\n\n" + "\n".join(lines)
+    )
+
+
+def dkd_note(records: Records) -> str:
+    """Why DKD's figures equal KD's on a binary system that ran both (empty otherwise)."""
+    systems = []
+    for system, recs in by_system(records).items():
+        methods = {r["method"] for r in recs if r["status"] == "ok"}
+        binary = any(dig(r, "dataset", "n_classes") == 2 for r in recs)
+        if binary and {"kd", "dkd"} <= methods:
+            systems.append(esc(system))
+    if not systems:
+        return ""
+    return (
+        f"DKD = KD on two classes ({', '.join(systems)}): DKD splits KD into a target-class "
+        "term (TCKD) and a non-target term (NCKD). With two classes there is one non-target "
+        "class, whose renormalised distribution is always 1, so NCKD vanishes and DKD is "
+        "α·TCKD; and TCKD on two classes is KD's loss itself. With the defaults (α = 1, the "
+        "same temperature, no warm-up) DKD "
+        "trains exactly like KD, so its figures equal KD's: not a bug, a property of the "
+        "method (Zhao et al., 2022)."
+    )
+
+
+def per_system_section(records: Records) -> str:
+    """One row per record with the headline numbers; n/a and failed rows included."""
+    table = md_table(
+        ["System", "Method (family)", "Status", "Metric", "Teacher → student",
+         "Retention [CI]", "Agreement", "p50 ms, teacher → student",
+         "Params, teacher → student", "Peak MB, teacher → student",
+         "$/1M, teacher → student", "Cost reduction"],
+        [_row(r) for r in records],
+        right=4,
+    )  # fmt: skip
+    notes = [_suspect_note(records), _params_note(records), _memory_note(records)]
+    notes = [n for n in (*notes, dkd_note(records)) if n]
+    return (
+        "## Per-system results\n\n"
+        "Every run record, whatever its status. Latency is the median (p50) per call from the "
+        f"profiles used as headline ({_latency_note(records)}); Agreement is top-1 agreement "
+        "with the teacher (r = Pearson correlation for regression); (↓): lower is better; "
+        "Peak MB is the peak resident memory of a fresh process serving the model; $/1M and "
+        "Cost reduction compare the cheapest deployments, as in the Results section. "
+        "Throughput and every other figure: `results.csv`.\n\n"
+        + table
+        + "".join(f"\n\n{n}" for n in notes)
+    )

@@ -1,0 +1,93 @@
+"""The per-system table's notes (black-box params, empty memory, DKD = KD on two classes),
+the gate sections' statuses, and chart axes that show negative reductions."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from matplotlib.figure import Figure
+
+from potstill.report import charts
+from potstill.report.system_table import dkd_note, per_system_section
+from potstill.report.validation import gates_section, validation_section
+from potstill.study.aggregate import summarise
+
+
+def system(rendered: Any, name: str) -> list[dict[str, Any]]:
+    return copy.deepcopy([r for r in rendered.records if r["system"] == name])
+
+
+def test_black_box_params_and_empty_memory_say_why(rendered):
+    records = system(rendered, "fraud-blackbox")
+    for r in records:
+        r["teacher"].update(params=None, backend="xgboost")
+        for p in r["profiles"]:
+            p["peak_memory_mb"] = None
+            p["settings"] = {"memory": False}
+            if p["model"] == "teacher":
+                p["params"] = 0
+    text = per_system_section(records)
+    row = next(line for line in text.splitlines() if "| kd (response) |" in line)
+    assert "— → 25.0k" in row.replace("\u00a0", " ")  # the teacher's count reads —
+    assert "Params teacher — : the teacher is a black box" in text
+    assert "fraud-blackbox (xgboost)" in text
+    assert "Peak MB — : memory probing was off (bench.memory: false) (fraud-blackbox)" in text
+    probed = system(rendered, "credit-default")
+    for r in probed:
+        for p in r["profiles"]:
+            p["peak_memory_mb"] = None
+            p["extra"] = {"cold_start": {"fresh_process_error": "SpecViolationError: state"}}
+    assert "Peak MB — : SpecViolationError: state (credit-default)" in per_system_section(probed)
+    assert "Peak MB —" not in per_system_section(system(rendered, "heart-disease"))
+
+
+def test_dkd_equals_kd_on_two_classes_is_explained(rendered):
+    records = system(rendered, "credit-default")
+    dkd = copy.deepcopy(next(r for r in records if r["method"] == "kd"))
+    dkd["method"] = "dkd"
+    records.append(dkd)
+    assert dkd_note(records) == ""  # the number of classes is not recorded: say nothing
+    for r in records:
+        r["dataset"]["n_classes"] = 2
+    note = dkd_note(records)
+    assert note.startswith("DKD = KD on two classes (credit-default)")
+    assert "NCKD vanishes" in note and "TCKD on two classes is KD's loss" in note
+    assert note in per_system_section(records)
+    for r in records:
+        r["dataset"]["n_classes"] = 3
+    assert dkd_note(records) == ""  # three classes: DKD differs from KD
+
+
+def test_gate_statuses_and_scratch_apart(rendered):
+    records = system(rendered, "credit-default")
+    kd = next(r for r in records if r["method"] == "kd")
+    kd["gates"].append(
+        {"name": "max_fairness_gap_increase", "threshold": 0.02, "value": None,
+         "passed": False, "status": "not measured", "reason": "not measured: no attribute"}
+    )  # fmt: skip
+    text = validation_section(records, [])
+    row = next(line for line in text.splitlines() if "max_fairness" in line)
+    assert "| not measured |" in row and "| pass |" not in row
+    section = gates_section(summarise(records))
+    students, baselines = section.split("**From-scratch baselines**")
+    assert "| baseline |" not in students and "| baseline |" in baselines
+    assert "never counted among the students that passed" in baselines
+    assert "| response | max_fairness_gap_increase | 0 | 0 | 1 | 1 |" in students
+
+
+@pytest.mark.parametrize("reduction", [-3.72, 0.5])
+def test_sector_chart_axis_shows_negative_reductions(
+    rendered: Any, monkeypatch: pytest.MonkeyPatch, reduction: float
+) -> None:
+    records = system(rendered, "credit-default")
+    for r in records:
+        if r["costs"] is not None:
+            r["costs"]["reduction"] = reduction
+    figures: list[Figure] = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
+    charts.create_charts(records, summarise(records), ["sector_reduction"])
+    (figure,) = figures
+    low, _ = figure.axes[0].get_ylim()
+    assert low < 100 * reduction if reduction < 0 else low == 0
