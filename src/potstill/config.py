@@ -433,3 +433,5 @@ def load_fleet(path: Path) -> FleetConfig:
         return FleetConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
+    except ConfigError as exc:  # a validator's own check (check_scalar): add the file
+        raise ConfigError(f"{path}: {exc}") from None

@@ -254,6 +254,32 @@ CASES += [
         "the teacher takes inputs of shape (4)",
     ),
 ]
+CASES += [
+    Case(
+        "gates-max-ece",
+        "message",
+        lambda tmp: [
+            "study",
+            str(_fleet(tmp, SYSTEM + "gates: {max_ece: 7}\n")),
+            "--out",
+            str(tmp / "out"),
+        ],
+        2,
+        "fleet.yaml: The 'max_ece' parameter of GatesConfig",
+    ),
+    Case(
+        "evaluate-level",
+        "message",
+        lambda tmp: [
+            "study",
+            str(_fleet(tmp, SYSTEM + "evaluate: {level: 3}\n")),
+            "--out",
+            str(tmp / "out"),
+        ],
+        2,
+        "fleet.yaml: The 'level' parameter of EvalConfig",
+    ),
+]
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
 
 

@@ -202,6 +202,14 @@ def _read_config(path: Path) -> Mapping[str, Any]:
     return data
 
 
+def _problem(err: Any) -> str:
+    """One pydantic error as ``field: message (got value)``; a potstill message already
+    shows the value it got."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    got = "" if "Got " in msg else f" (got {err.get('input')!r})"
+    return f"{'.'.join(str(p) for p in err['loc'])}: {msg}{got}"
+
+
 def _parse_gates(gates: Any, where: str) -> GatesConfig:
     if gates is None:
         return GatesConfig()
@@ -215,10 +223,7 @@ def _parse_gates(gates: Any, where: str) -> GatesConfig:
     except ConfigError as exc:
         raise ConfigError(f"Invalid {where}: {exc}") from exc
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(
             f"Invalid {where}: {problems}. Valid fields are {', '.join(GATE_NAMES)}."
         ) from exc
