@@ -12,6 +12,7 @@ hidden layers or a representation.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,15 @@ def test_study_report_names_the_split_and_keeps_regression_apart(fleet_study: Cl
     report = (fleet_study.folder / "report.md").read_text(encoding="utf-8")
     assert "split" in report.lower() and "Split" in report  # how the rows were split: the column
     assert "612.5%" not in report
-    for line in report.splitlines():  # regression retention is never pooled into accuracy
-        if "accuracy retention" in line.lower():
-            assert "rmse" not in line.lower()
+    # The accuracy retention counts the classification students only (never a regression's).
+    classified = [
+        r
+        for r in fleet_study.records.values()
+        if r["status"] == "ok" and r["family"] != "baseline" and r["problem"] == "classification"
+    ]
+    pooled = re.search(r"median accuracy retention[^(]*(?:\([^)]*\))?[^(]*\(n=(\d+)\)", report)
+    assert pooled is not None, "the summary gives no accuracy retention with its n"
+    assert int(pooled.group(1)) == len(classified)
 
 
 # ---------------------------------------------------------------------- potstill distill
