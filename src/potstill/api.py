@@ -34,8 +34,11 @@ __all__ = [
     "distill",
     "inspect",
     "methods",
+    "monitor",
     "prices",
+    "replay",
     "report",
+    "serve",
     "study",
 ]
 
@@ -311,3 +314,42 @@ def distill(
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:
+    """Validate command-line values like a YAML section; None means 'use the default'."""
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None
+
+
+def serve(student: Path, **options: Any) -> None:
+    """Serve a studied student (``students/<system>/<label>``) until interrupted; options
+    are the fields of :class:`~potstill.serve.ServeConfig`."""
+    from potstill.serve import ServeConfig
+    from potstill.serve.server import run_server
+
+    run_server(_settings(ServeConfig, {"student": student, **options}, "serve options"))
+
+
+def monitor(store: str, **options: Any) -> Any:
+    """Judge a serving store's recent windows; ``.broken`` when the latest window breaks a
+    threshold. Options are the fields of :class:`~potstill.serve.MonitorConfig`."""
+    from potstill.serve import MonitorConfig
+    from potstill.serve.monitor import monitor as judge
+    from potstill.serve.monitor_report import write_monitor_html
+
+    config = _settings(MonitorConfig, options, "monitor options")
+    result = judge(store, config)
+    if config.report is not None:
+        write_monitor_html(result, config.report)
+    return result
+
+
+def replay(student: Path, data: Path, **options: Any) -> dict[str, Any]:
+    """Send the rows of ``data`` to a server on this machine (see ``potstill replay``)."""
+    from potstill.serve import ReplayConfig
+    from potstill.serve.replay import replay as send
+
+    return send(Path(student), Path(data), _settings(ReplayConfig, options, "replay options"))

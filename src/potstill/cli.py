@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
-from potstill import api
+from potstill import api, cli_serve
 from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
 from potstill.errors import (
@@ -329,6 +329,9 @@ def _parse_classes(text: str) -> list[str]:
             f"teacher's outputs, e.g. good,bad. Got {text!r}."
         )
     return names
+
+
+cli_serve.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

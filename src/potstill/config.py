@@ -391,7 +391,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
     file's folder."""
-    for system in raw.get("systems") or []:
+    systems = raw.get("systems")
+    for system in systems if isinstance(systems, list) else []:  # the model refuses others
         if not isinstance(system, dict):
             continue
         for section in ("dataset", "teacher"):

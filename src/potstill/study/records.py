@@ -45,6 +45,7 @@ from potstill.study.deployments import (
 )
 from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
+from potstill.study.serving import write_serving_bundles
 from potstill.study.store import ResultStore
 from potstill.study.teacher_check import system_warnings
 from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
@@ -228,6 +229,7 @@ def write_records(
     store = ResultStore(ctx.out)
     for r in records:
         store.write(r)
+    write_serving_bundles(spec, ctx.out, task, teacher, records)
     return records
 
 
