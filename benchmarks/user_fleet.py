@@ -289,16 +289,25 @@ def _float(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def _best(rows: pd.DataFrame) -> tuple[pd.Series | None, bool]:
-    """The best distilled student that passes every gate (by retention), else the best."""
+def gate_statuses(study: Path, system: str, method: str) -> dict[str, str]:
+    """Each gate's status ('pass', 'fail', 'not measured') from the run's record."""
+    record = json.loads((study / "records" / f"{system}__{method}.json").read_text())
+    return {g["name"]: g.get("status", "pass" if g["passed"] else "fail") for g in record["gates"]}
+
+
+def _best(rows: pd.DataFrame, study: Path) -> tuple[pd.Series | None, dict[str, str]]:
+    """The best distilled student (by retention) that fails no gate, else the best; and its
+    gates. A gate that could not be measured is not a failure (it is under --strict)."""
     students = rows[(rows["status"] == "ok") & (rows["family"] != "baseline")]
     students = students[students["retention"].notna()]
     if students.empty:
-        return None, False
-    passing = students[(students["gates_total"] > 0) & (students["gates_passed"] ==
-                                                        students["gates_total"])]  # fmt: skip
+        return None, {}
+    gates = {m: gate_statuses(study, s, m) for s, m in zip(students["system"],
+                                                            students["method"], strict=True)}  # fmt: skip
+    passing = students[["fail" not in gates[m].values() for m in students["method"]]]
     pool = passing if not passing.empty else students
-    return pool.loc[pool["retention"].idxmax()], not passing.empty
+    best = pool.loc[pool["retention"].idxmax()]
+    return best, gates[best["method"]]
 
 
 def _verdict(best: pd.Series, scratch: pd.Series | None) -> str:
@@ -315,7 +324,9 @@ def _verdict(best: pd.Series, scratch: pd.Series | None) -> str:
     return "tie"
 
 
-def summarise_system(rows: pd.DataFrame, system: UserSystem, run: dict[str, Any]) -> dict:
+def summarise_system(
+    rows: pd.DataFrame, system: UserSystem, run: dict[str, Any], study: Path
+) -> dict[str, Any]:
     """One system's line of the table, read from its rows of results.csv."""
     out: dict[str, Any] = {"system": system.name, "teacher_format": system.fmt,
                            "metric": system.metric, "exit_code": run["exit_code"],
@@ -329,14 +340,14 @@ def summarise_system(rows: pd.DataFrame, system: UserSystem, run: dict[str, Any]
     failed = rows[rows["status"] == "failed"]
     if not failed.empty:
         out["failed"] = dict(zip(failed["method"], failed["reason"].str[:200], strict=True))
-    best, passes = _best(rows)
+    best, gates = _best(rows, study)
     if best is None:
         return {**out, "best_student": None}
     scratch = rows[(rows["family"] == "baseline") & (rows["status"] == "ok")]
     return {
         **out,
         "best_student": best["method"],
-        "best_passes_gates": passes,
+        "best_gates": gates,
         "student_metric": _float(best["student_metric"]),
         "retention": _float(best["retention"]),
         "retention_ci": [_float(best["retention_low"]), _float(best["retention_high"])],
@@ -376,7 +387,8 @@ def main() -> None:
         "total_s": round(time.perf_counter() - t0, 1),
         "study": str(study),
         "systems": [
-            summarise_system(table[table["system"] == s.name], s, runs[s.name]) for s in systems
+            summarise_system(table[table["system"] == s.name], s, runs[s.name], study)
+            for s in systems
         ],
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
