@@ -21,6 +21,9 @@ from builders import UserSystem
 from cli_helpers import PY_TRACEBACK, CliRun, run_cli, write_fleet
 from torch import nn
 
+#: Two small studies, about 25 s on two cores.
+pytestmark = pytest.mark.slow
+
 #: Exit code of a study some of whose runs failed (README, ``potstill --help``).
 EXIT_RUNS_FAILED = 3
 

@@ -23,6 +23,9 @@ from cli_helpers import BUILDERS, PY_TRACEBACK, CliRun, run_cli
 
 NAMES = list(BUILDERS)
 
+#: Every test here runs the fleet study (about 90 s on two cores) or a distil run.
+pytestmark = pytest.mark.slow
+
 
 def _ok(records: dict[str, dict[str, Any]], method: str) -> dict[str, Any]:
     assert method in records, f"no '{method}' record; records: {sorted(records)}"
@@ -172,7 +175,6 @@ def _distill_methods(system: UserSystem) -> list[str]:
 DISTILLED = [n for n in NAMES if n != "credit_hgb"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", DISTILLED)
 def test_distill_each_user_teacher(
     name: str, user_systems: dict[str, UserSystem], tmp_path: Path, _cache: Path
