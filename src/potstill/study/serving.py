@@ -193,8 +193,8 @@ def write_serving_bundles(
                 _write_bundle(folder, task, teacher, record, spec.dataset.target)
             except (PotstillError, OSError) as exc:
                 why = f"the serving bundle could not be written: {exc}"
-        if why is not None:
-            log.warning("%s/%s cannot be served: %s", spec.name, record.method, why)
+        if why is not None:  # expected for encoded systems: info, and schema.json says why
+            log.info("%s/%s cannot be served: %s", spec.name, record.method, why)
             atomic_write_json(
                 folder / "schema.json",
                 {"format": SCHEMA_FORMAT, "version": _VERSION, "servable": False,
