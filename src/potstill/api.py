@@ -262,6 +262,8 @@ def distill(
     sensitive_is_feature: bool = False,
     allow_weak_teacher: bool = False,
     teacher_architecture: Path | None = None,
+    allow_larger: bool = False,
+    problem: str | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -279,8 +281,9 @@ def distill(
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
-    (the JSON spec of a weights-only teacher) is ``teacher.architecture``. ``on_event`` is
-    called with every event of the run.
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``;
+    ``allow_larger`` is ``student.allow_larger`` and ``problem`` is ``dataset.problem``.
+    ``on_event`` is called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
@@ -295,8 +298,10 @@ def distill(
         teacher_spec["input_shape"] = list(input_shape)
     if max_length is not None:
         teacher_spec["max_length"] = max_length
+    if problem is not None:
+        dataset["problem"] = problem
     system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
-              "student": {"width": width}}  # fmt: skip
+              "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
     raw: dict[str, Any] = {
         "name": Path(out).name or "distill",
         "systems": [system],
