@@ -289,25 +289,34 @@ def _float(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def gate_statuses(study: Path, system: str, method: str) -> dict[str, str]:
-    """Each gate's status ('pass', 'fail', 'not measured') from the run's record."""
-    record = json.loads((study / "records" / f"{system}__{method}.json").read_text())
-    return {g["name"]: g.get("status", "pass" if g["passed"] else "fail") for g in record["gates"]}
+def gate_statuses(row: pd.Series) -> dict[str, str]:
+    """Each gate's status ('pass', 'fail', 'not measured') from results.csv's gate columns."""
+    return {
+        str(column).removeprefix("gate_"): str(value)
+        for column, value in row.items()
+        if str(column).startswith("gate_") and isinstance(value, str)
+    }
 
 
-def _best(rows: pd.DataFrame, study: Path) -> tuple[pd.Series | None, dict[str, str]]:
-    """The best distilled student (by retention) that fails no gate, else the best; and its
-    gates. A gate that could not be measured is not a failure (it is under --strict)."""
+def _best(rows: pd.DataFrame) -> tuple[pd.Series | None, dict[str, str], bool]:
+    """The best distilled student (by retention) that fails no gate, else the best; its
+    gates; whether it fails none. A gate that could not be measured is not a failure (it
+    is under --strict)."""
     students = rows[(rows["status"] == "ok") & (rows["family"] != "baseline")]
     students = students[students["retention"].notna()]
     if students.empty:
-        return None, {}
-    gates = {m: gate_statuses(study, s, m) for s, m in zip(students["system"],
-                                                            students["method"], strict=True)}  # fmt: skip
-    passing = students[["fail" not in gates[m].values() for m in students["method"]]]
+        return None, {}, False
+    passing = students[["fail" not in gate_statuses(r).values() for _, r in students.iterrows()]]
     pool = passing if not passing.empty else students
     best = pool.loc[pool["retention"].idxmax()]
-    return best, gates[best["method"]]
+    return best, gate_statuses(best), not passing.empty
+
+
+def _headline(best: pd.Series, gates: dict[str, str], passed: bool) -> str:
+    if passed:
+        return f"best student that passes the gates: {best['method']}"
+    failed = ", ".join(name for name, status in gates.items() if status == "fail")
+    return f"no student passes the gates; best failing: {best['method']} (fails {failed})"
 
 
 def _verdict(best: pd.Series, scratch: pd.Series | None) -> str:
@@ -324,9 +333,7 @@ def _verdict(best: pd.Series, scratch: pd.Series | None) -> str:
     return "tie"
 
 
-def summarise_system(
-    rows: pd.DataFrame, system: UserSystem, run: dict[str, Any], study: Path
-) -> dict[str, Any]:
+def summarise_system(rows: pd.DataFrame, system: UserSystem, run: dict[str, Any]) -> dict[str, Any]:
     """One system's line of the table, read from its rows of results.csv."""
     out: dict[str, Any] = {"system": system.name, "teacher_format": system.fmt,
                            "metric": system.metric, "exit_code": run["exit_code"],
@@ -340,13 +347,15 @@ def summarise_system(
     failed = rows[rows["status"] == "failed"]
     if not failed.empty:
         out["failed"] = dict(zip(failed["method"], failed["reason"].str[:200], strict=True))
-    best, gates = _best(rows, study)
+    best, gates, passed = _best(rows)
     if best is None:
-        return {**out, "best_student": None}
+        return {**out, "best_student": None, "headline": "no distilled student was measured"}
     scratch = rows[(rows["family"] == "baseline") & (rows["status"] == "ok")]
     return {
         **out,
         "best_student": best["method"],
+        "best_passes_gates": passed,
+        "headline": _headline(best, gates, passed),
         "best_gates": gates,
         "student_metric": _float(best["student_metric"]),
         "retention": _float(best["retention"]),
@@ -387,8 +396,7 @@ def main() -> None:
         "total_s": round(time.perf_counter() - t0, 1),
         "study": str(study),
         "systems": [
-            summarise_system(table[table["system"] == s.name], s, runs[s.name], study)
-            for s in systems
+            summarise_system(table[table["system"] == s.name], s, runs[s.name]) for s in systems
         ],
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
