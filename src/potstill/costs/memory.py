@@ -49,6 +49,28 @@ def export_torchscript(module: torch.nn.Module, path: Path) -> Path:
     return path
 
 
+def _watch_rss(proc: subprocess.Popen[str], artefact: Path, timeout_s: float) -> tuple[int, int]:
+    """Sample the probe's resident memory until it exits: (peak bytes, samples taken)."""
+    peak, samples = 0, 0
+    watched = psutil.Process(proc.pid)
+    start = time.perf_counter()
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+            samples += 1
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            break  # the probe has just exited; its peak is in VmHWM
+        if time.perf_counter() - start > timeout_s:
+            proc.kill()
+            proc.wait()
+            raise BenchError(
+                f"The memory probe of '{artefact}' ran longer than {timeout_s:g} s and was "
+                "stopped. Turn memory measurement off (memory=False) for this model."
+            )
+        time.sleep(_SAMPLE_INTERVAL_S)
+    return peak, samples
+
+
 def fresh_process_probe(
     kind: str,
     artefact: Path,
@@ -77,27 +99,10 @@ def fresh_process_probe(
         "--calls",
         str(calls),
     ]
-    peak_sampled = 0
-    samples = 0
-    start = time.perf_counter()
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
-        watched = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                peak_sampled = max(peak_sampled, watched.memory_info().rss)
-                samples += 1
-            except (psutil.NoSuchProcess, psutil.ZombieProcess):
-                break  # the probe has just exited; its peak is in VmHWM
-            if time.perf_counter() - start > timeout_s:
-                proc.kill()
-                proc.wait()
-                raise BenchError(
-                    f"The memory probe of '{artefact}' ran longer than {timeout_s:g} s and was "
-                    "stopped. Turn memory measurement off (memory=False) for this model."
-                )
-            time.sleep(_SAMPLE_INTERVAL_S)
+        peak_sampled, samples = _watch_rss(proc, artefact, timeout_s)
         stdout, stderr = proc.communicate()
     input_path.unlink(missing_ok=True)
     if proc.returncode != 0:

@@ -12,7 +12,7 @@ from typing import get_args
 import numpy as np
 
 from potstill._validation import check_choice, check_scalar
-from potstill.data.table import _check_columns, _present, read_table
+from potstill.data.columns import check_columns, present, read_table
 from potstill.errors import DataError
 from potstill.types import DatasetInfo, Sector, Split, Task
 
@@ -39,15 +39,15 @@ def load_text_corpus(
     check_scalar(k, "k", owner="load_text_corpus", ge=1, integer=True)
     path = Path(path)
     frame, _ = read_table(path)
-    _check_columns(path, list(frame.columns), "text column", [text_column])
-    present = _present(frame[text_column])
-    n_missing = int((~present).sum())
+    check_columns(path, list(frame.columns), "text column", [text_column])
+    has_text = present(frame[text_column])
+    n_missing = int((~has_text).sum())
     if n_missing > len(frame) / 2:
         raise DataError(
             f"The text column '{text_column}' of {path} is empty in {n_missing} of {len(frame)} "
             "rows (more than half). Choose the column that holds the texts."
         )
-    texts = frame.loc[present, text_column].astype(str).str.strip().to_numpy(dtype=object)
+    texts = frame.loc[has_text, text_column].astype(str).str.strip().to_numpy(dtype=object)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))
     if max_rows is not None:

@@ -283,6 +283,23 @@ def _missing_cells(frame: pd.DataFrame, target: str, parts: Sequence[np.ndarray]
     return [int(empty[idx].sum()) for idx in parts]
 
 
+def _subsample(
+    frame: pd.DataFrame, y: np.ndarray, sensitive: pd.Series | None, note: str,
+    max_rows: int, *, seed: int, stratify: bool,
+) -> tuple[pd.DataFrame, np.ndarray, pd.Series | None, str]:  # fmt: skip
+    """``max_rows`` rows drawn before splitting, and the note that says so."""
+    rows = subsample_indices(y, max_rows, seed=seed, stratify=stratify)
+    how = "stratified" if stratify else "at random"
+    note = f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows)."
+    return frame.iloc[rows], y[rows], None if sensitive is None else sensitive.iloc[rows], note
+
+
+def _sensitive_strings(sensitive: pd.Series) -> np.ndarray:
+    """The sensitive values per row as strings, a missing one as :data:`MISSING`."""
+    raw = sensitive.astype(object)
+    return np.asarray(raw.where(raw.notna(), MISSING).astype(str), dtype=object)
+
+
 def build_task(
     frame: pd.DataFrame, *, target: str, problem: Problem, name: str, sector: Sector,
     info: DatasetInfo, metric: str | None = None, sensitive: pd.Series | None = None,
@@ -317,18 +334,13 @@ def build_task(
                              class_names=class_names, max_rows=max_rows)  # fmt: skip
     else:
         if max_rows is not None and max_rows < len(frame):
-            rows = subsample_indices(y_all, max_rows, seed=seed, stratify=stratify)
-            how = "stratified" if stratify else "at random"
-            note = f"{note} Subsampled to {len(rows)} of {len(frame)} rows ({how}, max_rows)."
-            frame, y_all = frame.iloc[rows], y_all[rows]
-            sensitive = None if sensitive is None else sensitive.iloc[rows]
+            frame, y_all, sensitive, note = _subsample(
+                frame, y_all, sensitive, note, max_rows, seed=seed, stratify=stratify
+            )
         parts = split_indices(y_all, seed=seed, val_size=split.val_share,
                               test_size=split.test_share, stratify=stratify,
                               class_names=class_names)  # fmt: skip
-    sens: np.ndarray | None = None
-    if sensitive is not None:
-        raw = sensitive.astype(object)
-        sens = np.asarray(raw.where(raw.notna(), MISSING).astype(str), dtype=object)
+    sens = None if sensitive is None else _sensitive_strings(sensitive)
     splits, feature_names = _features(frame, target, parts, name=name, text_column=text_column,
                                       encode=encode, categorical=categorical)  # fmt: skip
     train, val, test = (

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from potstill.data.table import read_table
+from potstill.data.columns import read_table
 from potstill.errors import ConfigError, DataError, missing_dependency
 from potstill.serve.bundle import Bundle, load_bundle
 from potstill.serve.config import ReplayConfig
