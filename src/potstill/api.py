@@ -290,35 +290,40 @@ def distill(
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
                                   sensitive_is_feature)}  # fmt: skip
-    teacher_spec: dict[str, Any] = {
-        "path": str(teacher), "trust_pickle": trust_pickle, "allow_weak": allow_weak_teacher,
-        "architecture": None if teacher_architecture is None else str(teacher_architecture),
-    }  # fmt: skip
-    if input_shape is not None:
-        teacher_spec["input_shape"] = list(input_shape)
-    if max_length is not None:
-        teacher_spec["max_length"] = max_length
+    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
+                    "allow_weak": allow_weak_teacher, "input_shape": input_shape,
+                    "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
     if problem is not None:
         dataset["problem"] = problem
-    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
+    system = {"name": "system", "dataset": dataset,
+              "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
               "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
-    raw: dict[str, Any] = {
-        "name": Path(out).name or "distill",
-        "systems": [system],
-        "grid": ["scratch", *methods],
-    }
-    if quick:
-        from potstill.costs import PRESETS
-        from potstill.evaluate import EvalConfig
-
-        raw["train"] = {"epochs": 10, "patience": 4}
-        raw["bench"] = dict(PRESETS["quick"])
-        raw["evaluate"] = EvalConfig.quick().model_dump()
+    raw: dict[str, Any] = {"name": Path(out).name or "distill", "systems": [system],
+                           "grid": ["scratch", *methods], **(_quick() if quick else {})}  # fmt: skip
     try:
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _plain(value: Any) -> Any:
+    """A command-line value as the YAML would hold it (a path as text, a shape as a list)."""
+    if isinstance(value, Path):
+        return str(value)
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def _quick() -> dict[str, Any]:
+    """The settings of a smoke run: short training, the harnesses' quick presets."""
+    from potstill.costs import PRESETS
+    from potstill.evaluate import EvalConfig
+
+    return {
+        "train": {"epochs": 10, "patience": 4},
+        "bench": dict(PRESETS["quick"]),
+        "evaluate": EvalConfig.quick().model_dump(),
+    }
 
 
 def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:
