@@ -21,6 +21,8 @@ from builders import UserSystem
 from builders_media import TEXT_MAX_LENGTH
 from cli_helpers import BUILDERS, PY_TRACEBACK, CliRun, run_cli
 
+from potstill.evaluate.sanity import is_suspect
+
 NAMES = list(BUILDERS)
 
 #: Every test here runs the fleet study (about 90 s on two cores) or a distil run.
@@ -151,15 +153,24 @@ def test_study_report_names_the_split_and_keeps_regression_apart(fleet_study: Cl
     report = (fleet_study.folder / "report.md").read_text(encoding="utf-8")
     assert "split" in report.lower() and "Split" in report  # how the rows were split: the column
     assert "612.5%" not in report
-    # The accuracy retention counts the classification students only (never a regression's).
+    # The accuracy retention counts the classification students only (never a regression's),
+    # and leaves out the suspect retentions, saying how many.
     classified = [
         r
         for r in fleet_study.records.values()
         if r["status"] == "ok" and r["family"] != "baseline" and r["problem"] == "classification"
     ]
+    suspect = [r for r in classified if is_suspect(r)]
     pooled = re.search(r"median accuracy retention[^(]*(?:\([^)]*\))?[^(]*\(n=(\d+)\)", report)
     assert pooled is not None, "the summary gives no accuracy retention with its n"
-    assert int(pooled.group(1)) == len(classified)
+    assert int(pooled.group(1)) == len(classified) - len(suspect)
+    distilled = [
+        r for r in fleet_study.records.values() if r["status"] == "ok" and r["family"] != "baseline"
+    ]
+    left_out = sum(is_suspect(r) for r in distilled)
+    if left_out:
+        phrase = f"Left out of every retention figure: {left_out} suspect retention"
+        assert phrase in " ".join(report.split())
 
 
 # ---------------------------------------------------------------------- potstill distill
