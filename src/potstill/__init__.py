@@ -7,8 +7,15 @@ the box that owns it.
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+# ONNX Runtime (>= 1.2x on Linux) keeps a telemetry device id and an event store under
+# ~/.cache/Microsoft and a session file in the temp folder unless this is set before it
+# loads; potstill writes only inside its output folder and its teacher cache, and sends
+# nothing anywhere. A value the user set wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Public name -> module that defines it. Imported on first access (PEP 562), so that
 # ``import potstill.errors`` stays cheap and no box imports the whole package.

@@ -220,6 +220,11 @@ class Quality:
     - ``robustness``: ``{"perturbations": {"gaussian_noise": {"severity": [..],
       "teacher": [..], "student": [..]}, ...}, "metric": .., "robust_retention": ..}`` (student metric /
       teacher metric averaged over every perturbed point).
+    - ``versus_scratch`` (a distilled student; ``None`` for the from-scratch one): the paired
+      bootstrap of distilled − scratch on the same test rows, in the metric's better
+      direction (:mod:`potstill.evaluate.verdict`): ``{"metric", "higher_is_better",
+      "value", "low", "high", "level", "share_above_zero", "p_helped", "p_hurt",
+      "n_resamples", "n_seeds", "n_test", "verdict"}``.
     """
 
     metric: str
@@ -234,6 +239,7 @@ class Quality:
     calibration: Mapping[str, Any] | None = None
     fairness: Mapping[str, Any] | None = None
     robustness: Mapping[str, Any] | None = None
+    versus_scratch: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- costs

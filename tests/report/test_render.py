@@ -178,7 +178,12 @@ def test_summary_and_claims(rendered):
     assert "fell by 67.1% on average" in md  # 10.06 / 15
     assert "median accuracy retention (classification systems) was 97.0% (n=12)" in md
     assert "Regression systems, kept apart" in md and "median 93.0% (n=3)" in md
-    assert "beat the from-scratch student on 6 of 7 systems" in md
+    assert (
+        "over 7 systems: 5 helped (CI above 0), 1 hurt (CI below 0), 1 no measurable "
+        "difference. Per distilled run (18, uncorrected): 11 helped (CI above 0), 2 hurt "
+        "(CI below 0), 5 no measurable difference." in md
+    )
+    assert "CIs overlap" not in md and "beat the from-scratch" not in md
     claims = {
         r["Figure"]: r for r in table_after(md, "## The paper's claims beside our measurements")
     }
@@ -247,6 +252,9 @@ def test_results_csv_one_row_per_record(rendered):
     assert float(kd["cost_reduction"]) == 0.80
     assert float(kd["retention"]) == 0.99
     assert float(kd["teacher_p50_ms"]) == 4.0 and kd["student_runtime"] == "eager"
+    assert float(kd["gain_vs_scratch_low"]) == pytest.approx(0.82 * 0.99 - 0.78 - 0.005)
+    assert kd["verdict_vs_scratch"] == "helped (CI above 0)"
+    assert by_key[("credit-default", "scratch")]["verdict_vs_scratch"] == ""
     failed = by_key[("readmission", "rkd")]
     assert failed["status"] == "failed" and failed["cost_reduction"] == ""
     assert "NaN" in failed["reason"]

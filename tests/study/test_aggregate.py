@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from potstill.errors import StoreError
+from potstill.evaluate.verdict import HELPED, HURT, NO_DIFFERENCE, NOT_MEASURED
 from potstill.study.aggregate import (
     dig,
     distill_vs_scratch,
@@ -21,6 +22,7 @@ from potstill.study.aggregate import (
     group_stat,
     summarise,
 )
+from potstill.study.outcome import system_outcome
 
 
 def _fixture_module() -> ModuleType:
@@ -110,25 +112,54 @@ def test_distillation_vs_scratch(records):
     assert (credit.best_method, credit.best_family) == ("kd", "response")
     assert credit.scratch is not None and credit.scratch.value == pytest.approx(0.78)
     assert credit.difference == pytest.approx(0.82 * 0.99 - 0.78)
-    assert credit.helped is True
-    assert credit.ci_separated is False  # [0.7918, 0.8318] overlaps [0.76, 0.80]
+    assert credit.gain is not None and credit.gain["value"] == pytest.approx(0.82 * 0.99 - 0.78)
+    assert credit.verdict == credit.corrected_verdict == HELPED
+    assert credit.p_holm == pytest.approx(0.003)  # 0.001 × 3 methods
+    assert [m.verdict for m in credit.methods] == [HELPED] * 3
     assert credit.best_retention is not None and credit.best_retention.value == 0.99
     fraud = comparisons["fraud-blackbox"]  # scratch 0.891 beats kd 0.90 * 0.98 = 0.882
-    assert fraud.helped is False
+    assert fraud.corrected_verdict == HURT
     assert fraud.difference == pytest.approx(0.882 - 0.891)
     concrete = comparisons["concrete-strength"]  # rmse: lower is better
     assert concrete.higher_is_better is False
     assert concrete.best_method == "kd"  # 5 / 0.96 is the lowest rmse
     assert concrete.difference == pytest.approx(5 / 0.96 - 5.6)
-    assert concrete.helped is True
-    assert concrete.ci_separated is True  # [5.108, 5.308] vs [5.5, 5.7]
+    assert concrete.gain is not None and concrete.gain["value"] == pytest.approx(5.6 - 5 / 0.96)
+    assert concrete.corrected_verdict == HELPED
+    heart = comparisons["heart-disease"]  # kd +0.030, fitnet ±0, rkd −0.0085
+    verdicts = {m.method: m.verdict for m in heart.methods}
+    assert verdicts == {"kd": HELPED, "fitnet": NO_DIFFERENCE, "rkd": HURT}
+    readmission = comparisons["readmission"]  # kd +0.0225 ± 0.03: not measurable
+    assert readmission.corrected_verdict == NO_DIFFERENCE
+    assert readmission.p_holm == pytest.approx(0.4)  # Holm of [0.2, 0.2]
+
+
+def test_a_best_that_helps_alone_may_not_survive_best_of_k(records):
+    credit = copy.deepcopy([r for r in records if r["system"] == "credit-default"])
+    for r in credit:
+        if r["method"] == "kd":  # helped on its own interval, p = 0.01
+            r["quality"]["versus_scratch"]["p_helped"] = 0.01
+        elif r["method"] != "scratch":  # two more methods that did nothing
+            r["quality"]["versus_scratch"].update(low=-0.01, p_helped=0.3)
+    (c,) = distill_vs_scratch(credit)
+    assert c.verdict == HELPED  # uncorrected
+    assert c.p_holm == pytest.approx(0.03) and c.corrected_verdict == NO_DIFFERENCE
 
 
 def test_comparison_without_scratch_says_why(records):
     without = [r for r in records if not (r["system"] == "tool-wear" and r["method"] == "scratch")]
     tool = next(c for c in distill_vs_scratch(without) if c.system == "tool-wear")
-    assert tool.helped is None and tool.difference is None
+    assert tool.scratch is None and tool.difference is None
     assert "from-scratch" in tool.note
+
+
+def test_a_record_without_a_paired_comparison_is_not_measured(records):
+    old = copy.deepcopy([r for r in records if r["system"] == "tool-wear"])
+    for r in old:
+        r["quality"].pop("versus_scratch", None)
+    (c,) = distill_vs_scratch(old)
+    assert c.corrected_verdict == c.verdict == NOT_MEASURED
+    assert "no paired comparison" in c.note
 
 
 def test_gate_counts_by_family(records):
@@ -201,6 +232,7 @@ def test_to_rows_are_flat_and_name_their_table(records):
         "retention_benchmark",
         "retention_regression",
         "vs_scratch",
+        "vs_scratch_methods",
         "gates",
         "excluded",
     }
@@ -211,6 +243,10 @@ def test_to_rows_are_flat_and_name_their_table(records):
     credit = next(r for r in rows if r["table"] == "vs_scratch" and r["group"] == "credit-default")
     assert credit["scratch_value"] == pytest.approx(0.78)
     assert credit["best_method"] == "kd"
+    assert credit["corrected_verdict"] == HELPED and credit["gain_low"] == pytest.approx(0.0268)
+    rkd = next(r for r in rows if r["table"] == "vs_scratch_methods" and r["method"] == "rkd"
+               and r["group"] == "heart-disease")  # fmt: skip
+    assert rkd["verdict"] == HURT and rkd["gain_value"] == pytest.approx(0.85 * 0.94 - 0.8075)
 
 
 def test_empty_and_malformed_records_raise_store_error(records):
@@ -269,3 +305,14 @@ def test_suspect_retention_and_negative_cost_are_left_out_and_listed(records):
     assert (s.left_out_count("retention"), s.left_out_count("cost reduction")) == (1, 1)
     assert base.left_out == ()
     assert {row["table"] for row in s.to_rows()} >= {"left_out"}
+
+
+def test_the_run_outcome_gives_the_best_of_k_verdict(records):
+    # credit-default: kd is the best and helped; Holm over 3 methods gives p 0.003 < 0.025
+    assert system_outcome("credit-default", records).verdict == f"{HELPED}; best of 3, Holm"
+    assert system_outcome("fraud-blackbox", records).verdict == HURT
+    old = copy.deepcopy(records)
+    for r in old:
+        if r.get("quality"):
+            r["quality"].pop("versus_scratch", None)
+    assert system_outcome("tool-wear", old).verdict == "no paired comparison with scratch"

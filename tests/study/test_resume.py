@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from potstill.config import FleetConfig, load_fleet
+from potstill.evaluate import EvalConfig
 from potstill.study import run_study
 from potstill.study.resume import prepare_resume, system_hashes
+from potstill.study.versus import combined_versus_scratch
 
 SYSTEMS = {"alpha": "good", "beta": "good"}
 
@@ -122,7 +124,17 @@ def test_changing_one_system_reruns_it_alone(
     first = run_study(load_fleet(fleet), out)
     assert first.new_records == 4 and first.exit_code == 0
     beta = {p.name: p.stat().st_mtime_ns for p in (out / "records").glob("beta__*.json")}
-    old_hash = json.loads((out / "records" / "alpha__kd.json").read_text())["system_hash"]
+    kd = json.loads((out / "records" / "alpha__kd.json").read_text())
+    old_hash = kd["system_hash"]
+    versus = kd["quality"]["versus_scratch"]  # paired with scratch on the same test rows
+    assert versus["n_resamples"] == 20 and versus["n_test"] == kd["quality"]["n_test"]
+    assert versus["low"] <= versus["value"] <= versus["high"] and versus["verdict"]
+    scratch = json.loads((out / "records" / "alpha__scratch.json").read_text())
+    assert scratch["quality"]["versus_scratch"] is None
+    recomputed = combined_versus_scratch([out], "alpha__scratch", "alpha__kd",
+                                         EvalConfig(n_resamples=20, robustness=False))  # fmt: skip
+    assert recomputed.to_record() == versus  # the kept scores reproduce the record's figure
+    assert "Verdict (best of k)" in (out / "report.md").read_text()
 
     fleet.write_text(fleet_yaml(user_files, SYSTEMS, {"alpha": {"grid": ["scratch", "dist"]}}))
     with caplog.at_level(logging.WARNING):
@@ -137,6 +149,7 @@ def test_changing_one_system_reruns_it_alone(
     assert {r["system_hash"] for r in alpha.values()} != {old_hash}
     moved = superseded(out)
     assert "records/alpha__kd.json" in moved and "students/alpha" in moved
+    assert "predictions/alpha__kd.npz" in moved  # the test scores follow their record
     assert not (out / "students" / "alpha" / "kd").exists()
     assert "alpha" in (out / "report.md").read_text() and "beta" in (out / "report.md").read_text()
 

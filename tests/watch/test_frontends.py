@@ -30,7 +30,7 @@ T0 = 1_700_000_000.0
 OUTCOME = SystemOutcome(
     system="bc", teacher="ensemble", metric="accuracy", teacher_value=0.97, best="kd",
     retention=0.991, retention_low=0.975, retention_high=1.004, cost_reduction=0.83,
-    verdict="better than scratch", gates="pass", records=4,
+    verdict="helped (CI above 0)", gates="pass", records=4,
 )  # fmt: skip
 STAGES = [("data", ""), ("teacher", ""), ("train", "scratch"), ("train", "kd"),
           ("evaluate", "kd"), ("bench", "")]  # fmt: skip
@@ -118,7 +118,7 @@ def test_summary_table_and_exit_meaning() -> None:
                   new_records=8, exit_code=0, plain=True)  # fmt: skip
     text = console.file.getvalue()  # type: ignore[attr-defined]
     for value in ("bc", "ensemble (accuracy 0.97)", "kd", "99.1% [97.5, 100.4]", "83.0%",
-                  "better than scratch", "pass", "(8 new records in /o)", "exit code 0:"):  # fmt: skip
+                  "helped (CI above 0)", "pass", "(8 new records in /o)", "exit code 0:"):  # fmt: skip
         assert value in text, value
 
 

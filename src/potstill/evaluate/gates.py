@@ -231,4 +231,5 @@ def quality_from_dict(data: Mapping[str, Any], *, where: str = "quality") -> Qua
         calibration=data.get("calibration"),
         fairness=data.get("fairness"),
         robustness=data.get("robustness"),
+        versus_scratch=data.get("versus_scratch"),
     )

@@ -61,6 +61,10 @@ HEADLINE_COLUMNS = (
     "retention",
     "retention_low",
     "retention_high",
+    "gain_vs_scratch",
+    "gain_vs_scratch_low",
+    "gain_vs_scratch_high",
+    "verdict_vs_scratch",
     "agreement",
     "pearson",
     "teacher_runtime",
@@ -176,6 +180,10 @@ def headline(record: Mapping[str, Any]) -> dict[str, Any]:
         row[f"{name}_high"] = dig(record, "quality", key, "high")
     for suffix in ("", "_low", "_high"):
         row[f"retention{suffix}"] = dig(record, "quality", "retention", suffix[1:] or "value")
+        row[f"gain_vs_scratch{suffix}"] = dig(
+            record, "quality", "versus_scratch", suffix[1:] or "value"
+        )
+    row["verdict_vs_scratch"] = dig(record, "quality", "versus_scratch", "verdict")
     return {key: row.get(key) for key in HEADLINE_COLUMNS}
 
 

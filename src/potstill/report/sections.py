@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate.verdict import HELPED, HURT, NO_DIFFERENCE
 from potstill.report.claims import PAPER_CLAIMS, PAPER_TITLE, Claim
 from potstill.report.format import (
     MISSING,
@@ -25,6 +26,7 @@ from potstill.report.format import (
     plural,
     pp,
 )
+from potstill.report.verdicts import gain_text, methods_table, p_text, verdict_sentence
 from potstill.report.waterfalls import size_warnings
 from potstill.study.aggregate import (
     BENCHMARK,
@@ -48,12 +50,6 @@ Records = Sequence[Mapping[str, Any]]
 def _family_medians(summary: StudySummary) -> str:
     parts = [f"{s.group} {pct(s.median)} (n={s.n})" for s in summary.retention_by_family]
     return ", ".join(parts) if parts else "no family had a measured retention"
-
-
-def _helped_count(summary: StudySummary) -> tuple[int, int, int]:
-    compared = [c for c in summary.comparisons if c.helped is not None]
-    helped = [c for c in compared if c.helped]
-    return len(helped), len(compared), sum(bool(c.ci_separated) for c in helped)
 
 
 def _left_out(summary: StudySummary, statistic: str, what: str, of: str = "it") -> str:
@@ -101,7 +97,6 @@ def summary_section(records: Records, summary: StudySummary) -> str:
     sectors = ", ".join(
         f"{s} {n}" for s, n in sorted(per_sector.items(), key=lambda kv: order.get(kv[0], 99))
     )
-    helped, compared, separated = _helped_count(summary)
     statuses = [r["status"] for r in records]
     n_na, n_failed = statuses.count("not_applicable"), statuses.count("failed")
     parts = [
@@ -111,10 +106,7 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         f"{plural(len(bench), 'benchmark system')}, reported separately."
     ]
     parts += _figures(summary)
-    parts.append(
-        f"The best distilled student beat the from-scratch student on {helped} of "
-        f"{plural(compared, 'system')} ({separated} with non-overlapping confidence intervals)."
-    )
+    parts.append(verdict_sentence(summary))
     parts.append(
         f"{plural(n_na, 'run')} {'was' if n_na == 1 else 'were'} not applicable and "
         f"{n_failed} failed; they are listed with their reasons below. The paper's claims are "
@@ -225,13 +217,12 @@ def results_section(summary: StudySummary) -> str:
     )
 
 
-def _helped_text(c: SystemComparison) -> str:
-    if c.helped is None:
+def _verdict_text(c: SystemComparison) -> str:
+    if c.scratch is None or c.best is None:
         return f"not compared: {esc(c.note)}"
-    if c.difference == 0:
-        return "no (equal metric)"
-    ci = {True: " (CIs separate)", False: " (CIs overlap)", None: " (no CIs)"}[c.ci_separated]
-    return ("yes" if c.helped else "no") + ci
+    if c.note:
+        return f"{esc(c.corrected_verdict)} ({esc(c.note)})"
+    return esc(c.corrected_verdict)
 
 
 _EMBEDDING_BASELINE = (
@@ -247,31 +238,39 @@ def _is_recall(metric: str) -> bool:
 
 
 def comparison_section(summary: StudySummary) -> str:
-    """Best distilled student vs the from-scratch student of the same system."""
+    """Best distilled student vs the from-scratch student of the same system, then every
+    distilled student's paired gain and verdict."""
     rows = [
         [esc(c.system), esc(c.sector), esc(c.metric) + ("" if c.higher_is_better else " (↓)"),
          interval(c.scratch, metric),
          f"{interval(c.best, metric)} ({esc(c.best_method)})" if c.best_method else MISSING,
-         metric(c.difference) if c.difference is None or c.difference <= 0
-         else "+" + metric(c.difference),
-         interval(c.scratch_retention), interval(c.best_retention), _helped_text(c)]
+         gain_text(c.gain), pct((c.gain or {}).get("share_above_zero")), p_text(c.p_holm),
+         interval(c.scratch_retention), interval(c.best_retention), _verdict_text(c)]
         for c in summary.comparisons
     ]  # fmt: skip
     table = md_table(
         ["System", "Sector", "Metric", "From scratch [CI]", "Best distilled [CI] (method)",
-         "Difference", "Scratch retention [CI]", "Best retention [CI]", "Distillation helped?"],
+         "Gain over scratch [paired CI]", "Resamples > 0", "Holm p (best of k)",
+         "Scratch retention [CI]", "Best retention [CI]", "Verdict (best of k)"],
         rows,
     )  # fmt: skip
     return (
         "## Distillation vs training the student from scratch\n\n"
         "For each system, the distilled student with the best test metric is set against the "
-        "same student architecture trained on labels only. Difference = best distilled − "
-        "from scratch, in metric units ((↓): lower is better). Brackets are the records' "
-        'paired-bootstrap confidence intervals; "CIs separate" means the two students\' '
-        "intervals do not overlap."
+        "same student architecture trained on labels only. *Gain* is distilled − from scratch "
+        "in metric units, signed so that + means the distilled student is better ((↓): lower "
+        "is better, so the gain is scratch − distilled). Its interval is a paired bootstrap: "
+        "both students are scored on the same resampled test rows, which the two students' "
+        "separate intervals (in brackets beside their metrics) cannot show. "
+        f'The verdict reads the gain\'s interval: "{HELPED}", "{HURT}", else '
+        f'"{NO_DIFFERENCE}". Picking the best of a system\'s k methods is optimistic, so the '
+        "best's verdict needs its one-sided p-value, Holm-adjusted over the k methods, below "
+        "half the interval's miss rate (0.025 for 95% intervals)."
         + (_EMBEDDING_BASELINE if any(_is_recall(c.metric) for c in summary.comparisons) else "")
         + "\n\n"
         + table
+        + "\n\n### Every distilled student against scratch\n\n"
+        + methods_table(summary)
     )
 
 

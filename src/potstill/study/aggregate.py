@@ -155,11 +155,17 @@ class StudySummary:
         for c in self.comparisons:
             row: dict[str, Any] = {"table": "vs_scratch", "group": c.system}
             for key, value in asdict(c).items():
-                if isinstance(value, dict):  # an Estimate
+                if isinstance(value, Mapping):  # an Estimate, or the paired gain
                     row.update({f"{key}_{k}": v for k, v in value.items() if k != "level"})
-                elif key != "system":
+                elif key not in ("system", "methods"):
                     row[key] = value
             rows.append(row)
+            rows.extend(
+                {"table": "vs_scratch_methods", "group": c.system, "method": m.method,
+                 "family": m.family, "verdict": m.verdict, "p_holm": m.p_holm,
+                 **{f"gain_{k}": v for k, v in (m.gain or {}).items() if k != "verdict"}}
+                for m in c.methods
+            )  # fmt: skip
         rows.extend({"table": "gates", "group": g.family, **asdict(g)} for g in self.gates)
         for table, items in (
             ("excluded", self.excluded),

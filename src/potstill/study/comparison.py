@@ -2,8 +2,10 @@
 
 The paper's central question for a single system: did the teacher help? The same student
 architecture, from the same initial weights, trained by the same loop on labels only, is
-the control; the best distilled student (by test metric) is compared with it, with the
-records' paired-bootstrap intervals.
+the control. Each distilled record carries the paired bootstrap of its gain over that
+control on the same test rows (``quality.versus_scratch``, :mod:`potstill.evaluate.verdict`)
+and its verdict; the best distilled student (by test metric) gets a verdict corrected for
+being the best of the system's k methods (Holm).
 """
 
 from __future__ import annotations
@@ -13,10 +15,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from potstill.evaluate import gate_status
+from potstill.evaluate.verdict import NOT_MEASURED, best_of_k, holm, verdict
 from potstill.study.recordview import dig, estimate
 from potstill.types import Estimate
 
-__all__ = ["SystemComparison", "best_student", "distill_vs_scratch", "passes_gates"]
+__all__ = [
+    "MethodVerdict",
+    "SystemComparison",
+    "best_student",
+    "distill_vs_scratch",
+    "method_verdicts",
+    "passes_gates",
+]
+
+
+@dataclass(frozen=True)
+class MethodVerdict:
+    """One distilled student against the from-scratch one (paired, same test rows)."""
+
+    method: str
+    family: str
+    gain: Mapping[str, Any] | None  # the record's quality.versus_scratch
+    verdict: str
+    p_holm: float | None  # p_helped, Holm-adjusted over the system's k methods
 
 
 @dataclass(frozen=True)
@@ -34,9 +55,36 @@ class SystemComparison:
     best: Estimate | None  # the best distilled student's test metric
     best_retention: Estimate | None
     difference: float | None  # best - scratch, in metric units
-    helped: bool | None  # best is better than scratch in the metric's direction
-    ci_separated: bool | None  # the two students' metric CIs do not overlap (None: no CIs)
+    gain: Mapping[str, Any] | None  # the best's paired gain over scratch (versus_scratch)
+    verdict: str  # the best's own verdict, uncorrected
+    corrected_verdict: str  # the best's verdict, corrected for best of k (Holm)
+    p_holm: float | None  # the best's Holm-adjusted one-sided p-value
+    methods: tuple[MethodVerdict, ...] = ()  # every distilled student with a metric
     note: str = ""  # why a comparison is missing
+
+
+def _gain(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    gain = dig(record, "quality", "versus_scratch")
+    return gain if isinstance(gain, Mapping) and gain.get("value") is not None else None
+
+
+def method_verdicts(records: Sequence[Mapping[str, Any]]) -> tuple[MethodVerdict, ...]:
+    """Each distilled record's verdict, with p_helped Holm-adjusted over the k records
+    that have one."""
+    gains = {r["method"]: g for r in records if (g := _gain(r)) is not None}
+    measured = [m for m, g in gains.items() if g.get("p_helped") is not None]
+    adjusted = dict(zip(measured, holm([float(gains[m]["p_helped"]) for m in measured]),
+                        strict=True))  # fmt: skip
+    return tuple(
+        MethodVerdict(
+            method=str(r["method"]),
+            family=str(r["family"]),
+            gain=gains.get(r["method"]),
+            verdict=verdict(*(dig(r, "quality", "versus_scratch", k) for k in ("low", "high"))),
+            p_holm=adjusted.get(r["method"]),
+        )
+        for r in records
+    )
 
 
 def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison:
@@ -51,17 +99,19 @@ def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison
     hib = bool(dig(first, "quality", "higher_is_better", default=True))
     sign = 1.0 if hib else -1.0
     best, b_est = max(distilled, key=lambda pair: sign * pair[1].value, default=(None, None))
-    note, difference, helped, separated = "", None, None, None
+    methods = method_verdicts([r for r, _ in distilled])
+    gains = {m.method: m.gain for m in methods if m.gain is not None}
+    note, difference = "", None
+    _, p_holm, corrected = best_of_k(gains, best["method"]) if best else (None, None, "")
     if s_est is None:
         note = "no ok from-scratch student with a measured metric"
     elif b_est is None:
         note = "no ok distilled student with a measured metric"
     else:
         difference = b_est.value - s_est.value
-        helped = sign * difference > 0
-        lo_b, hi_b, lo_s, hi_s = b_est.low, b_est.high, s_est.low, s_est.high
-        if lo_b is not None and hi_b is not None and lo_s is not None and hi_s is not None:
-            separated = lo_b > hi_s or hi_b < lo_s
+        if best is not None and best["method"] not in gains:
+            note = "no paired comparison with scratch in the record"
+    own = next((m.verdict for m in methods if best and m.method == best["method"]), "")
     return SystemComparison(
         system=system,
         sector=str(first["sector"]),
@@ -74,8 +124,11 @@ def _compare(system: str, recs: Sequence[Mapping[str, Any]]) -> SystemComparison
         best=b_est,
         best_retention=estimate(dig(best, "quality", "retention")) if best else None,
         difference=difference,
-        helped=helped,
-        ci_separated=separated,
+        gain=gains.get(best["method"]) if best else None,
+        verdict=own or NOT_MEASURED,
+        corrected_verdict=corrected or NOT_MEASURED,
+        p_holm=p_holm,
+        methods=methods,
         note=note,
     )
 

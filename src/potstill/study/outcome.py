@@ -2,7 +2,8 @@
 
 A run's last screen answers, per system: which teacher, which student is best, how much
 of the teacher's metric it kept (with its interval), what it saves, whether distillation
-beat training from scratch, whether it passes the gates. Every figure is read from the
+beat training from scratch (the paired bootstrap's verdict, Holm-corrected for picking the
+best of k methods), whether it passes the gates. Every figure is read from the
 system's records in the store (like the report), so a resumed system's line is the same
 as a fresh one's.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from potstill.evaluate import gate_status
+from potstill.evaluate.verdict import best_of_k
 from potstill.events import (
     EventSink,
     SystemFinished,
@@ -26,7 +28,7 @@ from potstill.events import (
     SystemStarted,
     first_line,
 )
-from potstill.study.recordview import dig, estimate, is_distillation, number
+from potstill.study.recordview import dig, is_distillation, number
 from potstill.study.store import ResultStore
 
 __all__ = ["announce_finished", "run_announced", "study_outcomes", "system_outcome"]
@@ -45,19 +47,19 @@ def _gates(record: Mapping[str, Any]) -> tuple[str, bool]:
     return ("pass" + (f" ({unmeasured} not measured)" if unmeasured else "")), True
 
 
-def _verdict(best: Mapping[str, Any], scratch: Mapping[str, Any] | None, sign: float) -> str:
-    """The best student against the from-scratch one, by test metric and its intervals."""
-    b, s = estimate(dig(best, "quality", "student")), None
-    if scratch is not None:
-        s = estimate(dig(scratch, "quality", "student"))
-    if b is None or s is None:
-        return "no scratch baseline"
-    if None not in (b.low, b.high, s.low, s.high):
-        assert b.low is not None and b.high is not None
-        assert s.low is not None and s.high is not None
-        if b.low <= s.high and s.low <= b.high:
-            return "≈ scratch (CIs overlap)"
-    return "better than scratch" if sign * (b.value - s.value) > 0 else "worse than scratch"
+def _verdict(best: Mapping[str, Any], measured: Sequence[Mapping[str, Any]]) -> str:
+    """The best student against the from-scratch one: the paired bootstrap of their gain on
+    the same test rows, corrected for being the best of the k measured methods (Holm)."""
+    gains = {
+        str(r["method"]): g
+        for r in measured
+        if isinstance(g := dig(r, "quality", "versus_scratch"), Mapping)
+    }
+    if str(best["method"]) not in gains:
+        return "no paired comparison with scratch"
+    _, _, corrected = best_of_k(gains, str(best["method"]))
+    k = len(gains)
+    return corrected + (f"; best of {k}, Holm" if k > 1 else "")
 
 
 def system_outcome(system: str, records: Sequence[Mapping[str, Any]]) -> SystemOutcome:
@@ -91,7 +93,6 @@ def system_outcome(system: str, records: Sequence[Mapping[str, Any]]) -> SystemO
     if not pool:
         return SystemOutcome(**common, note="no distilled student with a measured metric")
     best = max(pool, key=lambda r: sign * float(dig(r, "quality", "student", "value")))
-    scratch = next((r for r in own if r["status"] == "ok" and r["family"] == "baseline"), None)
     return SystemOutcome(
         **common,
         best=str(best["method"]),
@@ -99,7 +100,7 @@ def system_outcome(system: str, records: Sequence[Mapping[str, Any]]) -> SystemO
         retention_low=number(dig(best, "quality", "retention", "low")),
         retention_high=number(dig(best, "quality", "retention", "high")),
         cost_reduction=number(dig(best, "costs", "reduction")),
-        verdict=_verdict(best, scratch, sign),
+        verdict=_verdict(best, measured),
         gates=_gates(best)[0],
     )
 

@@ -172,7 +172,8 @@ def _stale(
 
 
 def _set_aside(out: Path, systems: Iterable[str], stamp: str) -> Path:
-    """Move each system's records, students and exports under ``superseded/<stamp>/``."""
+    """Move each system's records (with their test scores), students and exports under
+    ``superseded/<stamp>/``."""
     target = out / "superseded" / stamp
     names = set(systems)
     for path in sorted((out / "records").glob("*.json")):
@@ -183,6 +184,10 @@ def _set_aside(out: Path, systems: Iterable[str], stamp: str) -> Path:
         if system in names:
             (target / "records").mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), target / "records" / path.name)
+            scores = out / "predictions" / f"{path.stem}.npz"  # the record's test scores
+            if scores.is_file():
+                (target / "predictions").mkdir(parents=True, exist_ok=True)
+                shutil.move(str(scores), target / "predictions" / scores.name)
     for folder in _FOLDERS:
         for name in sorted(names):
             source = out / folder / name

@@ -51,6 +51,12 @@ from potstill.study.resume import write_marker
 from potstill.study.store import ResultStore
 from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
+from potstill.study.versus import (
+    predictions_path,
+    save_test_scores,
+    student_test_scores,
+    with_versus_scratch,
+)
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, Quality, RunRecord, Task
@@ -275,24 +281,28 @@ def _evaluate_cells(
     problem: Problem,
     text_model: Any,
 ) -> dict[str, Quality]:
-    """Quality of every trained cell on the raw test rows; a cell whose evaluation raises
-    fails alone."""
-    qualities = {}
+    """Quality of every trained cell on the raw test rows, each distilled one paired with
+    the from-scratch student (test scores kept); a cell whose evaluation raises fails alone."""
+    qualities, scores = {}, {}
+    config = spec.evaluate or ctx.fleet.evaluate
     for c in cells:
         if c.status != "ok" or c.student is None:
             continue
+        label, predictor = c.entry.label, _predictor(c.student, problem, text_model)
         try:
-            with stage(ctx.events, spec.name, "evaluate", c.entry.label) as st:
-                qualities[c.entry.label] = evaluate_pair(
-                    raw_task,
-                    teacher.predict_scores,
-                    _predictor(c.student, problem, text_model),
-                    spec.evaluate or ctx.fleet.evaluate,
-                    stage=st,
+            with stage(ctx.events, spec.name, "evaluate", label) as st:
+                qualities[label] = evaluate_pair(
+                    raw_task, teacher.predict_scores, predictor, config, stage=st
                 )
+                scores[label] = student_test_scores(raw_task, predictor, "student")
+                path = predictions_path(ctx.out, record_key(spec.name, label))
+                save_test_scores(path, raw_task.test.y, scores[label], metric=raw_task.metric)
         except Exception as exc:
+            qualities.pop(label, None)
+            scores.pop(label, None)
             _fail_cell(c, spec.name, exc)
-    return qualities
+    baseline = next((c.entry.label for c in cells if c.family == "baseline"), None)
+    return with_versus_scratch(qualities, scores, baseline, raw_task, config)
 
 
 def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
