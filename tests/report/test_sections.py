@@ -11,7 +11,7 @@ from potstill.report.sections import (
     results_section,
     summary_section,
 )
-from potstill.study.aggregate import summarise
+from potstill.results.aggregate import summarise
 
 
 def test_plural():
