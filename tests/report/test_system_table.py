@@ -113,3 +113,19 @@ def test_peak_memory_is_compared_on_the_same_runtime_or_labelled() -> None:
     assert _memory(record) == "300 (onnx)\u00a0→\u00a050 (eager)"
     record["profiles"].append(prof("student", "onnx", 40))
     assert _memory(record) == "300\u00a0→\u00a040 (onnx)"
+
+
+def test_latency_is_compared_on_the_same_runtime_or_labelled() -> None:
+    """An ONNX Runtime teacher's p50 (0.016 ms) was set beside an eager student's (0.118)."""
+    from potstill.report.system_table import _latency
+
+    def prof(model: str, runtime: str, p50: float, batch: int = 1) -> dict[str, Any]:
+        return {"model": model, "runtime": runtime, "batch_size": batch,
+                "latency": {"p50_ms": p50}}  # fmt: skip
+
+    record: dict[str, Any] = {
+        "profiles": [prof("teacher", "onnx", 0.016), prof("student", "eager", 0.118)]
+    }
+    assert _latency(record) == "0.0160 (onnx)\u00a0→\u00a00.118 (eager)"
+    record["profiles"] += [prof("student", "onnx", 0.009), prof("student", "onnx", 5.0, 32)]
+    assert _latency(record) == "0.0160\u00a0→\u00a00.00900 (onnx)"
