@@ -319,18 +319,15 @@ def _headline(best: pd.Series, gates: dict[str, str], passed: bool) -> str:
     return f"no student passes the gates; best failing: {best['method']} (fails {failed})"
 
 
-def _verdict(best: pd.Series, scratch: pd.Series | None) -> str:
-    if scratch is None or pd.isna(scratch.get("student_metric")):
-        return "no from-scratch student to compare"
-    sign = 1.0 if bool(best["higher_is_better"]) else -1.0
-    diff = sign * (float(best["student_metric"]) - float(scratch["student_metric"]))
-    apart = (best["student_metric_low"] > scratch["student_metric_high"]
-             or best["student_metric_high"] < scratch["student_metric_low"])  # fmt: skip
-    if diff > 0:
-        return "distillation better" + (" (CIs apart)" if apart else " (CIs overlap)")
-    if diff < 0:
-        return "scratch better" + (" (CIs apart)" if apart else " (CIs overlap)")
-    return "tie"
+def _verdict(best: pd.Series, scratch: pd.Series | None) -> dict[str, Any]:
+    """Distilled − scratch on the same test rows (paired bootstrap, from the record)."""
+    if scratch is None:
+        return {"verdict": "no from-scratch student to compare"}
+    return {
+        "verdict": best.get("verdict_vs_scratch") or "not measured",
+        "gain": _float(best.get("gain_vs_scratch")),
+        "ci": [_float(best.get("gain_vs_scratch_low")), _float(best.get("gain_vs_scratch_high"))],
+    }
 
 
 def summarise_system(rows: pd.DataFrame, system: UserSystem, run: dict[str, Any]) -> dict[str, Any]:
