@@ -40,6 +40,7 @@ def _teacher() -> Any:
         hidden_layer_names=lambda: [],
         predict_scores=lambda X: np.full((len(X), 2), 0.5, np.float32),
         backend="fake",
+        engine=SimpleNamespace(missing_note=lambda: None),
     )
 
 

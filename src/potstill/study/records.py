@@ -29,7 +29,7 @@ from potstill.costs.costmodel import usd_per_million
 from potstill.costs.environment import git_revision
 from potstill.costs.extras import QuantizedTeacher, ReferenceCosts
 from potstill.costs.prices import PriceEntry
-from potstill.evaluate import apply_gates
+from potstill.evaluate import GatesConfig, apply_gates
 from potstill.evaluate.sanity import retention_warnings
 from potstill.events import stage
 from potstill.models.hf.io import save_pretrained
@@ -47,6 +47,7 @@ from potstill.study.deployments import (
     teacher_bench,
     teacher_deployments,
 )
+from potstill.study.error_info import error_info, failure_reason, log_failure
 from potstill.study.reference import Reference
 from potstill.study.serving import write_serving_bundles
 from potstill.study.teacher_check import system_warnings
@@ -189,6 +190,20 @@ def _bench(
     return _Session(t_bench, students, by_target, test_X, bench.threads)
 
 
+@dataclass
+class _Pricing:
+    """What every cell's pricing shares: the benchmark, the teacher's deployments, prices."""
+
+    session: _Session
+    t_scorer: Scorer
+    t_deps: dict[str, Deployment]
+    native: Deployment | None
+    price: PriceEntry
+    gates: GatesConfig
+    teacher_metric: float | None
+    extra: dict[str, Any]
+
+
 def write_records(
     plan: SystemPlan,
     ctx: SystemContext,
@@ -202,39 +217,25 @@ def write_records(
     reference: Reference | None = None,
 ) -> list[RunRecord]:
     """Benchmark the teacher and the trained students of ``cells`` (``task`` holds the
-    inputs the models take), judge and price every deployment, write one record per cell."""
-    fleet = ctx.fleet
+    inputs the models take), judge and price every deployment, write one record per cell.
+    A student whose pricing or re-scoring raises gets a ``failed`` record; the others are
+    unaffected."""
     ok = [c for c in cells if c.status == "ok" and c.student is not None]
     t0 = time.perf_counter()
     session = _bench(plan, ctx, task, teacher, ok, reference)
     timings["bench_s"] = time.perf_counter() - t0
-    price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
-    gates = plan.gates
-    first = next(iter(qualities.values()), None)
-    hib = first.higher_is_better if first is not None else True
-    t_scorer = Scorer(session.teacher.target, session.test_X, session.threads, runtime_score, hib)
+    pricing = _pricing(plan, ctx, session, qualities, runtime_score, reference)
     t_profiles = session.profiles.get("teacher", {})
-    t_deps = teacher_deployments(session.teacher, t_scorer, t_profiles, gates)
-    native = t_deps.get(session.teacher.native)
-    extra: dict[str, Any] = {}
-    if native is not None:
-        if reference is not None:
-            ref_profiles = session.profiles.get(reference.name, {})
-            extra["reference"] = _reference_costs(reference, ref_profiles, native.profile, price)
-        if (quantized := _quantized_teacher(t_deps, native, price)) is not None:
-            extra["quantized_teacher"] = quantized
     records = []
     for c in cells:
         s_profiles = session.profiles.get(f"student:{c.entry.label}", {})
-        s_deps: dict[str, Deployment] = {}
-        if c.status == "ok" and c.entry.label in session.students and native is not None:
-            scorer = replace(t_scorer, target=session.students[c.entry.label])
-            teacher_metric = first.teacher.value if first is not None else None
-            s_deps = student_deployments(scorer, s_profiles, teacher_metric, gates)
-        costs = record_costs(session.teacher, t_deps, s_deps, price,
-                             target_qps=fleet.prices.target_qps, slo_ms=fleet.prices.slo_ms)  # fmt: skip
-        if costs is not None and extra:
-            costs = replace(costs, extra={**costs.extra, **extra})
+        try:
+            costs, s_deps = _price_cell(c, pricing, s_profiles, ctx.fleet.prices)
+        except Exception as exc:  # one student's pricing never costs the system's records
+            log_failure(f"{plan.name}/{c.entry.label} (pricing)", exc)
+            reason = f"pricing or re-scoring this student failed: {failure_reason(exc)}"
+            c.status, c.reason, c.error = "failed", reason, error_info(exc)
+            costs, s_deps = None, {}
         records.append(_record(plan, ctx, task, teacher, teacher_info, c, qualities, timings,
                                costs, [*t_profiles.values(), *s_profiles.values()], s_deps))  # fmt: skip
     store = ResultStore(ctx.out)
@@ -244,6 +245,47 @@ def write_records(
     return records
 
 
+def _pricing(
+    plan: SystemPlan, ctx: SystemContext, session: _Session, qualities: Mapping[str, Quality],
+    runtime_score: RuntimeScore, reference: Reference | None,
+) -> _Pricing:  # fmt: skip
+    """The teacher's deployments, judged and priced once for all the system's cells."""
+    fleet = ctx.fleet
+    price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
+    gates = plan.gates
+    first = next(iter(qualities.values()), None)
+    hib = first.higher_is_better if first is not None else True
+    t_scorer = Scorer(session.teacher.target, session.test_X, session.threads, runtime_score, hib)
+    t_deps = teacher_deployments(
+        session.teacher, t_scorer, session.profiles.get("teacher", {}), gates
+    )
+    native = t_deps.get(session.teacher.native)
+    extra: dict[str, Any] = {}
+    if native is not None:
+        if reference is not None:
+            ref_profiles = session.profiles.get(reference.name, {})
+            extra["reference"] = _reference_costs(reference, ref_profiles, native.profile, price)
+        if (quantized := _quantized_teacher(t_deps, native, price)) is not None:
+            extra["quantized_teacher"] = quantized
+    teacher_metric = first.teacher.value if first is not None else None
+    return _Pricing(session, t_scorer, t_deps, native, price, gates, teacher_metric, extra)
+
+
+def _price_cell(
+    c: Cell, p: _Pricing, s_profiles: dict[str, CostProfile], prices: Any
+) -> tuple[Costs | None, dict[str, Deployment]]:
+    """One cell's student deployments (re-scored on every runtime) and its costs."""
+    s_deps: dict[str, Deployment] = {}
+    if c.status == "ok" and c.entry.label in p.session.students and p.native is not None:
+        scorer = replace(p.t_scorer, target=p.session.students[c.entry.label])
+        s_deps = student_deployments(scorer, s_profiles, p.teacher_metric, p.gates)
+    costs = record_costs(p.session.teacher, p.t_deps, s_deps, p.price,
+                         target_qps=prices.target_qps, slo_ms=prices.slo_ms)  # fmt: skip
+    if costs is not None and p.extra:
+        costs = replace(costs, extra={**costs.extra, **p.extra})
+    return costs, s_deps
+
+
 def _record(
     plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher,
     teacher_info: Mapping[str, Any], c: Cell, qualities: Mapping[str, Quality],
@@ -251,7 +293,8 @@ def _record(
     deployments: Mapping[str, Deployment],
 ) -> RunRecord:  # fmt: skip
     quality = qualities.get(c.entry.label)
-    gates = apply_gates(quality, plan.gates) if quality is not None else []
+    judged = quality is not None and c.status == "ok"  # a failed record passes no gate
+    gates = apply_gates(quality, plan.gates) if judged and quality else []
     student_desc: dict[str, Any] = {}
     if c.student is not None:
         spec_fn = getattr(c.student, "spec", None)
