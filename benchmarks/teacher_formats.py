@@ -37,7 +37,7 @@ import potstill
 from potstill._io import atomic_write_json
 from potstill.config import FleetConfig
 from potstill.costs import PRESETS
-from potstill.models.teacher import load_teacher
+from potstill.models.teacher_load import load_teacher
 
 OUT = Path(__file__).with_name("results") / "teacher_formats.json"
 COLUMNS = [0, 1, 2, 3, 6, 7, 20, 21, 22, 27, 30]

@@ -36,7 +36,7 @@ _EXPORTS = {
     "list_methods": "potstill.methods",
     "register_method": "potstill.methods",
     "Teacher": "potstill.models.teacher",
-    "load_teacher": "potstill.models.teacher",
+    "load_teacher": "potstill.models.teacher_load",
     "run_study": "potstill.runner",
     **{
         name: "potstill.errors"

@@ -28,7 +28,7 @@ from potstill.methods import create_method as create_method
 from potstill.methods import list_methods as list_methods
 from potstill.methods import register_method as register_method
 from potstill.models.teacher import Teacher as Teacher
-from potstill.models.teacher import load_teacher as load_teacher
+from potstill.models.teacher_load import load_teacher as load_teacher
 from potstill.runner import run_study as run_study
 from potstill.types import CostProfile as CostProfile
 from potstill.types import Costs as Costs

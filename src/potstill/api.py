@@ -222,9 +222,12 @@ def _dataset_options(
     test_data: Path | None,
     split_column: str | None,
     sensitive_is_feature: bool,
+    problem: str | None,
 ) -> dict[str, Any]:
     """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
     out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
+    if problem is not None:
+        out["problem"] = problem
     if positive_label is not None:
         out["positive_label"] = positive_label
     if classes is not None:
@@ -282,30 +285,31 @@ def distill(
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
-    (the JSON spec of a weights-only teacher) is ``teacher.architecture``;
-    ``allow_larger`` is ``student.allow_larger`` and ``problem`` is ``dataset.problem``.
-    ``on_event`` is called with every event of the run.
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
+    ``student.allow_larger``; ``problem`` is ``dataset.problem``. ``on_event`` gets every event.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
-                                  sensitive_is_feature)}  # fmt: skip
-    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
+                                  sensitive_is_feature, problem)}  # fmt: skip
+    teacher_spec = {"path": teacher, "trust_pickle": trust_pickle,
                     "allow_weak": allow_weak_teacher, "input_shape": input_shape,
                     "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
-    if problem is not None:
-        dataset["problem"] = problem
     system = {"name": "system", "dataset": dataset,
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
               "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
-    raw: dict[str, Any] = {"name": Path(out).name or "distill", "systems": [system],
-                           "grid": ["scratch", *methods], **(_quick() if quick else {})}  # fmt: skip
-    try:
-        config = FleetConfig.model_validate(raw)
-    except ValidationError as exc:  # the same message style as a YAML file's
-        raise ConfigError(format_validation_error(exc, "command-line options")) from None
+    config = _options_fleet({"name": Path(out).name or "distill", "systems": [system],
+                             "grid": ["scratch", *methods], **(_quick() if quick else {})})  # fmt: skip
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _options_fleet(raw: dict[str, Any]) -> FleetConfig:
+    """A fleet made from command-line options, refused in the same style as a YAML file."""
+    try:
+        return FleetConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "command-line options")) from None
 
 
 def _plain(value: Any) -> Any:

@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
 from potstill import api, cli_serve
-from potstill.config import DatasetSpec
-from potstill.data.split import SplitSpec
+from potstill import cli_options as opt
 from potstill.errors import (
     EXIT_BAD_INPUT,
     EXIT_GATES_FAILED,
@@ -32,10 +30,8 @@ from potstill.errors import (
 )
 from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
-from potstill.models.students import StudentSpec
 from potstill.runner import StudyResult
 from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
-from potstill.zoo.spec import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -56,11 +52,6 @@ app = typer.Typer(
 # Piped output (scripts, CI logs) is not cut to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
-
-
-def _help(model: type[BaseModel], name: str) -> str:
-    """A flag's help from the config field it sets (one source, no drift)."""
-    return model.model_fields[name].description or ""
 
 
 OutOpt = Annotated[
@@ -234,68 +225,30 @@ def config_help() -> None:
     console.print(api.config_help())
 
 
-# distill's dataset/teacher options: help from the config fields they set.
-_Drop = Annotated[list[str] | None, typer.Option(help=_help(DatasetSpec, "drop") + " Repeatable.")]
-_Positive = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "positive_label"))]
-_Classes = Annotated[
-    str | None,
-    typer.Option(help=_help(DatasetSpec, "classes") + " Comma-separated, e.g. good,bad."),
-]
-_TestData = Annotated[Path | None, typer.Option(help=_help(SplitSpec, "test"))]
-_SplitColumn = Annotated[str | None, typer.Option(help=_help(SplitSpec, "column"))]
-_SensitiveFeature = Annotated[bool, typer.Option(help=_help(DatasetSpec, "sensitive_is_feature"))]
-_AllowWeak = Annotated[bool, typer.Option(help=_help(TeacherSpec, "allow_weak"))]
-_InputShape = Annotated[
-    str | None, typer.Option(help=_help(TeacherSpec, "input_shape") + " As 1,28,28.")
-]
-_MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
-_AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
-_Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
-
-
 @app.command()
 def distill(
-    teacher: Annotated[Path, typer.Option(help=TeacherSpec.model_fields["path"].description)],
-    data: Annotated[
-        Path,
-        typer.Option(
-            help="CSV or Parquet file; an .npz of images X and labels y; or a folder with one "
-            "sub-folder of images per class."
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
-    target: Annotated[
-        str | None,
-        typer.Option(help="Column to predict (CSV/Parquet); for an .npz, its label array (y)."),
-    ] = None,
-    method: Annotated[
-        list[str] | None, typer.Option(help="Method name (repeatable); default kd.")
-    ] = None,
-    text_column: Annotated[str | None, typer.Option(help="Free-text column (text task).")] = None,
-    sensitive: Annotated[
-        str | None, typer.Option(help="Sensitive-attribute column for fairness.")
-    ] = None,
-    width: Annotated[
-        float, typer.Option(help="Student width as a fraction of the teacher's.")
-    ] = 0.25,
-    trust_pickle: Annotated[
-        bool, typer.Option(help="Allow a pickled teacher (executes code on load).")
-    ] = False,
-    quick: Annotated[bool, typer.Option(help="Short training and timing (a smoke run).")] = False,
-    drop: _Drop = None,
-    positive_label: _Positive = None,
-    classes: _Classes = None,
-    test_data: _TestData = None,
-    split_column: _SplitColumn = None,
-    sensitive_is_feature: _SensitiveFeature = False,
-    allow_weak_teacher: _AllowWeak = False,
-    input_shape: _InputShape = None,
-    max_length: _MaxLength = None,
-    allow_larger: _AllowLarger = False,
-    problem: _Problem = None,
-    teacher_architecture: Annotated[
-        Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
-    ] = None,
+    teacher: opt.Teacher,
+    data: opt.Data,
+    out: opt.Out,
+    target: opt.Target = None,
+    method: opt.Method = None,
+    text_column: opt.TextColumn = None,
+    sensitive: opt.Sensitive = None,
+    width: opt.Width = 0.25,
+    trust_pickle: opt.TrustPickle = False,
+    quick: opt.Quick = False,
+    drop: opt.Drop = None,
+    positive_label: opt.Positive = None,
+    classes: opt.Classes = None,
+    test_data: opt.TestData = None,
+    split_column: opt.SplitColumn = None,
+    sensitive_is_feature: opt.SensitiveFeature = False,
+    allow_weak_teacher: opt.AllowWeak = False,
+    input_shape: opt.InputShape = None,
+    max_length: opt.MaxLength = None,
+    allow_larger: opt.AllowLarger = False,
+    problem: opt.Problem = None,
+    teacher_architecture: opt.Architecture = None,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
 ) -> None:

@@ -15,7 +15,8 @@ from torch import nn
 from potstill.errors import ModelError
 from potstill.methods import applicability_reason
 from potstill.models.onnx_taps import MAX_DEFAULT_TAPS, candidate_taps, default_taps, with_outputs
-from potstill.models.teacher import Teacher, TeacherTaps, load_teacher
+from potstill.models.teacher import Teacher, TeacherTaps
+from potstill.models.teacher_load import load_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(9, 6)).astype(np.float32)

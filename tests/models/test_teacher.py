@@ -20,7 +20,8 @@ from potstill.models.arch.mlp import MLP
 from potstill.models.backends import PROBA_EPS
 from potstill.models.export import save_model
 from potstill.models.predict import predict_scores
-from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.teacher import Teacher
+from potstill.models.teacher_load import load_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(60, 4)).astype(np.float32)

@@ -24,7 +24,7 @@ from potstill.models.arch.mlp import MLP
 from potstill.models.backends import PROBA_EPS
 from potstill.models.formats import unpickle
 from potstill.models.predict import predict_scores
-from potstill.models.teacher import load_teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.types import DatasetInfo, Split, Task
 from potstill.zoo import TeacherSpec, get_teacher
 

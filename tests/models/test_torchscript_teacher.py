@@ -18,7 +18,8 @@ from potstill.models.arch.mlp import MLP
 from potstill.models.hooks import FeatureTap
 from potstill.models.predict import predict_scores
 from potstill.models.scripted import script_chain
-from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.teacher import Teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.train.config import TrainConfig
 from potstill.train.distill import layer_pairs, train
 from potstill.types import DatasetInfo, Split, Task

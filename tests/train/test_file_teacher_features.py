@@ -13,7 +13,7 @@ from sklearn.ensemble import RandomForestClassifier
 from potstill.errors import ModelError
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import MLP, Teacher
-from potstill.models.teacher import load_teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.config import TrainConfig
 from potstill.train.distill import layer_pairs, train

@@ -221,6 +221,41 @@ def _profile(
     flags = ("max_seconds",) if lane.stop_reason == "max_seconds" else ()
     best = max(sweep, key=lambda p: p["throughput"])
     module = s.target.module
+    extra = _profile_extra(s, lane, samples, sweep, best, flops, config, rapl)
+    peak: float | None = None
+    if config.memory:
+        peak = _memory(s, config, workdir, extra)
+    if config.device == "cuda" and module is not None and s.runtime in ("eager", "compile"):
+        extra["cuda_memory"] = _cuda_memory(s, max(config.batch_sizes))
+    return CostProfile(
+        model=s.target.name,
+        runtime=s.runtime,
+        batch_size=1,
+        latency=latency_stats(samples, extra_flags=flags),
+        throughput=float(best["throughput"]),
+        throughput_batch=int(best["batch_size"]),
+        peak_memory_mb=peak,
+        params=count_params(module) if module is not None else _onnx_params(s),
+        bytes_on_disk=s.built.bytes_on_disk,
+        flops_per_sample=float(flops["flops"]) if flops and flops["flops"] is not None else None,
+        environment=env,
+        settings=settings,
+        extra=extra,
+    )
+
+
+def _profile_extra(
+    s: _Session,
+    lane: Lane,
+    samples: np.ndarray,
+    sweep: list[dict[str, Any]],
+    best: dict[str, Any],
+    flops: dict[str, Any] | None,
+    config: BenchConfig,
+    rapl: RaplMeter,
+) -> dict[str, Any]:
+    """A profile's ``extra``: sample summary, sweep, energy, cold start, server scenario,
+    FLOPs and the kept artefact (the memory probe adds its own keys after)."""
     extra: dict[str, Any] = {
         "samples": samples_summary(samples),
         "stop_reason": lane.stop_reason,
@@ -245,28 +280,9 @@ def _profile(
         }
     if config.export_dir is not None and s.built.artefact_kind == "onnx":
         extra["artefact"] = str(s.built.artefact)  # kept: the deployable file that was timed
-    if module is None:
+    if s.target.module is None:
         extra["params_note"] = "not countable for a black-box predict callable; 0 recorded"
-    peak: float | None = None
-    if config.memory:
-        peak = _memory(s, config, workdir, extra)
-    if config.device == "cuda" and module is not None and s.runtime in ("eager", "compile"):
-        extra["cuda_memory"] = _cuda_memory(s, max(config.batch_sizes))
-    return CostProfile(
-        model=s.target.name,
-        runtime=s.runtime,
-        batch_size=1,
-        latency=latency_stats(samples, extra_flags=flags),
-        throughput=float(best["throughput"]),
-        throughput_batch=int(best["batch_size"]),
-        peak_memory_mb=peak,
-        params=count_params(module) if module is not None else _onnx_params(s),
-        bytes_on_disk=s.built.bytes_on_disk,
-        flops_per_sample=float(flops["flops"]) if flops and flops["flops"] is not None else None,
-        environment=env,
-        settings=settings,
-        extra=extra,
-    )
+    return extra
 
 
 def _energy(best: dict[str, Any], config: BenchConfig, rapl: RaplMeter) -> dict[str, Any]:

@@ -47,7 +47,8 @@ from potstill.models.students import (
     student_for_blackbox,
     student_for_images,
 )
-from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.teacher import Teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.models.text import embed_texts, text_predictor
 
 __all__ = [

@@ -4,7 +4,7 @@ A user bringing a model wants to know what potstill sees in it: its inputs (name
 dtypes), outputs, classes, what problem it looks like, how many parameters it has, and
 what feature and relation methods could tap — the candidate hidden tensors of an ONNX
 graph, the layers of a torch module, the trees and leaves of an ensemble. This module
-opens the file with :func:`~potstill.models.teacher.load_teacher` (so it refuses exactly
+opens the file with :func:`~potstill.models.teacher_load.load_teacher` (so it refuses exactly
 what a study would refuse) and returns a JSON-ready dict; :func:`render_inspection`
 prints it for a terminal and ends with the dict as one JSON line.
 """
@@ -27,7 +27,8 @@ from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
 from potstill.models.scripted import script_input_width, script_taps
-from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.teacher import Teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.models.tree_embedding import leaf_support, tree_leaves
 
 __all__ = ["expected_input_shape", "inspect_teacher", "render_inspection"]

@@ -218,6 +218,17 @@ def build_student(
         )
     if shape is not None and len(shape) == 3 and not isinstance(teacher_module, MLP | DeepEnsemble):
         return _opaque_image_student(teacher_module, spec, shape, n_outputs)
+    return _flat_student(teacher_module, spec, shape, n_outputs)
+
+
+def _flat_student(
+    teacher_module: nn.Module | None,
+    spec: StudentSpec,
+    shape: tuple[int, ...] | None,
+    n_outputs: int | None,
+) -> nn.Module:
+    """An MLP student on flat rows: explicit ``hidden`` widths, a budget from an opaque
+    teacher's parameter count, or the teacher MLP's own layers scaled by width and depth."""
     template: MLP | None = None
     if isinstance(teacher_module, DeepEnsemble):
         template = teacher_module.members[0]  # type: ignore[assignment]

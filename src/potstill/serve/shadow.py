@@ -64,7 +64,7 @@ def _worker_main(conn: Connection, path: str, trust_pickle: bool, niceness: int)
         # Imported here, in the child only: the server process never loads torch models.
         from threadpoolctl import threadpool_limits
 
-        from potstill.models.teacher import load_teacher
+        from potstill.models.teacher_load import load_teacher
 
         threadpool_limits(1)
         teacher = load_teacher(Path(path), problem="classification", trust_pickle=trust_pickle)

@@ -28,7 +28,8 @@ from potstill.models.arch.mobilenet import ImageClassifier, MobileNetV2, load_im
 from potstill.models.export import load_model, save_model
 from potstill.models.formats import read_architecture
 from potstill.models.taps import TeacherTaps
-from potstill.models.teacher import Teacher, load_teacher
+from potstill.models.teacher import Teacher
+from potstill.models.teacher_load import load_teacher
 from potstill.models.text_length import minilm_length, with_max_length
 from potstill.train.cache import content_hash
 from potstill.train.config import TrainConfig
