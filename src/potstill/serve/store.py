@@ -87,7 +87,7 @@ requests = Table(
     Column("n_rows", Integer, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("shadowed", Boolean, nullable=False),
-    Column("model", String(16), nullable=False),  # "student", or "teacher" (breaker open)
+    Column("model", String(16), nullable=False, default="student"),  # or "teacher"
 )
 predictions = Table(
     "potstill_predictions",
