@@ -15,7 +15,8 @@ Phases, each bounded in requests and in seconds:
    hits them alike; latency from the scheduled send time; the p99 ratio of shadow 1.0 over
    shadow 0 with a 95 % bootstrap interval over rounds, and the same ratio for the twin
    (the noise floor). The goal counts only when the interval's upper end is <= 1.10;
-   errors; shadow rows scored and dropped; the teacher process's priority and CPUs;
+   errors; shadow rows scored and dropped; the teacher process's priority and CPUs. It
+   starts once every shadow teacher has scored the throughput phase's backlog;
 3. **kill -9**: load on a server (shadow 0.1), SIGKILL mid-load, restart on the same store,
    SQLite integrity check, acknowledged requests missing from the store;
 4. **drift**: 20 clean windows of fresh rows, then one with ``noise=2.0`` and one with a
@@ -138,6 +139,21 @@ def _throughput(servers: dict[str, Server], rows: list[dict[str, float]], second
         out[name] = {"requests_per_s": len(tally.latencies) / elapsed, "errors": tally.errors,
                      "transport_errors": tally.transport_errors, **latency_summary(tally.latencies)}  # fmt: skip
     return out
+
+
+def _settle(servers: dict[str, Server], timeout: float = 60.0) -> float:
+    """Wait until no shadow teacher is still scoring the throughput phase's backlog (its
+    rows-scored counter still for 2 s), so the latency phase starts from a steady state;
+    the seconds waited."""
+    start = time.monotonic()
+    last = {name: -1.0 for name in servers}
+    while time.monotonic() - start < timeout:
+        now = {n: scrape(s).get("potstill_shadow_rows_total", 0.0) for n, s in servers.items()}
+        if now == last:
+            break
+        last = now
+        time.sleep(2.0)
+    return time.monotonic() - start
 
 
 def p99_ratio(
@@ -272,7 +288,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         throughput = _throughput(servers, rows, seconds)
         rate = min(150.0, 0.4 * min(t["requests_per_s"] for t in throughput.values()))
+        settled_s = _settle(servers)
         latency = _latency(servers, rows, rate, seconds / 2.5, rounds=2 if args.quick else 12)
+        latency["settle_seconds_before"] = settled_s
     finally:
         for server in servers.values():
             server.stop()
