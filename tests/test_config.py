@@ -153,7 +153,7 @@ def test_example_fleets_validate(path: Path) -> None:
 
 
 def test_builtin_fleets_validate() -> None:
-    from potstill.study.runner import builtin_fleet
+    from potstill.runner import builtin_fleet
 
     full, quick = builtin_fleet(), builtin_fleet(quick=True)
     assert len(full.systems) >= 8 and {s.sector or "" for s in full.systems} == {""}

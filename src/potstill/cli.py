@@ -32,9 +32,9 @@ from potstill.errors import (
 )
 from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
-from potstill.models.zoo import TeacherSpec
-from potstill.study.runner import StudyResult
+from potstill.runner import StudyResult
 from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = ["app", "main"]
 

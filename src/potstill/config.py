@@ -21,9 +21,9 @@ from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
-from potstill.models.zoo import TeacherSpec
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "DatasetSpec",

@@ -23,7 +23,7 @@ from torch import nn
 from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import SklearnBackend
 from potstill.models.gbm import GBMBackend
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
 from potstill.models.scripted import script_chain, script_input_width

@@ -30,7 +30,7 @@ from potstill.data import (
 from potstill.data.layout import format_shape
 from potstill.data.text import count_truncated
 from potstill.errors import ConfigError, ModelError, PotstillError
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.inspection import expected_input_shape
 from potstill.models.teacher import Teacher
 from potstill.types import Kind, Problem, Sector, Task
