@@ -42,16 +42,57 @@ def _ms(x: Any) -> str:
     return ms(x).removesuffix(" ms")
 
 
+#: Runtimes shown first (after the costs' runtime) when both models were measured on them.
+_PREFERRED_RUNTIMES = ("eager", "onnx", "native")
+
+
 def _mb(x: Any) -> str:
     return f"{x:,.0f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else MISSING
 
 
-def _memory(record: Mapping[str, Any]) -> tuple[str, str]:
-    """Peak resident memory (MB) of the teacher and the student, from their headline profiles."""
-    return tuple(  # type: ignore[return-value]
-        _mb(dig(headline_profile(record, role) or {}, "peak_memory_mb"))
-        for role in ("teacher", "student")
-    )
+def _per_runtime(record: Mapping[str, Any], role: str, *path: str) -> dict[str, float]:
+    """A profile figure (at ``path``) of ``role`` per runtime, from its smallest batch."""
+    found: dict[str, tuple[int, float]] = {}
+    for p in record.get("profiles") or ():
+        value = dig(p, *path)
+        if not isinstance(value, (int, float)) or not str(p.get("model", "")).startswith(role):
+            continue
+        batch = int(p.get("batch_size") or 0)
+        runtime = str(p.get("runtime"))
+        if runtime not in found or batch < found[runtime][0]:
+            found[runtime] = (batch, float(value))
+    return {runtime: value for runtime, (_, value) in found.items()}
+
+
+def _same_runtime(record: Mapping[str, Any], path: tuple[str, ...], show: Any) -> str:
+    """Teacher → student on the same runtime (named), preferring the runtime the costs
+    compare; without a shared runtime each figure is labelled with its own."""
+    teacher = _per_runtime(record, "teacher", *path)
+    student = _per_runtime(record, "student", *path)
+    cost = dig(record, "costs", "extra", "student", "runtime")
+    order = [cost, *_PREFERRED_RUNTIMES, *sorted(teacher)]
+    shared = next((rt for rt in order if rt in teacher and rt in student), None)
+    if shared is not None:
+        return _pair(show(teacher[shared]), show(student[shared])) + f" ({esc(shared)})"
+    return _pair(_labelled(teacher, show), _labelled(student, show))
+
+
+def _memory(record: Mapping[str, Any]) -> str:
+    """Teacher → student peak MB on the same runtime (named)."""
+    return _same_runtime(record, ("peak_memory_mb",), _mb)
+
+
+def _latency(record: Mapping[str, Any]) -> str:
+    """Teacher → student p50 ms per call on the same runtime (named)."""
+    return _same_runtime(record, ("latency", "p50_ms"), _ms)
+
+
+def _labelled(values: Mapping[str, float], show: Any) -> str:
+    """ "812 (onnx)": a figure that has no counterpart, named by its runtime."""
+    if not values:
+        return MISSING
+    runtime, value = next(iter(values.items()))
+    return f"{show(value)} ({esc(runtime)})"
 
 
 def _row(r: Mapping[str, Any]) -> list[str]:
@@ -66,9 +107,9 @@ def _row(r: Mapping[str, Any]) -> list[str]:
         _pair(metric(h["teacher_metric"]), metric(h["student_metric"])),
         _retention(dig(r, "quality", "retention")) + (" ⚠ suspect" if is_suspect(r) else ""),
         fidelity,
-        _pair(_ms(h["teacher_p50_ms"]), _ms(h["student_p50_ms"])),
+        _latency(r),
         _pair(si(h["teacher_params"]), si(h["student_params"])),
-        _pair(*_memory(r)),
+        _memory(r),
         _pair(usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"])),
         pct(h["cost_reduction"]),
     ]  # fmt: skip
@@ -176,10 +217,14 @@ def per_system_section(records: Records) -> str:
     notes = [n for n in (*notes, dkd_note(records)) if n]
     return (
         "## Per-system results\n\n"
-        "Every run record, whatever its status. Latency is the median (p50) per call from the "
-        f"profiles used as headline ({_latency_note(records)}); Agreement is top-1 agreement "
+        "Every run record, whatever its status. Latency is the median (p50) per call at the "
+        "smallest batch, teacher and student on the same runtime (named in brackets, the "
+        f"costs' runtime first; headline profiles: {_latency_note(records)}); Agreement is "
+        "top-1 agreement "
         "with the teacher (r = Pearson correlation for regression); (↓): lower is better; "
-        "Peak MB is the peak resident memory of a fresh process serving the model; $/1M and "
+        "Peak MB is the peak resident memory of a fresh process serving the model, teacher "
+        "and student on the same runtime (named in brackets; a figure measured on no runtime "
+        "the other was measured on is labelled with its own and not compared); $/1M and "
         "Cost reduction compare the cheapest deployments, as in the Results section. "
         "Throughput and every other figure: `results.csv`.\n\n"
         + table
