@@ -117,6 +117,7 @@ def _trial_states(db: Path) -> list[tuple[int, str]]:
         return sorted(con.execute("SELECT number, state FROM trials").fetchall())
 
 
+@pytest.mark.slow
 def test_a_killed_search_reruns_without_repeating_finished_trials(
     fleet: Path, cache: Path, tmp_path: Path
 ) -> None:

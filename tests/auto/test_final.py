@@ -1,0 +1,90 @@
+"""From a finished search to the study of its choice (no training: hand-made trials)."""
+
+from __future__ import annotations
+
+from potstill.auto import Candidate, Measurement, SearchOutcome, TrialResult
+from potstill.auto.final import final_fleet, pick, search_summary
+from potstill.auto.search import _choose
+from potstill.config import FleetConfig
+
+
+def _m(
+    rung: int, retention: float, usd: float, *, gate: float = 0.0, slo: float = -1.0
+) -> Measurement:
+    return Measurement(rung=rung, epochs=3 * (rung + 1), retention=retention, metric=0.9,
+                       usd_per_million=usd, p99_ms=1.0, params=100,
+                       gates={"min_retention": "fail" if gate > 0 else "pass"},
+                       violations={"min_retention": gate, "p99_slo": slo})  # fmt: skip
+
+
+CAND = Candidate(width=0.3, depth=0.5, method="kd", alpha=0.7, lr=1e-3, runtime="onnx",
+                 threads=2, temperature=2.0)  # fmt: skip
+
+
+def _outcome(trials: list[TrialResult]) -> SearchOutcome:
+    final = max(max(t.rungs) for t in trials)
+    return SearchOutcome("s", trials, final, _choose(trials, final), 1.0, "TPESampler")
+
+
+def test_the_choice_is_the_cheapest_feasible_student_of_the_final_rung() -> None:
+    trials = [
+        TrialResult(0, CAND, {0: _m(0, 0.99, 5.0), 1: _m(1, 0.99, 5.0)}, default=True),
+        TrialResult(1, CAND, {0: _m(0, 0.97, 1.0)}),  # cheap, but stopped at rung 0
+        TrialResult(2, CAND, {0: _m(0, 0.98, 3.0), 1: _m(1, 0.98, 2.0)}),
+        TrialResult(3, CAND, {0: _m(0, 0.95, 2.5), 1: _m(1, 0.95, 1.5, gate=0.02)}),
+    ]
+    outcome = _outcome(trials)
+    chosen, passed = pick(outcome)
+    assert chosen is not None and chosen.number == 2 and passed
+    summary = search_summary(outcome, chosen, passed)
+    assert summary["choice"] == 2 and summary["default"] == 0
+    assert sorted(summary["front"]) == [0, 2]  # 3 is infeasible; 1 never reached rung 1
+
+
+def test_with_nothing_feasible_the_best_retention_within_the_slo_is_studied_and_flagged() -> None:
+    trials = [
+        TrialResult(0, CAND, {0: _m(0, 0.90, 1.0, gate=0.07)}),
+        TrialResult(1, CAND, {0: _m(0, 0.93, 2.0, gate=0.04)}),
+        TrialResult(2, CAND, {0: _m(0, 0.99, 0.5, slo=3.0)}),  # misses the latency SLO
+    ]
+    chosen, passed = pick(_outcome(trials))
+    assert chosen is not None and chosen.number == 1 and not passed
+
+
+def test_the_final_fleet_studies_the_choice_as_the_grid_cell_auto() -> None:
+    fleet = FleetConfig.model_validate(
+        {"systems": [{"name": "s", "dataset": {"builtin": "breast_cancer"}},
+                     {"name": "t", "dataset": {"builtin": "heart_disease"}}]}
+    )  # fmt: skip
+    trial = TrialResult(4, CAND, {0: _m(0, 0.99, 1.0)})
+    config = final_fleet(fleet, {"s": (trial, 12)})
+    (system,) = config.systems
+    assert system.name == "s" and [g.label for g in system.grid or []] == ["auto"]
+    (method,) = (system.grid or [])[0].methods
+    assert method.name == "kd" and method.params == {"temperature": 2.0}
+    assert system.student.width == 0.3 and system.student.depth == 0.5
+    assert system.train is not None and (system.train.epochs, system.train.lr) == (12, 1e-3)
+    assert system.bench is not None and system.bench.threads == 2
+    FleetConfig.model_validate(config.model_dump(mode="json"))  # a valid fleet file
+
+
+def test_gates_and_the_slo_become_constraints_that_fail_by_their_margin() -> None:
+    from types import SimpleNamespace
+
+    from potstill.auto.trial import _violations
+    from potstill.types import GateResult
+
+    ctx = SimpleNamespace(fleet=SimpleNamespace(prices=SimpleNamespace(slo_ms=50.0)))
+    gates = [
+        GateResult("min_retention", 0.97, 0.95, False, "low", "fail"),
+        GateResult("max_ece", 0.1, 0.05, True, "", "pass"),
+        GateResult(
+            "max_fairness_gap_increase", 0.05, None, False, "not measured: x", "not measured"
+        ),
+        GateResult("min_robust_retention", 0.9, None, False, "strict", "fail"),
+    ]
+    out = _violations(ctx, gates, p99_ms=60.0)  # type: ignore[arg-type]
+    assert out["min_retention"] > 0.019 and out["max_ece"] == 0.0
+    assert out["max_fairness_gap_increase"] == 0.0  # not measured does not fail (not strict)
+    assert out["min_robust_retention"] == 1.0  # failed without a value: violated
+    assert out["p99_slo"] == 10.0
