@@ -80,6 +80,10 @@ def test_the_choice_is_an_ordinary_auto_record_with_its_search(selected: Path) -
     assert search["default"] == 0  # the hand-picked default is the first trial
     default = next(t for t in search["trials"] if t["default"])
     assert default["params"]["method"] == "kd" and default["params"]["width"] == 0.5
+    versus = search["versus_default"]  # the front re-measured with the default
+    assert versus["choice"] == search["choice"] and versus["default"] == 0
+    assert versus["low"] <= versus["ratio"] <= versus["high"]
+    assert len(versus["load_1min"]) == versus["rounds"] == 4
     rungs = {t["rung"] for t in search["trials"]}
     assert rungs == {0, 1}  # successive halving took some candidates to the second rung
     assert record["quality"]["retention"]["value"] > 0  # measured once, on the test split

@@ -1,26 +1,29 @@
-"""Costs under noise: is the chosen student really cheaper than the default one?
+"""Costs under noise: which candidate of the front is really the cheapest, and is it
+cheaper than the default student?
 
-Two deployments are re-measured in alternating rounds (A B, B A, A B, …: each round is
-one harness session per deployment, so drift of the machine hits both alike) and the
-ratio of their mean $ per 1M predictions gets a bootstrap confidence interval over the
-paired rounds. A ratio whose interval holds 1 is a tie. The machine's 1-minute load is
+The front's feasible candidates and the default are re-measured in alternating rounds
+(A B C, C B A, …: each round is one harness session per deployment, so drift of the
+machine hits all alike); the choice is the cheapest by mean, and the ratio of its mean $
+per 1M predictions to the default's gets a bootstrap confidence interval over the paired
+rounds. A ratio whose interval holds 1 is a tie. The machine's 1-minute load is
 recorded before each round; rounds taken while it exceeded the CPU count are flagged.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from potstill.auto.search import SearchOutcome, TrialResult
 from potstill.auto.space import Candidate
 from potstill.auto.trial import SearchContext, measure_usd
 from potstill.models.export import load_model
 
-__all__ = ["compare_costs", "ratio_interval"]
+__all__ = ["front_remeasure", "ratio_interval", "remeasure"]
 
 
 def ratio_interval(
@@ -42,21 +45,44 @@ def ratio_interval(
             "tie": bool(low <= 1.0 <= high)}  # fmt: skip
 
 
-def compare_costs(
-    ctx: SearchContext, a: tuple[Candidate, Path], b: tuple[Candidate, Path], rounds: int
-) -> dict[str, Any]:
-    """Re-measure deployment ``a`` against ``b`` (candidate, trained model folder) in
-    ``rounds`` alternating rounds; the ratio a / b of $ per 1M with its interval."""
-    models = {"a": load_model(a[1]), "b": load_model(b[1])}
-    cands = {"a": a[0], "b": b[0]}
-    usd: dict[str, list[float]] = {"a": [], "b": []}
-    loads, cpus = [], os.cpu_count() or 1
-    work = ctx.folder / "remeasure"
+def remeasure(
+    ctx: SearchContext, entries: Mapping[int, tuple[Candidate, Path]], rounds: int
+) -> tuple[dict[int, list[float]], list[float]]:
+    """$ per 1M of each deployment (candidate, trained model folder) over ``rounds``
+    rounds, the order reversed every other round; and the machine's load before each."""
+    models = {k: load_model(folder) for k, (_, folder) in entries.items()}
+    usd: dict[int, list[float]] = {k: [] for k in entries}
+    loads, order = [], list(entries)
     for r in range(rounds):
         loads.append(os.getloadavg()[0])
-        for key in ("a", "b") if r % 2 == 0 else ("b", "a"):
-            usd[key].append(measure_usd(ctx, models[key], cands[key], work / key))
-    out = ratio_interval(usd["a"], usd["b"], seed=ctx.fleet.seed)
-    contended = [i for i, load in enumerate(loads) if load > cpus]
-    return {**out, "usd_a": usd["a"], "usd_b": usd["b"], "load_1min": loads,
-            "contended_rounds": contended, "cpus": cpus}  # fmt: skip
+        for key in order if r % 2 == 0 else order[::-1]:
+            work = ctx.folder / "remeasure" / str(key)
+            usd[key].append(measure_usd(ctx, models[key], entries[key][0], work))
+    return usd, loads
+
+
+def front_remeasure(
+    ctx: SearchContext, outcome: SearchOutcome, rounds: int, folder: Callable[[TrialResult], Path],
+    limit: int = 5,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Re-measure the final rung's feasible candidates (the ``limit`` cheapest by the quick
+    price) with the default student in alternating rounds; the choice is the cheapest by
+    mean, and its ratio to the default has a bootstrap interval. None: nothing feasible."""
+    rung = outcome.final_rung
+    feasible = sorted(
+        (t for t in outcome.trials if rung in t.rungs and t.rungs[rung].feasible),
+        key=lambda t: (t.rungs[rung].usd_per_million, t.number),
+    )[:limit]
+    if not feasible:
+        return None
+    default = outcome.default()
+    pool = feasible + ([default] if default is not None and default not in feasible else [])
+    usd, loads = remeasure(ctx, {t.number: (t.candidate, folder(t)) for t in pool}, rounds)
+    means = {n: float(np.mean(v)) for n, v in usd.items()}
+    choice = min((t.number for t in feasible), key=lambda n: (means[n], n))
+    base = default.number if default is not None else choice
+    cpus = os.cpu_count() or 1
+    return {**ratio_interval(usd[choice], usd[base], seed=ctx.fleet.seed),
+            "choice": choice, "default": base, "candidates": sorted(usd),
+            "mean_usd": {str(n): m for n, m in means.items()}, "load_1min": loads, "cpus": cpus,
+            "contended_rounds": [i for i, load in enumerate(loads) if load > cpus]}  # fmt: skip

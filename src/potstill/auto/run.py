@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from potstill.auto.final import (
     place_student,
     search_summary,
 )
-from potstill.auto.noise import compare_costs
+from potstill.auto.noise import front_remeasure
 from potstill.auto.search import Progress, SearchOutcome, TrialResult, run_search
 from potstill.auto.space import SCRATCH, SEARCHED_METHODS, SearchSpace, default_candidate
 from potstill.auto.trial import SearchContext, open_context
@@ -119,24 +120,28 @@ def trained_folder(out: Path, system: str, trial: TrialResult) -> Path:
     return out / "search" / system / "trials" / f"{trial.number:04d}" / f"rung{trial.last.rung}"
 
 
-def _versus_default(
+def _remeasure(
     ctx: SearchContext, outcome: SearchOutcome, config: SelectConfig, out: Path
 ) -> dict[str, Any] | None:
-    """The choice re-measured against the default student, alternating rounds."""
-    choice, default = outcome.choice, outcome.default()
-    if choice is None or default is None or choice is default:
-        return None
-    name, saved = ctx.spec.name, ctx.folder / "versus_default.json"
-    pair = [choice.number, default.number]
+    """Re-measure the front against the default (kept across reruns); the choice becomes
+    the cheapest by the re-measured mean."""
+    saved = ctx.folder / "remeasure.json"
+    rung = outcome.final_rung
+    pool = sorted(t.number for t in outcome.trials if rung in t.rungs and t.rungs[rung].feasible)
+    key = {"pool": pool, "rounds": config.remeasure_blocks}
+    result = None
     if saved.is_file():  # a rerun: the finished re-measurement is kept
         kept = json.loads(saved.read_text(encoding="utf-8"))
-        if kept.get("trials") == pair and kept.get("rounds") == config.remeasure_blocks:
-            return dict(kept)
-    a = (choice.candidate, trained_folder(out, name, choice))
-    b = (default.candidate, trained_folder(out, name, default))
-    result = {**compare_costs(ctx, a, b, config.remeasure_blocks), "trials": pair}
-    atomic_write_json(saved, result)
-    return result
+        result = kept if kept.get("key") == key else None
+    if result is None:
+        folder = partial(trained_folder, out, ctx.spec.name)
+        result = front_remeasure(ctx, outcome, config.remeasure_blocks, folder)
+        if result is None:
+            return None
+        result["key"] = key
+        atomic_write_json(saved, result)
+    outcome.choice = next(t for t in outcome.trials if t.number == result["choice"])
+    return dict(result)
 
 
 def _search_all(
@@ -152,10 +157,10 @@ def _search_all(
         methods = _grid_methods(fleet, spec.name, ctx.task.problem)
         default = default_candidate(spec, space, ctx.size, lr, methods)
         outcomes[spec.name] = run_search(ctx, space, config, default=default, report=report)
-        versus[spec.name] = _versus_default(ctx, outcomes[spec.name], config, out)
+        versus[spec.name] = _remeasure(ctx, outcomes[spec.name], config, out)
         v = versus[spec.name]
         if v is not None:
-            report(f"{spec.name}: choice vs default $ per 1M ratio {v['ratio']:.3f} "
+            report(f"{spec.name}: re-measured, choice {v['choice']} vs default $ per 1M ratio {v['ratio']:.3f} "
                    f"[{v['low']:.3f}, {v['high']:.3f}]{' (a tie)' if v['tie'] else ''}")  # fmt: skip
     return outcomes, versus
 
