@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import yaml
+
 from potstill.auto import Candidate, Measurement, SearchOutcome, TrialResult
 from potstill.auto.final import final_fleet, pick, search_summary
 from potstill.auto.search import _choose
@@ -88,3 +93,34 @@ def test_gates_and_the_slo_become_constraints_that_fail_by_their_margin() -> Non
     assert out["max_fairness_gap_increase"] == 0.0  # not measured does not fail (not strict)
     assert out["min_robust_retention"] == 1.0  # failed without a value: violated
     assert out["p99_slo"] == 10.0
+
+
+def test_a_changed_choice_sets_the_old_one_aside_and_the_study_reuses_the_new_student(
+    tmp_path: Path,
+) -> None:
+    from potstill.auto.run import _prepare
+    from potstill.study.resume import prepare_resume
+
+    fleet = FleetConfig.model_validate(
+        {"systems": [{"name": "s", "dataset": {"builtin": "breast_cancer"}}]}
+    )
+    old = final_fleet(fleet, {"s": (TrialResult(1, CAND, {0: _m(0, 0.99, 1.0)}), 6)})
+    out = tmp_path / "out"
+    (out / "records").mkdir(parents=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(old.model_dump(mode="json")))
+    hashes = prepare_resume(out, old)
+    record = {"system": "s", "method": "auto", "status": "ok", "system_hash": hashes["s"]}
+    (out / "records" / "s__auto.json").write_text(json.dumps(record))
+    (out / "students" / "s" / "auto").mkdir(parents=True)
+    (out / "students" / "s" / "auto" / "model.json").write_text("old")
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "model.json").write_text("new")
+    other = Candidate(width=0.1, depth=1.0, method="rkd", alpha=0.3, lr=2e-3, runtime="eager",
+                      threads=1)  # fmt: skip
+    new = final_fleet(fleet, {"s": (TrialResult(2, other, {0: _m(0, 0.98, 0.5)}), 6)})
+    _prepare(out, new, {"s": trained})
+    assert not (out / "records" / "s__auto.json").exists()  # the old choice's record went aside
+    assert list((out / "superseded").glob("*/records/s__auto.json"))
+    prepare_resume(out, new)  # what run_study does first: nothing more to set aside
+    assert (out / "students" / "s" / "auto" / "model.json").read_text() == "new"

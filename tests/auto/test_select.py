@@ -88,6 +88,7 @@ def test_the_choice_is_an_ordinary_auto_record_with_its_search(selected: Path) -
     assert rungs == {0, 1}  # successive halving took some candidates to the second rung
     assert record["quality"]["retention"]["value"] > 0  # measured once, on the test split
     assert (selected / "students" / "bc" / "auto" / "model.json").is_file()
+    assert record["student"]["resumed"] == "trained model reloaded"  # the searched student
     assert any((selected / "exports" / "bc").glob("*.onnx"))
 
 

@@ -14,7 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from potstill._io import atomic_write_json
+import yaml
+
+from potstill._io import atomic_write_json, atomic_write_text
 from potstill.auto.config import SelectConfig
 from potstill.auto.final import (
     annotate_records,
@@ -32,6 +34,7 @@ from potstill.errors import ConfigError
 from potstill.events import EventSink
 from potstill.methods import applicable_methods
 from potstill.study.cells import hidden_kind
+from potstill.study.resume import prepare_resume
 from potstill.study.runner import StudyResult, preflight, run_study
 from potstill.study.store import ResultStore
 from potstill.study.system import record_key
@@ -165,6 +168,16 @@ def _search_all(
     return outcomes, versus
 
 
+def _prepare(out: Path, final: FleetConfig, trained: dict[str, Path]) -> None:
+    """Set aside what an earlier choice produced (the study's own resume rule), record the
+    new config as the study's, and put each chosen student where the study reuses it."""
+    prepare_resume(out, final)
+    text = yaml.safe_dump(final.model_dump(mode="json"), sort_keys=False)
+    atomic_write_text(out / "config.yaml", text)  # the study finds nothing more to set aside
+    for name, folder in trained.items():
+        place_student(folder, out, name)
+
+
 def select(
     fleet: FleetConfig, out: Path, config: SelectConfig, *, systems: Sequence[str] | None = None,
     report: Progress = lambda line: None, on_event: EventSink | None = None,
@@ -186,6 +199,7 @@ def select(
         outcomes, versus = _search_all(fleet, out, config, report, cache_dir)
     chosen: dict[str, tuple[TrialResult, int]] = {}
     passed, summaries = {}, {}
+    trained: dict[str, Path] = {}
     for name, outcome in outcomes.items():
         trial, passed[name] = pick(outcome)
         summaries[name] = {**search_summary(outcome, trial, passed[name]),
@@ -193,12 +207,13 @@ def select(
         if trial is None:
             continue
         chosen[name] = (trial, trial.last.epochs)
-        place_student(trained_folder(out, name, trial), out, name)
+        trained[name] = trained_folder(out, name, trial)
     if not chosen:
         raise ConfigError("No candidate met the latency SLO on any system; nothing to study. "
                           "Raise prices.slo_ms or widen the search.")  # fmt: skip
-    study = run_study(final_fleet(fleet, chosen), out, on_event=on_event, report=False,
-                      fail_fast=True)  # fmt: skip
+    final = final_fleet(fleet, chosen)
+    _prepare(out, final, trained)
+    study = run_study(final, out, on_event=on_event, report=False, fail_fast=True)
     annotate_records(out, summaries)
     from potstill.report import render_report  # matplotlib: loaded only to render
 
