@@ -8,7 +8,7 @@ FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 # The CPU build of PyTorch available on this machine; a bare `torch` may pull a CUDA build.
 TORCH   := torch==2.13.0
 
-.PHONY: setup demo demo-quick test lint typecheck bench clean
+.PHONY: setup demo demo-quick test lint imports typecheck bench clean
 
 setup: $(STAMP)
 
@@ -45,14 +45,18 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Imports point down the layers only: the contracts are [tool.importlinter] in pyproject.toml.
+imports: setup
+	$(BIN)/lint-imports
+
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+test: setup lint imports typecheck
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/demo_time.py
 
 clean:
-	rm -rf $(VENV) potstill-demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) potstill-demo .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -40,11 +40,11 @@ from potstill.evaluate import get_metric, metric_value, retention
 from potstill.models.predict import count_params, predict_scores
 from potstill.models.students import StudentSpec, build_student
 from potstill.models.teacher import Teacher
-from potstill.models.zoo import TeacherSpec, get_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.config import TrainConfig
 from potstill.train.distill import TrainResult, train
 from potstill.types import Task
+from potstill.zoo import TeacherSpec, get_teacher
 
 __all__ = ["aggregate", "cache_timing", "headline", "main", "render", "run_system"]
 

@@ -33,7 +33,7 @@ from torch import nn
 
 from potstill.config import FleetConfig
 from potstill.costs import PRESETS, export_onnx
-from potstill.study.runner import run_study
+from potstill.runner import run_study
 
 RESULTS = Path(__file__).with_name("results") / "own_images.json"
 

@@ -39,27 +39,24 @@ import torch
 from potstill.costs import BenchConfig, BenchTarget, PriceCatalog, cost_of, measure, waterfall
 from potstill.costs.costmodel import usd_per_million
 from potstill.data import encode_task, load_builtin
-from potstill.evaluate import metric_value
+from potstill.evaluate import cosine_agreement, metric_value, retrieval_recall
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import (
     HFClassifier,
     StudentSpec,
-    TextTeacherRecipe,
     build_student,
     count_params,
-    distill_embeddings,
     embed_texts,
-    get_text_teacher,
     load_int8_minilm,
-    load_minilm,
-    retrieval_recall,
     text_predictor,
 )
-from potstill.models.hf_int8 import OnnxSentenceEncoder
+from potstill.models.hf.int8 import OnnxSentenceEncoder
 from potstill.models.predict import logits_to_scores
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
+from potstill.train.embedding import distill_embeddings
 from potstill.types import CostProfile
+from potstill.zoo import TextTeacherRecipe, get_text_teacher, load_minilm
 
 HERE = Path(__file__).resolve().parent
 LAYERS = (3, 2)
@@ -172,7 +169,6 @@ def embedding(args: argparse.Namespace, workdir: Path, entry: Any) -> dict[str, 
         targets.append(BenchTarget(name=f"student_L{n}", module=r.student.eval(), example=example))
     int8: OnnxSentenceEncoder = load_int8_minilm(threads=1)
     i_emb = int8(x_test)
-    from potstill.models import cosine_agreement
 
     result["int8_reference"] = {**int8.describe(), "recall_at_k": retrieval_recall(t_emb, i_emb, 10),
                                 "cosine": cosine_agreement(t_emb, i_emb)}  # fmt: skip

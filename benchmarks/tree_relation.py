@@ -33,11 +33,11 @@ from potstill.methods import MethodSpec, build_objective
 from potstill.models.predict import predict_scores
 from potstill.models.students import student_for_blackbox
 from potstill.models.teacher import Teacher
-from potstill.models.zoo import TeacherSpec, get_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
 from potstill.types import Task
+from potstill.zoo import TeacherSpec, get_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks/results/tree_relation.json"

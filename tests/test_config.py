@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from potstill.config import FleetConfig, GridEntry, load_fleet
-from potstill.errors import ConfigError
+from potstill.errors import ConfigError, MethodError, located_by_field
+from potstill.evaluate.config import EvalConfig
+from potstill.methods.objective import MethodSpec
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -151,7 +153,7 @@ def test_example_fleets_validate(path: Path) -> None:
 
 
 def test_builtin_fleets_validate() -> None:
-    from potstill.study.runner import builtin_fleet
+    from potstill.runner import builtin_fleet
 
     full, quick = builtin_fleet(), builtin_fleet(quick=True)
     assert len(full.systems) >= 8 and {s.sector or "" for s in full.systems} == {""}
@@ -210,3 +212,61 @@ def test_grid_labels_that_would_be_paths_are_refused(tmp_path: Path, label: str)
     )
     with pytest.raises(ConfigError, match=r"grid\[1\]\.label: must be 1-64 letters"):
         load_fleet(_write(tmp_path, text))
+
+
+THREE = "systems:\n" + "".join(
+    f"  - {{name: s{i}, dataset: {{builtin: breast_cancer}}{{extra{i}}}}}\n" for i in range(3)
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("gates: {max_ece: 7}\n", r"  - gates\.max_ece: The 'max_ece' parameter of GatesConfig "
+         r"must be <= 1\. Got 7\.0 instead\."),
+        ("evaluate: {level: 3}\n", r"  - evaluate\.level: The 'level' parameter of EvalConfig"),
+        ("", r"  - systems\[2\]\.evaluate\.n_resamples: The 'n_resamples' parameter of EvalConfig "
+         r"must be >= 0\. Got -5 instead\."),
+        ("grid: [{label: hot, methods: [{name: kd, params: {temperature: -1}}]}]\n",
+         r"  - grid\[0\]\.methods\[0\]: The 'temperature' parameter of method 'kd' must be > 0"),
+        ("grid: [{label: t, methods: [{name: kd, params: {temprature: 2}}]}]\n",
+         r"  - grid\[0\]\.methods\[0\]: Method 'kd' has no parameter 'temprature'\. Valid "
+         r"parameters: temperature\."),
+    ],
+)  # fmt: skip
+def test_a_validators_own_range_check_names_the_file_and_field_path(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    """check_scalar in a field validator raises ConfigError, which pydantic does not locate;
+    while a file is validated it is located like pydantic's own checks."""
+    system2 = ", evaluate: {n_resamples: -5}" if not extra else ""
+    text = THREE.replace("{extra0}", "").replace("{extra1}", "").replace("{extra2}", system2)
+    path = _write(tmp_path, text + extra)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_fleet(path)
+    assert str(info.value).startswith(f"{path}: 1 invalid setting(s):\n")
+    assert not isinstance(info.value, ValueError)  # the loader's error is the plain class
+
+
+def test_every_refused_field_of_a_file_is_listed(tmp_path: Path) -> None:
+    path = _write(tmp_path, VALID + "evaluate: {level: 3, n_resamples: -1}\ngates: {max_ece: 2}\n")
+    with pytest.raises(ConfigError) as info:
+        load_fleet(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: 3 invalid setting(s):"
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == [
+        "- evaluate.level", "- evaluate.n_resamples", "- gates.max_ece"]  # fmt: skip
+
+
+def test_direct_construction_still_raises_the_plain_error() -> None:
+    """Outside a file's validation the same checks raise ConfigError/MethodError themselves,
+    not a pydantic ValidationError (code and tests that build configs rely on it)."""
+    with pytest.raises(ConfigError, match="'level' parameter of EvalConfig") as info:
+        EvalConfig(level=3)
+    assert type(info.value) is ConfigError
+    with pytest.raises(MethodError, match="'temperature' parameter of method 'kd'") as method:
+        MethodSpec(name="kd", params={"temperature": -1})
+    assert type(method.value) is MethodError
+    with located_by_field():
+        assert isinstance(ConfigError("x"), ValueError)
+    assert not isinstance(ConfigError("x"), ValueError)

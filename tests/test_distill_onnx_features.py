@@ -17,9 +17,9 @@ from torch import nn
 
 from potstill.cli import main
 from potstill.errors import ConfigError
-from potstill.models.zoo import TeacherSpec, get_teacher
 from potstill.train.config import TrainConfig
 from potstill.types import DatasetInfo, Split, Task
+from potstill.zoo import TeacherSpec, get_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(240, 6)).astype(np.float32)

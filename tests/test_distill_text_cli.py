@@ -13,7 +13,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from potstill.cli import main  # noqa: E402
-from potstill.models import HFClassifier  # noqa: E402
+from potstill.models import HFClassifier, save_pretrained  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the", "it",
          "was", "great", "awful"]  # fmt: skip
@@ -27,7 +27,7 @@ def test_distill_a_text_teacher_from_the_cli(tmp_path: Path) -> None:
     tokenizer = transformers.BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)})
     teacher = HFClassifier(transformers.AutoModel.from_config(config), num_labels=2, tokenizer=tokenizer,
                            max_length=8)  # fmt: skip
-    teacher.save_pretrained(tmp_path / "teacher", tokenizer=tokenizer)
+    save_pretrained(teacher, tmp_path / "teacher", tokenizer=tokenizer)
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS[5:], size=rng.integers(1, 6))) for _ in range(200)]
     labels = ["positive" if ("good" in t or "great" in t) else "negative" for t in texts]

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ BOXES = [
     "potstill.config",
     "potstill.cli",
     "potstill.report",
-    "potstill.study.store",
+    "potstill.results.store",
     "potstill.costs",
 ]
 
@@ -49,3 +50,10 @@ def test_every_module_declares_all(module: str) -> None:
 def test_top_level_exports_resolve() -> None:
     for name in potstill.__all__:
         assert getattr(potstill, name) is not None
+
+
+def test_no_type_checking_imports() -> None:
+    """No import hidden from the runtime (layers are checked by lint-imports, make test)."""
+    root = Path(potstill.__file__).parent
+    hits = [str(p) for p in root.rglob("*.py") if "TYPE_CHECKING" in p.read_text()]
+    assert hits == []

@@ -1,17 +1,26 @@
 """potstill: distill a deployed teacher into a cheaper student, and prove the trade.
 
-The pipeline (see docs/ and DESIGN.md): data → models → methods → train → costs →
-evaluate → study → report. This module re-exports the public API; each name lives in
+The layers, bottom up (imports point down only; ``lint-imports`` checks it): errors,
+types, _io, registry → data, methods → models → costs, evaluate → train → zoo → config
+→ results → study → report → runner → serve → api → cli. This module re-exports the public API; each name lives in
 the box that owns it.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+# ONNX Runtime (>= 1.2x on Linux) keeps a telemetry device id and an event store under
+# ~/.cache/Microsoft and a session file in the temp folder unless this is set before it
+# loads; potstill writes only inside its output folder and its teacher cache, and sends
+# nothing anywhere. A value the user set wins.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # Public name -> module that defines it. Imported on first access (PEP 562), so that
-# ``import potstill.errors`` stays cheap and no box imports the whole package.
+# ``import potstill.errors`` stays cheap and no box imports the whole package. Type
+# checkers read the same names from ``__init__.pyi``.
 _EXPORTS = {
     "bench": "potstill.api",
     "check": "potstill.api",
@@ -28,7 +37,7 @@ _EXPORTS = {
     "register_method": "potstill.methods",
     "Teacher": "potstill.models.teacher",
     "load_teacher": "potstill.models.teacher",
-    "run_study": "potstill.study.runner",
+    "run_study": "potstill.runner",
     **{
         name: "potstill.errors"
         for name in (
@@ -59,37 +68,6 @@ _EXPORTS = {
         )
     },
 }
-
-if TYPE_CHECKING:
-    from potstill.api import bench, check, demo, distill, report, study
-    from potstill.config import FleetConfig, load_fleet
-    from potstill.data import load_builtin, load_table
-    from potstill.errors import (
-        BenchError,
-        ConfigError,
-        DataError,
-        GateError,
-        MethodError,
-        MissingDependencyError,
-        ModelError,
-        PotstillError,
-        PriceError,
-        StoreError,
-        UnsafeModelError,
-    )
-    from potstill.methods import create_method, list_methods, register_method
-    from potstill.models.teacher import Teacher, load_teacher
-    from potstill.study.runner import run_study
-    from potstill.types import (
-        CostProfile,
-        Costs,
-        DatasetInfo,
-        Outputs,
-        Quality,
-        RunRecord,
-        Split,
-        Task,
-    )
 
 
 def __getattr__(name: str) -> Any:

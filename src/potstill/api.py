@@ -25,9 +25,24 @@ from potstill.config import (
     format_validation_error,
     load_fleet,
 )
+from potstill.costs import (
+    PRESETS,
+    BenchConfig,
+    PriceCatalog,
+    bench_paths,
+    render_bench,
+    render_prices,
+)
+from potstill.data import list_builtin
 from potstill.errors import ConfigError
+from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.events import EventSink
-from potstill.study.runner import StudyResult, builtin_fleet, run_study
+from potstill.methods import list_methods, method_info
+from potstill.models.inspection import inspect_teacher
+from potstill.report import render_report
+from potstill.results import check_study
+from potstill.runner import StudyResult, builtin_fleet, run_study
+from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
 
 __all__ = [
     "bench",
@@ -83,16 +98,12 @@ def study(
 
 def report(directory: Path) -> Any:
     """Render the report of an existing study directory."""
-    from potstill.report import render_report
-
     return render_report(Path(directory))
 
 
 def check(directory: Path, *, strict: bool = False, **gates: float | None) -> Any:
     """Re-apply deployment gates to a study; ``.passed`` is False when any gate of a
     distilled student fails (under ``strict``, also a gate that was not measured)."""
-    from potstill.evaluate import GatesConfig, check_study
-
     chosen: dict[str, Any] = {k: v for k, v in gates.items() if v is not None}
     if strict:  # only when asked: otherwise the study's own gates.strict applies
         chosen["strict"] = True
@@ -107,8 +118,6 @@ def bench(
     input_shape: tuple[int, ...] | None = None,
 ) -> str:
     """Benchmark saved models; returns the rendered table followed by one JSON line."""
-    from potstill.costs import BenchConfig, bench_paths, render_bench
-
     config = BenchConfig.quick() if quick else BenchConfig()
     if threads is not None:
         try:  # validated like a YAML value (model_copy would skip the checks)
@@ -125,22 +134,16 @@ def inspect(
     """What a teacher file holds: inputs, outputs, classes, problem guess, parameter count,
     candidate hidden layers (ONNX tensors, torch layers) or trees and leaves. Any file
     :func:`~potstill.models.load_teacher` opens; others are refused with the reason."""
-    from potstill.models.inspection import inspect_teacher
-
     return inspect_teacher(Path(teacher), trust_pickle=trust_pickle, input_shape=input_shape)
 
 
 def prices(override: Path | None = None) -> str:
     """The price catalog, rendered for the terminal."""
-    from potstill.costs import PriceCatalog, render_prices
-
     return render_prices(PriceCatalog.load(override))
 
 
 def datasets() -> Table:
     """The built-in datasets as a table."""
-    from potstill.data import list_builtin
-
     table = Table(
         "name",
         "sector",
@@ -160,8 +163,6 @@ def datasets() -> Table:
 
 def methods(family: str | None = None) -> Table:
     """The registered distillation methods as a table."""
-    from potstill.methods import list_methods, method_info
-
     table = Table("name", "family", "requires", "problems", "paper", title="distillation methods")
     for name in list_methods(family):
         info = method_info(name)
@@ -308,9 +309,6 @@ def distill(
         "grid": ["scratch", *methods],
     }
     if quick:
-        from potstill.costs import PRESETS
-        from potstill.evaluate import EvalConfig
-
         raw["train"] = {"epochs": 10, "patience": 4}
         raw["bench"] = dict(PRESETS["quick"])
         raw["evaluate"] = EvalConfig.quick().model_dump()
@@ -360,8 +358,8 @@ def select(
 
 def serve(student: Path, **options: Any) -> None:
     """Serve a studied student (``students/<system>/<label>``) until interrupted; options
-    are the fields of :class:`~potstill.serve.ServeConfig`."""
-    from potstill.serve import ServeConfig
+    are the fields of :class:`~potstill.serve.ServeConfig`. The server, the monitor and
+    the replay client are imported when called: they need the optional ``serve`` extra."""
     from potstill.serve.server import run_server
 
     run_server(_settings(ServeConfig, {"student": student, **options}, "serve options"))
@@ -370,7 +368,6 @@ def serve(student: Path, **options: Any) -> None:
 def monitor(store: str, **options: Any) -> Any:
     """Judge a serving store's recent windows; ``.broken`` when the latest window breaks a
     threshold. Options are the fields of :class:`~potstill.serve.MonitorConfig`."""
-    from potstill.serve import MonitorConfig
     from potstill.serve.monitor import monitor as judge
     from potstill.serve.monitor_report import write_monitor_html
 
@@ -383,7 +380,6 @@ def monitor(store: str, **options: Any) -> Any:
 
 def replay(student: Path, data: Path, **options: Any) -> dict[str, Any]:
     """Send the rows of ``data`` to a server on this machine (see ``potstill replay``)."""
-    from potstill.serve import ReplayConfig
     from potstill.serve.replay import replay as send
 
     return send(Path(student), Path(data), _settings(ReplayConfig, options, "replay options"))

@@ -9,9 +9,10 @@ deployment gate failed, 2 bad input refused before any work, 3 some runs failed.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import BaseModel
@@ -31,9 +32,9 @@ from potstill.errors import (
 )
 from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
-from potstill.models.zoo import TeacherSpec
-from potstill.study.runner import StudyResult
-from potstill.watch import LogFormat, Watch, watching
+from potstill.runner import StudyResult
+from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = ["app", "main"]
 
@@ -348,9 +349,42 @@ def main(argv: list[str] | None = None) -> None:
         # Text, not markup: messages contain brackets such as systems[2].dataset.
         err.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted: finished records are kept; rerun the same command to resume.")
-        sys.exit(130)
+    except KeyboardInterrupt:  # a Typer that lets Ctrl-C through
+        _interrupted(argv)
+    except SystemExit as exc:  # Typer turns Ctrl-C into a silent exit 130
+        if _caused_by_ctrl_c(exc):
+            _interrupted(argv)
+        raise
+
+
+#: Commands whose finished work is written as it goes, so a rerun resumes it.
+RESUMABLE = frozenset({"demo", "study", "distill"})
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is anywhere in ``exc``'s chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _interrupted(argv: list[str] | None) -> NoReturn:
+    """Say on stderr what Ctrl-C stopped and what a rerun does, then exit 130."""
+    args = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["potstill", *args])
+    if args and args[0] in RESUMABLE:
+        then = "finished records are kept; rerun the same command to resume."
+    else:
+        then = "rerun the same command to run it again."
+    err.print(Text(f"interrupted: {command} — {then}"), soft_wrap=True)
+    try:  # a Ctrl-C also stops '| cat': the exit's flush must not add a second message
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_to_devnull()
+    sys.exit(130)
 
 
 if __name__ == "__main__":

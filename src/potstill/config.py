@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from potstill.costs import BenchConfig
 from potstill.data.split import SplitSpec
-from potstill.errors import ConfigError
+from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
-from potstill.models.zoo import TeacherSpec
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
+from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "DatasetSpec",
@@ -431,8 +431,7 @@ def load_fleet(path: Path) -> FleetConfig:
         )
     _resolve_paths(raw, path.parent)
     try:
-        return FleetConfig.model_validate(raw)
+        with located_by_field():  # a validator's own check names its field path too
+            return FleetConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
-    except ConfigError as exc:  # a validator's own check (check_scalar): add the file
-        raise ConfigError(f"{path}: {exc}") from None

@@ -28,6 +28,10 @@ expected, the value received, and what to do, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_GATES_FAILED",
@@ -44,6 +48,7 @@ __all__ = [
     "PriceError",
     "StoreError",
     "UnsafeModelError",
+    "located_by_field",
     "missing_dependency",
 ]
 
@@ -59,6 +64,46 @@ class PotstillError(Exception):
     """Base class of every error potstill raises on bad input or refused work."""
 
     exit_code: int = EXIT_BAD_INPUT
+
+    def __new__(cls, *args: object, **kwargs: object) -> PotstillError:
+        if _LOCATE_BY_FIELD.get():  # see located_by_field
+            cls = _with_value_error(cls)
+        return super().__new__(cls, *args)
+
+
+#: True inside :func:`located_by_field`, i.e. while a config file is being validated.
+_LOCATE_BY_FIELD: ContextVar[bool] = ContextVar("potstill_locate_by_field", default=False)
+
+
+@contextmanager
+def located_by_field() -> Iterator[None]:
+    """Validate a config file inside this block to learn *where* a validator refused.
+
+    A validator's own check (``check_scalar`` in a ``field_validator``) raises a
+    ``PotstillError``, which pydantic lets escape without the field's location. Inside this
+    block every ``PotstillError`` created is also a ``ValueError``, so pydantic records it
+    in its ``ValidationError`` with the field path (``systems[2].evaluate.level``) for the
+    loader to print. Outside it — a config built directly in Python — the same checks raise
+    the plain class, as before. The flag is a context variable: threads and tasks that did
+    not enter the block are unaffected.
+    """
+    token = _LOCATE_BY_FIELD.set(True)
+    try:
+        yield
+    finally:
+        _LOCATE_BY_FIELD.reset(token)
+
+
+_AS_VALUE_ERROR: dict[type[PotstillError], type[PotstillError]] = {}
+
+
+def _with_value_error(cls: type[PotstillError]) -> type[PotstillError]:
+    """``cls`` that is also a ``ValueError`` (same name, message and exit code), made once."""
+    if issubclass(cls, ValueError):
+        return cls
+    if cls not in _AS_VALUE_ERROR:
+        _AS_VALUE_ERROR[cls] = type(cls.__name__, (cls, ValueError), {"__module__": cls.__module__})
+    return _AS_VALUE_ERROR[cls]
 
 
 class ConfigError(PotstillError):

@@ -34,6 +34,7 @@ __all__ = [
     "Sector",
     "Split",
     "Task",
+    "record_key",
     "to_jsonable",
 ]
 
@@ -336,8 +337,13 @@ class RunRecord:
 
     @property
     def key(self) -> str:
-        """File-name-safe identity of the record in the store."""
-        return f"{self.system}__{self.method}".replace("/", "_").replace("+", "-")
+        """File-name-safe identity of the record in the store (:func:`record_key`)."""
+        return record_key(self.system, self.method)
+
+
+def record_key(system: str, method: str) -> str:
+    """The store key of a (system, grid label) record: file-name safe."""
+    return f"{system}__{method}".replace("/", "_").replace("+", "-")
 
 
 def to_jsonable(value: Any) -> Any:

@@ -14,7 +14,7 @@ from torch import nn
 from potstill.costs import BenchTarget, export_onnx, measure, runtime_predictor
 from potstill.costs import runtimes as runtimes_module
 from potstill.costs.config import BenchConfig
-from potstill.costs.onnx_export import check_agreement, compare_outputs
+from potstill.costs.onnx_export import check_agreement, compare_outputs, quantize_int8
 from potstill.costs.runtimes import BuildContext, create_runtime
 from potstill.errors import BenchError, ModelError
 
@@ -134,3 +134,39 @@ def test_runtime_predictor_refuses_unknown_or_inapplicable(
     np.testing.assert_allclose(runtime_predictor(box, "native")(rows), rows.sum(1, keepdims=True))
     with pytest.raises(BenchError, match="does not apply"):
         runtime_predictor(box, "onnx")
+
+
+def _custom_op_graph(path: Path) -> Path:
+    """A graph whose last op (an unknown custom domain) defeats symbolic shape inference."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 2], np.ones(8, np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]),
+         helper.make_node("Foo", ["h"], ["y"], domain="com.example")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
+    return path
+
+
+def test_int8_quantization_writes_nothing_into_the_working_directory(
+    tmp_path: Path, teacher: nn.Module, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX Runtime saves sym_shape_infer_temp.onnx into the current directory when shape
+    inference is incomplete; quantization runs in a temporary directory instead."""
+    cwd, out = tmp_path / "cwd", tmp_path / "out"
+    cwd.mkdir()
+    out.mkdir()
+    monkeypatch.chdir(cwd)
+    with pytest.raises(BenchError, match="Incomplete symbolic shape inference"):
+        quantize_int8(_custom_op_graph(out / "custom.onnx"), out / "custom.int8.onnx")
+    quantize_int8(export_onnx(teacher, rows, out / "t.onnx"), out / "t.int8.onnx")
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["custom.onnx", "t.int8.onnx", "t.onnx"]
+    assert Path.cwd() == cwd

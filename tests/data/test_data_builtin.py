@@ -203,7 +203,7 @@ def test_unknown_name_and_bad_arguments() -> None:
 def test_register_dataset_calls_loader_and_refuses_duplicates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
+    monkeypatch.setattr(registry_module, "_REGISTRY", registry_module._REGISTRY.copy())
     spec = BuiltinSpec(
         name="toy",
         sector="other",

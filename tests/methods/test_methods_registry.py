@@ -34,7 +34,7 @@ def test_families_partition_the_registry() -> None:
 
 def test_unknown_name_lists_the_valid_ones() -> None:
     with pytest.raises(
-        MethodError, match=r"Unknown distillation method 'kdd'\. Valid methods: at, "
+        MethodError, match=r"Unknown distillation method 'kdd'\. Valid methods: 'at', "
     ):
         create_method("kdd")
 

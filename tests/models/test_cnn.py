@@ -12,7 +12,7 @@ import torch
 from potstill.costs import export_onnx
 from potstill.errors import ConfigError
 from potstill.models import FeatureTap, SmallCNN, StudentSpec, load_model, save_model
-from potstill.models.cnn import cnn_for_budget, cnn_param_count
+from potstill.models.arch.cnn import cnn_for_budget, cnn_param_count
 from potstill.models.predict import count_params
 from potstill.models.students import student_for_images
 

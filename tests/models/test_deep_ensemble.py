@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from potstill.errors import ConfigError
-from potstill.models.ensemble import DeepEnsemble
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP
 from potstill.models.hooks import FeatureTap
-from potstill.models.mlp import MLP
 
 
 def _members(n: int = 3, out: int = 4) -> list[MLP]:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from potstill.errors import ConfigError, ModelError
+from potstill.models.arch.mlp import MLP
 from potstill.models.hooks import FeatureTap, check_layer_names, uniform_layer_map
-from potstill.models.mlp import MLP
 
 
 def _hook_count(module: nn.Module) -> int:

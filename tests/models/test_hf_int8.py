@@ -10,7 +10,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from potstill.models.hf_int8 import quantization_kind  # noqa: E402
+from potstill.models.hf.int8 import quantization_kind  # noqa: E402
 
 
 def _save(tmp_path: Path, name: str, nodes: list, inits: list) -> Path:

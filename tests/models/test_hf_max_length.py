@@ -17,10 +17,10 @@ transformers = pytest.importorskip("transformers")
 
 from potstill.config import SystemSpec  # noqa: E402
 from potstill.errors import ConfigError  # noqa: E402
-from potstill.models import HFClassifier, load_teacher  # noqa: E402
-from potstill.models.hf_io import HEAD_JSON, default_max_length  # noqa: E402
-from potstill.models.zoo import TeacherSpec, file_teacher  # noqa: E402
+from potstill.models import HFClassifier, load_teacher, save_pretrained  # noqa: E402
+from potstill.models.hf.io import HEAD_JSON, default_max_length  # noqa: E402
 from potstill.study.tasks import encode_for_teacher, fit_to_teacher, load_task  # noqa: E402
+from potstill.zoo import TeacherSpec, file_teacher  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
          "it", "was", "great", "awful"]  # fmt: skip
@@ -81,7 +81,7 @@ def test_potstill_s_own_record_wins(tmp_path: Path) -> None:
     tokenizer = transformers.BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)})
     model = HFClassifier(transformers.AutoModel.from_config(config), num_labels=2,
                          tokenizer=tokenizer, max_length=10)  # fmt: skip
-    model.save_pretrained(tmp_path / "head", tokenizer=tokenizer)
+    save_pretrained(model, tmp_path / "head", tokenizer=tokenizer)
     teacher = load_teacher(tmp_path / "head", problem="classification")
     assert teacher.module.max_length == 10  # type: ignore[union-attr]
     assert teacher.module.max_length_source == HEAD_JSON  # type: ignore[union-attr]

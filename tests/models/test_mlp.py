@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from potstill.errors import ConfigError
-from potstill.models.mlp import MLP, mlp_param_count
+from potstill.models.arch.mlp import MLP, mlp_param_count
 from potstill.models.predict import count_params
 
 

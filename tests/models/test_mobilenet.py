@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from potstill.errors import ConfigError, MissingDependencyError, ModelError
-from potstill.models import mobilenet
-from potstill.models.hooks import FeatureTap
-from potstill.models.mobilenet import (
+from potstill.models.arch import mobilenet
+from potstill.models.arch.mobilenet import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageClassifier,
     MobileNetV2,
     load_imagenet_weights,
 )
+from potstill.models.hooks import FeatureTap
 from potstill.models.predict import count_params
 
 TINY = [[1, 8, 1, 1], [2, 8, 2, 2], [2, 16, 1, 2]]

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from potstill.errors import ModelError
-from potstill.models.ensemble import DeepEnsemble
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP
+from potstill.models.arch.mobilenet import ImageClassifier, MobileNetV2
 from potstill.models.export import MODEL_JSON, WEIGHTS_FILE, load_model, load_model_info, save_model
-from potstill.models.mlp import MLP
-from potstill.models.mobilenet import ImageClassifier, MobileNetV2
 
 TINY = [[1, 8, 1, 1], [2, 8, 2, 2]]
 

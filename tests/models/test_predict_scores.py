@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from potstill.errors import DataError, ModelError
-from potstill.models.mlp import MLP
+from potstill.models.arch.mlp import MLP
 from potstill.models.predict import count_params, predict_scores
 
 

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from torch import nn
 
 from potstill.errors import ConfigError, ModelError
-from potstill.models.cnn import SmallCNN, cnn_for_budget
-from potstill.models.ensemble import DeepEnsemble
-from potstill.models.mlp import MLP, mlp_param_count
-from potstill.models.mobilenet import ImageClassifier, MobileNetV2
+from potstill.models.arch.cnn import SmallCNN, cnn_for_budget
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP, mlp_param_count
+from potstill.models.arch.mobilenet import ImageClassifier, MobileNetV2
 from potstill.models.predict import count_params
 from potstill.models.students import (
     StudentSpec,

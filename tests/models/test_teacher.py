@@ -15,10 +15,10 @@ from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegress
 from sklearn.svm import SVC
 
 from potstill.errors import ConfigError, ModelError, UnsafeModelError
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP
 from potstill.models.backends import PROBA_EPS
-from potstill.models.ensemble import DeepEnsemble
 from potstill.models.export import save_model
-from potstill.models.mlp import MLP
 from potstill.models.predict import predict_scores
 from potstill.models.teacher import Teacher, load_teacher
 

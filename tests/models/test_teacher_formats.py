@@ -20,13 +20,13 @@ from sklearn.linear_model import LogisticRegression
 
 from potstill.config import load_fleet
 from potstill.errors import ConfigError, MissingDependencyError, ModelError, UnsafeModelError
+from potstill.models.arch.mlp import MLP
 from potstill.models.backends import PROBA_EPS
 from potstill.models.formats import unpickle
-from potstill.models.mlp import MLP
 from potstill.models.predict import predict_scores
 from potstill.models.teacher import load_teacher
-from potstill.models.zoo import TeacherSpec, get_teacher
 from potstill.types import DatasetInfo, Split, Task
+from potstill.zoo import TeacherSpec, get_teacher
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(160, 5)).astype(np.float32)

@@ -14,8 +14,8 @@ from torch import nn
 from potstill.costs import BenchConfig, BenchTarget, measure
 from potstill.errors import ModelError
 from potstill.methods import MethodSpec, build_objective
+from potstill.models.arch.mlp import MLP
 from potstill.models.hooks import FeatureTap
-from potstill.models.mlp import MLP
 from potstill.models.predict import predict_scores
 from potstill.models.scripted import script_chain
 from potstill.models.teacher import Teacher, load_teacher

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from potstill.study.store import ResultStore
+from potstill.results.store import ResultStore
 from potstill.types import (
     CostProfile,
     Costs,

@@ -12,7 +12,7 @@ from potstill.report.charts import Chart, available_charts, create_charts, regis
 from potstill.report.html import markdown_to_html
 from potstill.report.records import headline, headline_profile, waterfall_record
 from potstill.report.render import build_markdown
-from potstill.study.aggregate import summarise
+from potstill.results.aggregate import summarise
 
 
 def test_registry_lists_kinds_and_refuses_unknown(rendered):
@@ -33,7 +33,7 @@ def test_registry_lists_kinds_and_refuses_unknown(rendered):
 
 
 def test_custom_chart_and_unique_files(rendered, monkeypatch):
-    monkeypatch.setattr(charts_module, "_CHARTS", dict(charts_module._CHARTS))
+    monkeypatch.setattr(charts_module, "_CHARTS", charts_module._CHARTS.copy())
 
     @register_chart("twice")
     def twice(records, summary):

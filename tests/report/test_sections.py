@@ -6,7 +6,7 @@ import copy
 
 from potstill.report.format import plural
 from potstill.report.sections import comparison_section, results_section, summary_section
-from potstill.study.aggregate import summarise
+from potstill.results.aggregate import summarise
 
 
 def test_plural():

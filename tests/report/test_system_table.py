@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from potstill.report import charts
 from potstill.report.system_table import dkd_note, per_system_section
 from potstill.report.validation import gates_section, validation_section
-from potstill.study.aggregate import summarise
+from potstill.results.aggregate import summarise
 
 
 def system(rendered: Any, name: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import copy
 
 from potstill.report.charts import waterfall
 from potstill.report.validation import validation_section, waterfall_section
-from potstill.study.aggregate import summarise
+from potstill.results.aggregate import summarise
 
 
 def _system(records, name):

@@ -7,6 +7,9 @@ by the class of fault they probe; ``CORPUS_CLASSES`` counts them for the closing
 
 from __future__ import annotations
 
+import json
+import socket
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from potstill.cli import main
+from potstill.models import MLP, save_model
 
 Setup = Callable[[Path], list[str]]
 
@@ -27,6 +33,7 @@ class Case:
     setup: Setup
     code: int
     phrase: str
+    absent: str = "\x00"  # a phrase the output must not hold
 
 
 def _fleet(tmp: Path, body: str, name: str = "fleet.yaml") -> Path:
@@ -115,7 +122,7 @@ CASES = [
     Case("label-parent-dirs", "security", _label_case("../../../x"), 2, "grid[0].label"),
     Case("label-absolute", "security", _label_case("/tmp/x"), 2, "grid[0].label"),
     Case("label-hidden", "security", _label_case(".x"), 2, "grid[0].label"),
-    Case("out-user-folder", "silent", _out_is_user_folder, 2, "holds no potstill study"),
+    Case("out-user-folder", "silent", _out_is_user_folder, 2, "Give a new folder", "delete"),
     Case("out-is-file", "traceback", _out_is_file, 2, "is a file"),
     Case("bench-truncated-onnx", "traceback", _truncated_onnx, 2, "cannot be read as an ONNX"),
     Case("bench-threads-0", "traceback", _bench_zero_threads, 2, "greater than or equal to 1"),
@@ -265,7 +272,7 @@ CASES += [
             str(tmp / "out"),
         ],
         2,
-        "fleet.yaml: The 'max_ece' parameter of GatesConfig",
+        "gates.max_ece: The 'max_ece' parameter of GatesConfig",
     ),
     Case(
         "evaluate-level",
@@ -277,7 +284,93 @@ CASES += [
             str(tmp / "out"),
         ],
         2,
-        "fleet.yaml: The 'level' parameter of EvalConfig",
+        "evaluate.level: The 'level' parameter of EvalConfig",
+    ),
+]
+
+
+def _system_named(name: str) -> Setup:
+    def setup(tmp: Path) -> list[str]:
+        body = f"systems: [{{name: {name!r}, dataset: {{builtin: breast_cancer}}}}]\n"
+        return ["study", str(_fleet(tmp, body)), "--out", str(tmp / "out")]
+
+    return setup
+
+
+def _locked(tmp: Path) -> list[str]:
+    """A study folder whose lock is held by a live process (pid 1) on this host."""
+    (tmp / "out").mkdir()
+    holder = {"pid": 1, "host": socket.gethostname()}
+    (tmp / "out" / ".potstill.lock").write_text(json.dumps(holder))
+    return ["study", str(_fleet(tmp, SYSTEM)), "--out", str(tmp / "out")]
+
+
+def _only_scratch_measured(tmp: Path) -> list[str]:
+    """A study whose distilled cell failed: its scratch baseline alone must not pass."""
+    (tmp / "study" / "records").mkdir(parents=True)
+    for method, family, status in (("scratch", "baseline", "ok"), ("kd", "response", "failed")):
+        record = {"schema_version": 1, "system": "bc", "method": method, "family": family,
+                  "status": status, "reason": "" if status == "ok" else "out of memory",
+                  "quality": None}  # fmt: skip
+        (tmp / "study" / "records" / f"bc__{method}.json").write_text(json.dumps(record))
+    return ["check", str(tmp / "study"), "--min-retention", "0.9"]
+
+
+def _torchscript_4(tmp: Path) -> Path:
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=DeprecationWarning)
+        module = torch.jit.trace(nn.Linear(4, 2).eval(), torch.zeros(2, 4))
+    module.save(str(tmp / "teacher.pt"))
+    return tmp / "teacher.pt"
+
+
+def _model_folder_4(tmp: Path) -> Path:
+    torch.manual_seed(0)
+    save_model(MLP(4, [8], 2), tmp / "teacher")
+    return tmp / "teacher"
+
+
+HOT_KD = "grid: [{label: hot, methods: [{name: kd, params: {temperature: -1}}]}]\n"
+CASES += [
+    Case("system-name-parent-dirs", "security", _system_named("../x"), 2, "systems[0].name"),
+    Case("system-name-absolute", "security", _system_named("/tmp/x"), 2, "systems[0].name"),
+    Case(
+        "method-param-out-of-range",
+        "message",
+        lambda tmp: ["study", str(_fleet(tmp, SYSTEM + HOT_KD)), "--out", str(tmp / "out")],
+        2,
+        "grid[0].methods[0]: The 'temperature' parameter of method 'kd' must be > 0",
+    ),
+    Case(
+        "csv-only-identifier",
+        "silent",
+        _csv_case(_rows(40, lambda i: f"u{i:05d},{i % 2}", "id,y")),
+        2,
+        "No feature of",
+    ),
+    Case("out-locked", "silent", _locked, 2, "Another potstill run (pid 1"),
+    Case(
+        "out-cannot-create",
+        "traceback",
+        lambda tmp: ["study", str(_fleet(tmp, SYSTEM)), "--out", "/proc/potstill-study"],
+        2,
+        "Cannot create the study folder",
+    ),
+    Case("check-only-scratch", "silent", _only_scratch_measured, 1, "no distilled student"),
+    Case(
+        "teacher-input-width-torchscript",
+        "traceback",
+        _distill_case(_torchscript_4),
+        2,
+        "it expects rows of shape (4)",
+    ),
+    Case(
+        "teacher-input-width-model-folder",
+        "traceback",
+        _distill_case(_model_folder_4),
+        2,
+        "it expects rows of shape (4)",
     ),
 ]
 CORPUS_CLASSES = Counter(c.kind for c in CASES)
@@ -288,7 +381,9 @@ def test_refusal(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     argv = case.setup(tmp_path)
     with pytest.raises(SystemExit) as info:
         main(argv)
-    _, err = capsys.readouterr()
-    assert int(info.value.code or 0) == case.code, err
-    assert case.phrase in err, err
-    assert "Traceback" not in err
+    out, err = capsys.readouterr()
+    said = " ".join((out + err).split())  # rich wraps long lines
+    assert int(info.value.code or 0) == case.code, out + err
+    assert case.phrase in said, out + err
+    assert case.absent not in said, out + err
+    assert "Traceback" not in out + err

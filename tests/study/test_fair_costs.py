@@ -16,8 +16,8 @@ from potstill.evaluate import GatesConfig
 from potstill.report.charts import waterfall as waterfall_chart
 from potstill.report.records import waterfall_record
 from potstill.report.waterfalls import waterfall_section
+from potstill.results.aggregate import best_student, summarise
 from potstill.study import deployments
-from potstill.study.aggregate import best_student, summarise
 from potstill.study.deployments import (
     Scorer,
     TeacherBench,
@@ -233,7 +233,7 @@ def test_an_onnx_teacher_study_end_to_end(tmp_path):
 
     from potstill.config import FleetConfig
     from potstill.costs import PRESETS
-    from potstill.study import run_study
+    from potstill.runner import run_study
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6)).astype(np.float32)

@@ -14,7 +14,7 @@ import yaml
 
 from potstill.config import FleetConfig, load_fleet
 from potstill.evaluate import EvalConfig
-from potstill.study import run_study
+from potstill.runner import run_study
 from potstill.study.resume import prepare_resume, system_hashes
 from potstill.study.versus import combined_versus_scratch
 

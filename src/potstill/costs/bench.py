@@ -25,6 +25,7 @@ from potstill.costs.harness import measure
 from potstill.costs.prices import PriceCatalog
 from potstill.costs.target import BenchTarget
 from potstill.errors import BenchError
+from potstill.models.export import load_model, load_model_info
 from potstill.types import CostProfile, to_jsonable
 
 __all__ = [
@@ -118,8 +119,6 @@ def _target_for(
 ) -> BenchTarget:
     path = Path(path)
     if path.is_dir() and (path / "model.json").is_file():
-        from potstill.models.export import load_model, load_model_info
-
         module = load_model(path)
         shape = input_shape or _model_dir_input_shape(path, load_model_info(path))
         kind: dict[str, Any] = {"module": module}

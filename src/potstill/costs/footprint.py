@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from potstill.costs.target import as_logits
+from potstill.models.predict import count_params
 
 __all__ = [
     "RaplMeter",
@@ -91,14 +92,6 @@ class _OpRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         self.ops.add(func._overloadpacket)
         return func(*args, **(kwargs or {}))
-
-
-def count_params(module: nn.Module) -> int:
-    """Number of parameters (shared tensors counted once)."""
-    seen: dict[int, int] = {}
-    for p in module.parameters():
-        seen[id(p)] = p.numel()
-    return int(sum(seen.values()))
 
 
 def flops_per_sample(module: nn.Module, row: np.ndarray) -> dict[str, Any]:

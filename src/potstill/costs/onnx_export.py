@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,22 +127,26 @@ def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
 
     The graph is shape-inferred and optimised first (``quant_pre_process``), as ONNX
     Runtime recommends. Returns what was done, for the record.
+
+    Both steps run with a fresh temporary directory as the working directory: ONNX
+    Runtime's symbolic shape inference saves ``sym_shape_infer_temp.onnx`` into the
+    *current* directory when it cannot infer every shape, and nothing may be written
+    outside the output folder (the directory goes with everything in it).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    fp32_path, out_path = Path(fp32_path), Path(out_path)
-    pre_path = out_path.with_name(out_path.stem + ".pre.onnx")
-    try:
-        quant_pre_process(str(fp32_path), str(pre_path))
-        quantize_dynamic(str(pre_path), str(out_path), weight_type=QuantType.QInt8)
-    except Exception as exc:  # onnxruntime raises bare Exceptions from C++
-        raise BenchError(
-            f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
-            "Remove 'onnx-int8' from the runtimes for this model."
-        ) from exc
-    finally:
-        pre_path.unlink(missing_ok=True)
+    fp32_path, out_path = Path(fp32_path).resolve(), Path(out_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="potstill-int8-") as work, contextlib.chdir(work):
+        pre_path = Path(work) / "pre.onnx"
+        try:
+            quant_pre_process(str(fp32_path), str(pre_path))
+            quantize_dynamic(str(pre_path), str(out_path), weight_type=QuantType.QInt8)
+        except Exception as exc:  # onnxruntime raises bare Exceptions from C++
+            raise BenchError(
+                f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
+                "Remove 'onnx-int8' from the runtimes for this model."
+            ) from exc
     return {
         "method": "onnxruntime.quantization.quantize_dynamic",
         "weight_type": "QInt8",

@@ -28,6 +28,7 @@ from potstill.costs.footprint import bytes_on_disk, safetensors_bytes
 from potstill.costs.onnx_export import check_agreement, compare_outputs, export_onnx, quantize_int8
 from potstill.costs.target import BenchTarget, as_logits
 from potstill.errors import BenchError
+from potstill.registry import Registry
 from potstill.types import CostProfile
 
 __all__ = [
@@ -74,7 +75,9 @@ class Built:
 
 
 Builder = Callable[[BenchTarget, BuildContext], Built]
-_REGISTRY: dict[str, tuple[Callable[[BenchTarget], bool], Builder]] = {}
+_REGISTRY: Registry[tuple[Callable[[BenchTarget], bool], Builder]] = Registry(
+    "runtime", error=BenchError, plural="runtimes"
+)
 
 
 def register_runtime(
@@ -83,9 +86,7 @@ def register_runtime(
     """Register ``builder`` as runtime ``name`` for the targets ``applies`` accepts."""
 
     def decorator(builder: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"Runtime {name!r} is already registered.")
-        _REGISTRY[name] = (applies, builder)
+        _REGISTRY.register(name, (applies, builder))
         return builder
 
     return decorator
@@ -104,11 +105,7 @@ def applicable_runtimes(target: BenchTarget, configured: tuple[str, ...]) -> lis
 
 def create_runtime(name: str, target: BenchTarget, ctx: BuildContext) -> Built:
     """Build runtime ``name`` for ``target``; ``BenchError`` if unknown or inapplicable."""
-    if name not in _REGISTRY:
-        raise BenchError(
-            f"Unknown runtime {name!r}. Valid runtimes: {', '.join(sorted(_REGISTRY))}."
-        )
-    applies, builder = _REGISTRY[name]
+    applies, builder = _REGISTRY.lookup(name)
     if not applies(target):
         raise BenchError(
             f"Runtime {name!r} does not apply to target '{target.name}' (a {target.kind} "

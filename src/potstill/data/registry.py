@@ -15,7 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from potstill._validation import check_scalar
-from potstill.errors import ConfigError
+from potstill.registry import Registry
 from potstill.types import Kind, Problem, Sector, Task
 
 __all__ = [
@@ -64,19 +64,14 @@ class DatasetLoader(Protocol):
     def __call__(self, spec: BuiltinSpec, *, seed: int, max_rows: int | None) -> Task: ...
 
 
-_REGISTRY: dict[str, tuple[BuiltinSpec, DatasetLoader]] = {}
+_REGISTRY: Registry[tuple[BuiltinSpec, DatasetLoader]] = Registry("built-in dataset")
 
 
 def register_dataset(spec: BuiltinSpec) -> Callable[[DatasetLoader], DatasetLoader]:
     """Decorator: register ``loader`` under ``spec.name``; names must be unique."""
 
     def decorate(loader: DatasetLoader) -> DatasetLoader:
-        if spec.name in _REGISTRY:
-            raise ConfigError(
-                f"A built-in dataset named '{spec.name}' is already registered. "
-                "Choose another name."
-            )
-        _REGISTRY[spec.name] = (spec, loader)
+        _REGISTRY.register(spec.name, (spec, loader))
         return loader
 
     return decorate
@@ -84,14 +79,11 @@ def register_dataset(spec: BuiltinSpec) -> Callable[[DatasetLoader], DatasetLoad
 
 def list_builtin() -> list[BuiltinSpec]:
     """The specs of every registered built-in dataset, sorted by name."""
-    return [_REGISTRY[name][0] for name in sorted(_REGISTRY)]
+    return [_REGISTRY[name][0] for name in _REGISTRY.names()]
 
 
 def _lookup(name: str) -> tuple[BuiltinSpec, DatasetLoader]:
-    if name not in _REGISTRY:
-        valid = ", ".join(repr(n) for n in sorted(_REGISTRY))
-        raise ConfigError(f"Unknown built-in dataset {name!r}. Valid names: {valid}.")
-    return _REGISTRY[name]
+    return _REGISTRY.lookup(name)
 
 
 def builtin_spec(name: str) -> BuiltinSpec:

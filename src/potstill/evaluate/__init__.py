@@ -4,8 +4,8 @@ A distilled model must be judged on more than accuracy: fidelity to the teacher,
 calibration, fairness across groups and robustness to degraded inputs, each with a
 paired-bootstrap interval and the n behind it, and a team must be able to gate a
 deployment on them. :func:`evaluate_pair` measures everything into a
-:class:`~potstill.types.Quality`; :func:`apply_gates` turns it into pass/fail;
-:func:`check_study` re-gates a finished study for ``potstill check``.
+:class:`~potstill.types.Quality`; :func:`apply_gates` turns it into pass/fail
+(:mod:`potstill.results.check` re-gates a finished study for ``potstill check``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from potstill.evaluate.calibration import (
     fit_temperature,
     reliability_bins,
 )
-from potstill.evaluate.check import CheckReport, CheckRow, Skipped, check_study, gates_from_config
 from potstill.evaluate.config import DEFAULT_RUNTIME_RETENTION, EvalConfig, GatesConfig
 from potstill.evaluate.fairness import check_sensitive, fairness_summary
 from potstill.evaluate.fidelity import agreement, js_divergence, kl_divergence, pearson
@@ -57,18 +56,14 @@ __all__ = [
     "GATE_NAMES",
     "METRICS",
     "PERTURBATIONS",
-    "CheckReport",
-    "CheckRow",
     "EvalConfig",
     "GatesConfig",
     "MetricSpec",
     "Predictor",
-    "Skipped",
     "agreement",
     "apply_gates",
     "apply_temperature",
     "check_sensitive",
-    "check_study",
     "cosine_agreement",
     "estimate",
     "evaluate_embeddings",
@@ -77,7 +72,6 @@ __all__ = [
     "fairness_summary",
     "fit_temperature",
     "gate_status",
-    "gates_from_config",
     "get_metric",
     "get_perturbation",
     "js_divergence",

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-from potstill.errors import ConfigError, DataError, ModelError
+from potstill.errors import DataError, ModelError
+from potstill.registry import Registry
 from potstill.types import Problem
 
 __all__ = [
@@ -55,7 +56,7 @@ class MetricSpec:
 
 
 #: Registry of every metric, by name. Add one with :func:`register_metric`.
-METRICS: dict[str, MetricSpec] = {}
+METRICS: Registry[MetricSpec] = Registry("metric", plural="metrics")
 
 #: The secondary metrics reported for every task of a problem type.
 SECONDARY: dict[str, tuple[str, ...]] = {
@@ -68,12 +69,10 @@ def register_metric(
     name: str, *, higher_is_better: bool, problem: Problem, description: str = ""
 ) -> Callable[[MetricFn], MetricFn]:
     """Decorator adding ``fn(y_true, scores) -> float`` to :data:`METRICS` under ``name``."""
-
-    if name in METRICS:
-        raise ConfigError(f"A metric named '{name}' is already registered.")
+    METRICS.refuse_taken(name)
 
     def decorator(fn: MetricFn) -> MetricFn:
-        METRICS[name] = MetricSpec(name, fn, higher_is_better, problem, description)
+        METRICS.register(name, MetricSpec(name, fn, higher_is_better, problem, description))
         return fn
 
     return decorator
@@ -86,13 +85,7 @@ def list_metrics(problem: Problem | None = None) -> list[str]:
 
 def get_metric(name: str) -> MetricSpec:
     """The registered metric ``name``; an unknown name raises ``ConfigError`` listing them all."""
-    if name not in METRICS:
-        valid = ", ".join(repr(n) for n in list_metrics())
-        raise ConfigError(
-            f"Unknown metric {name!r}. Valid metrics are: {valid}. "
-            "Set the task's 'metric' to one of them."
-        )
-    return METRICS[name]
+    return METRICS.lookup(name)
 
 
 def retention(

@@ -14,6 +14,7 @@ so a run never silently drops its fairness section.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from potstill.evaluate.fairness import check_sensitive, fairness_summary
 from potstill.evaluate.fidelity import FIDELITY_NAMES, fidelity_statistic
 from potstill.evaluate.metrics import (
     SECONDARY,
+    MetricSpec,
     check_scores,
     check_targets,
     get_metric,
@@ -106,41 +108,10 @@ def evaluate_pair(
     config = config if config is not None else EvalConfig()
     y = _check_task(task)
     spec = get_metric(task.metric)
-    n = len(y)
-    groups = None
-    if config.fairness and (task.sensitive_name is not None or task.test.sensitive is not None):
-        groups = check_sensitive(
-            task.test.sensitive,
-            attribute=task.sensitive_name,
-            n=n,
-            where=f"the test split of task '{task.name}'",
-        )
-
+    groups = _groups(task, config, len(y))
     predict_t, predict_s = _checked(teacher, task, "teacher"), _checked(student, task, "student")
     t_scores, s_scores = predict_t(task.test.X), predict_s(task.test.X)
-
-    fidelity = fidelity_statistic(task.problem, t_scores, s_scores)
-
-    def statistic(rows: np.ndarray) -> list[float]:
-        return [
-            spec.fn(y[rows], t_scores[rows]),
-            spec.fn(y[rows], s_scores[rows]),
-            *fidelity(rows),
-        ]
-
-    point = np.asarray(statistic(np.arange(n)), dtype=np.float64)
-    boot = paired_bootstrap(statistic, n, n_resamples=config.n_resamples, seed=config.seed,
-                            progress=Ticker(stage, config.n_resamples, "resample"))  # fmt: skip
-
-    def column(values: np.ndarray | None, k: int) -> np.ndarray | None:
-        return None if values is None or values.size == 0 else values[:, k]
-
-    hib = spec.higher_is_better
-    boot_ret = None if boot.size == 0 else retention(boot[:, 0], boot[:, 1], higher_is_better=hib)
-    boot_diff = None if boot.size == 0 else boot[:, 1] - boot[:, 0]
-    level = config.level
-    fid_names = FIDELITY_NAMES[task.problem]
-
+    headline = _headline(task, spec, y, t_scores, s_scores, config, stage)
     secondary = {
         name: {
             "teacher": get_metric(name).fn(y, t_scores),
@@ -148,7 +119,6 @@ def evaluate_pair(
         }
         for name in SECONDARY[task.problem]
     }
-
     calibration = None
     if task.problem == "classification":
         val = None
@@ -158,47 +128,66 @@ def evaluate_pair(
             )
             val = (y_val, predict_s(task.val.X))
         calibration = calibration_summary(y, t_scores, s_scores, n_bins=config.ece_bins, val=val)
-
     fairness = None
     if groups is not None:
-        fairness = fairness_summary(
-            y,
-            t_scores,
-            s_scores,
-            groups,
-            attribute=task.sensitive_name or "sensitive",
-            metric=spec,
-        )
-
+        attribute = task.sensitive_name or "sensitive"
+        fairness = fairness_summary(y, t_scores, s_scores, groups, attribute=attribute, metric=spec)
     robustness = None
     if config.robustness:
         robustness = robustness_summary(
-            task,
-            predict_t,
-            predict_s,
-            spec,
-            severities=config.severities,
-            names=config.perturbations,
-            seed=config.seed,
+            task, predict_t, predict_s, spec, severities=config.severities,
+            names=config.perturbations, seed=config.seed,
             progress=_robustness_ticker(stage, task, config),
-        )
-
+        )  # fmt: skip
     return Quality(
-        metric=spec.name,
-        higher_is_better=hib,
-        teacher=estimate(point[0], column(boot, 0), n=n, level=level),
-        student=estimate(point[1], column(boot, 1), n=n, level=level),
-        retention=estimate(
-            float(retention(point[0], point[1], higher_is_better=hib)), boot_ret, n=n, level=level
-        ),
-        difference=estimate(point[1] - point[0], boot_diff, n=n, level=level),
-        n_test=n,
-        secondary=secondary,
-        fidelity={
-            name: estimate(point[2 + k], column(boot, 2 + k), n=n, level=level)
-            for k, name in enumerate(fid_names)
-        },
-        calibration=calibration,
-        fairness=fairness,
-        robustness=robustness,
+        metric=spec.name, higher_is_better=spec.higher_is_better, n_test=len(y),
+        secondary=secondary, calibration=calibration, fairness=fairness,
+        robustness=robustness, **headline,
+    )  # fmt: skip
+
+
+def _groups(task: Task, config: EvalConfig, n: int) -> np.ndarray | None:
+    """The test split's sensitive groups, checked, when fairness is measured."""
+    if not config.fairness or (task.sensitive_name is None and task.test.sensitive is None):
+        return None
+    return check_sensitive(
+        task.test.sensitive,
+        attribute=task.sensitive_name,
+        n=n,
+        where=f"the test split of task '{task.name}'",
     )
+
+
+def _headline(
+    task: Task, spec: MetricSpec, y: np.ndarray, t_scores: np.ndarray, s_scores: np.ndarray,
+    config: EvalConfig, stage: Stage | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Both models' metric, retention, difference and fidelity, each with its paired-bootstrap
+    interval (the same resampled rows for every statistic)."""
+    n, hib, level = len(y), spec.higher_is_better, config.level
+    fidelity = fidelity_statistic(task.problem, t_scores, s_scores)
+
+    def statistic(rows: np.ndarray) -> list[float]:
+        return [spec.fn(y[rows], t_scores[rows]), spec.fn(y[rows], s_scores[rows]),
+                *fidelity(rows)]  # fmt: skip
+
+    point = np.asarray(statistic(np.arange(n)), dtype=np.float64)
+    boot = paired_bootstrap(statistic, n, n_resamples=config.n_resamples, seed=config.seed,
+                            progress=Ticker(stage, config.n_resamples, "resample"))  # fmt: skip
+
+    def column(k: int) -> np.ndarray | None:
+        return None if boot.size == 0 else boot[:, k]
+
+    boot_ret = None if boot.size == 0 else retention(boot[:, 0], boot[:, 1], higher_is_better=hib)
+    boot_diff = None if boot.size == 0 else boot[:, 1] - boot[:, 0]
+    point_ret = float(retention(point[0], point[1], higher_is_better=hib))
+    return {
+        "teacher": estimate(point[0], column(0), n=n, level=level),
+        "student": estimate(point[1], column(1), n=n, level=level),
+        "retention": estimate(point_ret, boot_ret, n=n, level=level),
+        "difference": estimate(point[1] - point[0], boot_diff, n=n, level=level),
+        "fidelity": {
+            name: estimate(point[2 + k], column(2 + k), n=n, level=level)
+            for k, name in enumerate(FIDELITY_NAMES[task.problem])
+        },
+    }

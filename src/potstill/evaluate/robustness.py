@@ -32,6 +32,7 @@ from scipy.ndimage import gaussian_filter
 
 from potstill.errors import ConfigError
 from potstill.evaluate.metrics import MetricSpec, retention
+from potstill.registry import Registry
 from potstill.types import Kind, Task
 
 __all__ = [
@@ -68,7 +69,7 @@ class Perturbation:
 
 
 #: Registry of perturbations by name. Add one with :func:`register_perturbation`.
-PERTURBATIONS: dict[str, Perturbation] = {}
+PERTURBATIONS: Registry[Perturbation] = Registry("perturbation", plural="perturbations")
 
 
 def register_perturbation(
@@ -79,13 +80,9 @@ def register_perturbation(
     A name may be registered once per kind (e.g. ``gaussian_noise`` for tabular and images).
     """
 
-    for kind in kinds:
-        if f"{kind}:{name}" in PERTURBATIONS:
-            raise ConfigError(f"A perturbation '{name}' for {kind} data is already registered.")
-
     def decorator(fn: PerturbFn) -> PerturbFn:
         for kind in kinds:
-            PERTURBATIONS[f"{kind}:{name}"] = Perturbation(name, (kind,), fn, description)
+            PERTURBATIONS.register(f"{kind}:{name}", Perturbation(name, (kind,), fn, description))
         return fn
 
     return decorator

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from potstill._validation import check_choice, check_scalar
@@ -53,6 +53,13 @@ class MethodSpec(BaseModel):
     def _registered(cls, name: str) -> str:
         get_method_class(name)  # MethodError listing the valid names
         return name
+
+    @model_validator(mode="after")
+    def _params_valid(self) -> MethodSpec:
+        # Unknown or out-of-range parameters are refused with the config, before any work
+        # (constructing a method only checks its parameters; binding comes later).
+        get_method_class(self.name)(**self.params)
+        return self
 
 
 def parse_method_specs(

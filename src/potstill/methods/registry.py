@@ -11,11 +11,14 @@ from typing import Any, TypeVar
 
 from potstill.errors import MethodError
 from potstill.methods.base import FAMILIES, OUTPUT_FIELDS, Method, MethodInfo
+from potstill.registry import Registry
 
 __all__ = ["create_method", "get_method_class", "list_methods", "method_info", "register_method"]
 
 M = TypeVar("M", bound=type[Method])
-_REGISTRY: dict[str, type[Method]] = {}
+_REGISTRY: Registry[type[Method]] = Registry(
+    "distillation method", error=MethodError, plural="methods"
+)
 
 
 def register_method(cls: M) -> M:
@@ -23,10 +26,6 @@ def register_method(cls: M) -> M:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.isidentifier():
         raise MethodError(f"{cls.__qualname__} must declare 'name', a Python identifier.")
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise MethodError(
-            f"A method named '{name}' is already registered ({_REGISTRY[name].__qualname__})."
-        )
     if cls.family not in FAMILIES:
         raise MethodError(f"Method '{name}' declares family {cls.family!r}; expected {FAMILIES}.")
     unknown = set(cls.requires) - OUTPUT_FIELDS
@@ -37,7 +36,7 @@ def register_method(cls: M) -> M:
         )
     if not cls.problems or not cls.problems <= {"classification", "regression"}:
         raise MethodError(f"Method '{name}' declares problems {sorted(cls.problems)}.")
-    _REGISTRY[name] = cls
+    _REGISTRY.register(name, cls)
     return cls
 
 
@@ -52,12 +51,7 @@ def list_methods(family: str | None = None) -> list[str]:
 
 def get_method_class(name: str) -> type[Method]:
     """The class registered under ``name``; an unknown name lists the valid ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise MethodError(
-            f"Unknown distillation method {name!r}. Valid methods: {', '.join(list_methods())}."
-        ) from None
+    return _REGISTRY.lookup(name)
 
 
 def create_method(name: str, **params: Any) -> Method:

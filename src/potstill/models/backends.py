@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from potstill._validation import check_choice, check_scalar
+from potstill.data.text import encode_texts
 from potstill.errors import DataError, ModelError
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
@@ -185,7 +186,7 @@ class TorchBackend(TeacherBackend):
 
 
 class HFBackend(TorchBackend):
-    """A Hugging Face :class:`~potstill.models.hf.HFClassifier`: a torch white box that also
+    """A Hugging Face :class:`~potstill.models.hf.model.HFClassifier`: a torch white box that also
     exposes attention maps and value vectors, and scores raw strings with its tokenizer.
 
     ``predict_scores`` takes an encoded array (n, 2, L) or an array of strings; an embedding
@@ -228,7 +229,6 @@ class HFBackend(TorchBackend):
                 "This Hugging Face teacher has no tokenizer, so it cannot score raw text. "
                 "Pass tokenizer=... to Teacher.from_pretrained, or give encoded (n, 2, L) rows."
             )
-        from potstill.data.text import encode_texts
 
         return encode_texts(X, self.hf.tokenizer, self.hf.max_length)
 

@@ -15,6 +15,7 @@ teacher's depth and always ends on the teacher's last layer.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -28,7 +29,14 @@ from potstill.models.predict import as_logits
 from potstill.models.scripted import ScriptChain, script_chain
 from potstill.types import Outputs
 
-__all__ = ["FeatureTap", "check_layer_names", "paired_layer_names", "uniform_layer_map"]
+__all__ = [
+    "FeatureTap",
+    "check_layer_names",
+    "paired_layer_names",
+    "round_half_up",
+    "scaled_count",
+    "uniform_layer_map",
+]
 
 _MAX_LISTED = 30
 
@@ -209,6 +217,17 @@ class FeatureTap:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def round_half_up(x: float) -> int:
+    """``x`` rounded half up (``round`` rounds 2.5 down to 2, to even)."""
+    return math.floor(x + 0.5)
+
+
+def scaled_count(fraction: float, n: int) -> int:
+    """``fraction × n`` rounded half up, at least 1: the layers, widths or heads a student
+    keeps of its teacher's ``n``."""
+    return max(1, round_half_up(fraction * n))
 
 
 def uniform_layer_map(n_teacher: int, n_student: int) -> list[tuple[int, int]]:

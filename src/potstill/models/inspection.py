@@ -23,14 +23,14 @@ from torch import nn
 from potstill.errors import ConfigError, ModelError
 from potstill.models.backends import SklearnBackend
 from potstill.models.gbm import GBMBackend
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
 from potstill.models.scripted import script_chain, script_input_width
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.tree_embedding import leaf_support, tree_leaves
 
-__all__ = ["inspect_teacher", "render_inspection"]
+__all__ = ["expected_input_shape", "inspect_teacher", "render_inspection"]
 
 _TORCH_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid,
                  nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.Sequential)  # fmt: skip
@@ -124,7 +124,10 @@ def _problem_from_width(outputs: list[dict[str, Any]], used: str) -> str:
 # ---------------------------------------------------------------------- torch
 
 
-def _input_shape(module: nn.Module, given: tuple[int, ...] | None) -> tuple[int, ...] | None:
+def expected_input_shape(
+    module: nn.Module, given: tuple[int, ...] | None = None
+) -> tuple[int, ...] | None:
+    """The per-row input shape a torch teacher takes (``given`` wins), if it can be read."""
     if given is not None:
         return given
     if isinstance(module, HFClassifier):  # token ids and attention mask, (n, 2, L)
@@ -186,7 +189,7 @@ def _hf_classes(module: nn.Module) -> list[Any] | None:
 
 
 def _torch(teacher: Teacher, module: nn.Module, given: tuple[int, ...] | None) -> dict[str, Any]:
-    shape = _input_shape(module, given)
+    shape = expected_input_shape(module, given)
     scripted = isinstance(module, torch.jit.ScriptModule)
     shapes: dict[str, list[Any]] = {}
     out = None

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from torch import nn
 
 from potstill.errors import ModelError
+from potstill.registry import Registry
 
 __all__ = [
     "Rebuildable",
@@ -33,7 +34,7 @@ class Rebuildable(Protocol):
 
 T = TypeVar("T", bound=type)
 
-_ARCHITECTURES: dict[str, type] = {}
+_ARCHITECTURES: Registry[type] = Registry("architecture type", error=ModelError, plural="types")
 
 
 def register_architecture(name: str) -> Callable[[T], T]:
@@ -44,11 +45,7 @@ def register_architecture(name: str) -> Callable[[T], T]:
             raise TypeError(
                 f"{cls.__name__} must define a 'from_spec' classmethod to be registered"
             )
-        if name in _ARCHITECTURES and _ARCHITECTURES[name] is not cls:
-            raise ValueError(
-                f"architecture {name!r} is already registered by {_ARCHITECTURES[name]}"
-            )
-        _ARCHITECTURES[name] = cls
+        _ARCHITECTURES.register(name, cls)
         return cls
 
     return decorate
@@ -56,18 +53,12 @@ def register_architecture(name: str) -> Callable[[T], T]:
 
 def list_architectures() -> list[str]:
     """Names of the registered architectures, sorted."""
-    return sorted(_ARCHITECTURES)
+    return _ARCHITECTURES.names()
 
 
 def get_architecture(name: str) -> type:
     """The class registered as ``name``; unknown names list the valid ones."""
-    try:
-        return _ARCHITECTURES[name]
-    except KeyError:
-        valid = ", ".join(repr(n) for n in list_architectures())
-        raise ModelError(
-            f"Unknown architecture type {name!r} in the model spec. Valid types: {valid}."
-        ) from None
+    return _ARCHITECTURES.lookup(name)
 
 
 def spec_field(spec: Mapping[str, Any], key: str, owner: str) -> Any:

@@ -130,7 +130,9 @@ def _reproduces(module: nn.Module, chain: ScriptChain, width: int) -> bool:
 
 def script_input_width(module: nn.Module) -> int | None:
     """Input width of a scripted module whose first weighted layer is a Linear."""
-    return _in_features(_steps(module)) if isinstance(module, torch.jit.ScriptModule) else None
+    if not isinstance(module, torch.jit.ScriptModule):
+        return None
+    return _in_features([("", module)] if _kind(module) == "Linear" else _steps(module))
 
 
 def script_chain(module: nn.Module) -> ScriptChain | None:

@@ -21,8 +21,8 @@ import numpy as np
 from torch import nn
 
 from potstill.errors import ConfigError
-from potstill.models.mlp import mlp_param_count
-from potstill.models.mobilenet import ImageClassifier
+from potstill.models.arch.mlp import mlp_param_count
+from potstill.models.arch.mobilenet import ImageClassifier
 from potstill.models.predict import count_params
 from potstill.models.students import (
     StudentSpec,

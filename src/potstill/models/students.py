@@ -15,9 +15,9 @@ from-scratch baseline of the very same student shows what distillation added.
   downsampling schedule and the number of stage outputs stay those of the teacher).
 - A black box (no module) → :func:`student_for_blackbox`, an MLP sized to a parameter budget.
 - An opaque image teacher (TorchScript or ONNX CNN on (C, H, W) inputs) → a
-  :class:`~potstill.models.cnn.SmallCNN` sized to a budget (:func:`student_for_images`).
+  :class:`~potstill.models.arch.cnn.SmallCNN` sized to a budget (:func:`student_for_images`).
 - HFClassifier (Hugging Face transformer) teacher → a transformer student
-  (:mod:`~potstill.models.hf_students`): ``depth`` (or ``layers``) sets the blocks kept;
+  (:mod:`~potstill.models.hf.students`): ``depth`` (or ``layers``) sets the blocks kept;
   ``width == 1`` gives a layer-dropped copy initialised from teacher layers (DistilBERT),
   ``width < 1`` a narrower random configuration (``init`` overrides the choice), and
   ``pretrained`` names a local Hugging Face model to use instead.
@@ -25,7 +25,6 @@ from-scratch baseline of the very same student shows what distillation added.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,12 +34,13 @@ from torch import nn
 
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
-from potstill.models.cnn import SmallCNN, cnn_for_budget
-from potstill.models.ensemble import DeepEnsemble
-from potstill.models.hf import HFClassifier
-from potstill.models.hooks import uniform_layer_map
-from potstill.models.mlp import MLP, Norm, mlp_param_count
-from potstill.models.mobilenet import ImageClassifier, MobileNetV2
+from potstill.models.arch.cnn import SmallCNN, cnn_for_budget
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP, Norm, mlp_param_count
+from potstill.models.arch.mobilenet import ImageClassifier, MobileNetV2
+from potstill.models.hf.model import HFClassifier
+from potstill.models.hf.students import build_hf_student
+from potstill.models.hooks import round_half_up, scaled_count, uniform_layer_map
 from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
@@ -108,10 +108,6 @@ class StudentSpec(BaseModel):
     )
 
 
-def _round_half_up(x: float) -> int:
-    return math.floor(x + 0.5)
-
-
 def _resolve_shape(
     in_features: int | None, input_shape: Sequence[int] | int | None
 ) -> tuple[int, ...] | None:
@@ -135,11 +131,8 @@ def _resolve_shape(
 def _mlp_student(
     widths: Sequence[int], spec: StudentSpec, in_features: int, n_outputs: int, template: MLP
 ) -> MLP:
-    n_s = max(1, _round_half_up(spec.depth * len(widths)))
-    hidden = [
-        max(1, _round_half_up(spec.width * widths[j]))
-        for _, j in uniform_layer_map(len(widths), n_s)
-    ]
+    n_s = scaled_count(spec.depth, len(widths))
+    hidden = [scaled_count(spec.width, widths[j]) for _, j in uniform_layer_map(len(widths), n_s)]
     return MLP(in_features, hidden, n_outputs, dropout=template.dropout, norm=template.norm)
 
 
@@ -148,8 +141,7 @@ def _mobilenet_student(
 ) -> ImageClassifier:
     bb = teacher.backbone_spec
     setting = [
-        [t, c, max(1, _round_half_up(n * spec.depth)), s]
-        for t, c, n, s in bb["inverted_residual_setting"]
+        [t, c, scaled_count(spec.depth, n), s] for t, c, n, s in bb["inverted_residual_setting"]
     ]
     backbone = MobileNetV2(
         num_classes=n_outputs,
@@ -246,7 +238,7 @@ def build_student(
         )
     if template is None and teacher_module is not None and d_in is not None and d_out is not None:
         fraction = spec.width * spec.depth * count_params(teacher_module)
-        budget = spec.target_params or _round_half_up(fraction)
+        budget = spec.target_params or round_half_up(fraction)
         smallest = mlp_param_count(d_in, [1, 1], d_out)
         return student_for_blackbox(d_in, d_out, max(budget, smallest))
     if template is None or d_in is None or d_out is None:
@@ -261,8 +253,6 @@ def build_student(
 def _transformer_student(
     teacher: HFClassifier, spec: StudentSpec, n_outputs: int | None
 ) -> nn.Module:
-    from potstill.models.hf_students import build_hf_student
-
     if spec.hidden is not None or spec.target_params is not None:
         raise ConfigError(
             "StudentSpec.hidden and target_params size MLP students, but the teacher is a "
@@ -327,14 +317,14 @@ def _opaque_image_student(
             "build_student needs the teacher module and n_outputs for an image student. "
             f"Got teacher={type(teacher).__name__}, n_outputs={n_outputs}."
         )
-    budget = spec.target_params or _round_half_up(spec.width * spec.depth * count_params(teacher))
+    budget = spec.target_params or round_half_up(spec.width * spec.depth * count_params(teacher))
     return student_for_images(shape, n_outputs, spec, max(1, budget))
 
 
 def student_for_images(
     input_shape: Sequence[int], n_outputs: int, spec: StudentSpec, budget: int
 ) -> SmallCNN:
-    """The :class:`~potstill.models.cnn.SmallCNN` student of an opaque image teacher with the
+    """The :class:`~potstill.models.arch.cnn.SmallCNN` student of an opaque image teacher with the
     parameter count closest to ``budget`` — never above it unless the budget is
     ``spec.target_params`` (a budget from the teacher's size must keep the student smaller)."""
     if spec.hidden is not None:

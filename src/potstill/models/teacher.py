@@ -46,7 +46,8 @@ from potstill.models.formats import (
     refuse_pickle,
     unpickle,
 )
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.io import load_pretrained, load_tokenizer
+from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.scripted import script_chain
 from potstill.models.taps import TeacherTaps, pick_hidden
@@ -89,7 +90,7 @@ class Teacher:
         """A white-box teacher. ``features``/``embedding`` default to the module's
         ``hidden_layer_names()`` / ``embedding_layer_name()`` when it has them (a TorchScript
         module: the hidden steps of its verified chain, see :mod:`potstill.models.scripted`);
-        pass ``features=()`` to expose logits only. An :class:`~potstill.models.hf.HFClassifier`
+        pass ``features=()`` to expose logits only. An :class:`~potstill.models.hf.model.HFClassifier`
         with default taps becomes an "hf" teacher (attention maps, values, raw text)."""
         own = getattr(module, "problem", None)
         if isinstance(own, str) and own != problem:
@@ -129,13 +130,11 @@ class Teacher:
         The folder (never a hub id: loading is offline) holds a sequence-classification
         model, an encoder with a potstill head, or a sentence-embedding model (then the
         teacher's logits are its embeddings and it has no class scores). A model object may
-        be an :class:`~potstill.models.hf.HFClassifier` or a transformers model (an
+        be an :class:`~potstill.models.hf.model.HFClassifier` or a transformers model (an
         ``AutoModelForSequenceClassification``, or an encoder with ``num_labels``: a new,
         untrained head). ``tokenizer`` is a tokenizer object or folder; by default the
         folder's own. ``max_length`` is the token length raw texts are cut to.
         """
-        from potstill.models.hf_io import load_pretrained, load_tokenizer
-
         if isinstance(path_or_model, (str, Path)):
             folder = Path(path_or_model)
             module = load_pretrained(
@@ -322,8 +321,6 @@ def _from_directory(path: Path, problem: Problem, name: str, taps: TeacherTaps) 
         )
     module = load_model(path)
     if isinstance(module, HFClassifier):
-        from potstill.models.hf_io import load_tokenizer
-
         module.tokenizer = load_tokenizer(path)
     return Teacher.from_torch(module, problem=problem, name=name, **taps.named())
 

@@ -1,6 +1,6 @@
 """How many tokens a text teacher reads: asked for (``teacher.max_length``), else its own.
 
-A Hugging Face folder records its length (:func:`~potstill.models.hf_io.default_max_length`
+A Hugging Face folder records its length (:func:`~potstill.models.hf.io.default_max_length`
 finds it when the folder is loaded); these helpers apply a length the user asks for, within
 the model's position embeddings, and fix the built-in MiniLM recipe's length.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from potstill.errors import ConfigError
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.teacher import Teacher
 from potstill.types import Problem
 

@@ -4,7 +4,7 @@
 ``DIR/environment.json`` and writes ``report.md``, a self-contained ``report.html``,
 ``results.csv`` (one row per record), ``summary.csv`` (the fleet aggregate) and
 ``charts/*.png``. No number in them is typed in: each is a record field or a statistic of
-:mod:`potstill.study.aggregate`; the paper's figures appear only as quoted claims.
+:mod:`potstill.results.aggregate`; the paper's figures appear only as quoted claims.
 """
 
 from __future__ import annotations

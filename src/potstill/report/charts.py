@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from potstill.errors import ConfigError
+from potstill.registry import Registry
 from potstill.report.claims import PAPER_CLAIMS
 from potstill.report.format import metric, usd
 from potstill.report.records import (
@@ -29,7 +30,7 @@ from potstill.report.records import (
     waterfall_record,
     waterfall_steps,
 )
-from potstill.study.aggregate import BENCHMARK, GroupStat, StudySummary, dig
+from potstill.results.aggregate import BENCHMARK, GroupStat, StudySummary, dig
 
 __all__ = [
     "FAMILY_COLOURS",
@@ -63,14 +64,14 @@ class Chart:
     system: str | None = None
 
 
-_CHARTS: dict[str, ChartFn] = {}
+_CHARTS: Registry[ChartFn] = Registry("chart kind", plural="kinds")
 
 
 def register_chart(name: str) -> Callable[[ChartFn], ChartFn]:
     """Register a chart function ``(records, summary) -> list[Chart]`` under ``name``."""
 
     def add(fn: ChartFn) -> ChartFn:
-        _CHARTS[name] = fn
+        _CHARTS.register(name, fn)
         return fn
 
     return add
@@ -78,7 +79,7 @@ def register_chart(name: str) -> Callable[[ChartFn], ChartFn]:
 
 def available_charts() -> list[str]:
     """Names of the registered chart kinds."""
-    return sorted(_CHARTS)
+    return _CHARTS.names()
 
 
 def create_charts(
@@ -137,6 +138,34 @@ def _axis_floor(values: Iterable[float]) -> float:
     return 0.0 if lowest >= 0 else lowest - 0.1 * max(abs(lowest), 10.0)
 
 
+def _paper_claims(ax: Axes, stats: list[GroupStat], claims: dict[str, Any]) -> None:
+    """The paper's claim beside each measured bar: a grey bar (mean ± sd) or a range."""
+    paper_done = range_done = False
+    for x, s in enumerate(stats):
+        claim = claims.get(s.group)
+        if claim is not None and claim.value is not None:
+            ax.bar(
+                x + 0.2,
+                _pct(claim.value),
+                0.4,
+                yerr=_pct(claim.sd),
+                capsize=4,
+                color="#c7c7c7",
+                label="_nolegend_" if paper_done else "paper's claim (mean ± sd)",
+            )
+            paper_done = True
+        elif claim is not None and claim.low is not None and claim.high is not None:
+            ax.vlines(
+                x + 0.2,
+                _pct(claim.low),
+                _pct(claim.high),
+                colors="#7f7f7f",
+                linewidth=8,
+                label="_nolegend_" if range_done else "paper's claimed range",
+            )
+            range_done = True
+
+
 @register_chart("sector_reduction")
 def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
     """Mean cost reduction per sector with sd error bars, beside the paper's claims."""
@@ -162,30 +191,7 @@ def sector_reduction(records: Records, summary: StudySummary) -> list[Chart]:
         hatch=hatches,
         label="measured (mean ± sd)",
     )
-    paper_done = range_done = False
-    for x, s in zip(xs, stats, strict=True):
-        claim = claims.get(s.group)
-        if claim is not None and claim.value is not None:
-            ax.bar(
-                x + 0.2,
-                _pct(claim.value),
-                0.4,
-                yerr=_pct(claim.sd),
-                capsize=4,
-                color="#c7c7c7",
-                label="_nolegend_" if paper_done else "paper's claim (mean ± sd)",
-            )
-            paper_done = True
-        elif claim is not None and claim.low is not None and claim.high is not None:
-            ax.vlines(
-                x + 0.2,
-                _pct(claim.low),
-                _pct(claim.high),
-                colors="#7f7f7f",
-                linewidth=8,
-                label="_nolegend_" if range_done else "paper's claimed range",
-            )
-            range_done = True
+    _paper_claims(ax, stats, claims)
     ax.set_xticks(list(xs), [f"{s.group}\n(n={s.n})" for s in stats], fontsize=8)
     ax.set_ylabel("cost reduction per 1M predictions (%)")
     low = _axis_floor([m - sd for m, sd in zip(means, sds, strict=True)] + [

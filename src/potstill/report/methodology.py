@@ -18,7 +18,7 @@ from typing import Any
 
 from potstill.report.claims import PAPER_CITATION
 from potstill.report.format import MISSING, code_block, count, esc, md_table, plural, usd
-from potstill.study.aggregate import FAMILY_ORDER, dig
+from potstill.results.aggregate import FAMILY_ORDER, dig
 
 __all__ = [
     "datasets_section",

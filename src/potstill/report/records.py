@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from potstill.study.aggregate import best_student, dig
+from potstill.results.aggregate import best_student, dig
 
 __all__ = [
     "HEADLINE_COLUMNS",
@@ -230,7 +230,7 @@ def unmeasured_steps(record: Mapping[str, Any]) -> list[str]:
 
 def waterfall_record(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The record whose waterfall a system shows: its best student that passes the gates
-    (:func:`~potstill.study.aggregate.best_student`), when its waterfall has a baseline and
+    (:func:`~potstill.results.aggregate.best_student`), when its waterfall has a baseline and
     another measured step (counted or failed)."""
     record, _ = best_student(records)
     if record is None or not waterfall_steps(record):

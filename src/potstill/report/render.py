@@ -41,8 +41,8 @@ from potstill.report.sections import (
 from potstill.report.selection import selection_section
 from potstill.report.system_table import per_system_section
 from potstill.report.validation import gates_section, validation_section, waterfall_section
-from potstill.study.aggregate import StudySummary, summarise
-from potstill.study.store import ResultStore
+from potstill.results.aggregate import StudySummary, summarise
+from potstill.results.store import ResultStore
 
 __all__ = ["ReportPaths", "build_markdown", "read_config", "read_environment", "render_report"]
 

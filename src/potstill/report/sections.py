@@ -2,7 +2,7 @@
 ours, the Results table, distillation vs from-scratch, the per-system table, and the
 runs left out.
 
-Every number here is a field of a record or a statistic of :mod:`potstill.study.aggregate`;
+Every number here is a field of a record or a statistic of :mod:`potstill.results.aggregate`;
 the only constants are the paper's figures (:mod:`potstill.report.claims`), which are
 printed as the paper's. Each function returns one section, headed ``##``.
 """
@@ -28,7 +28,7 @@ from potstill.report.format import (
 )
 from potstill.report.verdicts import gain_text, methods_table, p_text, verdict_sentence
 from potstill.report.waterfalls import size_warnings
-from potstill.study.aggregate import (
+from potstill.results.aggregate import (
     BENCHMARK,
     SECTOR_ORDER,
     GroupStat,

@@ -15,7 +15,7 @@ from typing import Any
 from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.report.format import MISSING, esc, interval, md_table, metric, ms, pct, si, usd
 from potstill.report.records import by_system, headline, headline_profile, profile_label
-from potstill.study.aggregate import dig, estimate
+from potstill.results.aggregate import dig, estimate
 
 __all__ = ["dkd_note", "per_system_section"]
 

@@ -17,7 +17,7 @@ from potstill.report.charts import Chart
 from potstill.report.format import MISSING, esc, interval, md_table, metric, pct
 from potstill.report.records import by_system
 from potstill.report.waterfalls import waterfall_section
-from potstill.study.aggregate import GateCount, StudySummary, dig, estimate
+from potstill.results.aggregate import GateCount, StudySummary, dig, estimate
 
 __all__ = [
     "gates_section",

@@ -2,7 +2,7 @@
 
 Every figure is a field of a record's ``quality.versus_scratch`` (the paired bootstrap of
 distilled − scratch on the same test rows) or its Holm correction
-(:mod:`potstill.study.comparison`); nothing here computes a statistic.
+(:mod:`potstill.results.comparison`); nothing here computes a statistic.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from potstill.evaluate.verdict import HELPED, HURT, NO_DIFFERENCE, NOT_MEASURED
 from potstill.report.format import MISSING, esc, md_table, metric, pct, plural
-from potstill.study.aggregate import StudySummary, SystemComparison
+from potstill.results.aggregate import StudySummary, SystemComparison
 
 __all__ = [
     "VERDICT_ORDER",

@@ -24,7 +24,7 @@ from potstill.report.records import (
     waterfall_record,
     waterfall_steps,
 )
-from potstill.study.aggregate import best_student, dig, estimate
+from potstill.results.aggregate import best_student, dig, estimate
 
 __all__ = ["size_warnings", "waterfall_section"]
 

@@ -1,22 +1,11 @@
-"""Study: a fleet of systems through the pipeline, into a result store, then the report.
+"""Study: every system of a fleet through the pipeline, into the result store.
 
-``runner`` owns the study directory, ``system`` runs one system end to end, ``store``
-keeps one atomic JSON record per (system, method), ``aggregate`` computes the paper's
-tables from the records. Names are imported on first use: ``potstill.study.store`` is
-read by boxes (evaluate, report) that the runner itself imports.
+``system`` runs one system end to end (``context`` holds what every system shares),
+``tasks`` and ``teacher_check`` open its data and teacher, ``records`` writes one record
+per (system, method) into :class:`~potstill.results.store.ResultStore`. The run of a
+whole fleet, then the report, is :mod:`potstill.runner`.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
-__all__ = ["ResultStore", "StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
-
-_HOME = {"ResultStore": "potstill.study.store"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(import_module(_HOME.get(name, "potstill.study.runner")), name)
-    raise AttributeError(f"module 'potstill.study' has no attribute {name!r}")
+__all__: list[str] = []

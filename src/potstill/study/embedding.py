@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,18 +32,16 @@ from potstill.errors import ModelError
 from potstill.evaluate import evaluate_embeddings
 from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import method_info
-from potstill.models.embedding import fit_embedding_student, relation_methods
 from potstill.models.export import load_model, save_model
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
 from potstill.models.students import build_student
 from potstill.models.teacher import Teacher
 from potstill.models.text import embed_texts
+from potstill.study.context import SystemContext
 from potstill.study.failures import error_info, failure_reason, log_failure
 from potstill.study.records import Cell, save_hf_layout
+from potstill.train.embedding import fit_embedding_student, relation_methods
 from potstill.types import Quality, Task
-
-if TYPE_CHECKING:  # system.py imports this module
-    from potstill.study.system import SystemContext
 
 __all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
 

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from potstill.config import FleetConfig, SystemSpec
+from potstill.costs.environment import git_revision
 from potstill.errors import PotstillError
 from potstill.evaluate import gate_status
 from potstill.methods import method_info
 from potstill.study.cells import family_of
-from potstill.study.environment import git_revision
 from potstill.study.tasks import spec_identity
 from potstill.types import DatasetInfo, RunRecord, Task
 

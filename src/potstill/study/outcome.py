@@ -28,8 +28,8 @@ from potstill.events import (
     SystemStarted,
     first_line,
 )
-from potstill.study.recordview import dig, is_distillation, number
-from potstill.study.store import ResultStore
+from potstill.results.recordview import dig, is_distillation, number
+from potstill.results.store import ResultStore
 
 __all__ = ["announce_finished", "run_announced", "study_outcomes", "system_outcome"]
 

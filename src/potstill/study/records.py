@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,14 +26,17 @@ import torch
 from potstill.config import GridEntry, SystemSpec
 from potstill.costs import BenchTarget, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
+from potstill.costs.environment import git_revision
 from potstill.costs.prices import PriceEntry
 from potstill.evaluate import apply_gates
 from potstill.evaluate.sanity import retention_warnings
 from potstill.events import stage
-from potstill.models.hf import HFClassifier
-from potstill.models.hf_io import save_pretrained
+from potstill.models.hf.io import save_pretrained
+from potstill.models.hf.model import HFClassifier
 from potstill.models.predict import count_params
 from potstill.models.teacher import Teacher
+from potstill.results.store import ResultStore
+from potstill.study.context import SystemContext
 from potstill.study.deployments import (
     Deployment,
     Scorer,
@@ -43,15 +46,10 @@ from potstill.study.deployments import (
     teacher_bench,
     teacher_deployments,
 )
-from potstill.study.environment import git_revision
 from potstill.study.reference import Reference
 from potstill.study.serving import write_serving_bundles
-from potstill.study.store import ResultStore
 from potstill.study.teacher_check import system_warnings
 from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
-
-if TYPE_CHECKING:  # system.py imports this module
-    from potstill.study.system import SystemContext
 
 __all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
 

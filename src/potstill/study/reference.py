@@ -27,8 +27,8 @@ from potstill.config import SystemSpec
 from potstill.costs import BenchTarget
 from potstill.errors import PotstillError
 from potstill.evaluate import retention
-from potstill.models import hf_int8
-from potstill.models.hf import HFClassifier
+from potstill.models.hf import int8 as hf_int8
+from potstill.models.hf.model import HFClassifier
 from potstill.types import Task
 
 __all__ = ["INT8_MINILM", "Reference", "int8_reference", "wants_int8_reference"]

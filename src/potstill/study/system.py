@@ -16,28 +16,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from potstill.config import FleetConfig, SystemSpec
+from potstill.config import SystemSpec
 from potstill.errors import ModelError, PotstillError, StoreError
 from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
-from potstill.events import EventSink, Stage, ignore, skipped_stage, stage
+from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import build_objective
-from potstill.models.cnn import SmallCNN
+from potstill.models.arch.cnn import SmallCNN
+from potstill.models.arch.mlp import MLP
 from potstill.models.export import load_model, load_model_info, save_model
-from potstill.models.hf import HFClassifier
-from potstill.models.mlp import MLP
+from potstill.models.hf.model import HFClassifier
 from potstill.models.predict import logits_to_scores, predict_scores
 from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
+from potstill.results.store import ResultStore
 from potstill.study.cells import family_of, plan_cells, refuse_if_nothing_applies
+from potstill.study.context import SystemContext
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
 from potstill.study.failures import (
     error_info,
@@ -48,7 +48,6 @@ from potstill.study.failures import (
 from potstill.study.records import Cell, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.resume import write_marker
-from potstill.study.store import ResultStore
 from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.study.versus import (
@@ -59,32 +58,11 @@ from potstill.study.versus import (
 )
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
-from potstill.types import Problem, Quality, RunRecord, Task
+from potstill.types import Problem, Quality, RunRecord, Task, record_key
 
 __all__ = ["SystemContext", "run_system"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SystemContext:
-    """What a system run needs besides its spec: the fleet, the output folder, the hashes.
-
-    ``system_hashes``: each system's settings hash, stored in its records (per-system
-    resume). ``fail_fast`` (``potstill distill``): bad input found in a system (a
-    ``PotstillError`` outside a grid cell) is raised instead of becoming failed records,
-    and a grid where no distillation method applies to the teacher is refused.
-    """
-
-    fleet: FleetConfig
-    out: Path
-    config_hash: str
-    environment: dict[str, Any]
-    cache_dir: Path | None = None
-    events: EventSink = ignore  # where the run's progress goes (potstill.events)
-    timings: dict[str, float] = field(default_factory=dict)
-    system_hashes: Mapping[str, str] = field(default_factory=dict)
-    fail_fast: bool = False
 
 
 def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None) -> Any:
@@ -212,11 +190,6 @@ class _Opened:
 
     task: Task | None = None
     working: bool = False
-
-
-def record_key(system: str, label: str) -> str:
-    """The store key of a (system, grid label) record (as :attr:`RunRecord.key`)."""
-    return f"{system}__{label}".replace("/", "_").replace("+", "-")
 
 
 def _finished(store: ResultStore, keys: list[str]) -> bool:

@@ -30,7 +30,8 @@ from potstill.data import (
 from potstill.data.layout import format_shape
 from potstill.data.text import count_truncated
 from potstill.errors import ConfigError, ModelError, PotstillError
-from potstill.models.hf import HFClassifier
+from potstill.models.hf.model import HFClassifier
+from potstill.models.inspection import expected_input_shape
 from potstill.models.teacher import Teacher
 from potstill.types import Kind, Problem, Sector, Task
 
@@ -166,9 +167,12 @@ def _probe(task: Task, teacher: Teacher) -> None:
     except Exception as exc:  # a user's model raises its own runtime's errors (ORT, TorchScript)
         last = (str(exc).strip().splitlines() or [""])[-1][:300]
         cause = last if last.startswith(type(exc).__name__) else f"{type(exc).__name__}: {last}"
+        module = teacher.module
+        wants = None if module is None else expected_input_shape(module)
+        expects = f"; it expects rows of shape {format_shape(wants)}" if wants else ""
         raise ModelError(
             f"System '{task.name}': the teacher cannot take the data's rows of shape {shape} "
-            f"({cause}). If it takes images or another layout, give "
+            f"({cause}{expects}). If it takes images or another layout, give "
             "teacher.input_shape (CLI --input-shape), e.g. 1,28,28 for (N, 1, 28, 28) images."
         ) from exc
 

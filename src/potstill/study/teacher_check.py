@@ -31,10 +31,10 @@ from potstill.errors import DataError, ModelError
 from potstill.evaluate.sanity import TeacherCheck, teacher_vs_trivial
 from potstill.events import EventSink, ignore, stage
 from potstill.models.teacher import Teacher
-from potstill.models.zoo import file_teacher, get_teacher
 from potstill.study.tasks import file_problem, fit_to_teacher, load_task
 from potstill.train.config import TrainConfig
 from potstill.types import Task
+from potstill.zoo.recipes import file_teacher, get_teacher
 
 __all__ = ["check_teacher", "open_task_and_teacher", "system_warnings"]
 

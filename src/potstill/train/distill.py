@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill._io import atomic_write
 from potstill.errors import ModelError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
@@ -108,15 +107,7 @@ def _init_regression_head(module: nn.Module, y: np.ndarray) -> None:
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: torch.save(state, fh))  # fsync'd, like every result
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:

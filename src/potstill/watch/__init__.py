@@ -21,13 +21,13 @@ from rich.text import Text
 
 from potstill.errors import PotstillError
 from potstill.events import Event, EventSink, StudyFinished, ignore
-from potstill.watch.lines import JsonLines, PlainLines
+from potstill.watch.lines import JsonLines, PlainLines, pipe_safe, stdout_to_devnull
 from potstill.watch.live import LiveView
 from potstill.watch.logs import CallbackHandler, routed_logs
 from potstill.watch.summary import EXIT_MEANINGS, print_summary
 from potstill.watch.text import clean, stamp
 
-__all__ = ["EXIT_MEANINGS", "LogFormat", "Watch", "watching"]
+__all__ = ["EXIT_MEANINGS", "LogFormat", "Watch", "stdout_to_devnull", "watching"]
 
 _STYLE = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"}
 
@@ -117,7 +117,7 @@ def watching(
         level = logging.ERROR if quiet else logging.WARNING
         stack.enter_context(routed_logs(_handler(mode, console, err, json_lines), level))
         try:
-            yield Watch(console, mode, quiet, emit)
+            yield Watch(console, mode, quiet, pipe_safe(emit))
         except PotstillError as exc:  # machines read the error from the same stream
             if mode == "json":
                 json_lines.message("ERROR", str(exc), "potstill")

@@ -4,15 +4,19 @@
 study's start and end, each prefixed with the local time — no colour, no cursor moves, no
 control characters — for CI logs, pipes and ``nohup``. ``JsonLines`` writes every event,
 progress included, as one JSON object per line (:func:`potstill.events.event_to_dict`).
+``pipe_safe`` keeps a run going when the reader of its output goes away.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import IO
 
 from potstill.events import (
     Event,
+    EventSink,
     Message,
     StageFinished,
     StageStarted,
@@ -24,7 +28,33 @@ from potstill.events import (
 )
 from potstill.watch.text import clean, finished_text, outcome_text, stage_label, stamp
 
-__all__ = ["JsonLines", "PlainLines"]
+__all__ = ["JsonLines", "PlainLines", "pipe_safe", "stdout_to_devnull"]
+
+
+def stdout_to_devnull() -> None:
+    """Point file descriptor 1 at /dev/null once its reader has gone (Python's documented
+    answer to a broken pipe), so later writes and the flush at exit do not fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stdout has no descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def pipe_safe(emit: EventSink) -> EventSink:
+    """``emit`` that outlives the reader of stdout (``| head`` satisfied, or a Ctrl-C that
+    stopped ``| cat`` first): the output ends, the run does not. Without this, the
+    ``BrokenPipeError`` of the next line fails the system being run and hides a Ctrl-C."""
+
+    def emit_safe(event: Event) -> None:
+        try:
+            emit(event)
+        except BrokenPipeError:
+            stdout_to_devnull()
+
+    return emit_safe
 
 
 class PlainLines:

@@ -23,7 +23,7 @@ from torch import nn
 
 from potstill._validation import check_choice
 from potstill.errors import ConfigError, ModelError
-from potstill.models.mlp import MLP
+from potstill.models.arch.mlp import MLP
 from potstill.models.registry import register_architecture, spec_field
 from potstill.types import Problem
 

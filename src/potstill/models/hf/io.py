@@ -25,7 +25,7 @@ from safetensors.torch import save as save_safetensors
 
 from potstill._io import atomic_write_bytes, atomic_write_json
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf import DEFAULT_MAX_LENGTH, HFClassifier, quiet_transformers
+from potstill.models.hf.model import DEFAULT_MAX_LENGTH, HFClassifier, quiet_transformers
 from potstill.types import Problem
 
 __all__ = [
@@ -193,53 +193,70 @@ def load_pretrained(
         )
     config = _read_json(directory / "config.json")
     head = _read_json(directory / HEAD_JSON) if (directory / HEAD_JSON).is_file() else None
-    settings: dict[str, Any] = {}
     architectures = [str(a) for a in config.get("architectures") or []]
     seq_cls = head is None and any(a.endswith("ForSequenceClassification") for a in architectures)
-    if head is not None:
-        if head.get("format") != _HEAD_FORMAT:
-            raise ModelError(f"'{directory / HEAD_JSON}' is not a potstill head file.")
-        for key, given in (("num_labels", num_labels), ("problem", problem)):
-            if given is not None and head.get(key) is not None and given != head[key]:
-                raise ConfigError(
-                    f"The model in '{directory}' has {key}={head[key]!r}, but {key}={given!r} "
-                    "was requested. Pass the model's own value or fine-tune a new head."
-                )
-        settings = {
-            k: head[k]
-            for k in ("num_labels", "problem", "pooling", "normalize", "dropout", "max_length")
-            if head.get(k) is not None
-        }
-    elif not seq_cls:
-        settings = _sentence_transformers_settings(directory)
-        settings["num_labels"] = num_labels or 0
-        settings["problem"] = problem if num_labels else None
-    elif problem is not None:
-        settings["problem"] = problem
+    settings = _head_settings(directory, head, seq_cls, num_labels, problem)
     for key, value in (("pooling", pooling), ("normalize", normalize)):
         if value is not None:
             settings[key] = value
     tok = load_tokenizer(tokenizer if tokenizer is not None else directory)
     settings["max_length"], length_source = _max_length(settings, head, max_length, config, tok)
+    backbone = _load_backbone(directory, seq_cls, attn_implementation)
+    model = HFClassifier(backbone.float().eval(), tokenizer=tok, **settings)
+    model.max_length_source = length_source
+    if head is not None and head.get("weights"):
+        _load_head_weights(model, directory / str(head["weights"]))
+    return model.eval()
+
+
+def _head_settings(
+    directory: Path,
+    head: dict[str, Any] | None,
+    seq_cls: bool,
+    num_labels: int | None,
+    problem: Problem | None,
+) -> dict[str, Any]:
+    """HFClassifier settings from potstill's head file, a sentence-transformers folder, or
+    a sequence classifier's own config (``num_labels``/``problem`` must agree with a head)."""
+    if head is None:
+        if seq_cls:
+            return {} if problem is None else {"problem": problem}
+        settings = _sentence_transformers_settings(directory)
+        settings["num_labels"] = num_labels or 0
+        settings["problem"] = problem if num_labels else None
+        return settings
+    if head.get("format") != _HEAD_FORMAT:
+        raise ModelError(f"'{directory / HEAD_JSON}' is not a potstill head file.")
+    for key, given in (("num_labels", num_labels), ("problem", problem)):
+        if given is not None and head.get(key) is not None and given != head[key]:
+            raise ConfigError(
+                f"The model in '{directory}' has {key}={head[key]!r}, but {key}={given!r} "
+                "was requested. Pass the model's own value or fine-tune a new head."
+            )
+    return {
+        k: head[k]
+        for k in ("num_labels", "problem", "pooling", "normalize", "dropout", "max_length")
+        if head.get(k) is not None
+    }
+
+
+def _load_backbone(directory: Path, seq_cls: bool, attn_implementation: str) -> Any:
     with quiet_transformers() as tf:
         auto = tf.AutoModelForSequenceClassification if seq_cls else tf.AutoModel
         try:
-            backbone = auto.from_pretrained(
+            return auto.from_pretrained(
                 str(directory), local_files_only=True, attn_implementation=attn_implementation
             )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(
                 f"transformers cannot load the model in '{directory}' offline: {exc}"
             ) from exc
-    model = HFClassifier(backbone.float().eval(), tokenizer=tok, **settings)
-    model.max_length_source = length_source
-    if head is not None and head.get("weights"):
-        assert model.head is not None
-        try:
-            state = load_safetensors((directory / str(head["weights"])).read_bytes())
-            model.head.load_state_dict(state, strict=True)
-        except (OSError, RuntimeError) as exc:
-            raise ModelError(
-                f"The head weights in '{directory / str(head['weights'])}' cannot be loaded: {exc}"
-            ) from exc
-    return model.eval()
+
+
+def _load_head_weights(model: HFClassifier, path: Path) -> None:
+    if model.head is None:
+        raise ModelError(f"'{path}' holds head weights, but the model has no head.")
+    try:
+        model.head.load_state_dict(load_safetensors(path.read_bytes()), strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise ModelError(f"The head weights in '{path}' cannot be loaded: {exc}") from exc

@@ -16,7 +16,7 @@ from typing import Any
 
 from potstill.evaluate import gate_status
 from potstill.evaluate.verdict import NOT_MEASURED, best_of_k, holm, verdict
-from potstill.study.recordview import dig, estimate
+from potstill.results.recordview import dig, estimate
 from potstill.types import Estimate
 
 __all__ = [

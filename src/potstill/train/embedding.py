@@ -32,8 +32,8 @@ from potstill.errors import ConfigError, DataError, MethodError
 from potstill.evaluate.retrieval import cosine_agreement, retrieval_recall, similarity_agreement
 from potstill.events import Stage
 from potstill.methods import BindContext, MethodSpec, create_method, functional, parse_method_specs
-from potstill.models.hf import HFClassifier
-from potstill.models.hf_students import build_hf_student
+from potstill.models.hf.model import HFClassifier
+from potstill.models.hf.students import build_hf_student
 from potstill.models.predict import count_params
 from potstill.models.text import embed_texts
 from potstill.types import Batch, Outputs
@@ -121,45 +121,24 @@ def fit_embedding_student(
     (AdamW, shuffled mini-batches seeded by ``seed``, gradient norm clipped). Each epoch's
     loss is reported to ``stage`` when given.
     """
-    owner = "fit_embedding_student"
-    for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
-                        ("lr", lr), ("weight_decay", weight_decay)):  # fmt: skip
-        check_scalar(value, name, owner=owner, ge=0.0)
-    check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
-    check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
-    if not (cosine_weight or mse_weight or relations):
-        raise ConfigError(f"{owner} got no loss: every weight is 0 and no relation method.")
-    x, target = torch.from_numpy(np.asarray(x_train)), torch.from_numpy(np.asarray(t_train))
-    n = len(x)
-    if n < 2 or len(target) != n:
-        raise DataError(
-            f"{owner} needs at least 2 texts and one teacher embedding per text. "
-            f"Got {n} texts and {len(target)} embeddings."
-        )
-    probe = Outputs(logits=target[:2], embedding=target[:2])
-    context = BindContext(n_train=n, n_classes=0, problem="regression")
-    for _, method in relations:
-        method.bind(probe, probe, context)
+    x, target = _checked_inputs(x_train, t_train, relations, cosine_weight, mse_weight,
+                                lr, weight_decay, epochs, batch_size)  # fmt: skip
+    _bind_relations(relations, target)
     params = [p for p in student.parameters() if p.requires_grad]
     params += [p for _, m in relations if isinstance(m, torch.nn.Module) for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
+    weights = (cosine_weight, mse_weight)
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
     for epoch in range(epochs):
         student.train()
-        order, total, steps = torch.randperm(n, generator=gen), 0.0, 0
-        for start in range(0, n, batch_size):
+        order, total, steps = torch.randperm(len(x), generator=gen), 0.0, 0
+        for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             if len(idx) < 2:
                 continue
-            s_emb, t_emb = student(x[idx]), target[idx]
-            loss = cosine_weight * functional.hidden_cosine_loss(s_emb, t_emb)
-            loss = loss + mse_weight * functional.hidden_mse_loss(s_emb, t_emb)
-            s_out, t_out = Outputs(s_emb, embedding=s_emb), Outputs(t_emb, embedding=t_emb)
-            batch = Batch(x=x[idx], y=torch.zeros(len(idx)), index=idx)
-            for weight, method in relations:
-                loss = loss + weight * method(s_out, t_out, batch)["loss"]
+            loss = _embedding_loss(student, x, target, idx, weights, relations)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
@@ -171,6 +150,63 @@ def fit_embedding_student(
             stage.update(epoch + 1, epochs, unit="epoch", values={"loss": history[-1]["loss"]})
     student.eval()
     return history, time.perf_counter() - t0
+
+
+def _checked_inputs(
+    x_train: np.ndarray,
+    t_train: np.ndarray,
+    relations: Sequence[tuple[float, Any]],
+    cosine_weight: float,
+    mse_weight: float,
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoded texts and teacher embeddings as tensors, after checking every setting."""
+    owner = "fit_embedding_student"
+    for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
+                        ("lr", lr), ("weight_decay", weight_decay)):  # fmt: skip
+        check_scalar(value, name, owner=owner, ge=0.0)
+    check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
+    check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
+    if not (cosine_weight or mse_weight or relations):
+        raise ConfigError(f"{owner} got no loss: every weight is 0 and no relation method.")
+    x, target = torch.from_numpy(np.asarray(x_train)), torch.from_numpy(np.asarray(t_train))
+    if len(x) < 2 or len(target) != len(x):
+        raise DataError(
+            f"{owner} needs at least 2 texts and one teacher embedding per text. "
+            f"Got {len(x)} texts and {len(target)} embeddings."
+        )
+    return x, target
+
+
+def _bind_relations(relations: Sequence[tuple[float, Any]], target: torch.Tensor) -> None:
+    """Bind each relation method to embedding outputs (no classes: bound as regression)."""
+    probe = Outputs(logits=target[:2], embedding=target[:2])
+    context = BindContext(n_train=len(target), n_classes=0, problem="regression")
+    for _, method in relations:
+        method.bind(probe, probe, context)
+
+
+def _embedding_loss(
+    student: HFClassifier,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    idx: torch.Tensor,
+    weights: tuple[float, float],
+    relations: Sequence[tuple[float, Any]],
+) -> torch.Tensor:
+    """``cosine_weight · (1 − cos) + mse_weight · MSE + Σ weight · relation`` on a batch."""
+    cosine_weight, mse_weight = weights
+    s_emb, t_emb = student(x[idx]), target[idx]
+    loss = cosine_weight * functional.hidden_cosine_loss(s_emb, t_emb)
+    loss = loss + mse_weight * functional.hidden_mse_loss(s_emb, t_emb)
+    s_out, t_out = Outputs(s_emb, embedding=s_emb), Outputs(t_emb, embedding=t_emb)
+    batch = Batch(x=x[idx], y=torch.zeros(len(idx)), index=idx)
+    for weight, method in relations:
+        loss = loss + weight * method(s_out, t_out, batch)["loss"]
+    return loss
 
 
 def distill_embeddings(
@@ -197,32 +233,14 @@ def distill_embeddings(
     embeddings; the teacher's embeddings are computed once. ``relation`` is a method name,
     ``"a+b"``, or a list of :class:`~potstill.methods.MethodSpec` (``[]`` for none).
     """
-    owner = "distill_embeddings"
-    if not teacher.is_embedding_model:
-        raise ConfigError(
-            "distill_embeddings needs a sentence-embedding teacher (an HFClassifier with "
-            "num_labels=0, e.g. potstill.models.load_minilm()). Got a classifier."
-        )
-    if teacher.tokenizer is None:
-        raise ConfigError("distill_embeddings needs a teacher with a tokenizer to encode texts.")
-    for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
-                        ("lr", lr)):  # fmt: skip
-        check_scalar(value, name, owner=owner, ge=0.0)
-    check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
-    check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
+    _check_distill_settings(teacher, cosine_weight, mse_weight, lr, epochs, batch_size)
     specs = parse_method_specs(relation) if relation else []
     relations = relation_methods(specs)
     torch.manual_seed(seed)
     if student is None:
         student = build_hf_student(teacher, width=1.0, depth=1.0, layers=layers)
-    if not student.is_embedding_model:
-        raise ConfigError("The student of distill_embeddings must be an embedding model too.")
-    if (cosine_weight or mse_weight) and student.hidden_size != teacher.hidden_size:
-        raise ConfigError(
-            f"The cosine and MSE losses compare embeddings directly, but the student's width "
-            f"({student.hidden_size}) differs from the teacher's ({teacher.hidden_size}). Set "
-            "cosine_weight=0 and mse_weight=0 (relation losses only) or keep the width."
-        )
+    _check_student(teacher, student, cosine_weight, mse_weight)
+    assert teacher.tokenizer is not None  # checked above
     x_train = encode_texts(train_texts, teacher.tokenizer, teacher.max_length)
     x_test = encode_texts(test_texts, teacher.tokenizer, teacher.max_length)
     n = len(x_train)
@@ -243,3 +261,39 @@ def distill_embeddings(
         losses={"cosine": cosine_weight, "mse": mse_weight, **{s.name: s.weight for s in specs}},
         train_seconds=seconds, history=history,
     )  # fmt: skip
+
+
+def _check_distill_settings(
+    teacher: HFClassifier,
+    cosine_weight: float,
+    mse_weight: float,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+) -> None:
+    owner = "distill_embeddings"
+    if not teacher.is_embedding_model:
+        raise ConfigError(
+            "distill_embeddings needs a sentence-embedding teacher (an HFClassifier with "
+            "num_labels=0, e.g. potstill.zoo.load_minilm()). Got a classifier."
+        )
+    if teacher.tokenizer is None:
+        raise ConfigError("distill_embeddings needs a teacher with a tokenizer to encode texts.")
+    for name, value in (("cosine_weight", cosine_weight), ("mse_weight", mse_weight),
+                        ("lr", lr)):  # fmt: skip
+        check_scalar(value, name, owner=owner, ge=0.0)
+    check_scalar(epochs, "epochs", owner=owner, ge=1, integer=True)
+    check_scalar(batch_size, "batch_size", owner=owner, ge=2, integer=True)
+
+
+def _check_student(
+    teacher: HFClassifier, student: HFClassifier, cosine_weight: float, mse_weight: float
+) -> None:
+    if not student.is_embedding_model:
+        raise ConfigError("The student of distill_embeddings must be an embedding model too.")
+    if (cosine_weight or mse_weight) and student.hidden_size != teacher.hidden_size:
+        raise ConfigError(
+            f"The cosine and MSE losses compare embeddings directly, but the student's width "
+            f"({student.hidden_size}) differs from the teacher's ({teacher.hidden_size}). Set "
+            "cosine_weight=0 and mse_weight=0 (relation losses only) or keep the width."
+        )

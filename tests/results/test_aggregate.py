@@ -14,7 +14,7 @@ import pytest
 
 from potstill.errors import StoreError
 from potstill.evaluate.verdict import HELPED, HURT, NO_DIFFERENCE, NOT_MEASURED
-from potstill.study.aggregate import (
+from potstill.results.aggregate import (
     dig,
     distill_vs_scratch,
     estimate,

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from potstill.errors import ConfigError, StoreError
 from potstill.evaluate.config import GatesConfig
 from potstill.evaluate.gates import GATE_NAMES, apply_gates, quality_from_dict
-from potstill.study.store import ResultStore
+from potstill.results.store import ResultStore
 
 __all__ = [
     "CheckReport",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from potstill.errors import StoreError
-from potstill.study.store import ResultStore
+from potstill.results.store import ResultStore
 from potstill.types import SCHEMA_VERSION, DatasetInfo, Estimate, RunRecord
 
 

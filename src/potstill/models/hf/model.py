@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -31,7 +30,7 @@ from torch import nn
 
 from potstill._validation import check_choice, check_scalar
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf_utils import (
+from potstill.models.hf.utils import (
     config_from_dict,
     config_to_dict,
     find_layer_list,
@@ -70,6 +69,27 @@ class _Tap(nn.Identity):
 
 def _taps(n: int) -> nn.ModuleList:
     return nn.ModuleList(_Tap() for _ in range(n))
+
+
+def _checked_config(backbone: nn.Module) -> Any:
+    """The wrapped model's transformers config; refused for anything else."""
+    config = getattr(backbone, "config", None)
+    if config is None or not callable(getattr(config, "to_json_string", None)):
+        raise ModelError(
+            "HFClassifier wraps a transformers PreTrainedModel (it needs its .config). "
+            f"Got {type(backbone).__name__} instead."
+        )
+    return config
+
+
+def _checked_max_length(config: Any, max_length: int | None) -> int:
+    """``max_length`` (default 128), at most the model's ``max_position_embeddings``."""
+    limit = getattr(config, "max_position_embeddings", None)
+    le = limit if isinstance(limit, int) and limit > 0 else None
+    if max_length is None:
+        max_length = min(DEFAULT_MAX_LENGTH, le or DEFAULT_MAX_LENGTH)
+    check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
+    return max_length
 
 
 @register_architecture("HFClassifier")
@@ -116,19 +136,10 @@ class HFClassifier(nn.Module):
         max_length: int | None = None,
     ) -> None:
         super().__init__()
-        config = getattr(backbone, "config", None)
-        if config is None or not callable(getattr(config, "to_json_string", None)):
-            raise ModelError(
-                "HFClassifier wraps a transformers PreTrainedModel (it needs its .config). "
-                f"Got {type(backbone).__name__} instead."
-            )
+        config = _checked_config(backbone)
         check_choice(pooling, "pooling", owner="HFClassifier", choices=("mean", "cls"))
         check_scalar(dropout, "dropout", owner="HFClassifier", ge=0.0, lt=1.0)
-        limit = getattr(config, "max_position_embeddings", None)
-        le = limit if isinstance(limit, int) and limit > 0 else None
-        if max_length is None:
-            max_length = min(DEFAULT_MAX_LENGTH, le or DEFAULT_MAX_LENGTH)
-        check_scalar(max_length, "max_length", owner="HFClassifier", ge=2, le=le, integer=True)
+        max_length = _checked_max_length(config, max_length)
         self.kind = (
             "sequence_classification"
             if type(backbone).__name__.endswith("ForSequenceClassification")
@@ -329,22 +340,6 @@ class HFClassifier(nn.Module):
             dropout=float(spec.get("dropout", 0.1)),
             max_length=spec.get("max_length"),
         )
-
-    def save_pretrained(self, directory: Path, *, tokenizer: Any = None) -> Path:
-        """Write Hugging Face layout (config.json + model.safetensors + tokenizer + potstill
-        head files) that ``transformers.AutoModel.from_pretrained`` reloads; see
-        :func:`potstill.models.hf_io.save_pretrained`."""
-        from potstill.models.hf_io import save_pretrained
-
-        return save_pretrained(self, directory, tokenizer=tokenizer)
-
-    @classmethod
-    def from_pretrained(cls, directory: Path, **options: Any) -> HFClassifier:
-        """Load a local ``save_pretrained`` directory, offline; see
-        :func:`potstill.models.hf_io.load_pretrained` for ``options``."""
-        from potstill.models.hf_io import load_pretrained
-
-        return load_pretrained(directory, **options)
 
     def extra_repr(self) -> str:
         return (

@@ -22,26 +22,27 @@ layers when ``width == 1`` and builds the narrower random model otherwise.
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from potstill.errors import ConfigError, ModelError
-from potstill.models.hf import HFClassifier, find_layer_list, quiet_transformers
-from potstill.models.hooks import uniform_layer_map
+from potstill.models.hf.io import load_pretrained, load_tokenizer, same_vocabulary
+from potstill.models.hf.model import (
+    HFClassifier,
+    find_layer_list,
+    quiet_transformers,
+    transformers_module,
+)
+from potstill.models.hooks import scaled_count, uniform_layer_map
 
 __all__ = ["build_hf_student", "kept_teacher_layers", "student_layer_count"]
 
 
-def _round_half_up(x: float) -> int:
-    return math.floor(x + 0.5)
-
-
 def student_layer_count(n_teacher: int, depth: float, layers: int | None) -> int:
     """Blocks the student keeps: ``layers`` if given, else ``round(depth × n_teacher)`` ≥ 1."""
-    n = layers if layers is not None else max(1, _round_half_up(depth * n_teacher))
+    n = layers if layers is not None else scaled_count(depth, n_teacher)
     if n > n_teacher:
         raise ConfigError(
             f"The 'layers' parameter of StudentSpec must be <= the teacher's {n_teacher} "
@@ -56,8 +57,6 @@ def kept_teacher_layers(n_teacher: int, n_student: int) -> list[int]:
 
 
 def _new_model(teacher: HFClassifier, config: Any) -> HFClassifier:
-    from potstill.models.hf import transformers_module
-
     tf = transformers_module()
     auto = tf.AutoModel if teacher.kind == "encoder" else tf.AutoModelForSequenceClassification
     impl = getattr(teacher.backbone.config, "_attn_implementation", None) or "sdpa"
@@ -97,20 +96,18 @@ def _layer_dropped(teacher: HFClassifier, n: int) -> HFClassifier:
 def _narrow(teacher: HFClassifier, n: int, width: float) -> HFClassifier:
     config = copy.deepcopy(teacher.backbone.config)
     head_size = teacher.hidden_size // teacher.n_heads
-    heads = max(1, _round_half_up(width * teacher.n_heads))
+    heads = scaled_count(width, teacher.n_heads)
     config.num_hidden_layers = n
     config.num_attention_heads = heads
     config.hidden_size = heads * head_size
     for key in ("intermediate_size", "hidden_dim"):  # BERT-like, DistilBERT
         if isinstance(getattr(config, key, None), int):
-            setattr(config, key, max(1, _round_half_up(width * getattr(config, key))))
+            setattr(config, key, scaled_count(width, getattr(config, key)))
             break
     return _new_model(teacher, config)
 
 
 def _pretrained(teacher: HFClassifier, folder: Path) -> HFClassifier:
-    from potstill.models.hf_io import load_pretrained, same_vocabulary
-
     student = load_pretrained(
         folder,
         num_labels=teacher.num_labels or None,
@@ -126,7 +123,6 @@ def _pretrained(teacher: HFClassifier, folder: Path) -> HFClassifier:
             "teacher's tokenizer, so the student must share it. Choose a student of the same "
             "model family (same tokenizer)."
         )
-    from potstill.models.hf_io import load_tokenizer
 
     own_tok = load_tokenizer(folder)
     both = own_tok is not None and teacher.tokenizer is not None

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from potstill.errors import ConfigError, StoreError
-from potstill.evaluate import GatesConfig, check_study
+from potstill.evaluate import GatesConfig
+from potstill.results import check_study
 
 
 def est(value: float | None, low: float | None = None, high: float | None = None) -> dict:

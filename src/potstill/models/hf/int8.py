@@ -26,7 +26,7 @@ import numpy as np
 
 from potstill._validation import check_scalar
 from potstill.errors import ModelError, missing_dependency
-from potstill.models.hf import split_encoded
+from potstill.models.hf.model import split_encoded
 
 __all__ = ["OnnxSentenceEncoder", "int8_minilm_path", "load_int8_minilm", "quantization_kind"]
 

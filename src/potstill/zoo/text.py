@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from potstill.data.text import encode_task, is_encoded
 from potstill.errors import ModelError, missing_dependency
 from potstill.events import Stage
-from potstill.models.hf import HFClassifier
+from potstill.methods import build_objective
+from potstill.models.hf.io import load_pretrained, save_pretrained
+from potstill.models.hf.model import HFClassifier
 from potstill.models.teacher import Teacher
+from potstill.train.cache import content_hash
+from potstill.train.config import TrainConfig
+from potstill.train.distill import TrainResult, train
 from potstill.types import Problem, Task
+from potstill.zoo.cache import cached_build, default_cache_dir
 
 __all__ = [
     "MINILM_CITATION",
@@ -93,8 +97,6 @@ def load_minilm(
 ) -> HFClassifier:
     """all-MiniLM-L6-v2 as a sentence-embedding model (``num_labels=0``: mean pooling,
     normalised), or with a new, untrained linear head on its mean-pooled embedding."""
-    from potstill.models.hf_io import load_pretrained
-
     options: dict[str, Any] = {"max_length": max_length}
     if num_labels:
         options.update(num_labels=num_labels, problem=problem, normalize=False)
@@ -108,13 +110,8 @@ def finetune_classifier(
     recipe: TextTeacherRecipe | None = None,
     seed: int = 0,
     stage: Stage | None = None,
-) -> Any:
+) -> TrainResult:
     """Fine-tune ``model`` in place on ``task`` (raw or encoded text); return the TrainResult."""
-    from potstill.data.text import encode_task, is_encoded
-    from potstill.methods import build_objective
-    from potstill.train.config import TrainConfig
-    from potstill.train.distill import train
-
     recipe = recipe or TextTeacherRecipe()
     if not is_encoded(task.train.X):
         if model.tokenizer is None:
@@ -145,9 +142,6 @@ def get_text_teacher(
 ) -> tuple[Teacher, dict[str, Any]]:
     """The fine-tuned MiniLM teacher of a text classification ``task`` (trained now, or
     loaded from the cache) and how it was obtained; fine-tuning reports to ``stage``."""
-    from potstill.models.zoo import default_cache_dir
-    from potstill.train.cache import content_hash
-
     if task.kind != "text" or task.problem != "classification":
         raise ModelError(
             f"The built-in MiniLM teacher fine-tunes on text classification; task "
@@ -161,32 +155,22 @@ def get_text_teacher(
     info: dict[str, Any] = {"source": "built-in recipe", "arch": "minilm", "cache_key": key,
                             "cache_dir": str(folder), "base": str(minilm_path()),
                             "licence": MINILM_LICENCE, "recipe": recipe.model_dump()}  # fmt: skip
-    if not (folder / "teacher.json").is_file():
+
+    def build(tmp: Path) -> None:
         log.info("fine-tuning the MiniLM teacher for %s: no cached teacher with key %s",
                  system, key)  # fmt: skip
         if stage is not None:
             stage.update(0, detail=f"fine-tuning: no cached teacher with key {key}")
             stage.outcome = "fine-tuned now (then cached)"
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{system}-"))
-        try:
-            model = load_minilm(num_labels=task.n_classes, problem=task.problem,
-                                max_length=recipe.max_length)  # fmt: skip
-            result = finetune_classifier(model, task, recipe=recipe, seed=seed, stage=stage)
-            model.save_pretrained(tmp)
-            summary = {"system": system, "key": key, "best_val": result.best_val,
-                       "best_epoch": result.best_epoch, "train_s": result.seconds}  # fmt: skip
-            (tmp / "teacher.json").write_text(json.dumps(summary), encoding="utf-8")
-            if folder.exists():  # a concurrent run finished first: keep its teacher
-                shutil.rmtree(tmp)
-            else:
-                os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        info["cached"] = False
-    else:
-        info["cached"] = True
+        model = load_minilm(num_labels=task.n_classes, problem=task.problem,
+                            max_length=recipe.max_length)  # fmt: skip
+        result = finetune_classifier(model, task, recipe=recipe, seed=seed, stage=stage)
+        save_pretrained(model, tmp)
+        summary = {"system": system, "key": key, "best_val": result.best_val,
+                   "best_epoch": result.best_epoch, "train_s": result.seconds}  # fmt: skip
+        (tmp / "teacher.json").write_text(json.dumps(summary), encoding="utf-8")
+
+    info["cached"] = not cached_build(folder, build)
     try:
         info["training"] = json.loads((folder / "teacher.json").read_text(encoding="utf-8"))
         teacher = Teacher.from_pretrained(folder, problem=task.problem, name="minilm-l6")

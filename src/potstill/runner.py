@@ -23,6 +23,9 @@ import yaml
 
 from potstill._io import atomic_write_json, atomic_write_text
 from potstill.config import FleetConfig, SystemSpec, load_fleet
+from potstill.costs import PriceCatalog
+from potstill.costs.environment import capture_environment
+from potstill.data import list_builtin
 from potstill.errors import (
     EXIT_GATES_FAILED,
     EXIT_OK,
@@ -31,11 +34,12 @@ from potstill.errors import (
     missing_dependency,
 )
 from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
-from potstill.study.environment import capture_environment
+from potstill.methods import method_info
+from potstill.report import render_report
+from potstill.results.store import ResultStore
 from potstill.study.failures import outcome_counts
 from potstill.study.outcome import announce_finished, run_announced, study_outcomes
 from potstill.study.resume import prepare_resume
-from potstill.study.store import ResultStore
 from potstill.study.system import SystemContext, run_system
 from potstill.study.workspace import study_lock
 
@@ -81,9 +85,6 @@ def builtin_fleet(quick: bool = False) -> FleetConfig:
 
 def preflight(config: FleetConfig) -> None:
     """Refuse unknown datasets, methods, instances and missing files before any work."""
-    from potstill.costs import PriceCatalog
-    from potstill.data import list_builtin
-    from potstill.methods import method_info
 
     names = sorted(s.name for s in list_builtin())
     for i, system in enumerate(config.systems):
@@ -127,8 +128,6 @@ def _announce_all(
 
 def _render(out: Path, sink: EventSink) -> Path:
     with stage(sink, None, "report") as st:
-        from potstill.report import render_report  # matplotlib: loaded only to render
-
         path = render_report(out).markdown
         st.outcome = str(path)
     return path

@@ -28,13 +28,13 @@ from typing import Any
 
 from potstill.errors import StoreError
 from potstill.evaluate import gate_status
-from potstill.study.comparison import (
+from potstill.results.comparison import (
     SystemComparison,
     best_student,
     distill_vs_scratch,
     passes_gates,
 )
-from potstill.study.recordview import dig, estimate, is_distillation, number
+from potstill.results.recordview import dig, estimate, is_distillation, number
 
 __all__ = [
     "BENCHMARK",
