@@ -13,8 +13,8 @@ from typing import Any
 from potstill._io import atomic_write_json
 from potstill.auto.search import SearchOutcome, TrialResult
 from potstill.config import FleetConfig, GridEntry, SystemSpec
-from potstill.study.store import ResultStore
-from potstill.study.system import record_key
+from potstill.results.store import ResultStore
+from potstill.types import record_key
 
 __all__ = ["LABEL", "annotate_records", "final_fleet", "pick", "place_student", "search_summary"]
 

@@ -33,12 +33,12 @@ from potstill.config import FleetConfig
 from potstill.errors import ConfigError
 from potstill.events import EventSink
 from potstill.methods import applicable_methods
+from potstill.results.store import ResultStore
+from potstill.runner import StudyResult, preflight, run_study
 from potstill.study.cells import hidden_kind
 from potstill.study.resume import prepare_resume
-from potstill.study.runner import StudyResult, preflight, run_study
-from potstill.study.store import ResultStore
-from potstill.study.system import record_key
 from potstill.study.workspace import study_lock
+from potstill.types import record_key
 
 __all__ = ["SelectResult", "search_space", "select", "trained_folder"]
 

@@ -12,7 +12,7 @@ from potstill.config import FleetConfig, format_validation_error, load_fleet
 from potstill.costs import PRESETS
 from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig
-from potstill.study.runner import builtin_fleet
+from potstill.runner import builtin_fleet
 
 __all__ = ["fleet_for"]
 

@@ -28,9 +28,9 @@ from potstill.costs.costmodel import usd_per_million
 from potstill.errors import BenchError, ConfigError
 from potstill.evaluate import EvalConfig, GatesConfig, apply_gates, evaluate_pair, metric_value
 from potstill.methods import build_objective
-from potstill.models.cnn import SmallCNN
+from potstill.models.arch.cnn import SmallCNN
+from potstill.models.arch.mlp import MLP
 from potstill.models.export import load_model, save_model
-from potstill.models.mlp import MLP
 from potstill.models.predict import count_params, logits_to_scores
 from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher

@@ -16,7 +16,7 @@ from typing import Any
 from potstill.report.charts import Chart, _figure, _png, register_chart
 from potstill.report.format import pct, usd
 from potstill.report.records import slug
-from potstill.study.aggregate import StudySummary
+from potstill.results.aggregate import StudySummary
 
 __all__ = ["searched_records", "selection_section"]
 
