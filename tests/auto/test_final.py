@@ -43,7 +43,8 @@ def test_the_choice_is_the_cheapest_feasible_student_of_the_final_rung() -> None
     assert chosen is not None and chosen.number == 2 and passed
     summary = search_summary(outcome, chosen, passed)
     assert summary["choice"] == 2 and summary["default"] == 0
-    assert sorted(summary["front"]) == [0, 2]  # 3 is infeasible; 1 never reached rung 1
+    assert summary["final_front"] == [0, 2]  # 3 is infeasible; 1 never reached rung 1
+    assert summary["front"] == [0, 1, 2]  # by each trial's last measurement (the chart's)
 
 
 def test_with_nothing_feasible_the_best_retention_within_the_slo_is_studied_and_flagged() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from potstill._io import atomic_write_json
+from potstill.auto.pareto import Point, non_dominated
 from potstill.auto.search import SearchOutcome, TrialResult
 from potstill.config import FleetConfig, GridEntry, SystemSpec
 from potstill.results.store import ResultStore
@@ -71,6 +72,13 @@ def _trial_row(t: TrialResult) -> dict[str, Any]:
             "feasible": m.feasible, "gates": m.gates}  # fmt: skip
 
 
+def _front(trials: list[TrialResult]) -> list[int]:
+    """The non-dominated trials by each one's last measurement (what the report draws)."""
+    points = [Point(t.number, t.last.retention, t.last.usd_per_million, t.last.feasible)
+              for t in trials]  # fmt: skip
+    return sorted(p.key for p in non_dominated(points))
+
+
 def search_summary(
     outcome: SearchOutcome, chosen: TrialResult | None, passed: bool
 ) -> dict[str, Any]:
@@ -80,7 +88,8 @@ def search_summary(
         "split": "validation", "harness": "quick", "sampler": outcome.sampler,
         "seconds": outcome.seconds, "final_rung": outcome.final_rung,
         "trials": [_trial_row(t) for t in outcome.trials],
-        "front": [t.number for t in outcome.front()],
+        "front": _front(outcome.trials),
+        "final_front": [t.number for t in outcome.front()],
         "choice": chosen.number if chosen is not None else None, "passed": passed,
         "default": default.number if default is not None else None,
     }  # fmt: skip
