@@ -7,7 +7,9 @@ methods), with the same quality, students, teachers, gates and warnings. Timings
 cost profiles, the headline costs and the environment are measured again on every run
 and differ by nature, so they are left out, as are cache hits, creation times and the
 git revision. Every other field is compared exactly (floats too: the training is
-seeded and deterministic on CPU).
+seeded and deterministic on CPU), unless ``--rtol`` allows floats a relative tolerance —
+for a change that is meant to round differently in the last bits (a fused optimiser, a
+numpy metric in place of scikit-learn's), where exact equality cannot hold.
 
 Prints one line per difference (``key: path: A-value != B-value``), then a final JSON
 line ``{"a": .., "b": .., "records": n, "identical": n, "differences": n, "only_a": [..],
@@ -55,8 +57,20 @@ def _show(mapping: dict[str, Any], key: str) -> str:
     return json.dumps(mapping[key])[:120] if key in mapping else "(absent)"
 
 
-def differences(a: Any, b: Any, ignored: tuple[str, ...], path: str = "") -> Iterator[str]:
-    """Every path where ``a`` and ``b`` differ, outside the ``ignored`` paths."""
+def _close(a: Any, b: Any, rtol: float) -> bool:
+    numbers = (int, float)
+    if rtol <= 0 or isinstance(a, bool) or isinstance(b, bool):
+        return False
+    if not isinstance(a, numbers) or not isinstance(b, numbers):
+        return False
+    return abs(a - b) <= rtol * max(abs(a), abs(b))
+
+
+def differences(
+    a: Any, b: Any, ignored: tuple[str, ...], path: str = "", rtol: float = 0.0
+) -> Iterator[str]:
+    """Every path where ``a`` and ``b`` differ, outside the ``ignored`` paths (numbers
+    within ``rtol`` of each other count as equal)."""
     if path and _ignored(path, ignored):
         return
     if isinstance(a, dict) and isinstance(b, dict):
@@ -66,21 +80,21 @@ def differences(a: Any, b: Any, ignored: tuple[str, ...], path: str = "") -> Ite
                 if not _ignored(sub, ignored):
                     yield f"{sub}: {_show(a, key)} != {_show(b, key)}"
                 continue
-            yield from differences(a[key], b[key], ignored, sub)
+            yield from differences(a[key], b[key], ignored, sub, rtol)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            yield from differences(x, y, ignored, f"{path}[{i}]")
-    elif a != b:
+            yield from differences(x, y, ignored, f"{path}[{i}]", rtol)
+    elif a != b and not _close(a, b, rtol):
         yield f"{path}: {json.dumps(a)[:120]} != {json.dumps(b)[:120]}"
 
 
-def compare(a: Path, b: Path, ignored: tuple[str, ...]) -> dict[str, Any]:
+def compare(a: Path, b: Path, ignored: tuple[str, ...], rtol: float = 0.0) -> dict[str, Any]:
     """Print the differences between two studies' records; return the summary."""
     ra, rb = _records(a), _records(b)
     shared = sorted(set(ra) & set(rb))
     n_diff, identical = 0, 0
     for key in shared:
-        found = list(differences(ra[key], rb[key], ignored))
+        found = list(differences(ra[key], rb[key], ignored, rtol=rtol))
         for line in found:
             print(f"{key}: {line}")
         n_diff += len(found)
@@ -95,6 +109,7 @@ def compare(a: Path, b: Path, ignored: tuple[str, ...]) -> dict[str, Any]:
         "only_a": only_a,
         "only_b": only_b,
         "ignored": list(ignored),
+        "rtol": rtol,
         "equal": n_diff == 0 and not only_a and not only_b and bool(shared),
     }
 
@@ -106,8 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ignore", action="append", default=[], help="another dotted field path to leave out"
     )
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=0.0,
+        help="relative tolerance for numbers (default 0: exact)",
+    )
     args = parser.parse_args(argv)
-    summary = compare(args.a, args.b, (*IGNORED, *args.ignore))
+    summary = compare(args.a, args.b, (*IGNORED, *args.ignore), rtol=args.rtol)
     print(json.dumps(summary))
     return 0 if summary["equal"] else 1
 

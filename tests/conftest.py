@@ -41,3 +41,11 @@ def linear_onnx() -> LinearOnnx:
         return path
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _students_trained_in_every_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test trains its own students: reuse across studies (a cache shared by every run
+    on the machine) would make a test depend on what ran before it. The student-cache tests
+    turn it back on."""
+    monkeypatch.setenv("POTSTILL_REUSE_STUDENTS", "0")

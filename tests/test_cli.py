@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +169,31 @@ def test_check_strict_fails_a_gate_that_was_not_measured(
     assert code == 0 and "NOT MEASURED" in row and "PASS" not in row
     code, out, _ = _run(capsys, *args, "--strict")
     assert code == 1 and "gates.strict is on" in out and "FAILED" in out
+
+
+def test_distill_passes_allow_larger_and_problem_with_help_from_the_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import typer.main
+
+    from potstill import api
+    from potstill.cli import app
+    from potstill.config import DatasetSpec
+    from potstill.models.students import StudentSpec
+
+    seen: dict[str, Any] = {}
+
+    def fake_distill(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(api, "distill", fake_distill)
+    code, _, _ = _run(
+        capsys, "distill", "--teacher", "t.onnx", "--data", "d.csv", "--out", str(tmp_path),
+        "--allow-larger", "--problem", "regression",
+    )  # fmt: skip
+    assert code == 0 and seen["allow_larger"] is True and seen["problem"] == "regression"
+    command = typer.main.get_command(app).commands["distill"]  # type: ignore[attr-defined]
+    helps = {p.name: p.help for p in command.params}
+    assert helps["allow_larger"] == StudentSpec.model_fields["allow_larger"].description
+    assert helps["problem"] == DatasetSpec.model_fields["problem"].description

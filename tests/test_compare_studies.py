@@ -17,9 +17,12 @@ def _study(root: Path, records: dict[str, dict]) -> Path:
     return root
 
 
-def _run(a: Path, b: Path) -> tuple[int, list[str], dict]:
+def _run(a: Path, b: Path, *options: str) -> tuple[int, list[str], dict]:
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(a), str(b)], capture_output=True, text=True, check=False
+        [sys.executable, str(SCRIPT), str(a), str(b), *options],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     lines = proc.stdout.strip().splitlines()
     return proc.returncode, lines[:-1], json.loads(lines[-1])
@@ -58,3 +61,14 @@ def test_an_absent_field_is_told_apart_from_null(tmp_path: Path) -> None:
     b = _study(tmp_path / "b", {"s__kd": {"quality": {"versus_scratch": None}}})
     code, lines, _ = _run(a, b)
     assert code == 1 and lines == ["s__kd: quality.versus_scratch: (absent) != null"]
+
+
+def test_rtol_forgives_last_bit_rounding_but_not_a_real_change(tmp_path: Path) -> None:
+    a = _study(tmp_path / "a", {"s__kd": _record(0.95, 1.0), "s__fitnet": _record(0.9, 1.0)})
+    b = _study(
+        tmp_path / "b", {"s__kd": _record(0.95 * (1 + 1e-9), 1.0), "s__fitnet": _record(0.8, 1.0)}
+    )
+    assert _run(a, b)[0] == 1  # exact by default
+    code, lines, summary = _run(a, b, "--rtol", "1e-6")
+    assert code == 1 and lines == ["s__fitnet: quality.retention.value: 0.9 != 0.8"]
+    assert summary["identical"] == 1 and summary["rtol"] == 1e-6

@@ -117,4 +117,7 @@ def test_no_applicable_method_exits_2_with_every_reason(
     assert code == 2 and "Traceback" not in err
     assert "None of the requested methods applies to this sklearn teacher" in err
     assert "  - fitnet: " in err and "  - rkd: " in err  # every not_applicable reason
+    # … and why a HistGradientBoosting teacher has nothing for them: its leaves cannot be read
+    assert "HistGradientBoostingClassifier teacher has no hidden representation" in err
+    assert "has no 'apply' method" in err and "kd, dkd, dist" in err
     assert not (out / "records").exists()  # refused before any student was trained

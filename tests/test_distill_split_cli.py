@@ -54,10 +54,15 @@ def test_split_column_drop_positive_label_and_empty_cells_end_to_end(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    # The teacher (imputer + logistic regression on 2 columns) has 8 learned values; the
+    # smallest student has more, so it is accepted only when asked, with a warning.
     code = _run(files, out, "--split-column", "part", "--drop", "part", "--positive-label",
-                "good", "--quick")  # fmt: skip
+                "good", "--quick", "--allow-larger")  # fmt: skip
     assert code == 0
     kd = json.loads((out / "records" / "system__kd.json").read_text())
+    sizing = kd["student"]["sizing"]
+    assert sizing["teacher"]["count"] == 8 and "--allow-larger" not in sizing["warning"]
+    assert "accepted because student.allow_larger is true" in sizing["warning"]
     assert kd["status"] == "ok" and kd["teacher"]["backend"] == "onnx"
     split = kd["dataset"]["split"]
     assert split["how"] == "column" and split["rows"] == {"train": 150, "val": 40, "test": 50}
@@ -88,6 +93,7 @@ def test_split_column_drop_positive_label_and_empty_cells_end_to_end(
         (["--test-data", "missing.csv"], "data", "dataset.split.test: file not found"),
         (["--test-data", "test.csv", "--split-column", "part"], "data", "at most one of"),
         (["--positive-label", "maybe"], "data", "positive_label 'maybe' is not a class"),
+        (["--split-column", "part"], "data", "more than its teacher's 8 parameters"),
     ],
 )
 def test_refusals_name_the_cause_before_training(
@@ -106,7 +112,8 @@ def test_test_data_with_allow_weak_teacher_is_recorded(
 ) -> None:
     out = tmp_path / "out"
     code = _run(files, out, "--drop", "part", "--test-data", str(files["test"]), "--classes",
-                "good,bad", "--allow-weak-teacher", "--method", "kd", "--quick")  # fmt: skip
+                "good,bad", "--allow-weak-teacher", "--method", "kd", "--quick",
+                "--allow-larger")  # fmt: skip
     assert code == 0
     kd = json.loads((out / "records" / "system__kd.json").read_text())
     assert kd["dataset"]["split"]["how"] == "test_file"

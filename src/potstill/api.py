@@ -268,6 +268,8 @@ def distill(
     sensitive_is_feature: bool = False,
     allow_weak_teacher: bool = False,
     teacher_architecture: Path | None = None,
+    allow_larger: bool = False,
+    problem: str | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -285,38 +287,46 @@ def distill(
     class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
-    (the JSON spec of a weights-only teacher) is ``teacher.architecture``. ``on_event`` is
-    called with every event of the run.
+    (the JSON spec of a weights-only teacher) is ``teacher.architecture``;
+    ``allow_larger`` is ``student.allow_larger`` and ``problem`` is ``dataset.problem``.
+    ``on_event`` is called with every event of the run.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
                                   sensitive_is_feature)}  # fmt: skip
-    teacher_spec: dict[str, Any] = {
-        "path": str(teacher), "trust_pickle": trust_pickle, "allow_weak": allow_weak_teacher,
-        "architecture": None if teacher_architecture is None else str(teacher_architecture),
-    }  # fmt: skip
-    if input_shape is not None:
-        teacher_spec["input_shape"] = list(input_shape)
-    if max_length is not None:
-        teacher_spec["max_length"] = max_length
-    system = {"name": "system", "dataset": dataset, "teacher": teacher_spec,
-              "student": {"width": width}}  # fmt: skip
-    raw: dict[str, Any] = {
-        "name": Path(out).name or "distill",
-        "systems": [system],
-        "grid": ["scratch", *methods],
-    }
-    if quick:
-        raw["train"] = {"epochs": 10, "patience": 4}
-        raw["bench"] = dict(PRESETS["quick"])
-        raw["evaluate"] = EvalConfig.quick().model_dump()
+    teacher_spec = {"path": str(teacher), "trust_pickle": trust_pickle,
+                    "allow_weak": allow_weak_teacher, "input_shape": input_shape,
+                    "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
+    if problem is not None:
+        dataset["problem"] = problem
+    system = {"name": "system", "dataset": dataset,
+              "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
+              "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
+    raw: dict[str, Any] = {"name": Path(out).name or "distill", "systems": [system],
+                           "grid": ["scratch", *methods], **(_quick() if quick else {})}  # fmt: skip
     try:
         config = FleetConfig.model_validate(raw)
     except ValidationError as exc:  # the same message style as a YAML file's
         raise ConfigError(format_validation_error(exc, "command-line options")) from None
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _plain(value: Any) -> Any:
+    """A command-line value as the YAML would hold it (a path as text, a shape as a list)."""
+    if isinstance(value, Path):
+        return str(value)
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def _quick() -> dict[str, Any]:
+    """The settings of a smoke run: short training, the harnesses' quick presets."""
+    return {
+        "train": {"epochs": 10, "patience": 4},
+        "bench": dict(PRESETS["quick"]),
+        "evaluate": EvalConfig.quick().model_dump(),
+    }
 
 
 def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:

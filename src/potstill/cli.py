@@ -32,6 +32,7 @@ from potstill.errors import (
 )
 from potstill.evaluate.config import GatesConfig
 from potstill.models.inspection import render_inspection
+from potstill.models.students import StudentSpec
 from potstill.runner import StudyResult
 from potstill.watch import LogFormat, Watch, stdout_to_devnull, watching
 from potstill.zoo.spec import TeacherSpec
@@ -248,6 +249,8 @@ _InputShape = Annotated[
     str | None, typer.Option(help=_help(TeacherSpec, "input_shape") + " As 1,28,28.")
 ]
 _MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
+_AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
+_Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
 
 
 @app.command()
@@ -288,6 +291,8 @@ def distill(
     allow_weak_teacher: _AllowWeak = False,
     input_shape: _InputShape = None,
     max_length: _MaxLength = None,
+    allow_larger: _AllowLarger = False,
+    problem: _Problem = None,
     teacher_architecture: Annotated[
         Path | None, typer.Option(help=TeacherSpec.model_fields["architecture"].description)
     ] = None,
@@ -318,6 +323,8 @@ def distill(
             on_event=watch.emit,
             input_shape=_parse_shape(input_shape) if input_shape else None,
             max_length=max_length,
+            allow_larger=allow_larger,
+            problem=problem,
         )
     _finish(watch, result)
 

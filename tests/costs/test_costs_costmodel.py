@@ -185,3 +185,12 @@ def test_measured_profiles_price_end_to_end(
         sum(st["saved_fraction_of_teacher"] for st in steps)
     )
     assert s.extra["server"]["target_qps"] == 50.0
+
+
+def test_memory_reduction_compares_the_same_runtime_only() -> None:
+    """An ONNX Runtime teacher's peak memory against an eager student's is no reduction."""
+    student = profile(1000.0, 1.0, peak=100.0, runtime="eager")
+    teacher = profile(250.0, 4.0, peak=400.0, runtime="onnx")
+    assert cost_of(student, teacher, CPU).memory_reduction is None
+    teacher = profile(250.0, 4.0, peak=400.0, runtime="eager")
+    assert cost_of(student, teacher, CPU).memory_reduction == pytest.approx(0.75)

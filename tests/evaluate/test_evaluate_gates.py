@@ -162,3 +162,16 @@ def test_quality_round_trips_through_json() -> None:
         quality_from_dict(
             {k: v for k, v in to_jsonable(q).items() if k != "retention"}, where="rec"
         )
+
+
+@pytest.mark.parametrize("retention", [2.667, 1.51, 0.49])
+def test_suspect_retention_fails_the_retention_gate(retention: float) -> None:
+    """A forced weak teacher made 266.7 % retention pass `check`; outside [0.5, 1.5] it fails."""
+    (result,) = apply_gates(quality(retention), GatesConfig(min_retention=0.97))
+    assert result.status == "fail" and not result.passed
+    assert "suspect" in result.reason and "never passes" in result.reason
+
+
+def test_retention_just_inside_the_suspect_range_is_judged_normally() -> None:
+    (result,) = apply_gates(quality(1.5), GatesConfig(min_retention=0.97))
+    assert result.status == "pass"

@@ -6,11 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 from potstill.errors import ConfigError, DataError, ModelError
 from potstill.evaluate.metrics import (
     METRICS,
+    binary_auc,
     check_scores,
     get_metric,
     list_metrics,
@@ -122,3 +125,28 @@ def test_labels_are_checked() -> None:
         metric_value("accuracy", np.array([0, 2]), onehot_like([0, 1]))
     with pytest.raises(DataError, match="integer class ids"):
         metric_value("accuracy", np.array([0.5, 1.0]), onehot_like([0, 1]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(2, 200),
+    seed=st.integers(0, 2**31 - 1),
+    decimals=st.sampled_from([None, 0, 1]),
+)
+def test_rank_auc_equals_scikit_learns_roc_auc(n: int, seed: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]  # both classes present
+    score = rng.normal(size=n)
+    if decimals is not None:  # many ties
+        score = np.round(score, decimals)
+    assert binary_auc(y == 1, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+
+
+def test_accuracy_and_multiclass_auc_match_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    p = rng.dirichlet(np.ones(4), 300)
+    assert get_metric("accuracy").fn(y, p) == accuracy_score(y, p.argmax(1))
+    auc = roc_auc_score(y, p, multi_class="ovr")
+    assert get_metric("roc_auc").fn(y, p) == pytest.approx(auc, abs=1e-12)

@@ -12,6 +12,7 @@ from torch import nn
 
 from potstill.errors import ConfigError
 from potstill.models import StudentSpec, Teacher, count_params, load_teacher
+from potstill.models.onnx_backend import onnx_params
 from potstill.models.sizing import UNKNOWN_TEACHER_SIZE, sized_student, teacher_size
 from potstill.models.trees import count_trees, onnx_tree_count
 
@@ -98,6 +99,29 @@ def test_onnx_tree_ensembles_are_counted(tmp_path: Path) -> None:
     path = tmp_path / "forest.onnx"
     path.write_bytes(onx.SerializeToString())
     assert onnx_tree_count(path) == count_trees(forest)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_skl2onnx_linear_pipeline_counts_its_coefficients(tmp_path: Path) -> None:
+    """An imputer → scaler → logistic regression keeps its learned values as node attributes
+    (no initialisers): they are its size, not 0 and not the 40,000 fallback."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 4)).astype(np.float32), rng.integers(0, 3, 200)
+    pipe = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(X, y)
+    onx = skl2onnx.convert_sklearn(pipe, initial_types=[("x", FloatTensorType([None, 4]))])
+    path = tmp_path / "pipe.onnx"
+    path.write_bytes(onx.SerializeToString())
+    # 4 fill values + 4 offsets + 4 scales + 3 × 4 coefficients + 3 intercepts
+    assert onnx_params(path) == 4 + 4 + 4 + 12 + 3
+    size = teacher_size(load_teacher(path, problem="classification"))
+    assert (size.count, size.unit) == (27, "parameters") and "ai.onnx.ml" in size.source
 
 
 def test_config_help_says_how_the_default_is_computed() -> None:

@@ -148,3 +148,12 @@ def test_build_from_spec_refuses_bad_specs() -> None:
         build_from_spec(
             {"type": "MLP", "in_features": 2, "hidden": [3], "out_features": 2, "dropout": 2}
         )
+
+
+def test_a_tiny_budget_gets_one_plain_layer_not_a_normalised_single_unit() -> None:
+    """A 52-number logistic-regression teacher's budget (26) gave a two-layer MLP of width 1
+    under LayerNorm, which is constant: the student could learn nothing (retention 0.44)."""
+    student = student_for_blackbox(10, 2, 26, at_most=True)
+    assert student.hidden == [1] and student.spec()["norm"] == "none"  # type: ignore[operator]
+    assert count_params(student) <= 26
+    assert len(student_for_blackbox(10, 2, 1000).hidden) == 2  # a normal budget: unchanged

@@ -5,7 +5,12 @@ from __future__ import annotations
 import copy
 
 from potstill.report.format import plural
-from potstill.report.sections import comparison_section, results_section, summary_section
+from potstill.report.sections import (
+    comparison_section,
+    excluded_section,
+    results_section,
+    summary_section,
+)
 from potstill.results.aggregate import summarise
 
 
@@ -82,6 +87,20 @@ def test_datasets_section_says_how_rows_were_split_and_warns(rendered):
     assert "empty cells imputed 3/0/1" in text
     assert text.count("**heart-disease**: may have seen some") == 1
     assert "**Warnings.**" not in datasets_section(rendered.records)
+
+
+def test_summary_says_how_many_suspect_and_negative_runs_were_left_out(rendered):
+    records = rendered.records
+    changed = copy.deepcopy(records)
+    kd = next(r for r in changed if (r["system"], r["method"]) == ("credit-default", "kd"))
+    kd["warnings"] = [{"code": "retention_suspect", "message": "outside [50%, 150%]"}]
+    kd["costs"]["reduction"] = -3.72
+    text = summary_section(changed, summarise(changed))
+    assert "Left out of it: 1 negative cost reduction" in text
+    assert "Left out of every retention figure: 1 suspect retention" in text
+    assert "Left out of" not in summary_section(records, summarise(records))
+    listed = excluded_section(summarise(changed))
+    assert "−372.0%" in listed or "-372.0%" in listed
 
 
 def test_comparison_reads_the_paired_gain_and_the_corrected_verdict(rendered):

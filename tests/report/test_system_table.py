@@ -88,6 +88,28 @@ def test_sector_chart_axis_shows_negative_reductions(
     figures: list[Figure] = []
     monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
     charts.create_charts(records, summarise(records), ["sector_reduction"])
+    if reduction < 0:  # a negative reduction is left out of every sector mean (listed apart)
+        assert figures == []
+        charts.create_charts(records, summarise(records), ["retention_vs_reduction"])
+        (figure,) = figures  # … and still drawn as a point left of zero
+        low, _ = figure.axes[0].get_xlim()
+        assert low < 100 * reduction
+        return
     (figure,) = figures
     low, _ = figure.axes[0].get_ylim()
-    assert low < 100 * reduction if reduction < 0 else low == 0
+    assert low == 0
+
+
+def test_peak_memory_is_compared_on_the_same_runtime_or_labelled() -> None:
+    """An ONNX Runtime teacher's peak MB was set beside an eager student's."""
+    from potstill.report.system_table import _memory
+
+    def prof(model: str, runtime: str, mb: float) -> dict[str, Any]:
+        return {"model": model, "runtime": runtime, "batch_size": 1, "peak_memory_mb": mb}
+
+    record: dict[str, Any] = {
+        "profiles": [prof("teacher", "onnx", 300), prof("student", "eager", 50)]
+    }
+    assert _memory(record) == "300 (onnx)\u00a0→\u00a050 (eager)"
+    record["profiles"].append(prof("student", "onnx", 40))
+    assert _memory(record) == "300\u00a0→\u00a040 (onnx)"

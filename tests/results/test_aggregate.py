@@ -287,6 +287,26 @@ def test_unmeasured_gates_are_counted_apart_never_as_passes(records):
     assert (everything.passed, everything.not_measured, everything.total) == (6, 1, 7)
 
 
+def test_suspect_retention_and_negative_cost_are_left_out_and_listed(records):
+    """266 % retention and a −372 % cost 'reduction' never enter a fleet statistic."""
+    changed = copy.deepcopy(records)
+    kd = next(r for r in changed if (r["system"], r["method"]) == ("credit-default", "kd"))
+    kd["quality"]["retention"]["value"] = 2.667
+    kd["warnings"] = [{"code": "retention_suspect", "message": "outside [50%, 150%]"}]
+    kd["costs"]["reduction"] = -3.72
+    base = summarise(records)
+    s = summarise(changed)
+    assert s.retention_overall.n == base.retention_overall.n - 1
+    assert s.retention_overall.maximum is not None and s.retention_overall.maximum < 1.5
+    assert s.cost_overall.n == base.cost_overall.n - 1
+    assert s.cost_overall.minimum is not None and s.cost_overall.minimum >= 0
+    assert _by_group(s.cost_by_sector)["financial"].n == 3
+    assert [(e.system, e.method) for e in s.left_out] == [("credit-default", "kd")] * 2
+    assert (s.left_out_count("retention"), s.left_out_count("cost reduction")) == (1, 1)
+    assert base.left_out == ()
+    assert {row["table"] for row in s.to_rows()} >= {"left_out"}
+
+
 def test_the_run_outcome_gives_the_best_of_k_verdict(records):
     # credit-default: kd is the best and helped; Holm over 3 methods gives p 0.003 < 0.025
     assert system_outcome("credit-default", records).verdict == f"{HELPED}; best of 3, Holm"

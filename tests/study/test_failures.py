@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from potstill.cli import main
+from potstill.study import records as records_module
 from potstill.study import system as system_module
 
 GRID = ["scratch", "kd"]
@@ -31,20 +32,27 @@ def failed_study(
     user_files: dict[str, Path], fleet_yaml: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, int, str]:
     """fine: every cell ok; flaky: its kd cell raises RuntimeError inside training;
-    broken: a corrupt .onnx teacher."""
+    pricey: re-scoring its kd student raises; broken: a corrupt .onnx teacher."""
     root = tmp_path_factory.mktemp("study")
     fleet = root / "fleet.yaml"
-    systems = {"fine": "good", "flaky": "good", "broken": "broken"}
+    systems = {"fine": "good", "flaky": "good", "pricey": "good", "broken": "broken"}
     fleet.write_text(fleet_yaml(user_files, systems))
     real_train = system_module.train
+    real_deployments = records_module.student_deployments
 
     def train(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("description") == "flaky/kd":
             raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x6 and 7x8)")
         return real_train(*args, **kwargs)
 
+    def student_deployments(scorer: Any, *args: Any, **kwargs: Any) -> Any:
+        if scorer.target.path.parts[-2:] == ("pricey", "kd"):
+            raise ValueError("onnxruntime returned no output for this student")
+        return real_deployments(scorer, *args, **kwargs)
+
     mp = pytest.MonkeyPatch()
     mp.setattr(system_module, "train", train)
+    mp.setattr(records_module, "student_deployments", student_deployments)
     try:
         code = run_cli("study", str(fleet), "--out", str(root / "out"))
     finally:
@@ -58,7 +66,8 @@ def test_a_broken_system_leaves_the_others_and_the_report_intact(
     out, code, _ = failed_study
     assert code == 3  # some runs failed: not 0 (ok), not 1 (gates), not 2 (bad input)
     recs = records(out)
-    assert set(recs) == {f"{s}__{m}" for s in ("fine", "flaky", "broken") for m in GRID}
+    names = ("fine", "flaky", "pricey", "broken")
+    assert set(recs) == {f"{s}__{m}" for s in names for m in GRID}
     assert {recs[f"fine__{m}"]["status"] for m in GRID} == {"ok"}
     assert recs["fine__kd"]["quality"]["retention"]["value"] > 0.5
     for method in GRID:
@@ -87,6 +96,20 @@ def test_a_cell_raising_runtime_error_is_a_failed_record_with_its_traceback(
     assert any("_train_cell" in line for line in tail)  # the frame where it broke
     assert len(tail) <= 2 * 8 + 2  # short: the last frames only
     assert "RuntimeError" in (out / "report.md").read_text()
+
+
+def test_a_student_whose_pricing_raises_fails_alone(failed_study: tuple[Path, int, str]) -> None:
+    """An exception while re-scoring one student failed the whole system; now only its record."""
+    out, _, _ = failed_study
+    recs = records(out)
+    kd, scratch = recs["pricey__kd"], recs["pricey__scratch"]
+    assert scratch["status"] == "ok" and scratch["costs"] is not None
+    assert kd["status"] == "failed" and kd["costs"] is None and kd["gates"] == []
+    assert kd["reason"] == (
+        "pricing or re-scoring this student failed: ValueError: onnxruntime returned no "
+        "output for this student"
+    )
+    assert kd["error"]["traceback"].strip().endswith("no output for this student")
 
 
 def test_every_system_failed_still_writes_the_report_and_prints_no_traceback(

@@ -270,3 +270,19 @@ def test_an_onnx_teacher_study_end_to_end(tmp_path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "teacher (ONNX Runtime)" in report and "teacher (eager" not in report
     assert "Warning: 1 system distilled into a student larger than its teacher" in report
+
+
+def test_the_headline_says_no_student_passes_and_names_the_failing_one(metrics):
+    """A failing student's saving was headlined as 'the student's cheapest that keeps its
+    quality'; it must read as no deployable reduction, naming the gate it fails."""
+    metrics.update({("teacher", "eager"): 0.9, ("student", "eager"): 0.7})
+    costs, _, _ = _costs(TORCH, _profiles("teacher", eager=100), _profiles("student", eager=1000))
+    record = _record("kd", "response", 0.7, False, costs)
+    record["gates"][0]["status"] = "fail"
+    md = waterfall_section([record], [])
+    assert "Headline: **no student passes the gates**" in md
+    assert "best failing student, kd (fails min_retention)" in md
+    assert "keeps its quality" not in md
+    record["gates"][0].update(passed=True, status="pass")
+    md = waterfall_section([record], [])
+    assert "no student passes" not in md and "keeps its quality" in md

@@ -149,12 +149,21 @@ def test_a_corrupt_checkpoint_is_named_with_the_way_out(
     assert ckpt.is_file()  # never deleted behind the user's back
 
 
-def test_teacher_outputs_are_computed_once_across_methods() -> None:
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        (("fitnet", "kd", "rkd"), ["miss", "hit", "hit"]),  # logits taken from every layer's
+        (("kd", "fitnet", "rkd"), ["miss", "miss", "hit"]),  # kd alone runs without taps
+    ],
+)
+def test_teacher_outputs_are_computed_once_across_methods(
+    order: tuple[str, ...], expected: list[str]
+) -> None:
     task = _task()
     teacher = _teacher(task)
     cache = TeacherOutputCache()
     states = []
-    for name in ("kd", "fitnet", "rkd"):
+    for name in order:
         objective = build_objective(
             [MethodSpec(name=name)], label_weight=1.0, problem="classification"
         )
@@ -167,8 +176,8 @@ def test_teacher_outputs_are_computed_once_across_methods() -> None:
             cache=cache,
         )
         states.append(result.teacher_cache)
-    assert states == ["miss", "hit", "hit"]
-    assert cache.misses == 1
+    assert states == expected
+    assert cache.misses == expected.count("miss")
 
 
 def test_augmentation_bypasses_the_cache(caplog: pytest.LogCaptureFixture) -> None:
@@ -212,3 +221,67 @@ def test_distillation_without_teacher_is_refused() -> None:
     objective = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
     with pytest.raises(ValueError, match="teacher is required"):
         train(_student(), _task(), objective=objective, config=CFG)
+
+
+class _FailingStudent(MLP):
+    """An MLP whose training forward raises on its third call: a cell that fails mid-loop."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("boom in the third step")
+        return super().forward(x)
+
+
+def _hooks(module: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) for m in module.modules())
+
+
+@pytest.mark.parametrize("teacher_cache", [True, False])
+def test_a_failing_cell_leaves_no_hook_on_the_shared_teacher(teacher_cache: bool) -> None:
+    task = _task()
+    teacher = _teacher(task)
+    assert teacher.module is not None and _hooks(teacher.module) == 0
+    torch.manual_seed(0)
+    student = _FailingStudent(6, [16, 8], 2)
+    objective = build_objective(
+        [MethodSpec(name="fitnet"), MethodSpec(name="rkd")],
+        label_weight=1.0,
+        problem="classification",
+    )
+    cfg = CFG.model_copy(update={"teacher_cache": teacher_cache})
+    with pytest.raises(RuntimeError, match="boom"):
+        train(student, task, objective=objective, config=cfg, teacher=teacher)
+    assert _hooks(teacher.module) == 0  # the next cell's forward is not hooked
+    assert _hooks(student) == 0
+
+
+def test_a_logits_only_method_takes_only_the_logits_from_the_cache() -> None:
+    task = _task()
+    teacher = _teacher(task)
+    cache = TeacherOutputCache()
+    kd = build_objective([MethodSpec(name="kd")], label_weight=1.0, problem="classification")
+    seen: list[object] = []
+    original = kd.forward
+
+    def spy(student: object, t_out: object, batch: object) -> object:
+        seen.append(t_out)
+        return original(student, t_out, batch)  # type: ignore[arg-type]
+
+    kd.forward = spy  # type: ignore[method-assign]
+    cfg = CFG.model_copy(update={"epochs": 1})
+    train(_student(), task, objective=kd, config=cfg, teacher=teacher, cache=cache)
+    entry = next(iter(cache._entries.values()))
+    assert not entry.hidden  # kd alone: the teacher ran without taps
+    assert seen and all(o.hidden is None for o in seen)  # type: ignore[attr-defined]
+    fitnet = build_objective(
+        [MethodSpec(name="fitnet")], label_weight=1.0, problem="classification"
+    )
+    train(_student(), task, objective=fitnet, config=cfg, teacher=teacher, cache=cache)
+    seen.clear()
+    result = train(_student(), task, objective=kd, config=cfg, teacher=teacher, cache=cache)
+    assert result.teacher_cache == "hit"  # from the entry with every layer ...
+    assert seen and all(o.hidden is None for o in seen)  # type: ignore[attr-defined]

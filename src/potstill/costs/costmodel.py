@@ -150,8 +150,9 @@ def cost_of(
     teacher_usd = usd_per_million(teacher, entry)
     s_rep, s_why = _replicas(student, entry)
     t_rep, t_why = _replicas(teacher, entry)
-    memory = None
-    if student.peak_memory_mb and teacher.peak_memory_mb:
+    memory = None  # peak memory compares like with like only: the same runtime both sides
+    same_runtime = student.runtime == teacher.runtime
+    if student.peak_memory_mb and teacher.peak_memory_mb and same_runtime:
         memory = 1.0 - student.peak_memory_mb / teacher.peak_memory_mb
     extra: dict[str, Any] = {
         "formula": "usd_per_hour / (3600 * throughput * replicas_per_instance) * 1e6",

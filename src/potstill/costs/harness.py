@@ -40,6 +40,7 @@ from potstill.costs.target import BenchTarget, check_targets
 from potstill.costs.timing import CallProgress, Lane, cpu_timer, cuda_timer, run_interleaved
 from potstill.errors import BenchError, PotstillError
 from potstill.events import Stage
+from potstill.models.onnx_backend import onnx_params
 from potstill.types import CostProfile
 
 __all__ = ["measure"]
@@ -345,10 +346,8 @@ def _cuda_memory(s: _Session, batch: int) -> dict[str, Any]:
 
 
 def _onnx_params(s: _Session) -> int:
-    """Parameters of a saved ONNX graph: elements of its initializers (0 for black boxes)."""
+    """Learned values of a saved ONNX graph (:func:`~potstill.models.onnx_backend.
+    onnx_params`: initialisers and ai.onnx.ml coefficients); 0 for other black boxes."""
     if s.target.kind != "onnx" or s.target.path is None:
         return 0
-    import onnx
-
-    graph = onnx.load(str(s.target.path), load_external_data=False).graph
-    return int(sum(math.prod(init.dims) for init in graph.initializer))
+    return onnx_params(s.target.path)

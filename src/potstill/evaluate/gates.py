@@ -13,6 +13,10 @@ never fail for a reason nobody can read. Rules:
   the student, and the status keeps it visible.
 - A gate whose measure was taken but is undefined (NaN, e.g. a teacher metric of 0 makes
   retention undefined) **fails**: something is wrong and a human must look.
+- A retention outside :data:`~potstill.evaluate.sanity.SUSPECT_RETENTION` (flagged
+  ``retention_suspect`` in the record) **fails** ``min_retention`` whatever the threshold:
+  266 % retention means the teacher is scored wrongly (class order, target) or is too weak
+  to compare against, never that the student is good enough.
 - The fairness gap of a regression (the spread of an error in target units, e.g. RMSE
   across groups) is compared **relative to the teacher's metric**: gap increase ÷ the
   teacher's RMSE, so one threshold means the same for every target scale. The reason says
@@ -32,6 +36,7 @@ from typing import Any
 from potstill.errors import StoreError
 from potstill.evaluate.config import GatesConfig
 from potstill.evaluate.metrics import METRICS
+from potstill.evaluate.sanity import SUSPECT_RETENTION
 from potstill.types import GATE_STATUSES, Estimate, GateResult, Quality
 
 __all__ = ["GATE_NAMES", "apply_gates", "gate_status", "quality_from_dict", "relative_gap"]
@@ -118,6 +123,22 @@ def _label(name: str, label: str, quality: Quality) -> str:
     )
 
 
+def _suspect(retention: float) -> bool:
+    low, high = SUSPECT_RETENTION
+    return not low <= retention <= high
+
+
+def _suspect_result(threshold: float, value: float, quality: Quality) -> GateResult:
+    """A suspect retention fails the gate, saying why (it never passes, even above 1)."""
+    low, high = SUSPECT_RETENTION
+    reason = (
+        f"retention {value:.4g} is suspect (outside [{low:g}, {high:g}]; teacher "
+        f"{quality.metric} {quality.teacher.value:.4g}, student {quality.student.value:.4g}): "
+        "check the teacher's class order and target; a suspect retention never passes"
+    )
+    return GateResult("min_retention", threshold, float(value), False, reason)
+
+
 def apply_gates(quality: Quality, gates: GatesConfig) -> list[GateResult]:
     """One :class:`GateResult` per gate with a threshold in ``gates``, in GATE_NAMES order."""
     results = []
@@ -134,6 +155,9 @@ def apply_gates(quality: Quality, gates: GatesConfig) -> list[GateResult]:
         if value is None or not math.isfinite(value):
             reason = f"{label} is undefined (NaN) for this student"
             results.append(GateResult(name, threshold, None, False, reason))
+            continue
+        if name == "min_retention" and _suspect(value):
+            results.append(_suspect_result(threshold, value, quality))
             continue
         passed = value >= threshold if is_min else value <= threshold
         symbol = (">=" if passed else "<") if is_min else ("<=" if passed else ">")

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor, nn
@@ -158,7 +157,7 @@ class Objective(nn.Module):
         if not any(exclusive):
             label = self.label_loss(student, batch)
             out["label"] = label.detach()
-            parts.append(self.label_weight * label)
+            parts.append(_weighted(self.label_weight, label))
         for method, weight, only in zip(self.method_list, self.weights, exclusive, strict=True):
             if any(exclusive) and not only:
                 continue
@@ -167,10 +166,17 @@ class Objective(nn.Module):
             for key, value in terms.items():
                 if key != "loss":
                     out[f"{method.name}.{key}"] = value.detach()
-            parts.append(weight * terms["loss"])
-        total = torch.stack(parts).sum()  # never empty: the label or an exclusive method
+            parts.append(_weighted(weight, terms["loss"]))
+        total = parts[0]  # never empty: the label or an exclusive method
+        for part in parts[1:]:
+            total = total + part
         out["loss"] = total
         return out
+
+
+def _weighted(weight: float, loss: Tensor) -> Tensor:
+    """``weight * loss``; a weight of 1 adds no operation (x * 1.0 is x, bit for bit)."""
+    return loss if weight == 1.0 else weight * loss
 
 
 def build_objective(specs: Sequence[MethodSpec], *, label_weight: float, problem: str) -> Objective:

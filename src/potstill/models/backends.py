@@ -28,7 +28,7 @@ from potstill.models.hf.model import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
-from potstill.models.tree_embedding import DEFAULT_WIDTH, tree_leaves
+from potstill.models.tree_embedding import DEFAULT_WIDTH, leaf_support, tree_leaves
 from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Outputs, Problem
 
@@ -83,6 +83,11 @@ class TeacherBackend(ABC):
     @property
     def module(self) -> nn.Module | None:
         """The torch module when there is one (white box), else None."""
+        return None
+
+    def missing_note(self) -> str | None:
+        """Why this teacher exposes no hidden layers or embedding, when it can say more than
+        its capabilities do (None otherwise)."""
         return None
 
     @abstractmethod
@@ -296,6 +301,18 @@ class SklearnBackend(TeacherBackend):
 
     def embedding_layer_name(self) -> str | None:
         return "leaves" if self.leaves else None
+
+    def missing_note(self) -> str | None:
+        if self.leaves is not None:
+            return None
+        if not self.leaf_width:
+            why = "its leaf embedding is switched off (teacher.leaf_embedding: 0)."
+        else:
+            why = leaf_support(self.estimator) or "its leaves could not be read."
+        return (
+            f"This {type(self.estimator).__name__} teacher has no hidden representation to "
+            f"distil: {why} Response methods (kd, dkd, dist) need only its outputs."
+        )
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         out = np.asarray(self._predict(X), dtype=np.float64)

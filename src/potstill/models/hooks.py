@@ -26,7 +26,7 @@ from torch import nn
 from potstill._validation import check_scalar
 from potstill.errors import ModelError
 from potstill.models.predict import as_logits
-from potstill.models.scripted import ScriptChain, script_chain
+from potstill.models.scripted import ScriptTaps, script_taps
 from potstill.types import Outputs
 
 __all__ = [
@@ -72,17 +72,18 @@ def check_layer_names(module: nn.Module, names: Sequence[str], owner: str = "Fea
     )
 
 
-def _scripted_chain(module: nn.Module, wanted: list[str]) -> ScriptChain | None:
+def _scripted_chain(module: nn.Module, wanted: list[str]) -> ScriptTaps | None:
     """The chain that computes ``wanted`` layers of a TorchScript module; None for eager ones."""
     if not wanted or not isinstance(module, torch.jit.ScriptModule):
         return None
-    chain = script_chain(module)
+    chain = script_taps(module)
     if chain is None:
         raise ModelError(
             f"FeatureTap cannot capture layers {wanted} of this TorchScript module: forward "
-            "hooks do not run inside ScriptModules, and its submodules run in sequence do not "
-            "reproduce its output (potstill reads the hidden layers of a scripted Sequential-"
-            "like MLP only). Use logits-only distillation methods (kd, dkd, dist), or give the "
+            "hooks do not run inside ScriptModules, its submodules run in sequence do not "
+            "reproduce its output, and its forward does not call two or more submodules whose "
+            "outputs could be read from its graph. Use logits-only distillation methods (kd, "
+            "dkd, dist), or give the "
             "teacher as an eager model (a potstill model directory, or weights with "
             "teacher.architecture)."
         )

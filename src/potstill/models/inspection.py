@@ -26,7 +26,7 @@ from potstill.models.gbm import GBMBackend
 from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
 from potstill.models.onnx_taps import candidate_taps
-from potstill.models.scripted import script_chain, script_input_width
+from potstill.models.scripted import script_input_width, script_taps
 from potstill.models.teacher import Teacher, load_teacher
 from potstill.models.tree_embedding import leaf_support, tree_leaves
 
@@ -151,7 +151,7 @@ def _probe_shapes(module: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, 
     for name, sub in module.named_modules():
         if name and not isinstance(module, torch.jit.ScriptModule):
             hooks.append(sub.register_forward_hook(_recorder(seen, name)))
-    chain = script_chain(module)
+    chain = script_taps(module)
     try:
         with torch.no_grad():
             out = module.eval()(torch.ones((2, *shape)))  # ones: a valid token id and mask

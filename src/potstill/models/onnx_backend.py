@@ -8,6 +8,12 @@ A classifier exported by skl2onnx runs as it is: its probability output is score
 default (its first output is the predicted label) and a ZipMap's dicts become columns;
 its class labels come from the graph or the model's ``classes`` metadata
 (:mod:`potstill.models.labels`).
+
+Its size (:func:`onnx_params`) is the number of values it learned: the elements of the
+graph's initialisers (a network's weights) plus the coefficients that scikit-learn-style
+operators (ai.onnx.ml) keep as node attributes (a LinearClassifier's coefficients and
+intercepts, a Scaler's offsets and scales, an Imputer's fill values, an SVM's support
+vectors); tree ensembles are counted by :func:`~potstill.models.trees.onnx_tree_count`.
 """
 
 from __future__ import annotations
@@ -28,7 +34,32 @@ from potstill.models.predict import logits_to_scores
 from potstill.models.trees import TreeCount, onnx_tree_count
 from potstill.types import Outputs, Problem
 
-__all__ = ["OnnxBackend"]
+__all__ = ["OnnxBackend", "onnx_params"]
+
+#: Node attributes of ai.onnx.ml operators that hold learned values (trees apart).
+_LEARNED_ATTRIBUTES = {
+    "LinearClassifier": ("coefficients", "intercepts"),
+    "LinearRegressor": ("coefficients", "intercepts"),
+    "Scaler": ("offset", "scale"),
+    "Imputer": ("imputed_value_floats", "imputed_value_int64s"),
+    "SVMClassifier": ("coefficients", "support_vectors", "rho", "prob_a", "prob_b"),
+    "SVMRegressor": ("coefficients", "support_vectors", "rho"),
+}
+
+
+def onnx_params(path: Path | str) -> int:
+    """Learned values of an ONNX graph: initialiser elements + ai.onnx.ml coefficients."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    count = sum(int(np.prod(t.dims)) for t in graph.initializer)
+    for node in graph.node:
+        wanted = _LEARNED_ATTRIBUTES.get(node.op_type, ())
+        for attribute in node.attribute:
+            if attribute.name in wanted:
+                count += len(attribute.floats) + len(attribute.ints)
+    return int(count)
+
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
@@ -156,10 +187,7 @@ class OnnxBackend(TeacherBackend):
         return onnx_tree_count(self.path)
 
     def params(self) -> int | None:
-        import onnx
-
-        model = onnx.load(str(self.path), load_external_data=False)
-        return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+        return onnx_params(self.path)
 
     def class_labels(self) -> tuple[str, ...] | None:
         return onnx_labels(self.path) if self.problem == "classification" else None

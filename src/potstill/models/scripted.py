@@ -8,7 +8,9 @@ such a chain and keeps it only if running its scripted steps in sequence gives e
 the module's own output on random rows; the hidden features are then the outputs of the
 steps that feed each weighted layer after the first (for ``Linear, ReLU, Linear, ReLU,
 Linear``: the two ReLU outputs), the last of them being the embedding. A module that is
-not such a chain (a custom forward, input scaling, convolutions) exposes logits only.
+not such a chain (a custom forward, input scaling, convolutions first) exposes the outputs
+of the submodules its ``forward`` calls, read from a copy of its graph
+(:mod:`potstill.models.scripted_graph`); :func:`script_taps` picks whichever applies.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import torch
 from torch import nn
 
 from potstill.errors import ModelError
+from potstill.models.scripted_graph import ScriptGraph, script_graph
 
-__all__ = ["ScriptChain", "script_chain", "script_input_width"]
+__all__ = ["ScriptChain", "ScriptTaps", "script_chain", "script_input_width", "script_taps"]
 
 #: Containers whose children run in order (a ModuleList is iterated by its owner's forward).
 _EXPANDED = ("ModuleList",)
@@ -152,3 +155,12 @@ def script_chain(module: nn.Module) -> ScriptChain | None:
         return chain if _reproduces(module, chain, width) else None
     finally:
         module.train(was_training)
+
+
+#: How a TorchScript teacher's hidden layers are read: its verified chain, or its graph.
+ScriptTaps = ScriptChain | ScriptGraph
+
+
+def script_taps(module: nn.Module) -> ScriptTaps | None:
+    """The verified chain of a TorchScript module, else its graph taps, else None."""
+    return script_chain(module) or script_graph(module)

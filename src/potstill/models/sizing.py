@@ -44,7 +44,7 @@ __all__ = [
 UNKNOWN_TEACHER_SIZE = 40_000
 
 _SOURCES = {
-    "onnx": "values of the ONNX graph's initialisers",
+    "onnx": "values of the ONNX graph's initialisers and ai.onnx.ml coefficients",
     "torch": "torch parameters",
     "hf": "torch parameters",
 }
@@ -69,7 +69,7 @@ def teacher_size(teacher: Teacher) -> TeacherSize:
     desc = teacher.describe()
     params, trees = desc.get("params"), desc.get("trees")
     if isinstance(trees, dict):
-        extra = f" + {params:,} ONNX initialiser values" if params else ""
+        extra = f" + {params:,} other learned ONNX values" if params else ""
         source = (
             f"{trees['splits']:,} splits × 2 + {trees['leaves']:,} leaves of "
             f"{trees['trees']:,} trees{extra}"
@@ -108,7 +108,8 @@ def check_student_size(n_student: int, size: TeacherSize, spec: StudentSpec) -> 
     raise ConfigError(
         f"The student would have {what}. A student is never larger than its teacher unless "
         "asked: lower student.width (CLI: --width), student.target_params or student.hidden, "
-        "or set student.allow_larger: true to accept it with a warning in the record and "
+        "or set student.allow_larger: true (CLI: --allow-larger) to accept it with a warning "
+        "in the record and "
         "the report."
     )
 

@@ -45,12 +45,17 @@ from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
 
 __all__ = [
+    "MIN_NORMED_WIDTH",
     "StudentSpec",
     "build_from_spec",
     "build_student",
     "student_for_blackbox",
     "student_for_images",
 ]
+
+#: The narrowest hidden layer a black box's MLP student gets at its requested depth with
+#: LayerNorm; a smaller budget gets one hidden layer without normalisation.
+MIN_NORMED_WIDTH = 4
 
 
 class StudentSpec(BaseModel):
@@ -284,7 +289,12 @@ def student_for_blackbox(
 ) -> MLP:
     """An MLP of ``depth`` equal-width hidden layers whose parameter count is closest to
     ``target_params`` (``at_most``: the largest not above it, e.g. a budget that is a
-    fraction of the teacher's size; see :mod:`potstill.models.sizing`)."""
+    fraction of the teacher's size; see :mod:`potstill.models.sizing`).
+
+    A budget too small for ``depth`` layers of at least :data:`MIN_NORMED_WIDTH` units
+    (a logistic-regression teacher of a few dozen numbers) gets one hidden layer without
+    normalisation instead: a LayerNorm over one or two units is (almost) constant, which
+    would leave the student unable to learn anything."""
     owner = "student_for_blackbox"
     check_scalar(in_features, "in_features", owner=owner, ge=1, integer=True)
     check_scalar(n_outputs, "n_outputs", owner=owner, ge=1, integer=True)
@@ -304,6 +314,10 @@ def student_for_blackbox(
     else:
         closer_below = target_params - count(lo - 1) <= count(lo) - target_params
         width = lo - 1 if lo > 1 and closer_below else lo
+    if width < MIN_NORMED_WIDTH and (depth, norm) != (1, "none"):
+        return student_for_blackbox(
+            in_features, n_outputs, target_params, depth=1, norm="none", at_most=at_most
+        )
     return MLP(in_features, [width] * depth, n_outputs, norm=norm)
 
 

@@ -49,7 +49,7 @@ from potstill.models.formats import (
 from potstill.models.hf.io import load_pretrained, load_tokenizer
 from potstill.models.hf.model import HFClassifier
 from potstill.models.onnx_backend import OnnxBackend
-from potstill.models.scripted import script_chain
+from potstill.models.scripted import script_taps
 from potstill.models.taps import TeacherTaps, pick_hidden
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 from potstill.types import Outputs, Problem
@@ -101,7 +101,7 @@ class Teacher:
         if isinstance(module, HFClassifier) and features is None and embedding is None:
             return cls(HFBackend(module, problem), name=name)
         if isinstance(module, torch.jit.ScriptModule):  # no hooks: its verified chain, if any
-            chain = script_chain(module)
+            chain = script_taps(module)
             if features is None:
                 features = list(chain.hidden) if chain is not None else []
             if embedding is None:

@@ -5,6 +5,11 @@ A record holds several cost profiles (teacher and student, every runtime and bat
 measured). The headline uses, for each model, the ``eager`` profile (the one the record's
 ``costs`` compare) at its smallest batch size; a black-box model without one falls back
 to ``native``, then to its first profile. :func:`profile_label` says which was used.
+
+Gates: ``gates_passed``/``gates_failed``/``gates_not_measured`` of ``gates_total``, and one
+column per gate (``gate_min_retention``, …) holding ``pass``, ``fail`` or ``not measured``
+(empty: the gate was not set, or the record has no gates), so a gate that could not be
+measured never reads as a failed one, nor as a bare False.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from potstill.evaluate import GATE_NAMES, gate_status
 from potstill.results.aggregate import best_student, dig
 
 __all__ = [
@@ -80,7 +86,10 @@ HEADLINE_COLUMNS = (
     "latency_reduction",
     "memory_reduction",
     "gates_passed",
+    "gates_failed",
+    "gates_not_measured",
     "gates_total",
+    *(f"gate_{name}" for name in GATE_NAMES),
     "seed",
     "config_hash",
     "git_revision",
@@ -112,6 +121,19 @@ def profile_label(profile: Mapping[str, Any] | None) -> str:
 
 def _params(record: Mapping[str, Any], role: Role, profile: Mapping[str, Any] | None) -> Any:
     return dig(profile or {}, "params") or dig(record, role, "params")
+
+
+def _gate_columns(gates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts of each gate status and each gate's own status (see the module docstring)."""
+    statuses = {str(g.get("name")): gate_status(g) for g in gates}
+    counts = list(statuses.values())
+    return {
+        "gates_passed": counts.count("pass") if gates else None,
+        "gates_failed": counts.count("fail") if gates else None,
+        "gates_not_measured": counts.count("not measured") if gates else None,
+        "gates_total": len(gates) if gates else None,
+        **{f"gate_{name}": statuses.get(name) for name in GATE_NAMES},
+    }
 
 
 def headline(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,8 +169,7 @@ def headline(record: Mapping[str, Any]) -> dict[str, Any]:
         cost_reduction=dig(record, "costs", "reduction"),
         latency_reduction=dig(record, "costs", "latency_reduction"),
         memory_reduction=dig(record, "costs", "memory_reduction"),
-        gates_passed=sum(bool(g.get("passed")) for g in gates) if gates else None,
-        gates_total=len(gates) if gates else None,
+        **_gate_columns(gates),
         seed=record.get("seed"),
         config_hash=record.get("config_hash"),
         git_revision=record.get("git_revision"),

@@ -52,9 +52,44 @@ def _family_medians(summary: StudySummary) -> str:
     return ", ".join(parts) if parts else "no family had a measured retention"
 
 
+def _left_out(summary: StudySummary, statistic: str, what: str, of: str = "it") -> str:
+    """ " Left out of it: N …" for the records a statistic excluded, or ""."""
+    n = summary.left_out_count(statistic)
+    if not n:
+        return ""
+    return f" Left out of {of}: {plural(n, what)} (listed under the runs left out)."
+
+
+def _figures(summary: StudySummary) -> list[str]:
+    """The summary's cost and retention sentences, each saying what it left out."""
+    cost, ret, parts = summary.cost_overall, summary.retention_overall, []
+    if cost.n:
+        parts.append(
+            f"Over the {plural(cost.n, 'distillation run')} on "
+            f"{plural(cost.n_systems, 'enterprise system')}, the cost per million predictions "
+            f"fell by {pct(cost.mean)} on average (sd {pct(cost.sd)}, range "
+            f"{pct(cost.minimum)}–{pct(cost.maximum)})."
+        )
+    else:
+        parts.append("No distillation run on an enterprise system has a measured cost reduction.")
+    parts[-1] += _left_out(summary, "cost reduction", "negative cost reduction")
+    if ret.n:
+        parts.append(
+            f"The median accuracy retention (classification systems) was {pct(ret.median)} "
+            f"(n={ret.n}); per family: {_family_medians(summary)}."
+        )
+    reg = summary.retention_regression
+    if reg is not None and reg.n:
+        parts.append(
+            f"Regression systems, kept apart (retention = teacher error ÷ student error): "
+            f"median {pct(reg.median)} (n={reg.n})."
+        )
+    suspect = _left_out(summary, "retention", "suspect retention", "every retention figure")
+    return [*parts, suspect.strip()] if suspect else parts
+
+
 def summary_section(records: Records, summary: StudySummary) -> str:
     """One paragraph whose every number comes from the aggregate."""
-    cost, ret = summary.cost_overall, summary.retention_overall
     sector_of = {r["system"]: r["sector"] for r in records}
     bench = [s for s, sector in sector_of.items() if sector == BENCHMARK]
     per_sector = Counter(sector for sector in sector_of.values() if sector != BENCHMARK)
@@ -70,26 +105,7 @@ def summary_section(records: Records, summary: StudySummary) -> str:
         f"{plural(sum(per_sector.values()), 'enterprise system')} ({sectors or 'none'}) and "
         f"{plural(len(bench), 'benchmark system')}, reported separately."
     ]
-    if cost.n:
-        parts.append(
-            f"Over the {plural(cost.n, 'distillation run')} on "
-            f"{plural(cost.n_systems, 'enterprise system')}, the cost per million predictions "
-            f"fell by {pct(cost.mean)} on average (sd {pct(cost.sd)}, range "
-            f"{pct(cost.minimum)}–{pct(cost.maximum)})."
-        )
-    else:
-        parts.append("No distillation run on an enterprise system has a measured cost reduction.")
-    if ret.n:
-        parts.append(
-            f"The median accuracy retention (classification systems) was {pct(ret.median)} "
-            f"(n={ret.n}); per family: {_family_medians(summary)}."
-        )
-    reg = summary.retention_regression
-    if reg is not None and reg.n:
-        parts.append(
-            f"Regression systems, kept apart (retention = teacher error ÷ student error): "
-            f"median {pct(reg.median)} (n={reg.n})."
-        )
+    parts += _figures(summary)
     parts.append(verdict_sentence(summary))
     parts.append(
         f"{plural(n_na, 'run')} {'was' if n_na == 1 else 'were'} not applicable and "
@@ -265,7 +281,9 @@ def excluded_section(summary: StudySummary) -> str:
     for title, items in (
         ("Not applicable or failed", summary.excluded),
         ("Ok but missing a cost or retention figure", summary.incomplete),
-    ):
+        ("Ok but left out of a statistic (suspect retention, negative cost reduction)",
+         summary.left_out),
+    ):  # fmt: skip
         rows = [
             [esc(e.system), esc(e.sector), esc(e.method), esc(e.family),
              esc(e.status.replace("_", " ")), esc(e.reason)]

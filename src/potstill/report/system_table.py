@@ -42,16 +42,46 @@ def _ms(x: Any) -> str:
     return ms(x).removesuffix(" ms")
 
 
+#: Runtimes whose peak memory is shown first when both models were probed on them.
+_PREFERRED_MEMORY = ("eager", "onnx", "native")
+
+
 def _mb(x: Any) -> str:
     return f"{x:,.0f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else MISSING
 
 
-def _memory(record: Mapping[str, Any]) -> tuple[str, str]:
-    """Peak resident memory (MB) of the teacher and the student, from their headline profiles."""
-    return tuple(  # type: ignore[return-value]
-        _mb(dig(headline_profile(record, role) or {}, "peak_memory_mb"))
-        for role in ("teacher", "student")
-    )
+def _peaks(record: Mapping[str, Any], role: str) -> dict[str, float]:
+    """Peak resident memory (MB) of ``role`` per runtime (its smallest batch measured)."""
+    peaks: dict[str, tuple[int, float]] = {}
+    for p in record.get("profiles") or ():
+        mb = dig(p, "peak_memory_mb")
+        if not isinstance(mb, (int, float)) or not str(p.get("model", "")).startswith(role):
+            continue
+        batch = int(p.get("batch_size") or 0)
+        runtime = str(p.get("runtime"))
+        if runtime not in peaks or batch < peaks[runtime][0]:
+            peaks[runtime] = (batch, float(mb))
+    return {runtime: mb for runtime, (_, mb) in peaks.items()}
+
+
+def _memory(record: Mapping[str, Any]) -> str:
+    """Teacher → student peak MB on the same runtime (named), preferring the runtimes the
+    costs compare; without a shared runtime each figure is labelled with its own."""
+    teacher, student = _peaks(record, "teacher"), _peaks(record, "student")
+    cost = dig(record, "costs", "extra", "student", "runtime")
+    order = [cost, *_PREFERRED_MEMORY, *sorted(teacher)]
+    shared = next((rt for rt in order if rt in teacher and rt in student), None)
+    if shared is not None:
+        return _pair(_mb(teacher[shared]), _mb(student[shared])) + f" ({esc(shared)})"
+    return _pair(_labelled(teacher), _labelled(student))
+
+
+def _labelled(peaks: Mapping[str, float]) -> str:
+    """ "812 (onnx)": a peak MB that has no counterpart, named by its runtime."""
+    if not peaks:
+        return MISSING
+    runtime, mb = next(iter(peaks.items()))
+    return f"{_mb(mb)} ({esc(runtime)})"
 
 
 def _row(r: Mapping[str, Any]) -> list[str]:
@@ -68,7 +98,7 @@ def _row(r: Mapping[str, Any]) -> list[str]:
         fidelity,
         _pair(_ms(h["teacher_p50_ms"]), _ms(h["student_p50_ms"])),
         _pair(si(h["teacher_params"]), si(h["student_params"])),
-        _pair(*_memory(r)),
+        _memory(r),
         _pair(usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"])),
         pct(h["cost_reduction"]),
     ]  # fmt: skip
@@ -179,7 +209,9 @@ def per_system_section(records: Records) -> str:
         "Every run record, whatever its status. Latency is the median (p50) per call from the "
         f"profiles used as headline ({_latency_note(records)}); Agreement is top-1 agreement "
         "with the teacher (r = Pearson correlation for regression); (↓): lower is better; "
-        "Peak MB is the peak resident memory of a fresh process serving the model; $/1M and "
+        "Peak MB is the peak resident memory of a fresh process serving the model, teacher "
+        "and student on the same runtime (named in brackets; a figure measured on no runtime "
+        "the other was measured on is labelled with its own and not compared); $/1M and "
         "Cost reduction compare the cheapest deployments, as in the Results section. "
         "Throughput and every other figure: `results.csv`.\n\n"
         + table

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from potstill.evaluate import gate_status
 from potstill.report.charts import Chart
 from potstill.report.format import MISSING, count, esc, interval, md_table, metric, pct, usd
 from potstill.report.records import (
@@ -53,7 +54,33 @@ def _rows(record: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _headline(record: Mapping[str, Any]) -> str:
+def _failed_gates(record: Mapping[str, Any]) -> str:
+    """ "min_retention, max_ece": the gates a record failed (or "" when it failed none)."""
+    gates = dig(record, "gates", default=[]) or []
+    names = [
+        str(g.get("name")) for g in gates if isinstance(g, Mapping) and gate_status(g) == "fail"
+    ]
+    return ", ".join(names)
+
+
+def _headline(record: Mapping[str, Any], passed: bool) -> str:
+    """The cost headline; when no student passes the gates it says so first and names the
+    best failing student as such, so its saving never reads as a deployable result."""
+    text = _reduction(record)
+    if passed or not text:
+        return text
+    failed = _failed_gates(record)
+    return (
+        f"\n\nHeadline: **no student passes the gates**, so this system has no deployable "
+        f"cost reduction. For the best failing student, {esc(record['method'])}"
+        f"{f' (fails {esc(failed)})' if failed else ''}, for information only:"
+        + text.removeprefix("\n\nHeadline:").replace(
+            "the student's cheapest that keeps its quality", "its cheapest runtime"
+        )
+    )
+
+
+def _reduction(record: Mapping[str, Any]) -> str:
     head = dig(record, "costs", "extra", "headline")
     if not isinstance(head, Mapping):
         return ""
@@ -176,7 +203,7 @@ def waterfall_section(records: Records, charts: Sequence[Chart]) -> str:
             + "\n\n"
             + (f"![{chart.title}](charts/{chart.file})\n\n" if chart else "")
             + table
-            + _headline(record)
+            + _headline(record, best_student(recs)[1])
             + _teacher(record)
             + _sizing(record)
             + _notes(record)

@@ -16,7 +16,11 @@ Conventions:
   overall figure: *overall* means every enterprise sector (all sectors but benchmark);
 - *accuracy retention* pools classification systems only: a regression's retention is a
   ratio of errors (teacher RMSE ÷ student RMSE) and an embedding's is retrieval fidelity,
-  so each gets its own statistic and is never pooled with it.
+  so each gets its own statistic and is never pooled with it;
+- a retention flagged ``retention_suspect`` (outside [0.5, 1.5]: the teacher is scored
+  wrongly or too weak to compare against) is in no retention statistic, and a negative
+  cost reduction (a student that costs more than its teacher) is in no cost statistic:
+  both are listed in ``StudySummary.left_out`` with the reason, and the report counts them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from potstill.errors import StoreError
 from potstill.evaluate import gate_status
+from potstill.evaluate.sanity import SUSPECT_RETENTION, is_suspect
 from potstill.results.comparison import (
     SystemComparison,
     best_student,
@@ -54,6 +59,7 @@ __all__ = [
     "gate_counts",
     "group_stat",
     "is_distillation",
+    "left_out_records",
     "passes_gates",
     "retention_by_family",
     "retention_regression",
@@ -127,6 +133,12 @@ class StudySummary:
     incomplete: tuple[Excluded, ...]  # ok records missing a number a statistic needs
     retention_retrieval: GroupStat | None = None  # embedding systems: retrieval fidelity
     retention_regression: GroupStat | None = None  # regression systems: error ratio, apart
+    #: ok records left out of one statistic: suspect retentions, negative cost reductions
+    left_out: tuple[Excluded, ...] = ()
+
+    def left_out_count(self, statistic: str) -> int:
+        """How many records ``"retention"`` or ``"cost reduction"`` statistics left out."""
+        return sum(e.reason.startswith(statistic) for e in self.left_out)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Long-format rows (one dict per figure) for CSV; each row names its ``table``."""
@@ -155,7 +167,11 @@ class StudySummary:
                 for m in c.methods
             )  # fmt: skip
         rows.extend({"table": "gates", "group": g.family, **asdict(g)} for g in self.gates)
-        for table, items in (("excluded", self.excluded), ("incomplete", self.incomplete)):
+        for table, items in (
+            ("excluded", self.excluded),
+            ("incomplete", self.incomplete),
+            ("left_out", self.left_out),
+        ):
             rows.extend({"table": table, "group": e.system, **asdict(e)} for e in items)
         return rows
 
@@ -208,10 +224,17 @@ def _pooled(group: str, records: Sequence[Mapping[str, Any]], path: tuple[str, .
 _REDUCTION, _RETENTION = ("costs", "reduction"), ("quality", "retention", "value")
 
 
+def _negative_cost(record: Mapping[str, Any]) -> bool:
+    value = number(dig(record, *_REDUCTION))
+    return value is not None and value < 0
+
+
 def cost_reduction_by_sector(
     records: Sequence[Mapping[str, Any]],
 ) -> tuple[tuple[GroupStat, ...], GroupStat, GroupStat | None]:
-    """Cost reduction per enterprise sector, overall (enterprise), and the benchmark."""
+    """Cost reduction per enterprise sector, overall (enterprise), and the benchmark; a
+    negative reduction (the student costs more) is in none (see :func:`left_out_records`)."""
+    records = [r for r in records if not _negative_cost(r)]
     enterprise = [r for r in records if r["sector"] != BENCHMARK]
     bench = [r for r in records if r["sector"] == BENCHMARK]
     groups = _grouped(enterprise, "sector", _REDUCTION)
@@ -227,7 +250,11 @@ def retention_by_family(
     over classification systems only: a regression's retention is a ratio of errors and an
     embedding's is retrieval fidelity (:func:`retention_regression`,
     :func:`retrieval_fidelity`)."""
-    tasks = [r for r in records if r.get("problem", "classification") == "classification"]
+    tasks = [
+        r
+        for r in records
+        if r.get("problem", "classification") == "classification" and not is_suspect(r)
+    ]
     enterprise = [r for r in tasks if r["sector"] != BENCHMARK]
     bench = [r for r in tasks if r["sector"] == BENCHMARK]
     groups = _grouped(enterprise, "family", _RETENTION)
@@ -238,13 +265,13 @@ def retention_by_family(
 
 def retrieval_fidelity(records: Sequence[Mapping[str, Any]]) -> GroupStat | None:
     """Retention of the embedding systems (recall@k of the teacher's neighbours), apart."""
-    embedding = [r for r in records if r.get("problem") == "embedding"]
+    embedding = [r for r in records if r.get("problem") == "embedding" and not is_suspect(r)]
     return _pooled("embedding", embedding, _RETENTION) if embedding else None
 
 
 def retention_regression(records: Sequence[Mapping[str, Any]]) -> GroupStat | None:
     """Retention of the regression systems (teacher error ÷ student error), kept apart."""
-    regression = [r for r in records if r.get("problem") == "regression"]
+    regression = [r for r in records if r.get("problem") == "regression" and not is_suspect(r)]
     return _pooled("regression", regression, _RETENTION) if regression else None
 
 
@@ -299,6 +326,22 @@ def excluded_records(
     return excluded, tuple(incomplete)
 
 
+def left_out_records(records: Sequence[Mapping[str, Any]]) -> tuple[Excluded, ...]:
+    """Distillation records left out of the retention statistics (a suspect retention) or
+    of the cost statistics (a negative cost reduction), each with its value."""
+    out = []
+    for r in (r for r in records if is_distillation(r)):
+        if is_suspect(r):
+            value = number(dig(r, *_RETENTION))
+            low, high = SUSPECT_RETENTION
+            reason = f"retention {value:.1%} is suspect (outside [{low:.0%}, {high:.0%}])"
+            out.append(_excluded(r, reason))
+        if _negative_cost(r):
+            value = number(dig(r, *_REDUCTION))
+            out.append(_excluded(r, f"cost reduction {value:.1%} is negative (student costs more)"))
+    return tuple(out)
+
+
 def _check(records: Sequence[Mapping[str, Any]]) -> None:
     if not records:
         raise StoreError(
@@ -338,4 +381,5 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> StudySummary:
         incomplete=incomplete,
         retention_retrieval=retrieval_fidelity(records),
         retention_regression=retention_regression(records),
+        left_out=left_out_records(records),
     )

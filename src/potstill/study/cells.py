@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from potstill.errors import MethodError
-from potstill.methods import applicability_reason, method_info
+from potstill.methods import applicability_reason, get_method_class, method_info
 from potstill.methods.base import feature_kind
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
@@ -61,9 +61,17 @@ def plan_cells(
             else None
         )
         if reason:
-            cell.status, cell.reason = "not_applicable", reason
+            cell.status, cell.reason = "not_applicable", _with_note(reason, specs, teacher)
         cells.append(cell)
     return cells
+
+
+def _with_note(reason: str, specs: list[Any], teacher: Teacher) -> str:
+    """The reason, followed by why the teacher lacks what a method needs (a tree ensemble
+    whose leaves cannot be read, say) when the teacher can tell."""
+    lacking = any(get_method_class(s.name).requires - teacher.capabilities for s in specs)
+    note = teacher.engine.missing_note() if lacking else None
+    return f"{reason} {note}" if note else reason
 
 
 def refuse_if_nothing_applies(cells: list[Cell], teacher: Teacher) -> None:

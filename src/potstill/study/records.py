@@ -28,7 +28,7 @@ from potstill.costs import BenchTarget, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.environment import git_revision
 from potstill.costs.prices import PriceEntry
-from potstill.evaluate import apply_gates
+from potstill.evaluate import GatesConfig, apply_gates
 from potstill.evaluate.sanity import retention_warnings
 from potstill.events import stage
 from potstill.models.hf.io import save_pretrained
@@ -46,12 +46,13 @@ from potstill.study.deployments import (
     teacher_bench,
     teacher_deployments,
 )
+from potstill.study.error_info import error_info, failure_reason, log_failure
 from potstill.study.reference import Reference
 from potstill.study.serving import write_serving_bundles
 from potstill.study.teacher_check import system_warnings
 from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
 
-__all__ = ["Cell", "bench_rows", "save_hf_layout", "write_records"]
+__all__ = ["Cell", "bench_rows", "note_training", "save_hf_layout", "write_records"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ class Cell:
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
+
+
+def note_training(cell: Cell, trained: dict[str, Any]) -> None:
+    """What training did, into the cell: the same for a student trained now and one
+    reloaded after an interruption (its model.json keeps it), so a resumed study's
+    records equal an uninterrupted one's."""
+    for key, name in (("seconds", "train_s"), ("seconds_per_epoch", "train_s_per_epoch")):
+        if key in trained:
+            cell.timings[name] = trained[key]
+    for key, name in (("epochs_run", "epochs"), ("best_epoch", "best_epoch")):
+        if key in trained:
+            cell.info[name] = trained[key]
+    if "teacher_cache" in trained:
+        cell.info["teacher_cache"] = trained["teacher_cache"]
 
 
 def save_hf_layout(student: torch.nn.Module | None, folder: Path, tokenizer: Any) -> None:
@@ -176,6 +191,20 @@ def _bench(
     return _Session(t_bench, students, by_target, test_X, bench.threads)
 
 
+@dataclass
+class _Pricing:
+    """What every cell's pricing shares: the benchmark, the teacher's deployments, prices."""
+
+    session: _Session
+    t_scorer: Scorer
+    t_deps: dict[str, Deployment]
+    native: Deployment | None
+    price: PriceEntry
+    gates: GatesConfig
+    teacher_metric: float | None
+    extra: dict[str, Any]
+
+
 def write_records(
     spec: SystemSpec,
     ctx: SystemContext,
@@ -189,19 +218,48 @@ def write_records(
     reference: Reference | None = None,
 ) -> list[RunRecord]:
     """Benchmark the teacher and the trained students of ``cells`` (``task`` holds the
-    inputs the models take), judge and price every deployment, write one record per cell."""
-    fleet = ctx.fleet
+    inputs the models take), judge and price every deployment, write one record per cell.
+    A student whose pricing or re-scoring raises gets a ``failed`` record; the others are
+    unaffected."""
     ok = [c for c in cells if c.status == "ok" and c.student is not None]
     t0 = time.perf_counter()
     session = _bench(spec, ctx, task, teacher, ok, reference)
     timings["bench_s"] = time.perf_counter() - t0
+    pricing = _pricing(spec, ctx, session, qualities, runtime_score, reference)
+    t_profiles = session.profiles.get("teacher", {})
+    records = []
+    for c in cells:
+        s_profiles = session.profiles.get(f"student:{c.entry.label}", {})
+        try:
+            costs, s_deps = _price_cell(c, pricing, s_profiles, ctx.fleet.prices)
+        except Exception as exc:  # one student's pricing never costs the system's records
+            log_failure(f"{spec.name}/{c.entry.label} (pricing)", exc)
+            reason = f"pricing or re-scoring this student failed: {failure_reason(exc)}"
+            c.status, c.reason, c.error = "failed", reason, error_info(exc)
+            costs, s_deps = None, {}
+        records.append(_record(spec, ctx, task, teacher, teacher_info, c, qualities, timings,
+                               costs, [*t_profiles.values(), *s_profiles.values()], s_deps))  # fmt: skip
+    store = ResultStore(ctx.out)
+    for r in records:
+        store.write(r)
+    write_serving_bundles(spec, ctx.out, task, teacher, records)
+    return records
+
+
+def _pricing(
+    spec: SystemSpec, ctx: SystemContext, session: _Session, qualities: Mapping[str, Quality],
+    runtime_score: RuntimeScore, reference: Reference | None,
+) -> _Pricing:  # fmt: skip
+    """The teacher's deployments, judged and priced once for all the system's cells."""
+    fleet = ctx.fleet
     price = PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance)
     gates = spec.gates or fleet.gates
     first = next(iter(qualities.values()), None)
     hib = first.higher_is_better if first is not None else True
     t_scorer = Scorer(session.teacher.target, session.test_X, session.threads, runtime_score, hib)
-    t_profiles = session.profiles.get("teacher", {})
-    t_deps = teacher_deployments(session.teacher, t_scorer, t_profiles, gates)
+    t_deps = teacher_deployments(
+        session.teacher, t_scorer, session.profiles.get("teacher", {}), gates
+    )
     native = t_deps.get(session.teacher.native)
     extra: dict[str, Any] = {}
     if native is not None:
@@ -210,25 +268,23 @@ def write_records(
             extra["reference"] = _reference_costs(reference, ref_profiles, native.profile, price)
         if (quantized := _quantized_teacher(t_deps, native, price)) is not None:
             extra["quantized_teacher"] = quantized
-    records = []
-    for c in cells:
-        s_profiles = session.profiles.get(f"student:{c.entry.label}", {})
-        s_deps: dict[str, Deployment] = {}
-        if c.status == "ok" and c.entry.label in session.students and native is not None:
-            scorer = replace(t_scorer, target=session.students[c.entry.label])
-            teacher_metric = first.teacher.value if first is not None else None
-            s_deps = student_deployments(scorer, s_profiles, teacher_metric, gates)
-        costs = record_costs(session.teacher, t_deps, s_deps, price,
-                             target_qps=fleet.prices.target_qps, slo_ms=fleet.prices.slo_ms)  # fmt: skip
-        if costs is not None and extra:
-            costs = replace(costs, extra={**costs.extra, **extra})
-        records.append(_record(spec, ctx, task, teacher, teacher_info, c, qualities, timings,
-                               costs, [*t_profiles.values(), *s_profiles.values()], s_deps))  # fmt: skip
-    store = ResultStore(ctx.out)
-    for r in records:
-        store.write(r)
-    write_serving_bundles(spec, ctx.out, task, teacher, records)
-    return records
+    teacher_metric = first.teacher.value if first is not None else None
+    return _Pricing(session, t_scorer, t_deps, native, price, gates, teacher_metric, extra)
+
+
+def _price_cell(
+    c: Cell, p: _Pricing, s_profiles: dict[str, CostProfile], prices: Any
+) -> tuple[Costs | None, dict[str, Deployment]]:
+    """One cell's student deployments (re-scored on every runtime) and its costs."""
+    s_deps: dict[str, Deployment] = {}
+    if c.status == "ok" and c.entry.label in p.session.students and p.native is not None:
+        scorer = replace(p.t_scorer, target=p.session.students[c.entry.label])
+        s_deps = student_deployments(scorer, s_profiles, p.teacher_metric, p.gates)
+    costs = record_costs(p.session.teacher, p.t_deps, s_deps, p.price,
+                         target_qps=prices.target_qps, slo_ms=prices.slo_ms)  # fmt: skip
+    if costs is not None and p.extra:
+        costs = replace(costs, extra={**costs.extra, **p.extra})
+    return costs, s_deps
 
 
 def _record(
@@ -239,7 +295,8 @@ def _record(
 ) -> RunRecord:  # fmt: skip
     fleet = ctx.fleet
     quality = qualities.get(c.entry.label)
-    gates = apply_gates(quality, spec.gates or fleet.gates) if quality is not None else []
+    judged = quality is not None and c.status == "ok"  # a failed record passes no gate
+    gates = apply_gates(quality, spec.gates or fleet.gates) if judged and quality else []
     student_desc: dict[str, Any] = {}
     if c.student is not None:
         spec_fn = getattr(c.student, "spec", None)

@@ -45,9 +45,10 @@ from potstill.study.failures import (
     failure_reason,
     log_failure,
 )
-from potstill.study.records import Cell, save_hf_layout, write_records
+from potstill.study.records import Cell, note_training, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.resume import write_marker
+from potstill.study.student_cache import SystemTraining, student_key, system_training
 from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.study.versus import (
@@ -56,7 +57,6 @@ from potstill.study.versus import (
     student_test_scores,
     with_versus_scratch,
 )
-from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
 from potstill.types import Problem, Quality, RunRecord, Task, record_key
 
@@ -122,30 +122,52 @@ def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module
     return scaled
 
 
+def _system_training(
+    spec: SystemSpec, ctx: SystemContext, task: Task, teacher: Teacher, info: dict[str, Any]
+) -> SystemTraining:
+    """The teacher's outputs cache, its size (a too-large student is refused here) and the
+    students earlier studies trained."""
+    return system_training(
+        ctx.out / "cache",
+        ctx.cache_dir,
+        (spec.train or ctx.fleet.train).cache_in_memory_mb,
+        (teacher, info),
+        _teacher_size(teacher, task, spec, ctx.fleet.seed),
+    )
+
+
 def _train_cell(
     cell: Cell,
     task: Task,
     teacher: Teacher,
     spec: SystemSpec,
     ctx: SystemContext,
-    cache: TeacherOutputCache,
-    size: TeacherSize,
+    training: SystemTraining,
     st: Stage,
 ) -> None:
     fleet = ctx.fleet
     folder = ctx.out / "students" / spec.name / cell.entry.label
     cfg = spec.train or fleet.train
     specs = cell.entry.for_problem(task.problem)
-    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, size)
+    student, cell.info["sizing"] = _make_student(teacher, task, spec, fleet.seed, training.size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = st.outcome = "trained model reloaded"
-        _note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
+        note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
         return
     if isinstance(student, SmallCNN):  # it standardises the images it serves itself
         student.fit_input_scaling(torch.from_numpy(task.train.X))
     elif raw_features(spec):
         student = _with_input_scaling(student, task)
+    key, name = "", f"{spec.name}-{cell.entry.label}"
+    if training.students is not None and training.teacher_digest is not None:
+        key = student_key(training.teacher_digest, task, specs, cfg, fleet.seed, student)
+        if training.students.fetch(key, name, folder):
+            cell.student = load_model(folder)
+            cell.info["student_cache"] = "hit"
+            st.outcome = "trained student reused from the cache (same key)"
+            note_training(cell, load_model_info(folder).get("extra", {}).get("train", {}))
+            return
     objective = build_objective(specs, label_weight=cfg.label_weight, problem=task.problem)
     result = train(
         student,
@@ -155,7 +177,7 @@ def _train_cell(
         teacher=teacher if specs else None,
         seed=fleet.seed,
         checkpoint=folder / "checkpoint.pt",
-        cache=cache,
+        cache=training.outputs,
         description=f"{spec.name}/{cell.entry.label}",
         stage=st,
     )
@@ -165,22 +187,10 @@ def _train_cell(
         student, folder, extra={"system": spec.name, "method": cell.entry.label, "train": trained}
     )
     (folder / "checkpoint.pt").unlink(missing_ok=True)
+    if training.students is not None and key:
+        training.students.store(key, name, folder)
     cell.student = student
-    _note_training(cell, trained)
-
-
-def _note_training(cell: Cell, trained: dict[str, Any]) -> None:
-    """What training did, into the cell: the same for a student trained now and one
-    reloaded after an interruption (its model.json keeps it), so a resumed study's
-    records equal an uninterrupted one's."""
-    for key, name in (("seconds", "train_s"), ("seconds_per_epoch", "train_s_per_epoch")):
-        if key in trained:
-            cell.timings[name] = trained[key]
-    for key, name in (("epochs_run", "epochs"), ("best_epoch", "best_epoch")):
-        if key in trained:
-            cell.info[name] = trained[key]
-    if "teacher_cache" in trained:
-        cell.info["teacher_cache"] = trained["teacher_cache"]
+    note_training(cell, trained)
 
 
 @dataclass
@@ -293,16 +303,13 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
     teacher_info = {**teacher_info, **text_info}
     if task.problem == "embedding":
         return _run_embedding_system(spec, ctx, task, teacher, teacher_info, timings)
-    cache = TeacherOutputCache(
-        spill_dir=ctx.out / "cache", in_memory_mb=fleet.train.cache_in_memory_mb
-    )
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
     cells = plan_cells(grid, task, teacher, student_caps)
     if ctx.fail_fast:
         refuse_if_nothing_applies(cells, teacher)
-    size = _teacher_size(teacher, task, spec, fleet.seed)
+    training = _system_training(spec, ctx, task, teacher, teacher_info)
     write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     state.working = True
     for cell in cells:
@@ -311,7 +318,7 @@ def _run_system(spec: SystemSpec, ctx: SystemContext, state: _Opened) -> list[Ru
             continue
         try:
             with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
-                _train_cell(cell, task, teacher, spec, ctx, cache, size, st)
+                _train_cell(cell, task, teacher, spec, ctx, training, st)
             if text_model is not None:
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)

@@ -56,7 +56,8 @@ class CachedOutputs:
     embedding: torch.Tensor | np.ndarray | None
     on_disk: bool
 
-    def take(self, index: torch.Tensor) -> Outputs:
+    def take(self, index: torch.Tensor, fields: frozenset[str] | None = None) -> Outputs:
+        """The rows ``index`` (in that order) of ``fields`` (all when None); logits always."""
         idx = index.cpu().numpy() if self.on_disk else index
 
         def pick(t: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -64,11 +65,22 @@ class CachedOutputs:
                 return torch.from_numpy(np.ascontiguousarray(t[idx]))
             return t[idx]
 
+        wants = fields if fields is not None else frozenset({"hidden", "embedding"})
+        hidden = [pick(h) for h in self.hidden] if "hidden" in wants else []
+        embedding = self.embedding if "embedding" in wants else None
         return Outputs(
             logits=pick(self.logits),
-            hidden=[pick(h) for h in self.hidden] or None,
-            embedding=None if self.embedding is None else pick(self.embedding),
+            hidden=hidden or None,
+            embedding=None if embedding is None else pick(embedding),
         )
+
+    def nbytes(self, fields: frozenset[str]) -> int:
+        """Bytes of the logits and of ``fields`` (what one epoch's reordered copy costs)."""
+        arrays = [self.logits, *(self.hidden if "hidden" in fields else ())]
+        if "embedding" in fields and self.embedding is not None:
+            arrays.append(self.embedding)
+        return sum(a.nbytes if isinstance(a, np.ndarray) else a.numel() * a.element_size()
+                   for a in arrays)  # fmt: skip
 
 
 class TeacherOutputCache:
@@ -80,6 +92,10 @@ class TeacherOutputCache:
         self._entries: dict[str, CachedOutputs] = {}
         self.hits = 0
         self.misses = 0
+
+    def holds(self, key: str) -> bool:
+        """Whether outputs under ``key`` are already computed."""
+        return key in self._entries
 
     def get(
         self,

@@ -5,10 +5,16 @@ the paper omits (did distillation help at all?) uses the very same loop, data or
 optimiser and early-stopping rule. The loop is seeded and deterministic on CPU, stops
 early on the validation metric, keeps the best weights, and checkpoints every epoch
 atomically so an interrupted run resumes where it stopped.
+
+A step costs what a hand-written loop's does (``benchmarks/train_speed.py``): the
+teacher's outputs come from the cache in the epoch's order, AdamW runs fused (or
+multi-tensor) where torch supports it, the gradient norm is clipped in one pass, and
+losses are read out once per epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -21,17 +27,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from potstill._io import atomic_write
-from potstill.errors import ModelError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
 from potstill.methods import BindContext, Objective
-from potstill.models.hooks import FeatureTap, paired_layer_names, uniform_layer_map
+from potstill.models.hooks import FeatureTap
 from potstill.models.predict import predict_scores
 from potstill.models.teacher import Teacher
-from potstill.train.cache import TeacherOutputCache, content_hash
+from potstill.train.cache import TeacherOutputCache
+from potstill.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from potstill.train.config import TrainConfig
-from potstill.types import Batch, Outputs, Task
+from potstill.train.feed import (
+    EMPTY,
+    LayerPlan,
+    TeacherFeed,
+    epoch_batches,
+    layer_pairs,
+    open_teacher_feed,
+)
+from potstill.types import Task
 
 __all__ = ["TrainResult", "layer_pairs", "train"]
 
@@ -50,31 +63,6 @@ class TrainResult:
     teacher_cache: str  # "none" | "hit" | "miss" | "off" | "bypassed (augmentation)"
     resumed_from_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def layer_pairs(student: nn.Module, teacher: nn.Module | Teacher) -> tuple[list[str], list[str]]:
-    """Student and teacher hidden-layer names paired by the uniform layer map.
-
-    A :class:`Teacher` pairs the layers (or ONNX tensors) it exposes; a module, its
-    ``hidden_layer_names()``. When either side has none there is nothing to pair
-    (response and embedding methods need none).
-    """
-    s_names = _names(student, "hidden_layer_names")
-    t_names = _names(teacher, "hidden_layer_names")
-    if not s_names or not t_names:
-        return [], []
-    pairs = uniform_layer_map(len(t_names), len(s_names))
-    return [s_names[i] for i, _ in pairs], [t_names[j] for _, j in pairs]
-
-
-def _names(module: nn.Module | Teacher, attr: str) -> list[str]:
-    fn = getattr(module, attr, None)
-    return list(fn()) if callable(fn) else []
-
-
-def _embedding(module: nn.Module) -> str | None:
-    fn = getattr(module, "embedding_layer_name", None)
-    return fn() if callable(fn) else None
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -106,28 +94,83 @@ def _init_regression_head(module: nn.Module, y: np.ndarray) -> None:
         _init_regression_head(member, y)
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda fh: torch.save(state, fh))  # fsync'd, like every result
+def _optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW, fused where torch has the kernel for these tensors, else multi-tensor: one
+    update for all parameters instead of a Python loop over them (same update rule)."""
+    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(
+        params,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        fused=True if fusable else None,
+        foreach=None if fusable else True,
+    )
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    """A training checkpoint, or a clear refusal naming the file when it cannot be read."""
-    try:
-        state = torch.load(path, weights_only=True)
-    except Exception as exc:  # a truncated zip, random bytes, a foreign pickle: all unreadable
-        raise ModelError(
-            f"The training checkpoint '{path}' cannot be read ({type(exc).__name__}: "
-            f"{str(exc)[:200]}). It is only a resume point: delete it and rerun to train this "
-            "cell from the start."
-        ) from None
-    keys = {"student", "objective", "optimizer", "best_state", "epoch", "generator"}
-    if not isinstance(state, dict) or not keys <= state.keys():
-        raise ModelError(
-            f"The training checkpoint '{path}' is not one potstill wrote (it lacks "
-            f"{sorted(keys - set(state) if isinstance(state, dict) else keys)}). Delete it and "
-            "rerun to train this cell from the start."
-        )
-    return state
+def _clip(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale ``grads`` to a total L2 norm of at most ``max_norm`` (torch's clip_grad_norm_
+    rule, bit for bit, without regrouping the tensors by device on every step)."""
+    if not grads:
+        return
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
+def _bind(objective: Objective, s_tap: FeatureTap, feed: TeacherFeed, X: torch.Tensor,
+          task: Task, config: TrainConfig) -> None:  # fmt: skip
+    """Bind learned adapters with a probe batch before the optimiser sees the parameters."""
+    probe = torch.arange(min(len(X), config.batch_size))
+    s_tap.module.eval()
+    with torch.no_grad():
+        s_probe = s_tap(X[probe])
+    t_probe = feed.rows(X[probe], probe) if feed.state != "none" else EMPTY
+    objective.bind(s_probe, t_probe,
+                   BindContext(n_train=len(X), n_classes=task.n_classes, problem=task.problem))  # fmt: skip
+
+
+@dataclass
+class _Loop:
+    """Everything one epoch uses, built once."""
+
+    s_tap: FeatureTap
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    feed: TeacherFeed
+    X: torch.Tensor
+    y: torch.Tensor
+    config: TrainConfig
+    generator: torch.Generator
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training rows; the mean of each loss term."""
+        self.s_tap.module.train()
+        self.objective.train()
+        self.objective.set_epoch(epoch)
+        order = torch.randperm(len(self.y), generator=self.generator)
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+        if self.config.augment:
+            augment = functools.partial(_augment, generator=self.generator)
+        terms: dict[str, list[torch.Tensor]] = {}
+        clip = self.config.grad_clip
+        for batch, t_out in epoch_batches(self.X, self.y, order, self.feed, self.config, augment):
+            losses = self.objective(self.s_tap(batch.x), t_out, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            if clip is not None:
+                _clip([p.grad for p in self.params if p.grad is not None], clip)
+            self.optimizer.step()
+            for k, v in losses.items():
+                terms.setdefault(k, []).append(v.detach())
+        return {k: float(torch.stack(v).double().mean()) for k, v in terms.items()}
+
+
+def _progress(stage: Stage | None, state: LoopState, metric: str, epochs: int) -> None:
+    if stage is None:
+        return
+    last = state.history[-1]
+    loss = {"loss": last["loss"]} if "loss" in last else {}
+    stage.update(state.epoch, epochs, unit="epoch", values={**loss, f"val_{metric}": last["val"]})
 
 
 def train(
@@ -148,216 +191,67 @@ def train(
     ``objective`` holds the distillation terms and the label loss; with no terms this is
     plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
     when the objective has distillation terms. Each epoch's loss and validation metric
-    are reported to ``stage`` when given.
+    are reported to ``stage`` when given. Every forward hook the loop puts on the student
+    or the teacher is removed when it returns or raises.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
-    requires = objective.requires
-    needs_teacher = bool(objective.methods)
-    if needs_teacher and teacher is None:
+    if objective.methods and teacher is None:
         raise ValueError("a teacher is required when the objective has distillation terms")
-    wants_hidden, wants_emb = "hidden" in requires, "embedding" in requires
-    s_layers: list[str] = []
-    t_layers: list[str] = []
-    if needs_teacher and teacher is not None:
-        s_layers, t_layers = layer_pairs(student, teacher)
-    # Transformers also expose attention maps and value vectors (TinyBERT, MiniLM).
-    wants_attn, wants_val = "attentions" in requires, "values" in requires
-    s_attn: list[str] = []
-    t_attn: list[str] = []
-    s_val: list[str] = []
-    t_val: list[str] = []
-    if needs_teacher and teacher is not None and teacher.module is not None:
-        if wants_attn:
-            s_attn, t_attn = paired_layer_names(student, teacher.module, "attention")
-        if wants_val:
-            s_val, t_val = paired_layer_names(student, teacher.module, "value")
-    s_tap = FeatureTap(
-        student,
-        hidden=s_layers if wants_hidden else [],
-        embedding=_embedding(student) if wants_emb else None,
-        attentions=s_attn,
-        values=s_val,
-    )
-    t_forward: Callable[[torch.Tensor], Outputs] | None = None
-    t_tap: FeatureTap | None = None
-    if needs_teacher and teacher is not None:
-        if teacher.module is not None:
-            # Always capture every mapped layer and the embedding: the cached teacher
-            # outputs then serve every method of the system, whatever each one needs.
-            teacher.module.eval()
-            t_tap = FeatureTap(
-                teacher.module,
-                hidden=t_layers,
-                embedding=teacher.embedding_layer_name(),
-                attentions=t_attn,
-                values=t_val,
-            )
-            t_forward = t_tap
-        else:  # a file teacher (ONNX taps, tree leaves) picks its hidden tensors by name
-            t_forward = functools.partial(teacher.outputs, hidden=t_layers)
-
-    X, y = task.train.X, task.train.y
-    n = len(y)
-    gen = torch.Generator().manual_seed(seed)
-    cached = None
-    cache_state = "none"
-    if t_forward is not None:
-        if config.augment:
-            cache_state = "bypassed (augmentation)"
-            log.info(
-                "%s: teacher-output cache bypassed: inputs are randomly augmented", description
-            )
-        elif not config.teacher_cache:
-            cache_state = "off"
-        elif wants_attn or wants_val:
-            # Attention maps are (N, heads, T, T) per layer: hundreds of MB for a split.
-            cache_state = "off (attention maps are too large to cache)"
-        else:
-            cache = cache or TeacherOutputCache(in_memory_mb=config.cache_in_memory_mb)
-            hits = cache.hits
-            assert teacher is not None
-            key = content_hash(
-                teacher.module if teacher.module is not None else teacher.name,
-                X,
-                t_layers,
-                *([] if teacher.module is not None else [teacher.embedding_layer_name()]),
-            )
-            with torch.no_grad():
-                cached = cache.get(key, t_forward, X)
-            cache_state = "hit" if cache.hits > hits else "miss"
-
-    def teacher_out(xb: torch.Tensor, idx: torch.Tensor) -> Outputs:
-        if cached is not None:
-            return cached.take(idx)
-        assert t_forward is not None
-        with torch.no_grad():
-            out = t_forward(xb)
-        return Outputs(
-            logits=out.logits.detach(),
-            hidden=[h.detach() for h in out.hidden] if out.hidden else None,
-            embedding=None if out.embedding is None else out.embedding.detach(),
-            attentions=[a.detach() for a in out.attentions] if out.attentions else None,
-            values=[v.detach() for v in out.values] if out.values else None,
-        )
-
-    if task.problem == "regression" and not (checkpoint is not None and checkpoint.is_file()):
-        _init_regression_head(student, y)
-    X_t = torch.from_numpy(X)
-    y_t = torch.from_numpy(y)
-    empty = Outputs(logits=torch.zeros(1))
-    # Bind learned adapters with a probe batch before the optimiser sees the parameters.
-    probe = torch.arange(min(n, config.batch_size))
-    student.eval()
-    with torch.no_grad():
-        s_probe = s_tap(X_t[probe])
-    objective.bind(
-        s_probe,
-        teacher_out(X_t[probe], probe) if t_forward is not None else empty,
-        BindContext(n_train=n, n_classes=task.n_classes, problem=task.problem),
-    )
-    params = list(student.parameters()) + list(objective.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    metric = get_metric(task.metric)
-    sign = 1.0 if metric.higher_is_better else -1.0
-
-    start_epoch, best_val, best_epoch, bad = 0, -np.inf, 0, 0
-    best_state = {k: v.clone() for k, v in student.state_dict().items()}
-    history: list[dict[str, float]] = []
-    resumed = 0
-    if checkpoint is not None and checkpoint.is_file():
-        state = _load_checkpoint(checkpoint)
-        student.load_state_dict(state["student"])
-        objective.load_state_dict(state["objective"])
-        optimizer.load_state_dict(state["optimizer"])
-        best_state, best_val, best_epoch = (
-            state["best_state"],
-            state["best_val"],
-            state["best_epoch"],
-        )
-        bad, history, start_epoch = state["bad"], state["history"], state["epoch"]
-        gen.set_state(state["generator"])
-        resumed = start_epoch
-        log.info("%s: resumed from checkpoint at epoch %d", description, start_epoch)
-
-    t0 = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        if bad >= config.patience:
-            break
-        student.train()
-        objective.train()
-        objective.set_epoch(epoch)
-        order = torch.randperm(n, generator=gen)
-        totals: dict[str, float] = {}
-        steps = 0
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
-            if len(idx) < 2:
-                continue
-            xb = X_t[idx]
-            if config.augment:
-                xb = _augment(xb, gen)
-            batch = Batch(x=xb, y=y_t[idx], index=idx)
-            t_out = teacher_out(xb, idx) if t_forward is not None else empty
-            losses = objective(s_tap(xb), t_out, batch)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
-            for k, v in losses.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach())
-            steps += 1
-        val = float(
-            metric.fn(task.val.y, predict_scores(student, task.val.X, problem=task.problem))
-        )
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "val": val,
-                **{k: v / max(steps, 1) for k, v in totals.items()},
-            }
-        )
-        improved = not np.isfinite(best_val) or sign * val > sign * best_val
-        if improved:
-            best_val, best_epoch, bad = val, epoch + 1, 0
-            best_state = {k: v.clone() for k, v in student.state_dict().items()}
-        else:
-            bad += 1
-        if checkpoint is not None:
-            _save_checkpoint(
-                checkpoint,
-                {
-                    "epoch": epoch + 1,
-                    "student": student.state_dict(),
-                    "objective": objective.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "best_state": best_state,
-                    "best_val": best_val,
-                    "best_epoch": best_epoch,
-                    "bad": bad,
-                    "history": history,
-                    "generator": gen.get_state(),
-                },
-            )
-        if stage is not None:
-            loss = {"loss": history[-1]["loss"]} if "loss" in history[-1] else {}
-            values = {**loss, f"val_{metric.name}": val}
-            stage.update(epoch + 1, config.epochs, unit="epoch", values=values)
-    s_tap.close()
-    if t_tap is not None:
-        t_tap.close()
-    student.load_state_dict(best_state)
+    teacher = teacher if objective.methods else None
+    plan = LayerPlan.build(student, teacher, objective.requires)
+    X, y = torch.from_numpy(task.train.X), torch.from_numpy(task.train.y)
+    resuming = checkpoint is not None and checkpoint.is_file()
+    with contextlib.ExitStack() as hooks:
+        s_tap = hooks.enter_context(plan.student_tap(student))
+        feed = open_teacher_feed(teacher, plan, X, config, cache, hooks, description)
+        if task.problem == "regression" and not resuming:
+            _init_regression_head(student, task.train.y)
+        _bind(objective, s_tap, feed, X, task, config)
+        params = list(student.parameters()) + list(objective.parameters())
+        loop = _Loop(s_tap, objective, _optimizer(params, config), params, feed, X, y, config,
+                     torch.Generator().manual_seed(seed))  # fmt: skip
+        state, t0 = _resume(loop, checkpoint, description), time.perf_counter()
+        _run(loop, state, task, checkpoint, stage)
+    student.load_state_dict(state.best_state)
     student.eval()
     seconds = time.perf_counter() - t0
-    ran = max(len(history) - resumed, 1)
+    ran = max(len(state.history) - state.resumed, 1)
     return TrainResult(
-        epochs_run=len(history),
-        best_epoch=best_epoch,
-        best_val=float(best_val),
+        epochs_run=len(state.history),
+        best_epoch=state.best_epoch,
+        best_val=float(state.best_val),
         seconds=seconds,
         seconds_per_epoch=seconds / ran,
-        teacher_cache=cache_state,
-        resumed_from_epoch=resumed,
-        history=history,
+        teacher_cache=feed.state,
+        resumed_from_epoch=state.resumed,
+        history=state.history,
     )
+
+
+def _modules(loop: _Loop) -> dict[str, Any]:
+    return {"student": loop.s_tap.module, "objective": loop.objective, "optimizer": loop.optimizer}
+
+
+def _resume(loop: _Loop, checkpoint: Path | None, description: str) -> LoopState:
+    """The state saved in ``checkpoint`` (restoring the modules), or a fresh start."""
+    if checkpoint is not None and checkpoint.is_file():
+        return load_checkpoint(checkpoint, _modules(loop), loop.generator, description)
+    return LoopState.start(loop.s_tap.module)
+
+
+def _run(loop: _Loop, state: LoopState, task: Task, checkpoint: Path | None,
+         stage: Stage | None) -> None:  # fmt: skip
+    """Epochs until the limit or early stopping; validate, checkpoint and report each."""
+    metric = get_metric(task.metric)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    student = loop.s_tap.module
+    for epoch in range(state.epoch, loop.config.epochs):
+        if state.bad >= loop.config.patience:
+            break
+        losses = loop.epoch(epoch)
+        scores = predict_scores(student, task.val.X, problem=task.problem)
+        state.record(epoch, float(metric.fn(task.val.y, scores)), losses, sign, student)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, state, _modules(loop), loop.generator)
+        _progress(stage, state, metric.name, loop.config.epochs)
