@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
-from potstill import api, cli_serve
+from potstill import api, cli_select, cli_serve
 from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
 from potstill.errors import (
@@ -340,6 +340,7 @@ def _parse_classes(text: str) -> list[str]:
 
 
 cli_serve.register(app)
+cli_select.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
