@@ -11,7 +11,7 @@ and seed, with random sampling. Written to benchmarks/results/select.json:
   reference point per system: retention 0.9 and 1.1 × the dearest feasible trial);
 - wall time of each search.
 
-Usage: python benchmarks/select.py [--systems a,b,c] [--trials 12] [--full] [--out DIR]
+Usage: python benchmarks/select_search.py [--systems a,b,c] [--trials 12] [--full] [--out DIR]
 (--quick is the default: short rungs and the quick harness, figures indicative only).
 """
 
