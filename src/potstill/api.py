@@ -13,6 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
+from potstill.auto import SelectConfig, SelectResult
+from potstill.auto import select as run_select
+from potstill.auto.search import Progress
+from potstill.auto.sources import fleet_for
 from potstill.config import (
     DatasetSpec,
     FleetConfig,
@@ -53,6 +57,7 @@ __all__ = [
     "prices",
     "replay",
     "report",
+    "select",
     "serve",
     "study",
 ]
@@ -334,6 +339,35 @@ def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any
         return model.model_validate({k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where)) from None
+
+
+def select(
+    fleet: Path | None = None,
+    *,
+    out: Path,
+    builtin: str | None = None,
+    teacher: Path | None = None,
+    data: Path | None = None,
+    target: str | None = None,
+    quick: bool = False,
+    systems: Sequence[str] | None = None,
+    progress: Progress = lambda line: None,
+    on_event: EventSink | None = None,
+    **settings: Any,
+) -> SelectResult:
+    """Search for the cheapest student that passes every gate (``potstill select``).
+
+    The source is a fleet YAML file, ``builtin`` (a system of the built-in fleet) or the
+    user's ``teacher`` and ``data`` (``target`` for a table). ``settings`` are fields of
+    :class:`~potstill.auto.SelectConfig` (None keeps the default; ``quick`` starts from its
+    quick preset and the harness's). ``progress`` receives one line per measured candidate.
+    """
+    config = fleet_for(fleet, builtin=builtin, teacher=teacher, data=data, target=target,
+                       quick=quick)  # fmt: skip
+    base = SelectConfig.quick() if quick else SelectConfig()
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    search = _settings(SelectConfig, {**base.model_dump(), **chosen}, "command-line options")
+    return run_select(config, out, search, systems=systems, report=progress, on_event=on_event)
 
 
 def serve(student: Path, **options: Any) -> None:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from potstill import api, cli_serve
+from potstill import api, cli_select, cli_serve
 from potstill import cli_options as opt
 from potstill.errors import (
     EXIT_BAD_INPUT,
@@ -293,6 +293,7 @@ def _parse_classes(text: str) -> list[str]:
 
 
 cli_serve.register(app)
+cli_select.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

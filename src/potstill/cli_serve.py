@@ -49,6 +49,11 @@ def serve(
     metrics_window: Annotated[int | None, _opt(S, "metrics_window")] = None,
     threads: Annotated[int | None, _opt(S, "threads")] = None,
     seed: Annotated[int | None, _opt(S, "seed")] = None,
+    shadow_cpus: Annotated[str | None, _opt(S, "shadow_cpus")] = None,
+    breaker_windows: Annotated[int | None, _opt(S, "breaker_windows")] = None,
+    breaker_close_windows: Annotated[int | None, _opt(S, "breaker_close_windows")] = None,
+    breaker_window_rows: Annotated[int | None, _opt(S, "breaker_window_rows")] = None,
+    breaker_interval: Annotated[float | None, _opt(S, "breaker_interval")] = None,
 ) -> None:
     """Serve a studied student over HTTP (ONNX Runtime), shadowed by its teacher."""
     options = dict(locals())

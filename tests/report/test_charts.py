@@ -17,6 +17,7 @@ from potstill.results.aggregate import summarise
 
 def test_registry_lists_kinds_and_refuses_unknown(rendered):
     assert available_charts() == [
+        "pareto",
         "reliability",
         "retention_vs_reduction",
         "robustness",
@@ -25,7 +26,8 @@ def test_registry_lists_kinds_and_refuses_unknown(rendered):
     ]
     summary = summarise(rendered.records)
     with pytest.raises(
-        ConfigError, match=r"Unknown chart kind\(s\) \['pie'\]\. Valid kinds are: reliability"
+        ConfigError,
+        match=r"Unknown chart kind\(s\) \['pie'\]\. Valid kinds are: pareto, reliability",
     ):
         create_charts(rendered.records, summary, ["pie"])
 

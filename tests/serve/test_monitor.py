@@ -6,7 +6,7 @@ import numpy as np
 
 from potstill.evaluate.drift import categorical_reference, numeric_reference
 from potstill.evaluate.drift_calibration import calibrate
-from potstill.serve.monitor import LiveRows, _judge
+from potstill.serve.monitor import LiveRows, judge_window
 
 
 def _ctx(rng: np.random.Generator) -> dict:
@@ -30,12 +30,12 @@ def test_a_clean_window_passes_and_each_break_is_named() -> None:
     x = rng.normal(size=300)
     y = (x > 0).astype(int)
     none = np.full(300, -1)
-    clean = _judge(0, _window(x, y, y, y), ctx, th)
+    clean = judge_window(0, _window(x, y, y, y), ctx, th)
     assert clean["alarms"] == [] and clean["agreement"]["value"] == 1.0
     flipped = np.where(rng.random(300) < 0.3, 1 - y, y)  # 70 % agreement, 70 % accuracy
-    broken = _judge(1, _window(x, y, flipped, flipped), ctx, th)
+    broken = judge_window(1, _window(x, y, flipped, flipped), ctx, th)
     assert [a.split()[0] for a in broken["alarms"]] == ["agreement", "accuracy"]
-    shifted = _judge(2, _window(x + 1.0, (x + 1 > 0).astype(int), none, none), ctx, th)
+    shifted = judge_window(2, _window(x + 1.0, (x + 1 > 0).astype(int), none, none), ctx, th)
     assert any(a.startswith("drift x psi") for a in shifted["alarms"])
     assert any(a.startswith("drift prediction:class chi2") for a in shifted["alarms"])
 
@@ -49,5 +49,5 @@ def test_a_small_unlucky_sample_is_not_an_accuracy_alarm() -> None:
     label = np.full(300, -1)
     label[:20] = 1 - y[:20]  # 20 labels, 16 right: 0.8 < gate 0.9, but not credibly
     label[:16] = y[:16]
-    result = _judge(0, _window(x, y, np.full(300, -1), label), ctx, th)
+    result = judge_window(0, _window(x, y, np.full(300, -1), label), ctx, th)
     assert result["accuracy"]["value"] == 0.8 and result["alarms"] == []

@@ -38,6 +38,7 @@ from potstill.report.sections import (
     results_section,
     summary_section,
 )
+from potstill.report.selection import selection_section
 from potstill.report.system_table import per_system_section
 from potstill.report.validation import gates_section, validation_section, waterfall_section
 from potstill.results.aggregate import StudySummary, summarise
@@ -124,6 +125,7 @@ def build_markdown(
         f"### Charts\n\n{fleet_charts}" if fleet_charts else "",
         comparison_section(summary),
         per_system_section(records),
+        selection_section(records),
         excluded_section(summary),
         waterfall_section(records, charts),
         validation_section(records, charts),

@@ -4,6 +4,8 @@
 probabilities, classes and a request id; 422 naming the row, field and value when the
 feature schema refuses a row; 503 when the store did not commit (nothing acknowledged).
 ``POST /v1/feedback`` ``{"request_id": ..., "label": ..., "row": 0}`` (or ``"labels": [...]``).
+``GET /v1/breaker`` the circuit breaker's state; ``POST /v1/breaker`` ``{"state": "open" |
+"closed"}`` sets it by hand (from a loopback address only; 409 when the breaker is off).
 ``GET /healthz`` (the process answers), ``GET /readyz`` (student loaded, store writer
 running; the shadow teacher's state is reported, not required), ``GET /metrics``
 (Prometheus text format).
@@ -11,13 +13,14 @@ running; the shadow teacher's state is reported, not required), ``GET /metrics``
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
 from typing import Any
 
 from potstill.errors import missing_dependency
-from potstill.serve.runtime import NotFound, ServingRuntime, StoreUnavailable
+from potstill.serve.runtime import Conflict, NotFound, ServingRuntime, StoreUnavailable
 from potstill.serve.validation import RequestError
 
 try:
@@ -33,7 +36,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_ENDPOINTS = ("/v1/predict", "/v1/feedback", "/healthz", "/readyz", "/metrics")
+_ENDPOINTS = ("/v1/predict", "/v1/feedback", "/v1/breaker", "/healthz", "/readyz", "/metrics")
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -72,10 +75,19 @@ def _guarded(runtime: ServingRuntime, call: Any, payload: Any) -> Response:
         return _json({"detail": str(exc)}, 404)
     except StoreUnavailable as exc:
         return _json({"detail": str(exc)}, 503)
+    except Conflict as exc:
+        return _json({"detail": str(exc)}, 409)
     except Exception:  # a bug: answered 500, counted, logged with its traceback
         runtime.metrics.errors.labels(kind="internal").inc()
         log.exception("internal error")
         return _json({"detail": "internal error"}, 500)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def create_app(runtime: ServingRuntime) -> Any:
@@ -95,6 +107,16 @@ def create_app(runtime: ServingRuntime) -> Any:
     @app.post("/v1/feedback")
     def feedback(payload: Any = Body(...)) -> Response:
         return _guarded(runtime, runtime.feedback, payload)
+
+    @app.get("/v1/breaker")
+    def breaker() -> Response:
+        return _json(runtime.breaker_status())
+
+    @app.post("/v1/breaker")
+    def set_breaker(request: Request, payload: Any = Body(...)) -> Response:
+        if not _loopback(request.client.host if request.client else ""):
+            return _json({"detail": "The breaker is set from this machine only (loopback)."}, 403)
+        return _guarded(runtime, runtime.set_breaker, payload)
 
     @app.get("/healthz")
     def healthz() -> Response:

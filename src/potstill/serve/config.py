@@ -64,6 +64,28 @@ class ServeConfig(_Model):
     )
     threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads of the student.")
     seed: int = Field(0, ge=0, description="Seed of the shadow sampling.")
+    shadow_cpus: str = Field(
+        "last",
+        description="CPUs the shadow teacher's process may run on (it also runs at the lowest "
+        "CPU priority): 'last' (the last CPU this server may use, when it may use several), "
+        "'all', or CPU numbers such as '3' or '2-3'.",
+    )
+    breaker_windows: int | None = Field(
+        None,
+        ge=1,
+        description="Circuit breaker (off unless given; needs --teacher): after this many "
+        "consecutive bad windows (drift above its threshold, agreement below the study's "
+        "interval, live accuracy below the gate) the teacher answers the requests.",
+    )
+    breaker_close_windows: int = Field(
+        3, ge=1, description="Consecutive good windows after which an open breaker closes."
+    )
+    breaker_window_rows: int = Field(
+        500, ge=20, description="Predictions per window judged by the circuit breaker."
+    )
+    breaker_interval: float = Field(
+        5.0, gt=0.0, description="Seconds between the circuit breaker's checks of the store."
+    )
 
 
 class MonitorConfig(_Model):

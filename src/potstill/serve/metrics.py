@@ -84,6 +84,26 @@ class LiveMetrics:
             ["feature"],
             registry=r,
         )
+        self.answers = Counter(
+            "potstill_answers",
+            "Requests answered, by the model whose output was returned (the teacher answers "
+            "while the circuit breaker is open).",
+            ["model"],
+            registry=r,
+        )
+        self.breaker_open = Gauge(
+            "potstill_breaker_open",
+            "1 while the circuit breaker routes traffic to the teacher, 0 while the student "
+            "answers, -1 when the breaker is off.",
+            registry=r,
+        )
+        self.breaker_open.set(-1)
+        self.breaker_windows = Counter(
+            "potstill_breaker_windows",
+            "Windows judged by the circuit breaker, by verdict (good or bad).",
+            ["verdict"],
+            registry=r,
+        )
         self._inputs, self._score = inputs, score
         self._rows: deque[np.ndarray] = deque(maxlen=window)
         self._scores: deque[float] = deque(maxlen=window)

@@ -42,7 +42,16 @@ try:
 except ImportError as exc:  # the [serve] extra
     raise missing_dependency("sqlalchemy", extra="serve", purpose="potstill monitor") from exc
 
-__all__ = ["MIN_WINDOW_ROWS", "LiveRows", "MonitorResult", "load_rows", "monitor", "parse_window"]
+__all__ = [
+    "MIN_WINDOW_ROWS",
+    "LiveRows",
+    "MonitorResult",
+    "judge_window",
+    "judging_context",
+    "load_rows",
+    "monitor",
+    "parse_window",
+]
 
 #: A window with fewer rows is shown but not judged.
 MIN_WINDOW_ROWS = 20
@@ -82,8 +91,12 @@ class LiveRows:
         return LiveRows(*(getattr(self, f)[mask] for f in self.__dataclass_fields__))
 
 
-def load_rows(engine: Engine, *, limit: int | None = None, since: float | None = None) -> LiveRows:
-    """The newest ``limit`` predictions (or those after ``since``), oldest first."""
+def load_rows(
+    engine: Engine, *, limit: int | None = None, since: float | None = None,
+    after_seq: int | None = None,
+) -> LiveRows:  # fmt: skip
+    """The newest ``limit`` predictions (or those after ``since``), oldest first; with
+    ``after_seq``, the oldest ``limit`` predictions after that sequence number."""
     join_s = and_(
         shadow.c.request_id == predictions.c.request_id, shadow.c.row == predictions.c.row
     )
@@ -97,20 +110,27 @@ def load_rows(engine: Engine, *, limit: int | None = None, since: float | None =
             shadow.c.teacher_class, feedback.c.label,
         )
         .select_from(predictions.outerjoin(shadow, join_s).outerjoin(feedback, join_f))
-        .order_by(predictions.c.seq.desc())
     )  # fmt: skip
+    ascending = after_seq is not None
+    query = query.order_by(predictions.c.seq.asc() if ascending else predictions.c.seq.desc())
+    if after_seq is not None:
+        query = query.where(predictions.c.seq > after_seq)
     if since is not None:
         query = query.where(predictions.c.ts >= since)
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as conn:
-        rows = conn.execute(query).all()[::-1]
+        rows = conn.execute(query).all()
+    if not ascending:
+        rows = rows[::-1]
     probs = [json.loads(r.student_proba) for r in rows]
     score = [p[1] if len(p) == 2 else max(p) for p in probs]
     return LiveRows(
         seq=np.array([r.seq for r in rows], dtype=np.int64),
         ts=np.array([r.ts for r in rows], dtype=np.float64),
-        X=np.array([json.loads(r.features) for r in rows], dtype=np.float64).reshape(len(rows), -1),
+        X=np.array([json.loads(r.features) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        if rows
+        else np.empty((0, 0)),
         student=np.array([r.student_class for r in rows], dtype=np.int64),
         score=np.array(score, dtype=np.float64),
         teacher=np.array([-1 if r.teacher_class is None else r.teacher_class for r in rows]),
@@ -202,7 +222,9 @@ def _judge_drift(
     return out
 
 
-def _judge(index: int, w: LiveRows, ctx: dict[str, Any], th: Thresholds | None) -> dict[str, Any]:
+def judge_window(
+    index: int, w: LiveRows, ctx: dict[str, Any], th: Thresholds | None
+) -> dict[str, Any]:
     shadowed, labelled = w.teacher >= 0, w.label >= 0
     agree = int(np.sum(w.student[shadowed] == w.teacher[shadowed]))
     agreement = _proportion(agree, int(shadowed.sum()), ctx["alpha"])
@@ -231,6 +253,19 @@ def _judge(index: int, w: LiveRows, ctx: dict[str, Any], th: Thresholds | None) 
     return entry
 
 
+def judging_context(
+    study: dict[str, Any], names: list[str], alpha: float, min_accuracy: float | None
+) -> dict[str, Any]:
+    """What :func:`judge_window` compares a window with: the reference profile ``study``,
+    the input ``names``, the level ``alpha`` and the accuracy gate (default: the low end
+    of the student's held-out accuracy interval)."""
+    gate = min_accuracy
+    if gate is None:
+        gate = (study.get("student_accuracy") or {}).get("low")
+    return {"refs": {r.name: r for r in references(study)}, "names": names, "study": study,
+            "gate": gate, "alpha": alpha}  # fmt: skip
+
+
 def monitor(store: str, config: MonitorConfig) -> MonitorResult:
     """Judge the newest windows of ``store`` (a URL or a SQLite path)."""
     kind, size = parse_window(config.window)
@@ -241,12 +276,9 @@ def monitor(store: str, config: MonitorConfig) -> MonitorResult:
             f"The store {store} has no student profile: start 'potstill serve' on it first."
         )
     study = meta["reference"]
-    gate = config.min_accuracy
-    if gate is None:
-        gate = (study.get("student_accuracy") or {}).get("low")
-    ctx = {"refs": {r.name: r for r in references(study)},
-           "names": [f["name"] for f in meta["schema"]["features"]], "study": study, "gate": gate,
-           "alpha": config.alpha}  # fmt: skip
+    names = [f["name"] for f in meta["schema"]["features"]]
+    ctx = judging_context(study, names, config.alpha, config.min_accuracy)
+    gate = ctx["gate"]
     cache: dict[int, Thresholds] = {}
     judged = []
     for i, w in enumerate(_windows(engine, kind, size, config.windows)):
@@ -257,7 +289,7 @@ def monitor(store: str, config: MonitorConfig) -> MonitorResult:
                 cache[n] = calibrate(list(ctx["refs"].values()), n, alpha=config.alpha,
                                      n_resamples=config.resamples)  # fmt: skip
             th = cache[n]
-        judged.append(_judge(i, w, ctx, th))
+        judged.append(judge_window(i, w, ctx, th))
     engine.dispose()
     notes = [] if judged else ["the store holds fewer predictions than one window"]
     return MonitorResult(

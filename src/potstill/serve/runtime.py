@@ -17,19 +17,24 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from potstill.errors import ConfigError
 from potstill.evaluate.drift import NumericReference
+from potstill.serve.breaker import CircuitBreaker
 from potstill.serve.bundle import Bundle, load_bundle, references, softmax
 from potstill.serve.config import ServeConfig, store_url
 from potstill.serve.metrics import LiveMetrics
 from potstill.serve.shadow import ShadowItem, ShadowTeacher
 from potstill.serve.store import StoreWriter, open_store, request_size
+from potstill.serve.teacher_proc import TeacherFailed, TeacherProcess, parse_cpus
 from potstill.serve.validation import RequestError, rows_to_array
 
-__all__ = ["NotFound", "ServingRuntime", "StoreUnavailable", "default_store"]
+__all__ = ["Conflict", "NotFound", "ServingRuntime", "StoreUnavailable", "default_store"]
 
 log = logging.getLogger(__name__)
 
 _COMMIT_TIMEOUT_S = 10.0
+#: How long a request waits for the teacher while the breaker is open; then the student answers.
+_FALLBACK_TIMEOUT_S = 5.0
 
 
 class NotFound(Exception):
@@ -38,6 +43,10 @@ class NotFound(Exception):
 
 class StoreUnavailable(Exception):
     """The store did not commit a write (503): the request was not acknowledged."""
+
+
+class Conflict(Exception):
+    """A request the server's settings do not allow (409), e.g. a breaker that is off."""
 
 
 def default_store(bundle: Bundle) -> str:
@@ -62,6 +71,12 @@ class ServingRuntime:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
+        if config.breaker_windows is not None and config.teacher is None:
+            raise ConfigError(
+                "The '--breaker-windows' option needs --teacher: an open breaker routes the "
+                "requests to the teacher. Give --teacher, or leave the breaker off."
+            )
+        shadow_cpus = parse_cpus(config.shadow_cpus)
         self.bundle = load_bundle(config.student)
         self.store = config.store or default_store(self.bundle)
         student = {
@@ -86,44 +101,107 @@ class ServingRuntime:
                 config.teacher, trust_pickle=config.trust_pickle, rate=config.shadow_rate,
                 queue_size=config.shadow_queue, on_result=self._shadow_result,
                 on_error=self._shadow_error, on_drop=self.metrics.shadow_dropped.inc,
-                seed=config.seed,
+                seed=config.seed, cpus=shadow_cpus,
             )  # fmt: skip
+        self.fallback: TeacherProcess | None = None
+        self.breaker: CircuitBreaker | None = None
+        if config.breaker_windows is not None and config.teacher is not None:
+            self._start_breaker(config, config.teacher)
+
+    def _start_breaker(self, config: ServeConfig, teacher: Path) -> None:
+        self.breaker = CircuitBreaker(
+            self.engine, self.bundle.reference, self.bundle.features, self.metrics,
+            open_after=int(config.breaker_windows or 1), close_after=config.breaker_close_windows,
+            window_rows=config.breaker_window_rows, interval=config.breaker_interval,
+        )  # fmt: skip
+        self.fallback = TeacherProcess(
+            teacher, trust_pickle=config.trust_pickle, lowest_priority=False,
+            name="potstill-fallback-teacher",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ requests
 
     def predict(self, payload: Any) -> dict[str, Any]:
-        """Validate, predict, queue the shadow copy, commit, answer (see the module doc)."""
+        """Validate, predict, queue the shadow copy (or, breaker open, ask the teacher),
+        commit, answer (see the module doc)."""
         start = time.perf_counter()
         X = rows_to_array(payload, self.bundle.features, self.config.max_rows)
         logits = self.session.run(None, {self._input: X})[0]
         probs = softmax(np.asarray(logits, dtype=np.float64))
         classes = probs.argmax(axis=1)
         request_id, now = uuid.uuid4().hex, time.time()
-        shadowed = self.shadow.offer(request_id, X, classes) if self.shadow else False
+        teacher = self._teacher_answer(X) if self.breaker and self.breaker.is_open else None
+        shadowed = teacher is not None
+        if teacher is None and self.shadow is not None:
+            shadowed = self.shadow.offer(request_id, X, classes)
+        model = "student" if teacher is None else "teacher"
         latency_ms = 1000.0 * (time.perf_counter() - start)
-        self._commit(
-            "request",
-            {
-                "potstill_requests": [
-                    {"id": request_id, "ts": now, "n_rows": len(X),
-                     "latency_ms": latency_ms, "shadowed": shadowed}
-                ],
-                "potstill_predictions": [
-                    {"request_id": request_id, "row": i, "ts": now,
-                     "features": json.dumps(X[i].tolist()), "student_class": int(classes[i]),
-                     "student_proba": json.dumps(probs[i].tolist())}
-                    for i in range(len(X))
-                ],
-            },
-        )  # fmt: skip
+        rows = {
+            "potstill_requests": [
+                {"id": request_id, "ts": now, "n_rows": len(X), "latency_ms": latency_ms,
+                 "shadowed": shadowed, "model": model}
+            ],
+            "potstill_predictions": [
+                {"request_id": request_id, "row": i, "ts": now,
+                 "features": json.dumps(X[i].tolist()), "student_class": int(classes[i]),
+                 "student_proba": json.dumps(probs[i].tolist())}
+                for i in range(len(X))
+            ],
+        }  # fmt: skip
+        if teacher is not None:
+            rows["potstill_shadow"] = _teacher_rows(request_id, now, *teacher)
+        self._commit("request", rows)
         self.metrics.observe_rows(X, _score(probs))
+        self.metrics.answers.labels(model=model).inc()
+        answer = probs if teacher is None else teacher[0]
+        if teacher is not None:
+            self.metrics.observe_shadow(answer.argmax(axis=1) == classes)
         names = self.bundle.classes
         return {
             "request_id": request_id,
-            "predictions": [names[c] for c in classes],
-            "probabilities": probs.tolist(),
+            "model": model,
+            "predictions": [names[c] for c in answer.argmax(axis=1)],
+            "probabilities": answer.tolist(),
             "classes": names,
         }
+
+    def _teacher_answer(self, X: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """(probabilities, ms per row) from the fallback teacher; None (the student answers,
+        the failure is counted) when it cannot."""
+        assert self.fallback is not None
+        try:
+            probs, seconds = self.fallback.predict(X, timeout=_FALLBACK_TIMEOUT_S)
+            if probs.shape != (len(X), len(self.bundle.classes)):
+                raise TeacherFailed(f"it returned shape {probs.shape} for {len(X)} row(s)")
+        except TeacherFailed as exc:
+            self.metrics.errors.labels(kind="teacher").inc()
+            log.warning("breaker open but the teacher cannot answer; the student does: %s", exc)
+            return None
+        return probs, 1000.0 * seconds / len(X)
+
+    # ------------------------------------------------------------------ breaker
+
+    def breaker_status(self) -> dict[str, Any]:
+        if self.breaker is None:
+            return {"enabled": False, "open": False, "answering": "student"}
+        return {**self.breaker.status(), "teacher": self.fallback.state if self.fallback else None}
+
+    def set_breaker(self, payload: Any) -> dict[str, Any]:
+        """``{"state": "open" | "closed"}``: open or close the breaker by hand."""
+        if (
+            not isinstance(payload, dict)
+            or set(payload) - {"state", "reason"}
+            or payload.get("state") not in ("open", "closed")
+        ):
+            raise RequestError(
+                [_feedback_detail("state", "The body must be {\"state\": \"open\"} or "
+                                  "{\"state\": \"closed\"} (and an optional \"reason\").", payload)]
+            )  # fmt: skip
+        if self.breaker is None:
+            raise Conflict("The circuit breaker is off; start the server with --breaker-windows.")
+        reason = str(payload.get("reason") or "set by hand (POST /v1/breaker)")
+        self.breaker.set_open(payload["state"] == "open", reason)
+        return self.breaker_status()
 
     def feedback(self, payload: Any) -> dict[str, Any]:
         """Store the true label(s) of an earlier request."""
@@ -210,14 +288,8 @@ class ServingRuntime:
         for item in items:
             part = probs[start : start + len(item.X)]
             start += len(item.X)
-            teacher = part.argmax(axis=1)
-            agree.append(teacher == item.student_classes)
-            rows.extend(
-                {"request_id": item.request_id, "row": i, "ts": now,
-                 "teacher_class": int(teacher[i]), "teacher_proba": json.dumps(part[i].tolist()),
-                 "teacher_ms": ms_per_row}
-                for i in range(len(item.X))
-            )  # fmt: skip
+            agree.append(part.argmax(axis=1) == item.student_classes)
+            rows.extend(_teacher_rows(item.request_id, now, part, ms_per_row))
         self.writer.submit("shadow", {"potstill_shadow": rows})  # not waited for
         self.metrics.observe_shadow(np.concatenate(agree))
 
@@ -229,17 +301,34 @@ class ServingRuntime:
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ready = self.writer.alive
+        breaker = self.breaker_status()
         return ready, {
             "ready": ready,
             "student": self.bundle.describe(),
             "store": "ok" if self.writer.alive else "writer stopped",
             "shadow": self.shadow.state if self.shadow else "off",
+            "breaker": ("open" if breaker["open"] else "closed") if breaker["enabled"] else "off",
         }
 
     def close(self) -> None:
+        if self.breaker is not None:
+            self.breaker.close()
         if self.shadow is not None:
             self.shadow.close()
+        if self.fallback is not None:
+            self.fallback.close()
         self.writer.close()
+
+
+def _teacher_rows(
+    request_id: str, now: float, probs: np.ndarray, ms_per_row: float
+) -> list[dict[str, Any]]:
+    teacher = probs.argmax(axis=1)
+    return [
+        {"request_id": request_id, "row": i, "ts": now, "teacher_class": int(teacher[i]),
+         "teacher_proba": json.dumps(probs[i].tolist()), "teacher_ms": ms_per_row}
+        for i in range(len(probs))
+    ]  # fmt: skip
 
 
 def _feedback_detail(field: str, msg: str, value: Any) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def run_server(config: ServeConfig) -> None:
         host = f"[{config.host}]" if ":" in config.host else config.host
         print(
             f"potstill serve: http://{host}:{port}  store {runtime.store}  "
-            f"shadow {config.shadow_rate if runtime.shadow else 'off'}",
+            f"shadow {config.shadow_rate if runtime.shadow else 'off'}  "
+            f"breaker {config.breaker_windows or 'off'}",
             file=sys.stderr,
             flush=True,
         )

@@ -3,28 +3,26 @@
 The request thread only draws a random number and, for a sampled request, puts it on a
 bounded queue without waiting (:meth:`ShadowTeacher.offer`); a full queue drops the
 request and counts it. A dispatcher thread takes what is queued in batches and sends each
-batch to a separate *process* that holds the teacher (spawned, lowered in priority with
-``nice`` 19, one thread), so the teacher's compute neither holds the server's GIL nor
-competes with the student at equal priority. A teacher that fails to load, raises or dies
-is counted; a request is never delayed or failed by it.
+batch to a separate *process* that holds the teacher (:mod:`potstill.serve.teacher_proc`:
+spawned, one thread, at the lowest CPU priority and pinned to CPUs of its own), so the
+teacher's compute neither holds the server's GIL nor competes with the student. A teacher
+that fails to load, raises or dies is counted; a request is never delayed or failed by it.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import os
 import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from potstill.serve.teacher_proc import TeacherFailed, TeacherProcess
 
 __all__ = ["ShadowItem", "ShadowTeacher"]
 
@@ -33,8 +31,7 @@ log = logging.getLogger(__name__)
 _BATCH = 256
 #: How long the dispatcher gathers requests into one teacher call: one call per batch
 #: instead of one per request costs the teacher (and the machine) far less.
-_BATCH_WAIT_S = 0.25
-_LOAD_TIMEOUT_S = 300.0
+_BATCH_WAIT_S = 0.5
 _PREDICT_TIMEOUT_S = 60.0
 
 
@@ -53,48 +50,6 @@ OnResult = Callable[[list[ShadowItem], np.ndarray, float], None]
 OnError = Callable[[int, str], None]
 
 
-def _worker_main(conn: Connection, path: str, trust_pickle: bool, niceness: int) -> None:
-    """The teacher's process: load it, then score batches until told to stop or orphaned."""
-    parent = os.getppid()
-    try:
-        os.nice(niceness)
-    except OSError as exc:
-        log.warning("the shadow teacher keeps normal priority: %s", exc)
-    try:
-        # Imported here, in the child only: the server process never loads torch models.
-        from threadpoolctl import threadpool_limits
-
-        from potstill.models.teacher_load import load_teacher
-
-        threadpool_limits(1)
-        teacher = load_teacher(Path(path), problem="classification", trust_pickle=trust_pickle)
-        conn.send(("ready", teacher.backend))
-    except Exception as exc:  # reported to the server, which counts and shows it
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    _serve_batches(conn, teacher, parent)
-
-
-def _serve_batches(conn: Connection, teacher: Any, parent: int) -> None:
-    while True:
-        if not conn.poll(1.0):
-            if os.getppid() != parent:  # the server died (e.g. kill -9): do not linger
-                return
-            continue
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
-        start = time.perf_counter()
-        try:
-            probs = np.asarray(teacher.predict_scores(message), dtype=np.float64)
-            conn.send(("ok", probs, time.perf_counter() - start))
-        except Exception as exc:  # a teacher error is counted by the server, not fatal
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
 class ShadowTeacher:
     """Bounded queue + dispatcher thread + teacher process (see the module doc)."""
 
@@ -109,27 +64,28 @@ class ShadowTeacher:
         on_error: OnError,
         on_drop: Callable[[], None],
         seed: int = 0,
-        niceness: int = 19,
+        cpus: set[int] | None = None,
     ) -> None:
         self.rate = rate
-        self.state = "starting"
         self.dropped = 0
         self._on_result, self._on_error, self._on_drop = on_result, on_error, on_drop
         self._rng = random.Random(seed)
         self._queue: queue.Queue[ShadowItem] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_worker_main,
-            args=(child, str(teacher), trust_pickle, niceness),
+        self._teacher = TeacherProcess(
+            teacher, trust_pickle=trust_pickle, lowest_priority=True, cpus=cpus,
             name="potstill-shadow-teacher",
-            daemon=True,
-        )
-        self._proc.start()
-        child.close()
+        )  # fmt: skip
         self._thread = threading.Thread(target=self._run, name="potstill-shadow", daemon=True)
         self._thread.start()
+
+    @property
+    def state(self) -> str:
+        return self._teacher.state
+
+    @property
+    def pid(self) -> int | None:
+        return self._teacher.pid
 
     def offer(self, request_id: str, X: np.ndarray, student_classes: np.ndarray) -> bool:
         """Sample the request; queue it without waiting. True when it was queued."""
@@ -146,27 +102,7 @@ class ShadowTeacher:
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-        try:
-            self._conn.send(None)
-        except (OSError, ValueError, BrokenPipeError):
-            log.info("the shadow teacher had already stopped")
-        self._proc.join(timeout)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(timeout)
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + _LOAD_TIMEOUT_S
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            if self._conn.poll(0.2):
-                kind, detail = self._conn.recv()
-                self.state = "ready" if kind == "ready" else f"failed: {detail}"
-                return
-            if not self._proc.is_alive():
-                self.state = f"failed: the teacher process exited ({self._proc.exitcode})"
-                return
-        if not self._stop.is_set():
-            self.state = f"failed: the teacher did not load within {_LOAD_TIMEOUT_S:.0f} s"
+        self._teacher.close(timeout)
 
     def _take(self) -> list[ShadowItem]:
         try:
@@ -185,35 +121,19 @@ class ShadowTeacher:
         return items
 
     def _run(self) -> None:
-        try:
-            self._wait_ready()
-        except (EOFError, OSError) as exc:
-            self.state = f"failed: {exc}"
-        if self.state != "ready":
-            log.error("shadow teacher: %s", self.state)
         while not self._stop.is_set():
+            if self._teacher.state == "starting":  # nothing is taken before the teacher loads
+                self._stop.wait(0.2)
+                continue
             items = self._take()
             if items:
                 self._score(items)
 
     def _score(self, items: list[ShadowItem]) -> None:
-        if self.state != "ready":
-            self._on_error(len(items), self.state)
-            return
         X = np.concatenate([item.X for item in items])
         try:
-            self._conn.send(X)
-            if not self._conn.poll(_PREDICT_TIMEOUT_S):
-                self.state = f"failed: no answer within {_PREDICT_TIMEOUT_S:.0f} s"
-                self._on_error(len(items), self.state)
-                return
-            reply = self._conn.recv()
-        except (EOFError, OSError) as exc:
-            self.state = f"failed: the teacher process is gone ({exc})"
-            self._on_error(len(items), self.state)
+            probs, seconds = self._teacher.predict(X, timeout=_PREDICT_TIMEOUT_S)
+        except TeacherFailed as exc:
+            self._on_error(len(items), str(exc))
             return
-        if reply[0] != "ok":
-            self._on_error(len(items), str(reply[1]))
-            return
-        probs, seconds = reply[1], reply[2]
         self._on_result(items, probs, 1000.0 * seconds / max(len(X), 1))

@@ -69,7 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: requests.model (which model answered)
 _SEQ = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
 
 metadata = MetaData()
@@ -87,6 +87,7 @@ requests = Table(
     Column("n_rows", Integer, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("shadowed", Boolean, nullable=False),
+    Column("model", String(16), nullable=False, default="student"),  # or "teacher"
 )
 predictions = Table(
     "potstill_predictions",
