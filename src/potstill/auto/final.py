@@ -36,11 +36,11 @@ def pick(outcome: SearchOutcome) -> tuple[TrialResult | None, bool]:
 
 
 def _system(spec: SystemSpec, fleet: FleetConfig, trial: TrialResult, epochs: int) -> SystemSpec:
-    cand = trial.candidate
-    train = (spec.train or fleet.train).model_copy(
+    cand, plan = trial.candidate, fleet.plan_for(spec)
+    train = plan.train.model_copy(
         update={"epochs": epochs, "lr": cand.lr, "label_weight": cand.label_weight}
     )
-    bench = (spec.bench or fleet.bench).model_copy(update={"threads": cand.threads})
+    bench = plan.bench.model_copy(update={"threads": cand.threads})
     return spec.model_copy(
         update={"student": cand.student(spec.student), "train": train, "bench": bench,
                 "grid": [GridEntry(label=LABEL, methods=cand.methods())]}

@@ -114,8 +114,7 @@ def search_space(ctx: SearchContext, config: SelectConfig) -> SearchSpace:
 
 
 def _grid_methods(fleet: FleetConfig, name: str, problem: str) -> list[str]:
-    spec = next(s for s in fleet.systems if s.name == name)
-    return [m.name for g in spec.grid or fleet.grid for m in g.for_problem(problem)]
+    return [m.name for g in fleet.plan_for(name).grid for m in g.for_problem(problem)]
 
 
 def trained_folder(out: Path, system: str, trial: TrialResult) -> Path:
@@ -156,7 +155,7 @@ def _search_all(
         ctx = open_context(spec, fleet, out / "search" / spec.name,
                            resamples=config.eval_resamples, cache_dir=cache_dir)  # fmt: skip
         space = search_space(ctx, config)
-        lr = (spec.train or fleet.train).lr
+        lr = fleet.plan_for(spec).train.lr
         methods = _grid_methods(fleet, spec.name, ctx.task.problem)
         default = default_candidate(spec, space, ctx.size, lr, methods)
         outcomes[spec.name] = run_search(ctx, space, config, default=default, report=report)

@@ -104,17 +104,17 @@ def open_context(
     cache_dir: Path | None = None,
 ) -> SearchContext:  # fmt: skip
     """Open ``spec``'s task and teacher (checked as a study does) for a search into ``folder``."""
-    train_cfg = spec.train or fleet.train
+    plan = fleet.plan_for(spec)
     task, teacher, info = open_task_and_teacher(
-        spec, seed=fleet.seed, train_cfg=train_cfg, cache_dir=cache_dir, timings={}
+        spec, seed=plan.seed, train_cfg=plan.train, cache_dir=cache_dir, timings={}
     )
     if task.kind == "text" or task.problem == "embedding":
         raise ConfigError(
             f"System '{spec.name}': 'potstill select' searches tabular and image systems; this "
             f"one is {task.kind} ({task.problem}). Use 'potstill study' with a grid for it."
         )
-    evaluate = spec.evaluate or fleet.evaluate
-    bench = (spec.bench or fleet.bench).model_copy(
+    evaluate = plan.evaluate
+    bench = plan.bench.model_copy(
         update={**BenchConfig.quick().model_dump(include=_QUICK_KEYS),
                 "slo_ms": fleet.prices.slo_ms, "target_qps": fleet.prices.target_qps}
     )  # fmt: skip
@@ -123,7 +123,7 @@ def open_context(
         spec=spec, fleet=fleet, task=task, teacher=teacher, size=teacher_size(teacher),
         teacher_val=teacher_val,
         price=PriceCatalog.load(fleet.prices.override).get(fleet.prices.instance),
-        gates=spec.gates or fleet.gates, bench=bench,
+        gates=plan.gates, bench=bench,
         evaluate=evaluate.model_copy(update={"n_resamples": min(evaluate.n_resamples, resamples)}),
         folder=folder, cache=TeacherOutputCache(spill_dir=folder / "cache"), teacher_info=info,
     )  # fmt: skip
@@ -163,7 +163,7 @@ def _train(
     student = load_model(previous) if previous is not None else _new_student(ctx, cand)
     specs = cand.methods()
     objective = build_objective(specs, label_weight=cand.label_weight, problem=ctx.task.problem)
-    base = ctx.spec.train or ctx.fleet.train
+    base = ctx.fleet.plan_for(ctx.spec).train
     cfg = base.model_copy(
         update={"epochs": epochs, "lr": cand.lr, "label_weight": cand.label_weight,
                 "patience": max(base.patience, epochs)}
