@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from potstill.errors import ModelError
-from potstill.models.scripted_graph import ScriptGraph, script_graph
+from potstill.models.scripted_graph import ScriptGraph, check_reproduces, script_graph
 
 __all__ = ["ScriptChain", "ScriptTaps", "script_chain", "script_input_width", "script_taps"]
 
@@ -71,18 +70,11 @@ class ScriptChain:
 
     def check(self, module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> None:
         """Raise ModelError unless ``out`` (the chain's output on ``x``) is the module's."""
-        with torch.no_grad():
-            expected = module(x)
-        if not (
-            isinstance(expected, torch.Tensor)
-            and expected.shape == out.shape
-            and bool(torch.allclose(expected, out.detach(), rtol=_RTOL, atol=_ATOL))
-        ):
-            raise ModelError(
-                "The submodules of this TorchScript teacher, run in sequence, do not give its "
-                "output on these rows, so its hidden layers cannot be read this way. Use "
-                "logits-only distillation methods (kd, dkd, dist) for this teacher."
-            )
+        check_reproduces(
+            module, x, out,
+            "The submodules of this TorchScript teacher, run in sequence, do not give its "
+            "output on these rows, so its hidden layers cannot be read this way.",
+        )  # fmt: skip
 
 
 def _steps(module: nn.Module) -> list[tuple[str, nn.Module]]:

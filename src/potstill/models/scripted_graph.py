@@ -24,9 +24,26 @@ from torch import nn
 
 from potstill.errors import ModelError
 
-__all__ = ["ScriptGraph", "script_graph"]
+__all__ = ["ScriptGraph", "check_reproduces", "script_graph"]
 
 _RTOL, _ATOL = 1e-5, 1e-5
+
+
+def check_reproduces(module: nn.Module, x: torch.Tensor, out: torch.Tensor, what: str) -> None:
+    """Raise ModelError (``what``, and the way out) unless ``out`` is ``module(x)``: a
+    re-run of a TorchScript teacher that does not reproduce it cannot read its layers."""
+    with torch.no_grad():
+        expected = module(x)
+    if not (
+        isinstance(expected, torch.Tensor)
+        and expected.shape == out.shape
+        and bool(torch.allclose(expected, out.detach(), rtol=_RTOL, atol=_ATOL))
+    ):
+        raise ModelError(
+            f"{what} Use logits-only distillation methods (kd, dkd, dist) for this teacher."
+        )
+
+
 _counter = itertools.count()
 
 
@@ -53,18 +70,11 @@ class ScriptGraph:
 
     def check(self, module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> None:
         """Raise ModelError unless ``out`` (the graph copy's output on ``x``) is the module's."""
-        with torch.no_grad():
-            expected = module(x)
-        if not (
-            isinstance(expected, torch.Tensor)
-            and expected.shape == out.shape
-            and bool(torch.allclose(expected, out.detach(), rtol=_RTOL, atol=_ATOL))
-        ):
-            raise ModelError(
-                "The copy of this TorchScript teacher's graph that returns its hidden layers "
-                "does not give its output on these rows, so its hidden layers cannot be read. "
-                "Use logits-only distillation methods (kd, dkd, dist) for this teacher."
-            )
+        check_reproduces(
+            module, x, out,
+            "The copy of this TorchScript teacher's graph that returns its hidden layers "
+            "does not give its output on these rows, so its hidden layers cannot be read.",
+        )  # fmt: skip
 
 
 def _submodule_calls(graph: Any) -> list[tuple[str, Any]]:

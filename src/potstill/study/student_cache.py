@@ -27,7 +27,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill._io import atomic_folder
 from potstill.config import MethodSpec
 from potstill.models.export import MODEL_JSON
 from potstill.models.sizing import TeacherSize
@@ -147,19 +147,13 @@ class StudentCache:
         folder = self._folder(key, name)
         if (folder / MODEL_JSON).is_file():
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{name}-"))
-        try:
+
+        def fill(tmp: Path) -> None:
             for f in src.iterdir():
                 if f.is_file() and f.suffix != ".pt":  # not a training checkpoint
                     shutil.copy2(f, tmp / f.name)
-            if folder.exists():  # a concurrent run stored it first
-                shutil.rmtree(tmp)
-            else:
-                os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        atomic_folder(folder, fill)
 
 
 @dataclass

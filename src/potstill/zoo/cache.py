@@ -9,13 +9,12 @@ reads) half a teacher, and an existing folder is never overwritten.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from potstill._io import atomic_folder
 from potstill.errors import ModelError
 
 __all__ = ["MARKER", "cached_build", "default_cache_dir", "is_built"]
@@ -42,17 +41,11 @@ def cached_build(folder: Path, build: Callable[[Path], None]) -> bool:
     write :data:`MARKER` into ``tmp``. Returns whether it was built now."""
     if is_built(folder):
         return False
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
+
+    def fill(tmp: Path) -> None:
         build(tmp)
         if not is_built(tmp):
             raise ModelError(f"The build of '{folder}' wrote no {MARKER}.")
-        if folder.exists():  # a concurrent run finished first: keep its build
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    atomic_folder(folder, fill)
     return True
