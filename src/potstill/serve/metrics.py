@@ -84,6 +84,15 @@ class LiveMetrics:
             ["feature"],
             registry=r,
         )
+        self._breaker_metrics(r)
+        self._inputs, self._score = inputs, score
+        self._rows: deque[np.ndarray] = deque(maxlen=window)
+        self._scores: deque[float] = deque(maxlen=window)
+        self._agree: deque[bool] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def _breaker_metrics(self, r: CollectorRegistry) -> None:
+        """Who answered, and the circuit breaker's state and judged windows."""
         self.answers = Counter(
             "potstill_answers",
             "Requests answered, by the model whose output was returned (the teacher answers "
@@ -104,11 +113,6 @@ class LiveMetrics:
             ["verdict"],
             registry=r,
         )
-        self._inputs, self._score = inputs, score
-        self._rows: deque[np.ndarray] = deque(maxlen=window)
-        self._scores: deque[float] = deque(maxlen=window)
-        self._agree: deque[bool] = deque(maxlen=window)
-        self._lock = threading.Lock()
 
     def observe_rows(self, X: np.ndarray, scores: np.ndarray) -> None:
         self.predictions.inc(len(X))
