@@ -44,12 +44,11 @@ from potstill.data.image_files import (
 from potstill.data.split import (
     SplitSpec,
     column_parts,
-    hold_out,
     split_indices,
     split_summary,
     subsample_indices,
 )
-from potstill.data.tabular import default_metric
+from potstill.data.tabular import default_metric, named_parts
 from potstill.errors import DataError
 from potstill.types import DatasetInfo, Problem, Sector, Split, Task
 
@@ -73,16 +72,8 @@ def _parts(
                               test_size=split.test_share, stratify=stratify,
                               class_names=class_names)  # fmt: skip
         return rows[parts[0]], rows[parts[1]], rows[parts[2]]
-    empty = np.zeros(0, dtype=np.int64)
-    train, val, test = (np.sort(named.get(k, empty)) for k in ("train", "val", "test"))
-    if max_rows is not None and len(train) + len(val) > max_rows:
-        pool = np.concatenate([train, val])
-        keep = pool[subsample_indices(y[pool], max_rows, seed=seed, stratify=stratify)]
-        train, val = np.intersect1d(train, keep), np.intersect1d(val, keep)
-    if len(val) == 0:
-        train, val = hold_out(train, y, split.val_share, seed=seed, stratify=stratify,
-                              class_names=class_names)  # fmt: skip
-    return train, val, test
+    return named_parts(y, named, split, seed=seed, stratify=stratify,
+                       class_names=class_names, max_rows=max_rows)  # fmt: skip
 
 
 def _named_by_test_source(n_main: int, n_test: int) -> dict[str, np.ndarray]:

@@ -40,6 +40,7 @@ __all__ = [
     "build_task",
     "default_metric",
     "encode_target",
+    "named_parts",
     "split_indices",
     "subsample_indices",
 ]
@@ -240,7 +241,7 @@ def _check_raw_features(features: pd.DataFrame, name: str) -> None:
         )
 
 
-def _named_parts(y: np.ndarray, named: Mapping[str, np.ndarray], split: SplitSpec, *,
+def named_parts(y: np.ndarray, named: Mapping[str, np.ndarray], split: SplitSpec, *,
                  seed: int, stratify: bool, class_names: Sequence[str],
                  max_rows: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Rows the user named (a test file, a split column); val is drawn from the train rows
@@ -330,7 +331,7 @@ def build_task(
     stratify = problem == "classification" if split.stratify is None else split.stratify
     note = info.note
     if named is not None:
-        parts = _named_parts(y_all, named, split, seed=seed, stratify=stratify,
+        parts = named_parts(y_all, named, split, seed=seed, stratify=stratify,
                              class_names=class_names, max_rows=max_rows)  # fmt: skip
     else:
         if max_rows is not None and max_rows < len(frame):

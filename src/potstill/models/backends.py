@@ -28,7 +28,7 @@ from potstill.models.hf.model import HFClassifier
 from potstill.models.hooks import FeatureTap
 from potstill.models.labels import hf_labels, sklearn_labels, torch_labels
 from potstill.models.predict import count_params, predict_scores
-from potstill.models.tree_embedding import DEFAULT_WIDTH, leaf_support, tree_leaves
+from potstill.models.tree_embedding import DEFAULT_WIDTH, TreeLeaves, leaf_support, tree_leaves
 from potstill.models.trees import TreeCount, count_trees
 from potstill.types import Outputs, Problem
 
@@ -54,6 +54,20 @@ def _non_empty(X: np.ndarray) -> np.ndarray:
     if len(X) == 0:
         raise DataError("predict_scores got an array with 0 rows; pass at least one row.")
     return X
+
+
+def scored_outputs(
+    scores: np.ndarray, problem: str | None, rows: np.ndarray, leaves: TreeLeaves | None,
+    leaf_width: int, device: torch.device,
+) -> Outputs:  # fmt: skip
+    """A tree model's outputs as the loop reads them: log-probabilities (classification) or
+    a (n, 1) prediction, and its leaf embedding of ``rows`` when ``leaves`` is set."""
+    if problem == "classification":
+        logits = torch.from_numpy(_log_probs(scores))
+    else:
+        logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
+    emb = None if leaves is None else torch.from_numpy(leaves.embedding(rows, leaf_width))
+    return Outputs(logits=logits.to(device), embedding=None if emb is None else emb.to(device))
 
 
 def _jsonable_param(value: Any) -> Any:
@@ -321,16 +335,9 @@ class SklearnBackend(TeacherBackend):
         return out
 
     def outputs(self, x: torch.Tensor) -> Outputs:
-        scores = self._scores(x.detach().cpu().numpy())
-        if self.problem == "classification":
-            logits = torch.from_numpy(_log_probs(scores))
-        else:
-            logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
-        emb = None
-        if self.leaves is not None:
-            leaves = self.leaves.embedding(x.detach().cpu().numpy(), self.leaf_width)
-            emb = torch.from_numpy(leaves).to(x.device)
-        return Outputs(logits=logits.to(x.device), embedding=emb)
+        rows = x.detach().cpu().numpy()
+        return scored_outputs(self._scores(rows), self.problem, rows, self.leaves,
+                              self.leaf_width, x.device)  # fmt: skip
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)

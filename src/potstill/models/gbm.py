@@ -27,7 +27,7 @@ import torch
 
 from potstill._validation import check_scalar
 from potstill.errors import ModelError, missing_dependency
-from potstill.models.backends import TeacherBackend, _log_probs, _non_empty
+from potstill.models.backends import TeacherBackend, _non_empty, scored_outputs
 from potstill.models.tree_embedding import DEFAULT_WIDTH, TreeLeaves, tree_leaves
 from potstill.types import Outputs, Problem
 
@@ -120,17 +120,8 @@ class GBMBackend(TeacherBackend):
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         rows = x.detach().cpu().numpy()
-        scores = self._scores(rows)
-        if self.problem == "classification":
-            logits = torch.from_numpy(_log_probs(scores))
-        else:
-            logits = torch.from_numpy(scores.astype(np.float32)).reshape(-1, 1)
-        emb = None
-        if self.leaves is not None:
-            emb = torch.from_numpy(self.leaves.embedding(self._checked(rows), self.leaf_width))
-        return Outputs(
-            logits=logits.to(x.device), embedding=None if emb is None else emb.to(x.device)
-        )
+        return scored_outputs(self._scores(rows), self.problem, self._checked(rows),
+                              self.leaves, self.leaf_width, x.device)  # fmt: skip
 
     def predict_scores(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         X = _non_empty(X)
