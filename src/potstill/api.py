@@ -41,7 +41,7 @@ from potstill.methods import list_methods, method_info
 from potstill.models.inspection import inspect_teacher
 from potstill.report import render_report
 from potstill.results import check_study
-from potstill.runner import StudyResult, builtin_fleet, run_study
+from potstill.runner import StudyResult, builtin_fleet, run_study, with_executor
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
 
 __all__ = [
@@ -86,11 +86,11 @@ def study(
     out: Path | None = None,
     systems: Sequence[str] | None = None,
     on_event: EventSink | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
-
-    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
-    config = load_fleet(fleet)
+    """Run the fleet of a YAML file into ``out`` (default ``./potstill-<name>``); settings in
+    ``executor`` replace the fleet's. ``on_event`` gets every event (:mod:`potstill.events`)."""
+    config = with_executor(load_fleet(fleet), executor or {})
     return run_study(
         config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )

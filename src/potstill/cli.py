@@ -100,10 +100,13 @@ def study(
     ] = None,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
+    executor: opt.Executor = None,
+    address: opt.Address = None,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
+    chosen = {"kind": executor.value if executor else None, "address": address}
     with watching(console, err, log_format, quiet) as watch:
-        result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
+        result = api.study(fleet, out=out, systems=system, on_event=watch.emit, executor=chosen)
     _finish(watch, result)
 
 

@@ -3,6 +3,7 @@ config field it sets (one source, no drift), so the command's signature reads as
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +13,12 @@ from pydantic import BaseModel
 from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
 from potstill.models.students import StudentSpec
+from potstill.run_config import ExecutorSpec
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
-    "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop", "InputShape",
+    "Address", "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop",
+    "Executor", "ExecutorKind", "InputShape",
     "MaxLength", "Method", "Out", "Positive", "Problem", "Quick", "Sensitive",
     "SensitiveFeature", "SplitColumn", "Target", "Teacher", "TestData", "TextColumn",
     "TrustPickle", "Width",
@@ -63,3 +66,17 @@ InputShape = Annotated[
 MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
 Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
+
+
+class ExecutorKind(str, Enum):
+    """The values of ``executor.kind``."""
+
+    local = "local"
+    process = "process"
+    ray = "ray"
+
+
+Executor = Annotated[
+    ExecutorKind | None, typer.Option(help=_help(ExecutorSpec, "kind") + " Default: the fleet's.")
+]
+Address = Annotated[str | None, typer.Option(help=_help(ExecutorSpec, "address"))]

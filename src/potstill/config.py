@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,18 +22,20 @@ from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
+from potstill.run_config import ExecutorSpec, TrackingSpec
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "DatasetSpec",
+    "ExecutorSpec",
     "FleetConfig",
     "GridEntry",
     "PricesSpec",
-    "RunnerSpec",
     "SystemPlan",
     "SystemSpec",
+    "TrackingSpec",
     "format_validation_error",
     "load_fleet",
 ]
@@ -160,13 +162,6 @@ class PricesSpec(_Model):
     )
 
 
-class RunnerSpec(_Model):
-    """Where systems run: in this process, a process pool, or a Ray cluster."""
-
-    backend: Literal["local", "process", "ray"] = Field("local", description="Execution backend.")
-    workers: int = Field(1, ge=1, le=1024, description="Parallel systems (process/ray backends).")
-
-
 @dataclass(frozen=True)
 class SystemPlan:
     """One system with the fleet's settings merged in once: what the study runs.
@@ -217,7 +212,12 @@ class FleetConfig(_Model):
         default_factory=GatesConfig, description="Deployment gates for every student."
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
-    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+    executor: ExecutorSpec = Field(
+        default_factory=ExecutorSpec, description="Where the systems run (local, process, Ray)."
+    )
+    tracking: TrackingSpec = Field(
+        default_factory=TrackingSpec, description="Experiment tracking (MLflow)."
+    )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
         """``system`` (a spec or its name) with the fleet's defaults merged in."""
@@ -241,6 +241,43 @@ class FleetConfig(_Model):
     def plans(self) -> list[SystemPlan]:
         """Every system's plan, in the fleet's order."""
         return [self.plan_for(s) for s in self.systems]
+
+    def cpus_per_system(self) -> int:
+        """CPUs one system's task reserves: ``executor.cpus_per_system``, or else the most
+        threads any system's train or bench settings ask for."""
+        if self.executor.cpus_per_system is not None:
+            return self.executor.cpus_per_system
+        return max(max(p.train.threads, p.bench.threads) for p in self.plans())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runner_section(cls, data: Any) -> Any:
+        """Fleets (and study folders) written before ``executor`` said ``runner: {backend,
+        workers}``; they load as the same executor."""
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("runner"), dict)
+            and "executor" not in data
+        ):
+            runner = dict(data["runner"])
+            data = {k: v for k, v in data.items() if k != "runner"}
+            data["executor"] = {"kind": runner.pop("backend", "local"), **runner}
+        return data
+
+    @model_validator(mode="after")
+    def _threads_fit_cpus(self) -> FleetConfig:
+        cpus = self.executor.cpus_per_system
+        if cpus is None:
+            return self
+        for plan in self.plans():
+            for where, threads in (("train", plan.train.threads), ("bench", plan.bench.threads)):
+                if threads > cpus:
+                    raise ValueError(
+                        f"system {plan.name!r}: {where}.threads is {threads}, more than "
+                        f"executor.cpus_per_system ({cpus}), so the task's threads would share "
+                        f"its CPUs. Set {where}.threads <= {cpus} or raise cpus_per_system."
+                    )
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:
