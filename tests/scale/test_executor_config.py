@@ -127,4 +127,5 @@ def test_a_killed_holder_leaves_the_node_unlocked(tmp_path: Path) -> None:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         holder.kill()
         holder.wait()
+        holder.stdout.close()
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again

@@ -19,6 +19,8 @@ from potstill.config import load_fleet
 from potstill.runner import run_study
 
 mlflow = pytest.importorskip("mlflow")
+# MLflow's SQLite store uses a loader SQLAlchemy 2.1 deprecates (a third-party warning).
+pytestmark = pytest.mark.filterwarnings("ignore:.*noload.*:DeprecationWarning")
 
 ONE_SYSTEM = FLEET[: FLEET.index("  - name: cs")]
 
