@@ -58,7 +58,7 @@ def _fleet(quick: bool, workers: int) -> FleetConfig:
 def _run(quick: bool, workers: int, root: Path) -> dict[str, Any]:
     fleet, out = _fleet(quick, workers), root / f"workers-{workers}"
     t0 = time.perf_counter()
-    ray.init(num_cpus=workers, include_dashboard=False)
+    ray.init(address="local", num_cpus=workers, include_dashboard=False)
     started = time.perf_counter()
     try:
         result = run_study(fleet, out, cache_dir=root / f"cache-{workers}")

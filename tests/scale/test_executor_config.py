@@ -4,6 +4,7 @@ clear message, never part of a record's config hash; the node's benchmark lock."
 from __future__ import annotations
 
 import fcntl
+import os
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from _fleet import FLEET, write_fleet
 from potstill.cli import main
 from potstill.config import load_fleet
 from potstill.errors import ConfigError
-from potstill.executors.node import BENCH_LOCK, node_bench_lock
+from potstill.executors.node import BENCH_LOCK, node_bench_lock, node_environment, task_threads
 from potstill.runner import config_hash, with_executor
 
 
@@ -129,3 +130,23 @@ def test_a_killed_holder_leaves_the_node_unlocked(tmp_path: Path) -> None:
         holder.wait()
         holder.stdout.close()
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+
+
+def test_a_task_keeps_its_threads_within_its_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    with task_threads(1):
+        assert torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before and "OMP_NUM_THREADS" not in os.environ
+
+
+def test_a_record_says_which_node_it_ran_on() -> None:
+    env = node_environment({"seed": 3, "cpu": "the driver's", "executor": {"kind": "ray"}}, 2, "n1")
+    assert env["seed"] == 3 and env["executor"] == {"kind": "ray"}
+    assert env["cpu"] != "the driver's" and env["logical_cpus"] >= 1
+    assert env["node"]["id"] == "n1" and env["node"]["cpus_reserved"] == 2

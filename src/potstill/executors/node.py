@@ -57,19 +57,24 @@ def node_bench_lock() -> Iterator[None]:
 def task_threads(cpus: int) -> Iterator[None]:
     """torch, BLAS/OpenMP pools and the pools started later (``*_NUM_THREADS``) capped at
     the task's ``cpus``; the phases' own ``threads`` settings are at most this."""
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = str(cpus)
-    with thread_limits(cpus):
-        yield
+    previous = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, str(cpus)))
+    try:
+        with thread_limits(cpus):
+            yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def node_environment(driver: dict[str, Any], cpus: int, node_id: str | None) -> dict[str, Any]:
     """The study's environment with this node's hardware in place of the driver's: what a
     record that ran here says about where it ran."""
     return {
-        **driver,
+        **driver,  # the study's seed and executor settings
         **capture_environment(),
-        "seed": driver.get("seed"),
-        "executor": driver.get("executor"),
         "node": {"id": node_id, "hostname": socket.gethostname(), "cpus_reserved": cpus},
     }

@@ -71,7 +71,12 @@ def _connected(ray: ModuleType, executor: ExecutorSpec, cpus: int) -> Iterator[N
             ray.init(address=executor.address, include_dashboard=False)
         else:
             workers = executor.workers
-            ray.init(num_cpus=workers * cpus if workers else None, include_dashboard=False)
+            # 'local': a new instance, never one a stale session file points to.
+            ray.init(
+                address="local",
+                num_cpus=workers * cpus if workers else None,
+                include_dashboard=False,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(
             f"executor.address: cannot start or join {where}: {exc}. Check the address "
