@@ -24,7 +24,7 @@ class ExecutorSpec(_Model):
         "local",
         description="local: one system after another in this process (the default); "
         "process: a pool of 'workers' processes on this machine; ray: one Ray task per "
-        "system on a Ray cluster (the [ray] extra), at most one benchmark per node at a time.",
+        "system on a Ray cluster (the 'ray' extra), at most one benchmark per node at a time.",
     )
     address: str | None = Field(
         None,
@@ -69,7 +69,7 @@ class ExecutorSpec(_Model):
 
 
 class TrackingSpec(_Model):
-    """Experiment tracking: every record also logged as one MLflow run (the [mlflow] extra).
+    """Experiment tracking: every record also logged as one MLflow run (the 'mlflow' extra).
 
     The records in the study folder stay the source of truth: a tracking failure is logged
     and the study goes on; a rerun logs what is missing (runs are matched by content)."""
