@@ -22,7 +22,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,10 @@ import numpy as np
 import torch
 
 from potstill.costs.config import BenchConfig
+from potstill.costs.contention import BlockGuard
 from potstill.costs.environment import environment, thread_limits
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
+from potstill.costs.intervals import MIN_BLOCKS
 from potstill.costs.memory import export_pt2, export_torchscript, fresh_process_probe
 from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
 from potstill.costs.server import server_scenario
@@ -97,14 +99,16 @@ def measure(
         sessions, skipped = _build_sessions(targets, config, ctx, stage)
         timer = cuda_timer if config.device == "cuda" else cpu_timer
         rapl = RaplMeter()
+        guard = BlockGuard(config.contention, check_cpu=config.device != "cuda")
         for s in sessions:
             for _ in range(config.warmup):
                 s.built.predict(s.batch(1))
         lanes = [Lane(s.label, s.built.predict, s.batch(1)) for s in sessions]
-        rule = StopRule(config.min_calls, config.min_seconds, config.max_seconds)
+        least = MIN_BLOCKS * config.block_calls
+        rule = StopRule(max(config.min_calls, least), config.min_seconds, config.max_seconds)
         calls = CallProgress(stage, lanes, rule, config.block_calls, "single-stream")
-        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl, calls)
-        sweep = _offline_sweep(sessions, lanes, config, timer, rapl, stage)
+        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl, calls, guard)
+        sweep, blocks = _offline_sweep(sessions, lanes, config, timer, rapl, guard, stage)
         flops = {t.name: _flops(t) for t in targets if t.module is not None}
         profiles = []
         for i, (s, lane) in enumerate(zip(sessions, lanes, strict=True)):
@@ -117,20 +121,43 @@ def measure(
                 "timer": "cuda_event" if config.device == "cuda" else "perf_counter_ns",
                 "input_shape": list(s.target.example.shape[1:]),
             }
-            profiles.append(
-                _profile(
-                    s,
-                    lane,
-                    sweep[s.label],
-                    flops.get(s.target.name),
-                    config,
-                    env,
-                    settings,
-                    rapl,
-                    workdir,
-                )
-            )
+            profile = _profile(
+                s, lane, sweep[s.label], flops.get(s.target.name), config, env, settings, rapl,
+                workdir,
+            )  # fmt: skip
+            profiles.append(_with_noise(profile, lane, blocks[s.label], guard, config))
     return profiles
+
+
+def _with_noise(
+    profile: CostProfile,
+    lane: Lane,
+    blocks: dict[int, list[float]],
+    guard: BlockGuard,
+    config: BenchConfig,
+) -> CostProfile:
+    """Add what the cost intervals and the contention check need: each interleaved
+    block's ms per prediction (batch 1, and at the best offline batch) and what the guard
+    saw; the latency is flagged 'load>cores' / 'contended' where that applies."""
+    best = profile.throughput_batch
+    contention = guard.summary([lane.label], config.threads)
+    extra = {
+        **profile.extra,
+        "blocks": {
+            "latency_ms": lane.block_ms_per_prediction(),
+            "offline_batch": best,
+            "offline_ms_per_prediction": blocks.get(best, []),
+            "note": "block k of every model × runtime ran in round k of the same rotation",
+        },
+        "contention": contention,
+    }
+    flags = profile.latency.flags
+    if contention["loaded"]:
+        flags = (*flags, "load>cores")
+    if contention["blocks_kept_contended"]:
+        flags = (*flags, "contended")
+    latency = replace(profile.latency, flags=flags)
+    return replace(profile, extra=extra, latency=latency)
 
 
 def _build_sessions(
@@ -174,11 +201,17 @@ def _offline_sweep(
     config: BenchConfig,
     timer: Any,
     rapl: RaplMeter,
+    guard: BlockGuard,
     stage: Stage | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """Throughput of every session at every batch size (batch 1 reuses single-stream)."""
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[int, list[float]]]]:
+    """Throughput of every session at every batch size (batch 1 reuses single-stream),
+    and each one's blocks (ms per prediction) at every batch size."""
     sweep: dict[str, list[dict[str, Any]]] = {s.label: [] for s in sessions}
-    rule = StopRule(config.sweep_min_calls, config.sweep_min_seconds, config.max_seconds)
+    blocks: dict[str, dict[int, list[float]]] = {s.label: {} for s in sessions}
+    least = MIN_BLOCKS * config.block_calls
+    rule = StopRule(
+        max(config.sweep_min_calls, least), config.sweep_min_seconds, config.max_seconds
+    )
     for size in config.batch_sizes:
         if size == 1:
             point_lanes = lanes
@@ -188,8 +221,9 @@ def _offline_sweep(
                 for _ in range(max(3, config.warmup // 5)):
                     lane.predict(lane.x)
             calls = CallProgress(stage, point_lanes, rule, config.block_calls, f"batch {size}")
-            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl, calls)
+            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl, calls, guard)
         for lane in point_lanes:
+            blocks[lane.label][size] = lane.block_ms_per_prediction()
             samples = lane.samples_ms()
             sweep[lane.label].append(
                 {
@@ -203,7 +237,7 @@ def _offline_sweep(
                     "energy_joules": lane.energy_joules if rapl.available else None,
                 }
             )
-    return sweep
+    return sweep, blocks
 
 
 def _profile(
