@@ -15,6 +15,7 @@ from rich.table import Table
 
 from potstill.auto import SelectConfig, SelectResult
 from potstill.auto import select as run_select
+from potstill.auto.fleet import study_with_auto
 from potstill.auto.search import Progress
 from potstill.auto.sources import fleet_for
 from potstill.config import (
@@ -87,11 +88,10 @@ def study(
     systems: Sequence[str] | None = None,
     on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
-
-    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``),
+    then its ``auto:`` searches; ``on_event`` hears every event (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
-    return run_study(
+    return study_with_auto(
         config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
