@@ -22,7 +22,7 @@ import math
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from potstill.costs.config import BenchConfig
 from potstill.costs.contention import BlockGuard
 from potstill.costs.environment import environment, thread_limits
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
-from potstill.costs.intervals import MIN_BLOCKS
+from potstill.costs.intervals import MIN_BLOCKS, with_blocks
 from potstill.costs.memory import export_pt2, export_torchscript, fresh_process_probe
 from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
 from potstill.costs.server import server_scenario
@@ -125,39 +125,10 @@ def measure(
                 s, lane, sweep[s.label], flops.get(s.target.name), config, env, settings, rapl,
                 workdir,
             )  # fmt: skip
-            profiles.append(_with_noise(profile, lane, blocks[s.label], guard, config))
+            contention = guard.summary([lane.label], config.threads)
+            latency_blocks = lane.block_ms_per_prediction()
+            profiles.append(with_blocks(profile, latency_blocks, blocks[s.label], contention))
     return profiles
-
-
-def _with_noise(
-    profile: CostProfile,
-    lane: Lane,
-    blocks: dict[int, list[float]],
-    guard: BlockGuard,
-    config: BenchConfig,
-) -> CostProfile:
-    """Add what the cost intervals and the contention check need: each interleaved
-    block's ms per prediction (batch 1, and at the best offline batch) and what the guard
-    saw; the latency is flagged 'load>cores' / 'contended' where that applies."""
-    best = profile.throughput_batch
-    contention = guard.summary([lane.label], config.threads)
-    extra = {
-        **profile.extra,
-        "blocks": {
-            "latency_ms": lane.block_ms_per_prediction(),
-            "offline_batch": best,
-            "offline_ms_per_prediction": blocks.get(best, []),
-            "note": "block k of every model × runtime ran in round k of the same rotation",
-        },
-        "contention": contention,
-    }
-    flags = profile.latency.flags
-    if contention["loaded"]:
-        flags = (*flags, "load>cores")
-    if contention["blocks_kept_contended"]:
-        flags = (*flags, "contended")
-    latency = replace(profile.latency, flags=flags)
-    return replace(profile, extra=extra, latency=latency)
 
 
 def _build_sessions(

@@ -15,12 +15,20 @@ holds 0 is a *tie*: the measurement cannot tell the two apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from potstill.costs.stats import ratio_interval, scale_interval
 from potstill.types import CostProfile
 
-__all__ = ["LEVEL", "MIN_BLOCKS", "RESAMPLES", "cost_reduction_interval", "reduction_view"]
+__all__ = [
+    "LEVEL",
+    "MIN_BLOCKS",
+    "RESAMPLES",
+    "cost_reduction_interval",
+    "reduction_view",
+    "with_blocks",
+]
 
 #: Confidence level and bootstrap resamples of every cost interval.
 LEVEL = 0.95
@@ -29,6 +37,35 @@ RESAMPLES = 2000
 #: cost has blocks to resample (the stopping rules' ``min_calls`` is raised to this many
 #: blocks where it asks for fewer).
 MIN_BLOCKS = 4
+
+
+def with_blocks(
+    profile: CostProfile,
+    latency_ms: list[float],
+    offline_ms: dict[int, list[float]],
+    contention: dict[str, Any],
+) -> CostProfile:
+    """``profile`` with what its intervals need — each interleaved block's ms per
+    prediction at batch 1 (``latency_ms``) and at its best offline batch (from
+    ``offline_ms``, by batch size) — and the ``contention`` its timing met; its latency is
+    flagged 'load>cores' / 'contended' where that applies."""
+    best = profile.throughput_batch
+    extra = {
+        **profile.extra,
+        "blocks": {
+            "latency_ms": latency_ms,
+            "offline_batch": best,
+            "offline_ms_per_prediction": offline_ms.get(best, []),
+            "note": "block k of every model × runtime ran in round k of the same rotation",
+        },
+        "contention": contention,
+    }
+    flags = profile.latency.flags
+    if contention["loaded"]:
+        flags = (*flags, "load>cores")
+    if contention["blocks_kept_contended"]:
+        flags = (*flags, "contended")
+    return replace(profile, extra=extra, latency=replace(profile.latency, flags=flags))
 
 
 def reduction_view(interval: Mapping[str, Any]) -> dict[str, Any]:
