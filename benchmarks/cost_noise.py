@@ -54,7 +54,10 @@ def _mlp(width: int, seed: int) -> nn.Module:
 
 def _run(teacher: nn.Module, other: nn.Module, config: BenchConfig) -> dict[str, Any]:
     rows = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
-    targets = [BenchTarget("teacher", teacher, rows), BenchTarget("student", other, rows)]
+    targets = [
+        BenchTarget("teacher", module=teacher, example=rows),
+        BenchTarget("student", module=other, example=rows),
+    ]
     profiles = {p.model: p for p in measure(targets, config)}
     costs = cost_of(profiles["student"], profiles["teacher"], PriceCatalog.load().get("c6i.xlarge"))
     ci = costs.cost_reduction or {}

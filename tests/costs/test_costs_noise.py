@@ -17,7 +17,7 @@ from potstill.costs import contention as contention_mod
 from potstill.costs.contention import BlockGuard, ContentionConfig
 from potstill.costs.intervals import cost_reduction_interval
 from potstill.costs.prices import PriceEntry
-from potstill.costs.stats import StopRule, ratio_interval, scale_interval
+from potstill.costs.stats import StopRule, expanded_tail, ratio_interval, scale_interval
 from potstill.costs.target import BenchTarget
 from potstill.costs.timing import Lane, run_interleaved
 
@@ -177,3 +177,11 @@ def test_no_interval_without_blocks(
     )
     old = replace(student, extra={k: v for k, v in student.extra.items() if k != "blocks"})
     assert cost_reduction_interval(old, teacher, 1.0) is None
+
+
+def test_few_blocks_widen_the_interval_to_the_bootstraps_extremes() -> None:
+    assert expanded_tail(0.95, 4) < 0.001  # four blocks: about the extremes
+    assert 0.02 < expanded_tail(0.95, 200) < 0.025  # many: the plain 2.5 %
+    rng = np.random.default_rng(4)
+    x, y = 1.0 + rng.normal(0, 0.2, 4), 1.0 + rng.normal(0, 0.2, 4)
+    assert ratio_interval(x, y)["tie"]

@@ -8,7 +8,7 @@ each block's milliseconds per prediction. The ratio student / teacher of
 - **latency**: the batch-1 blocks' mean milliseconds per call
 
 gets a percentile-bootstrap interval over the blocks (:func:`~.stats.ratio_interval`:
-paired by interleaved round where both ran in the same phase). A reduction whose interval
+paired by interleaved round where both ran in the same phase, expanded for few blocks). A reduction whose interval
 holds 0 is a *tie*: the measurement cannot tell the two apart.
 """
 
