@@ -21,6 +21,7 @@ from potstill._io import atomic_write_json
 from potstill.auto.final import LABEL
 from potstill.auto.run import SelectResult, select
 from potstill.auto.search import Progress
+from potstill.auto.search import _optuna as optuna_or_error
 from potstill.config import FleetConfig, SystemSpec
 from potstill.errors import ConfigError, PotstillError
 from potstill.events import EventSink
@@ -112,8 +113,11 @@ def study_with_auto(
 ) -> StudyResult:  # fmt: skip
     """:func:`~potstill.runner.run_study`, then the ``auto:`` searches of its systems
     (:func:`run_auto`) and the report again, with their records."""
+    wanted = auto_systems(fleet, systems)  # a clash with a grid label fails before the study
+    if wanted:
+        optuna_or_error()  # so does a missing [search] extra
     study = run_study(fleet, out, systems=systems, on_event=on_event)
-    if not auto_systems(fleet, systems):
+    if not wanted:
         return study
     run_auto(fleet, Path(out), systems=systems, on_event=on_event,
              report=lambda line: log.info("auto: %s", line))  # fmt: skip
