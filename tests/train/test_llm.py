@@ -174,3 +174,13 @@ def test_generation_cache_padding_and_end_of_sequence() -> None:
     ]
     assert torch.equal(sampled[0].tokens.input_ids, sampled[1].tokens.input_ids)
     assert not torch.equal(sampled[0].tokens.input_ids, sampled[2].tokens.input_ids)
+
+
+@pytest.mark.parametrize(("fraction", "sampled", "misses"), [(0.0, 0, 2), (1.0, 3, 0)])
+def test_on_policy_fraction_ends(fraction: float, sampled: int, misses: int) -> None:
+    # λ = 0: supervised KD on the teacher's cached outputs; λ = 1: only student samples
+    config = LLMDistillConfig(
+        mode="on_policy", on_policy_fraction=fraction, steps=3, batch_size=4, max_new_tokens=3
+    )
+    result = distill_causal_lm(teacher(), llama(1, seed=5), config, prompts=PROMPTS)
+    assert (result.on_policy_steps, result.cache_misses) == (sampled, misses)

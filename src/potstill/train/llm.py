@@ -225,11 +225,12 @@ class _Distiller:
 
     def on_policy_step(self, prompts: TokenBatch) -> StepLoss:
         c = self.config
-        fixed = self._greedy(prompts)
-        teacher_fixed = self._teacher_source(fixed.tokens)
+        fixed = self._greedy(prompts) if c.on_policy_fraction < 1 else None
+        teacher_fixed = None if fixed is None else self._teacher_source(fixed.tokens)
 
         def step(index: Tensor) -> Tensor:
-            if float(torch.rand((), generator=self.generator)) >= c.on_policy_fraction:
+            draw = float(torch.rand((), generator=self.generator))
+            if fixed is not None and teacher_fixed is not None and draw >= c.on_policy_fraction:
                 logits = model_logits(self.student, fixed.tokens.rows(index))
                 return _token_loss(logits, teacher_fixed(index), fixed.rows(index).loss_mask(), c)
             self.on_policy_steps += 1

@@ -130,7 +130,7 @@ def _full_vocab_loss(
     _check_logits(student_logits, teacher_logits, mask)
     _check_params(temperature, beta)
     log_s = F.log_softmax(student_logits / temperature, dim=-1)
-    log_t = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
+    log_t = F.log_softmax(teacher_logits.detach().to(student_logits.dtype) / temperature, dim=-1)
     per_token = _divergence(log_s, log_t, divergence, beta)
     return _masked_mean(per_token, mask) * temperature**2
 
