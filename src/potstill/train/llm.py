@@ -154,12 +154,13 @@ def _token_loss(
     """``config.divergence`` against full teacher logits or a cached (indices, log-probs)."""
     c = config
     if isinstance(teacher, Tensor):
+        teacher = teacher.to(logits.device)
         if c.divergence == "forward_kl":
             return PF.forward_kl_loss(logits, teacher, mask, c.temperature)
         if c.divergence == "reverse_kl":
             return PF.reverse_kl_loss(logits, teacher, mask, c.temperature)
         return PF.generalized_jsd_loss(logits, teacher, mask, c.beta, c.temperature)
-    indices, log_probs = teacher
+    indices, log_probs = (t.to(logits.device) for t in teacher)  # the cache is on the CPU
     return PF.topk_token_loss(logits, indices, log_probs, mask, c.divergence, c.beta, c.temperature)
 
 
@@ -215,10 +216,10 @@ class _Distiller:
             logits = model_logits(self.student, rows.tokens)[:, :-1]
             nll = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]),
-                rows.tokens.input_ids[:, 1:].reshape(-1),
+                rows.tokens.input_ids[:, 1:].reshape(-1).to(logits.device),
                 reduction="none",
             ).reshape(logits.shape[:2])
-            weights = rows.completion_mask[:, 1:].to(nll.dtype)
+            weights = rows.completion_mask[:, 1:].to(nll)
             return (nll * weights).sum() / weights.sum().clamp_min(1.0)
 
         return step

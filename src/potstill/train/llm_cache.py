@@ -75,8 +75,9 @@ class LMTeacherCache:
                     rows = torch.arange(start, min(start + chunk, len(batch)))
                     logits = model_logits(teacher, batch.rows(rows)).float()
                     parts.append(topk_log_probs(logits, k, temperature))
-            indices = torch.cat([p[0] for p in parts]).to(torch.int32).numpy()
-            return {"indices": indices, "log_probs": torch.cat([p[1] for p in parts]).numpy()}
+            indices = torch.cat([p[0] for p in parts]).to(torch.int32).cpu().numpy()
+            log_probs = torch.cat([p[1] for p in parts]).cpu().numpy()
+            return {"indices": indices, "log_probs": log_probs}
 
         arrays = self._get("topk", key, compute)
         return torch.from_numpy(arrays["indices"]).long(), torch.from_numpy(arrays["log_probs"])
@@ -140,7 +141,7 @@ def _stack(parts: list[Generated], pad_token_id: int) -> Arrays:
     width = max(int(p.completion_mask.shape[1]) for p in parts)
 
     def padded(t: Tensor, value: int) -> Tensor:
-        return torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)
+        return torch.nn.functional.pad(t.cpu(), (0, width - t.shape[1]), value=value)
 
     return {
         "input_ids": torch.cat([padded(p.tokens.input_ids, pad_token_id) for p in parts]).numpy(),

@@ -5,8 +5,9 @@ Works with any Hugging Face ``PreTrainedModel`` causal LM through its plain forw
 ``transformers``. Prompts may be left-padded: position ids are counted over the attention
 mask, so a padded row gets the same logits as the unpadded one. Generation is seeded with
 an explicit ``torch.Generator`` (never the global one), hence deterministic on CPU, and uses
-the model's key/value cache when its forward accepts one (``cache`` in transformers ≥ 5.2x,
-``past_key_values`` before), else recomputes the prefix each step.
+the model's key/value cache when its forward accepts one (``cache`` in recent transformers
+5 releases, ``past_key_values`` before), else recomputes the prefix each step. Batches are
+moved to the model's device; the teacher cache keeps CPU copies.
 """
 
 from __future__ import annotations
@@ -80,14 +81,16 @@ def _positions(mask: Tensor) -> Tensor:
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 def model_logits(model: nn.Module, batch: TokenBatch) -> Tensor:
-    """Logits (rows, tokens, vocabulary) of a causal LM on a (possibly left-padded) batch."""
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=_positions(batch.attention_mask),
-    )
-    return out.logits
+    """Logits (rows, tokens, vocabulary) of a causal LM on a (possibly left-padded) batch,
+    moved to the model's device first."""
+    device = _device(model)
+    ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
+    return model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits
 
 
 def _cache_argument(model: nn.Module) -> str | None:
@@ -142,9 +145,10 @@ def generate(
     """
     was_training = model.training
     model.eval()
-    ids, mask = prompts.input_ids, prompts.attention_mask.long()
-    done = torch.zeros(len(prompts), dtype=torch.bool)
-    stop = torch.tensor(list(eos_token_ids), dtype=torch.long)
+    device = _device(model)
+    ids, mask = prompts.input_ids.to(device), prompts.attention_mask.long().to(device)
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=ids.device)
+    stop = torch.tensor(list(eos_token_ids), dtype=torch.long, device=ids.device)
     state: dict[str, Any] = {"name": _cache_argument(model) if use_cache else None}
     completion = torch.zeros_like(mask)
     try:

@@ -84,7 +84,7 @@ def _masked_mean(per_token: Tensor, mask: Tensor | None) -> Tensor:
     """Mean of the (batch, tokens) values over the positions where ``mask`` is 1."""
     if mask is None:
         return per_token.mean()
-    weights = mask.to(per_token.dtype)
+    weights = mask.to(per_token)  # its dtype and device
     return (per_token * weights).sum() / weights.sum().clamp_min(1.0)
 
 
