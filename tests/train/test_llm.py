@@ -184,3 +184,16 @@ def test_on_policy_fraction_ends(fraction: float, sampled: int, misses: int) -> 
     )
     result = distill_causal_lm(teacher(), llama(1, seed=5), config, prompts=PROMPTS)
     assert (result.on_policy_steps, result.cache_misses) == (sampled, misses)
+
+
+@pytest.mark.parametrize("top_k", [None, 8])
+def test_a_bfloat16_teacher_distils_into_a_float32_student(
+    top_k: int | None, tmp_path: Path
+) -> None:
+    config = LLMDistillConfig(steps=2, batch_size=4, top_k=top_k)
+    cache = LMTeacherCache(tmp_path)  # the content hash reads bfloat16 weights
+    result = distill_causal_lm(
+        teacher().to(torch.bfloat16), llama(1, seed=5), config, corpus=CORPUS, cache=cache
+    )
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.cache_misses == (0 if top_k is None else 1)
