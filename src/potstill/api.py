@@ -43,6 +43,7 @@ from potstill.report import render_report
 from potstill.results import check_study
 from potstill.runner import StudyResult, builtin_fleet, run_study
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
+from potstill.train.ddp import check_distributed
 
 __all__ = [
     "bench",
@@ -273,6 +274,7 @@ def distill(
     teacher_architecture: Path | None = None,
     allow_larger: bool = False,
     problem: str | None = None,
+    nproc: int = 1,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -291,7 +293,8 @@ def distill(
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
     (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
-    ``student.allow_larger``; ``problem`` is ``dataset.problem``. ``on_event`` gets every event.
+    ``student.allow_larger``; ``problem`` is ``dataset.problem``; ``nproc`` is ``train.nproc``
+    (data-parallel training in that many processes). ``on_event`` gets every event.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
@@ -304,9 +307,19 @@ def distill(
     system = {"name": "system", "dataset": dataset,
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
               "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
-    config = _options_fleet({"name": Path(out).name or "distill", "systems": [system],
-                             "grid": ["scratch", *methods], **(_quick() if quick else {})})  # fmt: skip
+    raw = {"name": Path(out).name or "distill", "systems": [system], "grid": ["scratch", *methods],
+           **(_quick() if quick else {})}  # fmt: skip
+    if nproc != 1:
+        raw["train"] = {**raw.get("train", {}), "nproc": nproc}
+    config = _options_fleet(raw)
+    check_distributed(_method_names(config), config.train)
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _method_names(config: FleetConfig) -> list[str]:
+    """Every method a fleet's grid trains (either problem's variant)."""
+    specs = [s for e in config.grid for s in [*e.methods, *(e.regression_methods or [])]]
+    return [s.name for s in specs]
 
 
 def _options_fleet(raw: dict[str, Any]) -> FleetConfig:
