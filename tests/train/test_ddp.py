@@ -20,7 +20,7 @@ from potstill.models import MLP, Teacher
 from potstill.train import ddp
 from potstill.train.config import TrainConfig
 from potstill.train.ddp_worker import shard
-from potstill.train.distill import train
+from potstill.train.distill import TrainResult, train
 from potstill.types import DatasetInfo, Split, Task
 
 
@@ -42,16 +42,33 @@ def _teacher() -> Teacher:
     return Teacher.from_torch(MLP(6, [32, 32, 16], 2), problem="classification")
 
 
-def _trained(nproc: int, task: Task, teacher: Teacher) -> tuple[MLP, torch.nn.Module, list]:
-    """A student trained for 2 epochs of 4 global batches of 64 rows with KD and a learned
+def _trained(
+    nproc: int, task: Task, teacher: Teacher, epochs: int = 2, checkpoint: Path | None = None
+) -> tuple[MLP, torch.nn.Module, TrainResult]:
+    """A student trained for epochs of 4 global batches of 64 rows with KD and a learned
     hidden-layer projection (an adapter of the objective, trained with the student)."""
     torch.manual_seed(0)
     student = MLP(6, [16, 8], 2)
     specs = [MethodSpec(name="kd"), MethodSpec(name="hidden_mse", weight=0.5)]
     objective = build_objective(specs, label_weight=1.0, problem="classification")
-    config = TrainConfig(epochs=2, batch_size=64, patience=100, threads=1, nproc=nproc)
-    result = train(student, task, objective=objective, config=config, teacher=teacher, seed=3)
-    return student, objective, result.history
+    config = TrainConfig(epochs=epochs, batch_size=64, patience=100, threads=1, nproc=nproc)
+    result = train(student, task, objective=objective, config=config, teacher=teacher, seed=3,
+                   checkpoint=checkpoint)  # fmt: skip
+    return student, objective, result
+
+
+def _assert_same(one: tuple[MLP, torch.nn.Module, TrainResult],
+                 two: tuple[MLP, torch.nn.Module, TrainResult]) -> None:  # fmt: skip
+    """Student and adapters within 1e-5; every epoch's losses and metric within 1e-5."""
+    for a, b in ((one[0], two[0]), (one[1], two[1])):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        for name in sa:
+            torch.testing.assert_close(sb[name], sa[name], rtol=0, atol=1e-5, msg=name)
+    assert [h.keys() for h in two[2].history] == [h.keys() for h in one[2].history]
+    for h1, h2 in zip(one[2].history, two[2].history, strict=True):
+        for key in h1:
+            assert h2[key] == pytest.approx(h1[key], rel=1e-5, abs=1e-6), key
 
 
 def test_two_torchrun_processes_match_one_process_on_the_same_global_batches() -> None:
@@ -59,20 +76,25 @@ def test_two_torchrun_processes_match_one_process_on_the_same_global_batches() -
     one = _trained(1, task, teacher)
     two = _trained(2, task, teacher)
     assert any(name.startswith("methods.1.") for name, _ in one[1].named_parameters())
-    for a, b in ((one[0], two[0]), (one[1], two[1])):
-        sa, sb = a.state_dict(), b.state_dict()
-        assert sa.keys() == sb.keys()
-        for name in sa:
-            torch.testing.assert_close(sb[name], sa[name], rtol=0, atol=1e-5, msg=name)
-    assert [h.keys() for h in two[2]] == [h.keys() for h in one[2]]
-    for h1, h2 in zip(one[2], two[2], strict=True):
-        for key in h1:
-            assert h2[key] == pytest.approx(h1[key], rel=1e-5, abs=1e-6), key
+    _assert_same(one, two)
+    assert (two[2].epochs_run, two[2].teacher_cache) == (2, "miss")
     torch.manual_seed(0)
     before = MLP(6, [16, 8], 2)  # the test can fail: training moved the weights
     assert not torch.allclose(
         before.state_dict()["head.weight"], one[0].state_dict()["head.weight"]
     )
+
+
+def test_a_distributed_run_resumes_from_the_checkpoint_of_an_interrupted_run(
+    tmp_path: Path,
+) -> None:
+    task, teacher = _task(), _teacher()
+    checkpoint = tmp_path / "checkpoint.pt"
+    _trained(1, task, teacher, epochs=1, checkpoint=checkpoint)  # stopped after epoch 1
+    resumed = _trained(2, task, teacher, epochs=2, checkpoint=checkpoint)
+    assert resumed[2].resumed_from_epoch == 1
+    _assert_same(_trained(1, task, teacher), resumed)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2  # rank 0 wrote epoch 2
 
 
 def test_shards_cover_a_batch_in_order_with_sizes_one_apart() -> None:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -118,7 +119,8 @@ def train_distributed(
                    "feed": _shared(feed), "plan": plan, "seed": seed, "checkpoint": checkpoint,
                    "description": description}  # fmt: skip
         atomic_write(job_file, lambda fh: torch.save(payload, fh))
-        _launch(job, config, description, _Progress(stage, task.metric, config.epochs))
+        keep_log = None if checkpoint is None else checkpoint.with_name("torchrun.log")
+        _launch(job, config, description, _Progress(stage, task.metric, config.epochs), keep_log)
         result = torch.load(job / "result.pt", weights_only=True)
     student.load_state_dict(result["student"])
     objective.load_state_dict(result["objective"])
@@ -184,8 +186,10 @@ def _environment(config: TrainConfig) -> dict[str, str]:
     return env
 
 
-def _launch(job: Path, config: TrainConfig, description: str, progress: _Progress) -> None:
-    """Run the workers to the end, passing on their progress; a failure names its log."""
+def _launch(job: Path, config: TrainConfig, description: str, progress: _Progress,
+            keep_log: Path | None) -> None:  # fmt: skip
+    """Run the workers to the end, passing on their progress; a failure quotes the log's
+    end (the whole log is kept at ``keep_log``, beside the cell's checkpoint)."""
     log_path = job / "torchrun.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(_command(job, config.nproc), stdout=out,
@@ -199,14 +203,21 @@ def _launch(job: Path, config: TrainConfig, description: str, progress: _Progres
                 proc.terminate()
                 proc.wait()
     progress.poll(job / "progress.jsonl")
-    if proc.returncode != 0 or not (job / "result.pt").is_file():
-        tail = _tail(log_path)
-        raise ModelError(
-            f"Distributed training of {description} failed: torchrun with {config.nproc} "
-            f"processes exited with code {proc.returncode}. The end of its log:\n{tail}"
-        )
+    if proc.returncode == 0:
+        return
+    if keep_log is not None:
+        shutil.copyfile(log_path, keep_log)
+    where = f" (the whole log: {keep_log})" if keep_log is not None else ""
+    if (job / "result.pt").is_file():  # written after the last epoch: only the exit failed
+        log.warning("%s: torchrun exited with code %d after rank 0 wrote the trained weights; "
+                    "they are used%s", description, proc.returncode, where)  # fmt: skip
+        return
+    raise ModelError(
+        f"Distributed training of {description} failed: torchrun with {config.nproc} processes "
+        f"exited with code {proc.returncode}{where}. The end of its log:\n{_tail(log_path)}"
+    )
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def _tail(path: Path, lines: int = 40) -> str:
     text = path.read_text(encoding="utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])

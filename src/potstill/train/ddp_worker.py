@@ -12,6 +12,7 @@ to every rank, so all stop early together), checkpoints, and writes the result.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 import time
@@ -183,6 +184,7 @@ def _train(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Join the process group torchrun set up, train this rank's part, leave."""
     args = sys.argv[1:] if argv is None else argv
+    faulthandler.enable()  # a crash in native code still shows where each thread was
     dist.init_process_group("gloo")
     try:
         _train(Path(args[0]))
