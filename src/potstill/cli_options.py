@@ -14,12 +14,13 @@ from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
 from potstill.models.students import StudentSpec
 from potstill.run_config import ExecutorSpec
+from potstill.train.config import TrainConfig
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "Address", "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop",
     "Executor", "ExecutorKind", "InputShape",
-    "MaxLength", "Method", "Out", "Positive", "Problem", "Quick", "Sensitive",
+    "MaxLength", "Method", "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive",
     "SensitiveFeature", "SplitColumn", "Target", "Teacher", "TestData", "TextColumn",
     "TrustPickle", "Width",
 ]  # fmt: skip
@@ -66,6 +67,7 @@ InputShape = Annotated[
 MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
 Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
+Nproc = Annotated[int, typer.Option(help=_help(TrainConfig, "nproc"))]
 
 
 class ExecutorKind(str, Enum):

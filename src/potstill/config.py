@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +23,7 @@ from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
 from potstill.run_config import ExecutorSpec, TrackingSpec
+from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
 from potstill.zoo.spec import TeacherSpec
@@ -136,6 +137,10 @@ class SystemSpec(_Model):
     evaluate: EvalConfig | None = Field(
         None, description="Overrides the fleet's quality-measurement settings."
     )
+    auto: SelectConfig | Literal[False] | None = Field(
+        None,
+        description="Overrides the fleet's 'auto:' search for this system; false: no search.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -217,6 +222,11 @@ class FleetConfig(_Model):
     )
     tracking: TrackingSpec = Field(
         default_factory=TrackingSpec, description="Experiment tracking (MLflow)."
+    )
+    auto: SelectConfig | None = Field(
+        None,
+        description="After the study, search each system for the cheapest student that "
+        "passes every gate ('potstill select') and write it as the record 'auto'.",
     )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
