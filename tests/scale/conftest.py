@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,15 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
         log.close()
+        _forget(port)
+
+
+def _forget(port: int) -> None:
+    """Ray's note of the last cluster started here, when it is ours: a later ``ray.init()``
+    on this machine would otherwise try to join the stopped cluster."""
+    note = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if note.is_file() and note.read_text().strip().endswith(f":{port}"):
+        note.unlink()
 
 
 def _wait_for(address: str, head: subprocess.Popen[bytes], env: dict[str, str], log: Path) -> None:
