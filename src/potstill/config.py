@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from potstill.costs import BenchConfig
 from potstill.data.spec import DatasetSpec
+from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
@@ -34,6 +35,7 @@ __all__ = [
     "RunnerSpec",
     "SystemPlan",
     "SystemSpec",
+    "TransferSpec",
     "format_validation_error",
     "load_fleet",
 ]
@@ -67,11 +69,25 @@ class GridEntry(_Model):
         description="Terms used instead for regression and embedding systems (e.g. kd → "
         "kd_regression).",
     )
+    transfer: bool = Field(
+        True,
+        description="Distil on the system's transfer set too, when it has one (see 'transfer' "
+        "and dataset.labelled_fraction); false: on the labelled rows only. A cell without "
+        "methods (scratch) never uses it.",
+    )
+    pseudo_label: bool = Field(
+        False,
+        description="The pseudo-label baseline: no distillation term; the student learns the "
+        "true labels plus the teacher's hard labels of the transfer set (YAML shorthand "
+        "'pseudo_label'). Tells soft targets from more rows.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if value == "pseudo_label":
+                return {"label": value, "pseudo_label": True}
             entry: dict[str, Any] = {
                 "label": value,
                 "methods": [] if value == "scratch" else [{"name": value}],
@@ -90,6 +106,15 @@ class GridEntry(_Model):
                 f"digit (it names a folder inside the study; got {value!r})"
             )
         return value
+
+    @model_validator(mode="after")
+    def _pseudo_label_alone(self) -> GridEntry:
+        if self.pseudo_label and (self.methods or self.regression_methods):
+            raise ValueError(
+                f"grid entry {self.label!r}: pseudo_label trains on hard labels without "
+                "distillation terms; remove its methods (or pseudo_label)"
+            )
+        return self
 
     def for_problem(self, problem: str) -> list[MethodSpec]:
         """The terms for ``problem``: an embedding, like a regression output, is a vector
@@ -128,6 +153,9 @@ class SystemSpec(_Model):
     )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
+    transfer: TransferSpec | None = Field(
+        None, description="Overrides the fleet's transfer set for this system."
+    )
     bench: BenchConfig | None = Field(
         None, description="Overrides the fleet's cost-measurement settings."
     )
@@ -184,6 +212,7 @@ class SystemPlan:
     bench: BenchConfig
     evaluate: EvalConfig
     gates: GatesConfig
+    transfer: TransferSpec | None = None
 
     @property
     def name(self) -> str:
@@ -218,6 +247,11 @@ class FleetConfig(_Model):
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+    transfer: TransferSpec | None = Field(
+        None,
+        description="Unlabelled rows the teacher labels for every distilled student (a file, "
+        "or MUNGE / mixup / noise / augment rows made from the training rows); none by default.",
+    )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
         """``system`` (a spec or its name) with the fleet's defaults merged in."""
@@ -236,6 +270,7 @@ class FleetConfig(_Model):
             bench=system.bench if system.bench is not None else self.bench,
             evaluate=system.evaluate if system.evaluate is not None else self.evaluate,
             gates=system.gates if system.gates is not None else self.gates,
+            transfer=system.transfer if system.transfer is not None else self.transfer,
         )
 
     def plans(self) -> list[SystemPlan]:
@@ -305,6 +340,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         split = dataset.get("split") if isinstance(dataset, dict) else None
         if isinstance(split, dict) and isinstance(split.get("test"), str):
             split["test"] = str((base / split["test"]).expanduser())
+    for holder in [raw, *(systems if isinstance(systems, list) else [])]:
+        transfer = holder.get("transfer") if isinstance(holder, dict) else None
+        if isinstance(transfer, dict) and isinstance(transfer.get("path"), str):
+            transfer["path"] = str((base / transfer["path"]).expanduser())
     prices = raw.get("prices")
     if isinstance(prices, dict) and isinstance(prices.get("override"), str):
         prices["override"] = str((base / prices["override"]).expanduser())

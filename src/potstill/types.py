@@ -154,6 +154,9 @@ class Batch:
     x: Any  # torch.Tensor (or list[str] for text before tokenisation)
     y: Any  # torch.Tensor
     index: Any  # torch.LongTensor of row indices into the training split
+    # torch.BoolTensor, True where ``y`` is a true label (a transfer set's rows carry the
+    # teacher's hard labels); None: every row is labelled
+    mask: Any = None
 
 
 # --------------------------------------------------------------------------- evaluate
