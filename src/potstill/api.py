@@ -6,7 +6,7 @@ and prints what these return.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from potstill.config import (
     FleetConfig,
     GridEntry,
     SystemSpec,
+    TransferSpec,
     format_validation_error,
     load_fleet,
 )
@@ -201,6 +202,7 @@ def config_help() -> Table:
         ("systems[].", SystemSpec),
         ("systems[].dataset.", DatasetSpec),
         ("grid[].", GridEntry),
+        ("transfer.", TransferSpec),
     ):
         _describe(model, label, rows)
     table = Table("field", "type", "default", "help", title="fleet YAML reference")
@@ -228,22 +230,16 @@ def _dataset_options(
     split_column: str | None,
     sensitive_is_feature: bool,
     problem: str | None,
+    labelled_fraction: float | None = None,
 ) -> dict[str, Any]:
     """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
     out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
-    if problem is not None:
-        out["problem"] = problem
-    if positive_label is not None:
-        out["positive_label"] = positive_label
-    if classes is not None:
-        out["classes"] = list(classes)
-    split: dict[str, Any] = {}
-    if test_data is not None:
-        split["test"] = str(test_data)
-    if split_column is not None:
-        split["column"] = split_column
-    if split:
-        out["split"] = split
+    optional = {"problem": problem, "positive_label": positive_label, "labelled_fraction":
+                labelled_fraction, "classes": None if classes is None else list(classes)}  # fmt: skip
+    out.update({k: v for k, v in optional.items() if v is not None})
+    split = {"test": None if test_data is None else str(test_data), "column": split_column}
+    if any(v is not None for v in split.values()):
+        out["split"] = {k: v for k, v in split.items() if v is not None}
     return out
 
 
@@ -273,6 +269,8 @@ def distill(
     teacher_architecture: Path | None = None,
     allow_larger: bool = False,
     problem: str | None = None,
+    transfer: Mapping[str, Any] | None = None,
+    labelled_fraction: float | None = None,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -292,18 +290,20 @@ def distill(
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
     (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
     ``student.allow_larger``; ``problem`` is ``dataset.problem``. ``on_event`` gets every event.
+    ``transfer`` is the system's ``transfer`` section; ``labelled_fraction`` ``dataset``'s.
     """
     if not methods:
         raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
-                                  sensitive_is_feature, problem)}  # fmt: skip
+                                  sensitive_is_feature, problem, labelled_fraction)}  # fmt: skip
     teacher_spec = {"path": teacher, "trust_pickle": trust_pickle,
                     "allow_weak": allow_weak_teacher, "input_shape": input_shape,
                     "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
     system = {"name": "system", "dataset": dataset,
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
-              "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
+              "student": {"width": width, "allow_larger": allow_larger},
+              **({"transfer": dict(transfer)} if transfer else {})}  # fmt: skip
     config = _options_fleet({"name": Path(out).name or "distill", "systems": [system],
                              "grid": ["scratch", *methods], **(_quick() if quick else {})})  # fmt: skip
     return run_study(config, out, on_event=on_event, fail_fast=True)
