@@ -23,6 +23,7 @@ from potstill.data.split import hold_out
 from potstill.data.transfer import make_transfer
 from potstill.errors import ConfigError
 from potstill.models.teacher import Teacher
+from potstill.study.records import Cell
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.transfer import TransferRows, teacher_labels
 from potstill.types import Split, Task
@@ -46,6 +47,13 @@ class SystemRows:
         if entry.pseudo_label:
             return self.transfer.as_pseudo_labels()
         return self.transfer if distilled and entry.transfer else None
+
+    def take(self, cell: Cell) -> TransferRows | None:
+        """The transfer rows ``cell`` trains on, noting in its record what it used."""
+        distilled = bool(cell.entry.for_problem(self.task.problem))
+        if self.info:
+            cell.info["transfer"] = self.cell_info(cell.entry, distilled)
+        return self.for_cell(cell.entry, distilled)
 
     def cell_info(self, entry: GridEntry, distilled: bool) -> dict[str, Any]:
         """The record's ``transfer`` entry for ``entry`` (empty without a transfer set)."""
