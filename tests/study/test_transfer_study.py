@@ -79,6 +79,7 @@ def study(
 
     mp = pytest.MonkeyPatch()
     mp.setattr(system_module, "train", train)
+    mp.setenv("POTSTILL_REUSE_STUDENTS", "0")  # every cell trains (module scope: set here)
     try:
         with pytest.raises(SystemExit) as info:
             main(["study", str(fleet), "--out", str(root / "out")])

@@ -127,9 +127,9 @@ def read_rows(
         shown = ", ".join(repr(c) for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
         raise DataError(
             f"The transfer file {path} lacks {len(missing)} of the {len(feature_names)} feature "
-            f"column(s) the models read: {shown}. Expected the same feature columns as the "
-            "training rows (for a system whose table is encoded, the encoded names; see "
-            "docs/transfer.md). Add the columns or pick another file."
+            f"column(s) the models read: {shown}. Expected the feature columns of the "
+            "training rows as the teacher reads them (see docs/transfer.md). Add the columns "
+            "or pick another file."
         )
     columns = []
     for name in feature_names:
