@@ -16,6 +16,7 @@ from potstill.cli import main
 from potstill.config import load_fleet
 from potstill.errors import ConfigError
 from potstill.study import system as system_module
+from potstill.study.resume import system_hashes
 from potstill.study.transfer import labelled_rows
 from potstill.types import DatasetInfo, Split, Task
 
@@ -164,3 +165,15 @@ def test_a_labelled_fraction_of_zero_is_refused(tmp_path: Path) -> None:
     path.write_text("systems: [{name: a, dataset: {builtin: iris, labelled_fraction: 0}}]\n")
     with pytest.raises(ConfigError, match=r"systems\[0\]\.dataset\.labelled_fraction"):
         load_fleet(path)
+
+
+def test_a_changed_transfer_set_changes_the_systems_settings_hash(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a\n1\n")
+    fleet: dict[str, Any] = {"systems": [{"name": "s", "dataset": {"builtin": "iris"}}]}
+    plain = system_hashes(fleet)["s"]
+    munge = system_hashes({**fleet, "transfer": {"kind": "munge"}})["s"]
+    filed = {**fleet, "transfer": {"kind": "file", "path": str(rows)}}
+    before = system_hashes(filed)["s"]
+    rows.write_text("a\n2\n")
+    assert len({plain, munge, before, system_hashes(filed)["s"]}) == 4
