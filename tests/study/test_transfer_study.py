@@ -14,7 +14,7 @@ import pytest
 
 from potstill.cli import main
 from potstill.config import load_fleet
-from potstill.errors import ConfigError
+from potstill.errors import ConfigError, DataError
 from potstill.study import system as system_module
 from potstill.study.resume import system_hashes
 from potstill.study.transfer import labelled_rows
@@ -177,3 +177,8 @@ def test_a_changed_transfer_set_changes_the_systems_settings_hash(tmp_path: Path
     before = system_hashes(filed)["s"]
     rows.write_text("a\n2\n")
     assert len({plain, munge, before, system_hashes(filed)["s"]}) == 4
+
+
+def test_a_fraction_too_small_for_every_class_is_refused_by_name() -> None:
+    with pytest.raises(DataError, match=r"labelled_fraction 0\.001 of its 400 training rows"):
+        labelled_rows(_task(), 0.001, seed=0)

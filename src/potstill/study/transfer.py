@@ -13,6 +13,7 @@ teacher's hard labels, scratch nothing. The record says what was used.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from potstill.config import GridEntry, SystemPlan
 from potstill.data.split import hold_out
 from potstill.data.transfer import make_transfer
-from potstill.errors import ConfigError
+from potstill.errors import ConfigError, DataError
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
 from potstill.train.cache import TeacherOutputCache
@@ -75,10 +76,18 @@ def labelled_rows(task: Task, fraction: float, seed: int) -> tuple[Task, np.ndar
     if fraction >= 1:
         return task, task.train.X[:0]
     rows = np.arange(len(task.train.y))
-    kept, unlabelled = hold_out(
-        rows, task.train.y, 1 - fraction, seed=seed,
-        stratify=task.problem == "classification", class_names=task.class_names,
-    )  # fmt: skip
+    try:
+        kept, unlabelled = hold_out(
+            rows, task.train.y, 1 - fraction, seed=seed,
+            stratify=task.problem == "classification", class_names=task.class_names,
+        )  # fmt: skip
+    except DataError as exc:
+        n_kept = len(rows) - math.ceil((1 - fraction) * len(rows))
+        raise DataError(
+            f"System '{task.name}': dataset.labelled_fraction {fraction:g} of its {len(rows)} "
+            f"training rows keeps {n_kept} labelled row(s): too few for a draw stratified by "
+            f"its {len(np.unique(task.train.y))} classes. Raise labelled_fraction."
+        ) from exc
     return replace(task, train=_split(task.train, kept)), task.train.X[unlabelled]
 
 
