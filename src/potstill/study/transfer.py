@@ -120,7 +120,7 @@ def system_rows(
     if spec is not None:
         made = make_transfer(spec, task.train.X, task.feature_names, seed=plan.seed)
     X_t = np.concatenate([unlabelled, made.astype(task.train.X.dtype, copy=False)])
-    y_t, state = teacher_labels(teacher, X_t, cache, task.problem)
+    y_t, state = teacher_labels(teacher, labelled.train.X, X_t, cache, task.problem)
     info: dict[str, Any] = {
         "labelled_fraction": fraction,
         "labelled_rows": len(labelled.train.y),

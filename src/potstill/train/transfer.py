@@ -49,18 +49,27 @@ class TransferRows:
 
 
 def teacher_labels(
-    teacher: Teacher, X: np.ndarray, cache: TeacherOutputCache, problem: str
+    teacher: Teacher,
+    labelled: np.ndarray,
+    X: np.ndarray,
+    cache: TeacherOutputCache,
+    problem: str,
 ) -> tuple[np.ndarray, str]:
-    """The teacher's hard labels of ``X`` and whether its outputs came from ``cache``
-    ("hit") or were computed now ("miss")."""
+    """The teacher's hard labels of the transfer rows ``X`` and whether its outputs came
+    from ``cache`` ("hit") or were computed now ("miss").
+
+    The outputs are computed on the rows the loop reads (``labelled`` then ``X``) under the
+    key the loop gives a logits-only objective, so a torch teacher runs over them once: the
+    first distilled cell (KD, say) reads the same entry."""
     model = teacher.module if teacher.module is not None else teacher.name
-    key = content_hash(model, X, "logits only")
+    pool = np.concatenate([labelled, np.asarray(X, dtype=labelled.dtype)])
+    key = content_hash(model, pool, "logits only")
 
     def forward(x: torch.Tensor) -> Outputs:
         return Outputs(logits=teacher.outputs(x).logits)
 
     hits = cache.hits
-    logits = torch.as_tensor(np.asarray(cache.get(key, forward, X).logits))
+    logits = torch.as_tensor(np.asarray(cache.get(key, forward, pool).logits)[len(labelled) :])
     state = "hit" if cache.hits > hits else "miss"
     if problem == "classification":
         return logits.argmax(dim=1).numpy().astype(np.int64), state
