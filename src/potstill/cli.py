@@ -257,6 +257,7 @@ def distill(
     mixup_alpha: opt.MixupAlpha = None,
     noise_scale: opt.NoiseScale = None,
     labelled_fraction: opt.LabelledFraction = None,
+    nproc: opt.Nproc = 1,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
 ) -> None:
@@ -290,6 +291,7 @@ def distill(
             problem=problem,
             transfer=section,
             labelled_fraction=labelled_fraction,
+            nproc=nproc,
         )
     _finish(watch, result)
 

@@ -13,14 +13,15 @@ from potstill.config import DatasetSpec, TransferSpec
 from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError
 from potstill.models.students import StudentSpec
+from potstill.train.config import TrainConfig
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop", "InputShape",
     "LabelledFraction", "MaxLength", "Method", "MixupAlpha", "MungeP", "MungeS", "NoiseScale",
-    "Out", "Positive", "Problem", "Quick", "Sensitive", "SensitiveFeature", "SplitColumn",
-    "Target", "Teacher", "TestData", "TextColumn", "TransferKind", "TransferPath",
-    "TransferSize", "TrustPickle", "Width", "transfer_section",
+    "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive", "SensitiveFeature",
+    "SplitColumn", "Target", "Teacher", "TestData", "TextColumn", "TransferKind",
+    "TransferPath", "TransferSize", "TrustPickle", "Width", "transfer_section",
 ]  # fmt: skip
 
 
@@ -65,6 +66,7 @@ InputShape = Annotated[
 MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
 Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
+Nproc = Annotated[int, typer.Option(help=_help(TrainConfig, "nproc"))]
 TransferKind = Annotated[str | None, typer.Option("--transfer", help=_help(TransferSpec, "kind"))]
 TransferPath = Annotated[Path | None, typer.Option(help=_help(TransferSpec, "path"))]
 TransferSize = Annotated[float | None, typer.Option(help=_help(TransferSpec, "size"))]

@@ -23,6 +23,7 @@ from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
+from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
 from potstill.zoo.spec import TeacherSpec
@@ -162,6 +163,10 @@ class SystemSpec(_Model):
     evaluate: EvalConfig | None = Field(
         None, description="Overrides the fleet's quality-measurement settings."
     )
+    auto: SelectConfig | Literal[False] | None = Field(
+        None,
+        description="Overrides the fleet's 'auto:' search for this system; false: no search.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -251,6 +256,11 @@ class FleetConfig(_Model):
         None,
         description="Unlabelled rows the teacher labels for every distilled student (a file, "
         "or MUNGE / mixup / noise / augment rows made from the training rows); none by default.",
+    )
+    auto: SelectConfig | None = Field(
+        None,
+        description="After the study, search each system for the cheapest student that "
+        "passes every gate ('potstill select') and write it as the record 'auto'.",
     )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
