@@ -4,9 +4,11 @@ labels a transfer set once (a cache hit after), and the loop trains on both."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
+from potstill.errors import ConfigError
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import MLP, Teacher
 from potstill.train.cache import TeacherOutputCache
@@ -108,3 +110,12 @@ def test_transfer_rows_change_what_the_student_learns() -> None:
               transfer=transfer)  # fmt: skip
         weights.append(torch.cat([p.detach().flatten() for p in student.parameters()]))
     assert not torch.equal(weights[0], weights[1])
+
+
+def test_a_transfer_set_is_refused_with_several_processes() -> None:
+    task = _task()
+    rows = TransferRows(np.zeros((4, 4), np.float32), np.zeros(4, np.int64))
+    objective = build_objective([], label_weight=1.0, problem="classification")
+    config = TrainConfig(epochs=1, batch_size=16, threads=1, nproc=2)
+    with pytest.raises(ConfigError, match=r"train\.nproc is 2, and a transfer set"):
+        train(MLP(4, [8], 2), task, objective=objective, config=config, transfer=rows)

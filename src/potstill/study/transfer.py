@@ -97,6 +97,11 @@ def _refuse_unsupported(plan: SystemPlan, task: Task) -> None:
             f"System '{plan.name}': transfer sets and dataset.labelled_fraction apply to "
             "classification and regression systems, not to embedding ones. Remove them."
         )
+    if plan.train.nproc > 1:
+        raise ConfigError(
+            f"System '{plan.name}': train.nproc is {plan.train.nproc}, and a transfer set "
+            "(or dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
+        )
     if plan.transfer is not None and task.kind == "text":
         raise ConfigError(
             f"System '{plan.name}' is a text system: 'transfer' (kind '{plan.transfer.kind}') "

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill.errors import ConfigError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
 from potstill.methods import BindContext, Objective
@@ -208,6 +209,11 @@ def train(
         raise ValueError("a teacher is required when the objective has distillation terms")
     teacher = teacher if objective.methods else None
     plan = LayerPlan.build(student, teacher, objective.requires)
+    if transfer is not None and config.nproc > 1:
+        raise ConfigError(
+            f"{description}: train.nproc is {config.nproc}, and a transfer set (or "
+            "dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
+        )
     X, y, mask = training_rows(task, transfer)
     resuming = checkpoint is not None and checkpoint.is_file()
     with contextlib.ExitStack() as hooks:
