@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from potstill.config_load import format_validation_error, resolve_paths
 from potstill.costs import BenchConfig
 from potstill.data.spec import DatasetSpec
 from potstill.errors import ConfigError, located_by_field
@@ -34,6 +36,7 @@ __all__ = [
     "RunnerSpec",
     "SystemPlan",
     "SystemSpec",
+    "Variant",
     "format_validation_error",
     "load_fleet",
 ]
@@ -113,6 +116,17 @@ def default_grid() -> list[GridEntry]:
     ]
 
 
+class Variant(_Model):
+    """Which run of a fleet system an expanded system is (``seeds``, ``student.sizes``)."""
+
+    system: str = Field(description="The system's name in the fleet file.")
+    size: float | int | None = Field(
+        None, description="Student size of this run: a fraction of the teacher or a parameter "
+        "target (student.sizes); empty: the system's own student.",
+    )  # fmt: skip
+    seed: int | None = Field(None, description="Seed of this run (seeds); empty: the fleet's.")
+
+
 class SystemSpec(_Model):
     """One production system: its data, its teacher, and the student to distil."""
 
@@ -134,6 +148,10 @@ class SystemSpec(_Model):
     evaluate: EvalConfig | None = Field(
         None, description="Overrides the fleet's quality-measurement settings."
     )
+    variant: Variant | None = Field(
+        None, description="Set when seeds or student.sizes expand the fleet (one system per "
+        "size and seed); never written in a fleet file.",
+    )  # fmt: skip
 
     @field_validator("name")
     @classmethod
@@ -172,7 +190,8 @@ class SystemPlan:
     """One system with the fleet's settings merged in once: what the study runs.
 
     A system's own ``grid``, ``train``, ``bench``, ``evaluate`` and ``gates`` replace the
-    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's.
+    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's,
+    or the system's own seed when ``seeds`` expanded the fleet (``spec.variant``).
     Made by :meth:`FleetConfig.plan_for`; every step of a system reads its settings here,
     never ``spec.X or fleet.X``.
     """
@@ -189,6 +208,11 @@ class SystemPlan:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def variant(self) -> Variant | None:
+        """Which size and seed of a fleet system this is (None: not expanded)."""
+        return self.spec.variant
+
 
 class FleetConfig(_Model):
     """A study: the systems of a fleet and how each is distilled, measured and gated."""
@@ -199,6 +223,12 @@ class FleetConfig(_Model):
         ge=0,
         le=2**32 - 1,
         description="Seed for splits, initialisation, data order and bootstrap.",
+    )
+    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Run every system once per seed (systems named '<name>#<seed>'); the "
+        "report combines each method's paired gain over scratch across them. Replaces seed.",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -228,9 +258,10 @@ class FleetConfig(_Model):
                     f"No system named {system!r} in the fleet. Valid names: {', '.join(names)}."
                 )
             system = self.systems[names.index(system)]
+        own = system.variant.seed if system.variant is not None else None
         return SystemPlan(
             spec=system,
-            seed=self.seed,
+            seed=self.seed if own is None else own,
             grid=tuple(system.grid if system.grid is not None else self.grid),
             train=system.train if system.train is not None else self.train,
             bench=system.bench if system.bench is not None else self.bench,
@@ -253,6 +284,34 @@ class FleetConfig(_Model):
                 raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
         return self
 
+    def expanded(self) -> FleetConfig:
+        """One system per student size and seed, named ``<name>@<size>#<seed>`` and carrying
+        its ``variant``; the fleet itself when it sets neither ``seeds`` nor any
+        ``student.sizes``. The study runs the expanded fleet; ``config.yaml`` keeps this one."""
+        if self.seeds is None and all(s.student.sizes is None for s in self.systems):
+            return self
+        systems = [v for s in self.systems for v in _variants(s, self.seeds)]
+        return self.model_copy(update={"systems": systems, "seeds": None})
+
+    @model_validator(mode="after")
+    def _seeds(self) -> FleetConfig:
+        if self.seeds is not None:
+            dupes = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+            if dupes:
+                raise ValueError(f"seeds must be unique; repeated: {dupes}")
+            if "seed" in self.model_fields_set:
+                raise ValueError(
+                    f"seed={self.seed} and seeds={self.seeds} are both set; seeds replaces "
+                    "seed. Keep one of them."
+                )
+        written = [s.name for s in self.systems if s.variant is not None]
+        if written:
+            raise ValueError(
+                f"systems {written} set 'variant', which the study sets when seeds or "
+                "student.sizes expand the fleet. Remove it."
+            )
+        return self
+
     @model_validator(mode="after")
     def _server_for_capacity(self) -> FleetConfig:
         benches = [("bench", self.bench)] + [
@@ -268,46 +327,30 @@ class FleetConfig(_Model):
         return self
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``source: field.path: message (got value)``."""
-    lines = [f"{source}: {len(exc.errors())} invalid setting(s):"]
-    for err in exc.errors():
-        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
-            ".[", "["
-        )
-        msg = err["msg"].removeprefix("Value error, ")
-        got = ""
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif (
-            err["type"] != "missing"
-            and not isinstance(err.get("input"), (dict, list))
-            and "Got " not in msg  # a check_scalar message already shows the value
-        ):
-            got = f" (got {err['input']!r})"
-        lines.append(f"  - {loc or '<root>'}: {msg}{got}")
-    return "\n".join(lines)
+def _size_suffix(size: float | int) -> str:
+    """``@0.1`` for a fraction of the teacher, ``@20000`` for a parameter target."""
+    return f"@{size}" if isinstance(size, int) else f"@{size:g}"
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
-    file's folder."""
-    systems = raw.get("systems")
-    for system in systems if isinstance(systems, list) else []:  # the model refuses others
-        if not isinstance(system, dict):
-            continue
-        for section in ("dataset", "teacher"):
-            part = system.get(section)
-            for key in ("path", "images", "architecture"):
-                if isinstance(part, dict) and isinstance(part.get(key), str):
-                    part[key] = str((base / part[key]).expanduser())
-        dataset = system.get("dataset")
-        split = dataset.get("split") if isinstance(dataset, dict) else None
-        if isinstance(split, dict) and isinstance(split.get("test"), str):
-            split["test"] = str((base / split["test"]).expanduser())
-    prices = raw.get("prices")
-    if isinstance(prices, dict) and isinstance(prices.get("override"), str):
-        prices["override"] = str((base / prices["override"]).expanduser())
+def _sized(student: StudentSpec, size: float | int) -> StudentSpec:
+    """``student`` at one of its sizes: a fraction sets its width, a whole number its
+    parameter target (either replaces explicit hidden widths)."""
+    if isinstance(size, int):
+        return student.model_copy(update={"target_params": size, "hidden": None, "sizes": None})
+    update = {"width": size, "target_params": None, "hidden": None, "sizes": None}
+    return student.model_copy(update=update)
+
+
+def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]:
+    sizes: list[float | int | None] = [None] if spec.student.sizes is None else [*spec.student.sizes]
+    runs: list[int | None] = [None] if seeds is None else [*seeds]
+    for size in sizes:
+        student = spec.student if size is None else _sized(spec.student, size)
+        for seed in runs:
+            name = spec.name + ("" if size is None else _size_suffix(size))
+            name += "" if seed is None else f"#{seed}"
+            variant = Variant(system=spec.name, size=size, seed=seed)
+            yield spec.model_copy(update={"name": name, "student": student, "variant": variant})
 
 
 def load_fleet(path: Path) -> FleetConfig:
@@ -330,7 +373,7 @@ def load_fleet(path: Path) -> FleetConfig:
         raise ConfigError(
             f"{path}: the top level must be a mapping with a 'systems' list; got {type(raw).__name__}."
         )
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     try:
         with located_by_field():  # a validator's own check names its field path too
             return FleetConfig.model_validate(raw)

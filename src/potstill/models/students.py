@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from potstill._validation import check_scalar
@@ -83,7 +83,8 @@ class StudentSpec(BaseModel):
     target_params: int | None = Field(
         None,
         ge=1,
-        description="Parameter budget of the MLP student of a black-box or opaque teacher. "
+        description="Parameter budget of the MLP student of a black-box, opaque or MLP "
+        "teacher (then width and depth are not used). "
         "Default: width × the teacher's parameters (ONNX initialiser values; width × depth × "
         "parameters for an opaque torch teacher such as TorchScript); tree ensembles: width "
         "× (2 × split nodes + leaves), a feature and a threshold per split and a value per "
@@ -111,6 +112,51 @@ class StudentSpec(BaseModel):
         description="Transformer teachers: a local Hugging Face model folder to use as the "
         "student (it must share the teacher's tokenizer); overrides width, depth and layers.",
     )
+    sizes: list[float | int] | None = Field(
+        None,
+        min_length=1,
+        description="Capacity curve: run scratch and the grid once per size, the system named "
+        "'<name>@<size>'. A size in (0, 1] is a fraction of the teacher (sets width); a whole "
+        "number above 1 is a parameter target (sets target_params).",
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _check_sizes(cls, value: list[float | int] | None) -> list[float | int] | None:
+        if value is None:
+            return None
+        sizes = [_size(v) for v in value]
+        dupes = sorted({str(v) for v in sizes if sizes.count(v) > 1})
+        if dupes:
+            raise ValueError(f"must be unique; repeated: {', '.join(dupes)}")
+        return sizes
+
+    @model_validator(mode="after")
+    def _sizes_need_a_size(self) -> StudentSpec:
+        if self.sizes is not None and self.pretrained is not None:
+            raise ValueError(
+                "sizes and pretrained are both set, but a pretrained student has one size. "
+                "Remove one of them."
+            )
+        return self
+
+
+def _size(value: float | int) -> float | int:
+    """A student size: a fraction of the teacher in (0, 1] (float) or a parameter target,
+    a whole number above 1 (int)."""
+    if isinstance(value, bool) or not 0 < value < float("inf"):
+        raise ValueError(
+            "each size must be a fraction of the teacher in (0, 1] or a whole number of "
+            f"parameters above 1. Got {value!r} instead."
+        )
+    if value <= 1:
+        return float(value)
+    if float(value) != int(value):
+        raise ValueError(
+            f"a size above 1 is a parameter target and must be a whole number. Got {value!r}; "
+            "use a fraction in (0, 1] for a share of the teacher."
+        )
+    return int(value)
 
 
 def _resolve_shape(

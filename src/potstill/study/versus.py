@@ -29,6 +29,7 @@ from potstill.types import Quality, Task
 
 __all__ = [
     "PREDICTIONS_DIR",
+    "combined_pairs",
     "combined_versus_scratch",
     "load_test_scores",
     "predictions_path",
@@ -105,26 +106,39 @@ def with_versus_scratch(
     return out
 
 
+def _paired(study: Path, scratch_key: str, distilled_key: str) -> tuple[PairedScores, set[str]]:
+    y, scratch, metric = load_test_scores(predictions_path(study, scratch_key))
+    y_d, distilled, metric_d = load_test_scores(predictions_path(study, distilled_key))
+    if not np.array_equal(y, y_d):
+        raise StoreError(
+            f"The test labels of '{scratch_key}' and '{distilled_key}' in {study} differ: "
+            "the two students were not scored on the same rows. Rerun that study."
+        )
+    return PairedScores(y=y, scratch=scratch, distilled=distilled), {metric, metric_d}
+
+
+def combined_pairs(runs: Sequence[tuple[Path, str, str]], config: EvalConfig) -> Gain:
+    """The gain of distilled over scratch combined over ``runs``, each (study directory,
+    scratch record key, distilled record key) of one seed, by the stratified paired
+    bootstrap. Seeds of one study (``seeds:``, keys ``<system>#<seed>__<label>``) and
+    studies of one fleet run with different seeds are combined alike."""
+    pairs, metrics = [], set()
+    for study, scratch_key, distilled_key in runs:
+        pair, metric = _paired(Path(study), scratch_key, distilled_key)
+        pairs.append(pair)
+        metrics |= metric
+    if len(metrics) != 1:
+        raise StoreError(
+            f"The runs {[f'{s}/{k}' for s, _, k in runs]} are scored with different metrics "
+            f"{sorted(metrics)}; combine only runs of the same system."
+        )
+    return paired_gain(pairs, get_metric(metrics.pop()), n_resamples=config.n_resamples,
+                       seed=config.seed, level=config.level)  # fmt: skip
+
+
 def combined_versus_scratch(
     studies: Sequence[Path], scratch_key: str, distilled_key: str, config: EvalConfig
 ) -> Gain:
     """The gain of one distilled student over scratch, combined over ``studies`` (one study
     directory per seed of the same fleet) by the stratified paired bootstrap."""
-    pairs, metrics = [], set()
-    for study in studies:
-        y, scratch, metric = load_test_scores(predictions_path(study, scratch_key))
-        y_d, distilled, metric_d = load_test_scores(predictions_path(study, distilled_key))
-        if not np.array_equal(y, y_d):
-            raise StoreError(
-                f"The test labels of '{scratch_key}' and '{distilled_key}' in {study} differ: "
-                "the two students were not scored on the same rows. Rerun that study."
-            )
-        pairs.append(PairedScores(y=y, scratch=scratch, distilled=distilled))
-        metrics |= {metric, metric_d}
-    if len(metrics) != 1:
-        raise StoreError(
-            f"The studies {[str(s) for s in studies]} score '{distilled_key}' with different "
-            f"metrics {sorted(metrics)}; combine only studies of the same fleet."
-        )
-    return paired_gain(pairs, get_metric(metrics.pop()), n_resamples=config.n_resamples,
-                       seed=config.seed, level=config.level)  # fmt: skip
+    return combined_pairs([(s, scratch_key, distilled_key) for s in studies], config)
