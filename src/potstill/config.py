@@ -9,9 +9,9 @@ with ``yaml.safe_load``: a config file never executes code.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -342,7 +342,9 @@ def _sized(student: StudentSpec, size: float | int) -> StudentSpec:
 
 
 def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]:
-    sizes: list[float | int | None] = [None] if spec.student.sizes is None else [*spec.student.sizes]
+    sizes: list[float | int | None] = (
+        [None] if spec.student.sizes is None else [*spec.student.sizes]
+    )
     runs: list[int | None] = [None] if seeds is None else [*seeds]
     for size in sizes:
         student = spec.student if size is None else _sized(spec.student, size)
