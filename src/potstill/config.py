@@ -346,6 +346,9 @@ def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]
         [None] if spec.student.sizes is None else [*spec.student.sizes]
     )
     runs: list[int | None] = [None] if seeds is None else [*seeds]
+    if sizes == [None] and runs == [None]:
+        yield spec  # neither sized nor seeded: the system as the fleet file has it
+        return
     for size in sizes:
         student = spec.student if size is None else _sized(spec.student, size)
         for seed in runs:
