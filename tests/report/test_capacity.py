@@ -104,7 +104,7 @@ def test_the_sentence_names_the_size_with_the_largest_gain(study: Any) -> None:
 
 def test_the_chart_and_section_draw_every_size_and_count_each_verdict(study: Any) -> None:
     directory, records = study
-    cap = capacity(directory, records, CONFIG)
+    cap = capacity(directory, records[::-1], CONFIG)  # the store's order is not the table's
     (chart,) = capacity_charts(cap)
     assert chart.file == "capacity_credit.png" and chart.png.startswith(b"\x89PNG")
     counts = capacity_counts(cap)
@@ -113,6 +113,9 @@ def test_the_chart_and_section_draw_every_size_and_count_each_verdict(study: Any
     section = capacity_section(cap, [chart])
     assert "![Capacity curve, credit](charts/capacity_credit.png)" in section
     assert section.count("| 0.1 |") == 3 and "CIs overlap" not in section
+    table = [line.split(" | ")[:3] for line in section.splitlines() if line.startswith("| 0.")]
+    assert [row[2] for row in table[:3]] == ["scratch", "rkd", "kd"]  # scratch, then as stored
+    assert table[0][0] == "| 0.5" and table[-1][0] == "| 0.1"  # the largest student first
 
 
 def test_one_seed_uses_the_records_own_gain_and_no_variant_means_no_section(

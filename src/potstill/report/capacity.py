@@ -102,6 +102,12 @@ def _groups(records: Records) -> dict[str, dict[Size, list[Mapping[str, Any]]]]:
     return out
 
 
+def _largest_first(item: tuple[Size, list[Mapping[str, Any]]]) -> float:
+    """Sizes from the largest student (mean measured parameters) down; unmeasured last."""
+    params = _mean([dig(r, "student", "params") for r in item[1]])
+    return -params if params is not None else float("inf")
+
+
 def _mean(values: Sequence[Any]) -> float | None:
     finite = [v for v in (number(x) for x in values) if v is not None]
     return sum(finite) / len(finite) if finite else None
@@ -132,7 +138,8 @@ def _rows(
     directory: Path, system: str, size: Size, recs: Sequence[Mapping[str, Any]], config: EvalConfig
 ) -> list[SizeRow]:
     rows = []
-    for method in dict.fromkeys(r["method"] for r in recs):
+    ordered = sorted(recs, key=lambda r: r["family"] != "baseline")  # scratch first
+    for method in dict.fromkeys(r["method"] for r in ordered):
         mine = [r for r in recs if r["method"] == method and r["status"] == "ok"]
         if not mine:
             continue
@@ -174,7 +181,7 @@ def capacity(directory: Path, records: Records, config: Mapping[str, Any]) -> Ca
         first = next((r for r in every if dig(r, "quality", "metric")), every[0])
         metrics[system] = str(dig(first, "quality", "metric", default="") or "")
         hibs[system] = bool(dig(first, "quality", "higher_is_better", default=True))
-        for size, recs in by_size.items():
+        for size, recs in sorted(by_size.items(), key=_largest_first):
             size_rows = _rows(Path(directory), system, size, recs, settings)
             rows.extend(size_rows)
             best.append(_best(system, size, size_rows, hibs[system]))
