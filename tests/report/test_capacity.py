@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from potstill.evaluate import EvalConfig
-from potstill.evaluate.verdict import HELPED, NO_DIFFERENCE, holm
+from potstill.evaluate.verdict import HELPED, NO_DIFFERENCE, NOT_MEASURED, holm
 from potstill.report.capacity import capacity, eval_config, size_label
 from potstill.report.capacity_section import (
     capacity_charts,
@@ -132,9 +132,44 @@ def test_one_seed_uses_the_records_own_gain_and_no_variant_means_no_section(
     assert capacity_section(capacity(tmp_path, plain, {}), []) == ""
 
 
+def test_seeds_without_their_kept_scores_are_not_measured(tmp_path: Path) -> None:
+    records = write_study(tmp_path)
+    for path in (tmp_path / "predictions").glob("credit@0.1*"):
+        path.unlink()
+    cap = capacity(tmp_path, records, CONFIG)
+    kd = {r.size: r for r in cap.rows if r.method == "kd"}
+    assert kd[0.1].gain is None and kd[0.1].verdict == NOT_MEASURED
+    assert kd[0.5].gain is not None and kd[0.5].gain["n_seeds"] == 2
+
+
 def test_size_labels_and_each_systems_evaluate_settings() -> None:
     assert [size_label(s) for s in (0.25, 20000, None)] == ["0.25", "20,000 params", "default"]
     config = {"evaluate": {"n_resamples": 50}, "systems": [
         {"name": "a", "evaluate": {"n_resamples": 70}}, {"name": "b"}]}  # fmt: skip
     assert eval_config(config, "a").n_resamples == 70
     assert eval_config(config, "b").n_resamples == 50 and eval_config({}, "c") == EvalConfig()
+
+
+def test_the_report_draws_a_capacity_curve_for_a_system_run_at_two_sizes(
+    tmp_path: Path, fleet: Any
+) -> None:
+    import json
+
+    from potstill.report import render_report
+
+    fleet.write_study(tmp_path)
+    sizes = {"heart-disease": 0.5, "readmission": 0.1}  # two sizes of one fleet system
+    for path in (tmp_path / "records").glob("*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record["system"] in sizes:
+            size = sizes[record["system"]]
+            record["variant"] = {"system": "clinic", "size": size, "seed": 0}
+            record.setdefault("student", {})["params"] = 8000 * size
+            path.write_text(json.dumps(record), encoding="utf-8")
+    paths = render_report(tmp_path)
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert (tmp_path / "charts" / "capacity_clinic.png").is_file()
+    assert "## Capacity curves and seeds" in md and "### clinic" in md
+    assert "**clinic**: distillation's gain over scratch is largest at size" in md
+    summary = md.split("## ", 2)[1]  # the summary, before the next section
+    assert "Combined over seeds (up to 1), over 2 (system, size) pairs" in summary

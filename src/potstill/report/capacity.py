@@ -116,21 +116,22 @@ def _mean(values: Sequence[Any]) -> float | None:
 def _gain(
     directory: Path, recs: Sequence[Mapping[str, Any]], method: str, config: EvalConfig
 ) -> Mapping[str, Any] | None:
-    """``method``'s gain over scratch at one size, combined over the seeds that kept both
-    students' test scores; one seed: its record's own ``versus_scratch``."""
-    runs, own = [], None
-    for r in recs:
-        if r["method"] != method or r["status"] != "ok":
-            continue
+    """``method``'s gain over scratch at one size: one seed, its record's own
+    ``versus_scratch``; several, combined over the seeds that kept both students' test
+    scores (``n_seeds`` says how many)."""
+    mine = [r for r in recs if r["method"] == method and r["status"] == "ok"]
+    if len(mine) == 1:
+        own = dig(mine[0], "quality", "versus_scratch")
+        return own if isinstance(own, Mapping) else None
+    runs = []
+    for r in mine:
         scratch = next((s for s in recs if s["system"] == r["system"]
                         and s["family"] == "baseline" and s["status"] == "ok"), None)  # fmt: skip
-        keys = (record_key(r["system"], "scratch" if scratch is None else scratch["method"]),
-                record_key(r["system"], method))  # fmt: skip
-        if scratch is not None and all(predictions_path(directory, k).is_file() for k in keys):
+        if scratch is None:
+            continue
+        keys = (record_key(r["system"], scratch["method"]), record_key(r["system"], method))
+        if all(predictions_path(directory, k).is_file() for k in keys):
             runs.append((directory, *keys))
-            own = dig(r, "quality", "versus_scratch")
-    if len(runs) == 1:
-        return own if isinstance(own, Mapping) else None
     return combined_pairs(runs, config).to_record() if runs else None
 
 
