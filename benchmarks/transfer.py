@@ -27,7 +27,7 @@ Writes benchmarks/results/transfer.json (``--quick``: transfer_quick.json) and p
 one JSON object on the final line.
 
     python benchmarks/transfer.py [--out DIR] [--systems a,b] [--seeds 0,1,2]
-    python benchmarks/transfer.py --quick      # 1 system, 1 seed, 2 sizes, short training
+    python benchmarks/transfer.py --quick [--seeds 0,1]  # 1 system, 2 sizes, short training
 """
 
 from __future__ import annotations
@@ -197,11 +197,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 system, 1 seed, 2 sizes")
     parser.add_argument("--systems", default="", help="comma-separated enterprise systems")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the studies")
     args = parser.parse_args()
     names = [s for s in args.systems.split(",") if s] or (["heart_disease"] if args.quick else None)
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     systems = enterprise_systems(names)
     with_transfer = transfer_supported()
     root = args.out or Path(tempfile.mkdtemp(prefix="potstill-transfer-"))

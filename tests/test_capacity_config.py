@@ -88,7 +88,7 @@ def test_bad_seeds_and_hand_written_variants_are_refused(tmp_path: Path) -> None
         _fleet(seeds=[1, 2, 1])
     with pytest.raises(ValueError, match="seeds replaces seed"):
         _fleet(seed=1, seeds=[1, 2])
-    with pytest.raises(ValueError, match="greater than or equal to 0"):
+    with pytest.raises(ValueError, match="integers in \\[0, 2\\*\\*32 - 1\\]; got \\[-1\\]"):
         _fleet(seeds=[-1])
     path = tmp_path / "fleet.yaml"
     path.write_text(

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -224,7 +224,7 @@ class FleetConfig(_Model):
         le=2**32 - 1,
         description="Seed for splits, initialisation, data order and bootstrap.",
     )
-    seeds: list[Annotated[int, Field(ge=0, le=2**32 - 1)]] | None = Field(
+    seeds: list[int] | None = Field(
         None,
         min_length=1,
         description="Run every system once per seed (systems named '<name>#<seed>'); the "
@@ -296,6 +296,9 @@ class FleetConfig(_Model):
     @model_validator(mode="after")
     def _seeds(self) -> FleetConfig:
         if self.seeds is not None:
+            bad = [s for s in self.seeds if not 0 <= s <= 2**32 - 1]
+            if bad:
+                raise ValueError(f"seeds must be integers in [0, 2**32 - 1]; got {bad}")
             dupes = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
             if dupes:
                 raise ValueError(f"seeds must be unique; repeated: {dupes}")
