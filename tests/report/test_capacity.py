@@ -142,6 +142,12 @@ def test_seeds_without_their_kept_scores_are_not_measured(tmp_path: Path) -> Non
     assert kd[0.5].gain is not None and kd[0.5].gain["n_seeds"] == 2
 
 
+def test_a_gain_that_cancels_over_seeds_reads_zero() -> None:
+    from potstill.report.verdicts import gain_text
+
+    assert gain_text({"value": 5.551e-17, "low": -0.02, "high": 0.019}) == "0 [-0.02000, +0.01900]"
+
+
 def test_size_labels_and_each_systems_evaluate_settings() -> None:
     assert [size_label(s) for s in (0.25, 20000, None)] == ["0.25", "20,000 params", "default"]
     config = {"evaluate": {"n_resamples": 50}, "systems": [
