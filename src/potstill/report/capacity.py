@@ -3,7 +3,7 @@
 When ``student.sizes`` or ``seeds`` expand a fleet, every record carries its ``variant``
 (``{system, size, seed}``). Here the records of one fleet system are grouped by size; at
 each size every distilled method's gain over scratch is the paired bootstrap combined
-over the seeds (:func:`potstill.study.versus.combined_pairs`, from the test scores the
+over the seeds (:func:`potstill.results.paired.combined_pairs`, from the test scores the
 study kept; one seed: the record's own ``versus_scratch``), and the size's best method is
 corrected for being the best of k (Holm, :func:`~potstill.evaluate.verdict.best_of_k`).
 The chart draws the test metric and $ per 1M predictions against the student's measured
@@ -20,8 +20,8 @@ from typing import Any
 
 from potstill.evaluate import EvalConfig
 from potstill.evaluate.verdict import NOT_MEASURED, best_of_k, verdict
+from potstill.results.paired import combined_pairs, predictions_path
 from potstill.results.recordview import dig, number
-from potstill.study.versus import combined_pairs, predictions_path
 from potstill.types import record_key
 
 __all__ = ["Capacity", "SizeBest", "SizeRow", "capacity", "eval_config", "size_label"]
