@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 
 from potstill.config import FleetConfig, load_fleet
 from potstill.errors import ConfigError
@@ -88,6 +89,10 @@ def test_bad_seeds_and_hand_written_variants_are_refused(tmp_path: Path) -> None
         _fleet(seeds=[1, 2, 1])
     with pytest.raises(ValueError, match="seeds replaces seed"):
         _fleet(seed=1, seeds=[1, 2])
+    written = _fleet(seed=0, seeds=[1, 2])  # seed 0 is the default: what config.yaml holds
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(written.model_dump(mode="json")), encoding="utf-8")
+    assert load_fleet(path) == written
     with pytest.raises(ValueError, match="integers in \\[0, 2\\*\\*32 - 1\\]; got \\[-1\\]"):
         _fleet(seeds=[-1])
     path = tmp_path / "fleet.yaml"

@@ -228,7 +228,8 @@ class FleetConfig(_Model):
         None,
         min_length=1,
         description="Run every system once per seed (systems named '<name>#<seed>'); the "
-        "report combines each method's paired gain over scratch across them. Replaces seed.",
+        "report combines each method's paired gain over scratch across them. Replaces seed "
+        "(which must then be left at 0).",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -302,7 +303,7 @@ class FleetConfig(_Model):
             dupes = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
             if dupes:
                 raise ValueError(f"seeds must be unique; repeated: {dupes}")
-            if "seed" in self.model_fields_set:
+            if self.seed != 0:  # the default: a config.yaml with seeds reloads
                 raise ValueError(
                     f"seed={self.seed} and seeds={self.seeds} are both set; seeds replaces "
                     "seed. Keep one of them."
