@@ -108,6 +108,14 @@ def test_bad_seeds_and_hand_written_variants_are_refused(tmp_path: Path) -> None
     assert "systems[1].student.sizes" in text and "Got 3.5" in text
 
 
+def test_an_auto_search_is_not_combined_with_sizes_or_seeds() -> None:
+    with pytest.raises(ValueError, match=r"auto: and seeds or student\.sizes are both set"):
+        _fleet(auto={})
+    with pytest.raises(ValueError, match="auto: and seeds"):
+        _fleet(student={"width": 0.25}, seeds=[0, 1], auto={"trials": 4})
+    assert _fleet(student={"width": 0.25}, auto={}).auto is not None
+
+
 def test_the_system_option_selects_every_size_and_seed_of_a_fleet_system() -> None:
     fleet = _fleet(seeds=[0, 1]).expanded()
     assert [s.name for s in _selected(fleet, ["b"])] == ["b#0", "b#1"]

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from potstill.auto import SelectConfig, SelectResult
 from potstill.auto import select as run_select
+from potstill.auto.fleet import study_with_auto
 from potstill.auto.search import Progress
 from potstill.auto.sources import fleet_for
 from potstill.config import (
@@ -43,6 +44,7 @@ from potstill.report import render_report
 from potstill.results import check_study
 from potstill.runner import StudyResult, builtin_fleet, run_study
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
+from potstill.train.ddp import check_distributed
 
 __all__ = [
     "bench",
@@ -87,11 +89,10 @@ def study(
     systems: Sequence[str] | None = None,
     on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
-
-    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``),
+    then its ``auto:`` searches; ``on_event`` hears every event (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
-    return run_study(
+    return study_with_auto(
         config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
@@ -273,6 +274,7 @@ def distill(
     teacher_architecture: Path | None = None,
     allow_larger: bool = False,
     problem: str | None = None,
+    nproc: int = 1,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -282,8 +284,8 @@ def distill(
     ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
 
     Bad input found while loading the data or the teacher is raised (exit code 2), and so
-    is a request where none of ``methods`` applies to the teacher (every reason named);
-    a method that fails while training is a ``failed`` record (exit code 3).
+    is a request where none of ``methods`` applies to the teacher (every reason named) or
+    ``nproc`` cannot run; a method that fails while training is a ``failed`` record (exit 3).
 
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
@@ -291,10 +293,9 @@ def distill(
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
     (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
-    ``student.allow_larger``; ``problem`` is ``dataset.problem``. ``on_event`` gets every event.
+    ``student.allow_larger``; ``problem`` is ``dataset.problem``; ``nproc`` is ``train.nproc``.
+    ``on_event`` gets every event.
     """
-    if not methods:
-        raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
                                   sensitive_is_feature, problem)}  # fmt: skip
@@ -304,9 +305,29 @@ def distill(
     system = {"name": "system", "dataset": dataset,
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
               "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
-    config = _options_fleet({"name": Path(out).name or "distill", "systems": [system],
-                             "grid": ["scratch", *methods], **(_quick() if quick else {})})  # fmt: skip
+    config = _distill_fleet({"name": Path(out).name or "distill", "systems": [system],
+                             "grid": ["scratch", *methods], **_run_settings(quick, nproc)})  # fmt: skip
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _run_settings(quick: bool, nproc: int) -> dict[str, Any]:
+    """The fleet sections ``--quick`` and ``--nproc`` set (none: the defaults)."""
+    settings = _quick() if quick else {}
+    if nproc != 1:
+        settings["train"] = {**settings.get("train", {}), "nproc": nproc}
+    return settings
+
+
+def _distill_fleet(raw: dict[str, Any]) -> FleetConfig:
+    """``distill``'s one-system fleet (the grid: scratch and the methods), refused before any
+    work without a method or when its training cannot run (``nproc`` with a method that a
+    batch split across processes would change)."""
+    if len(raw["grid"]) < 2:
+        raise ConfigError("Give at least one --method (e.g. --method kd).")
+    config = _options_fleet(raw)
+    specs = [s for e in config.grid for s in [*e.methods, *(e.regression_methods or [])]]
+    check_distributed([s.name for s in specs], config.train)
+    return config
 
 
 def _options_fleet(raw: dict[str, Any]) -> FleetConfig:

@@ -249,6 +249,7 @@ def distill(
     allow_larger: opt.AllowLarger = False,
     problem: opt.Problem = None,
     teacher_architecture: opt.Architecture = None,
+    nproc: opt.Nproc = 1,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
 ) -> None:
@@ -278,6 +279,7 @@ def distill(
             max_length=max_length,
             allow_larger=allow_larger,
             problem=problem,
+            nproc=nproc,
         )
     _finish(watch, result)
 

@@ -12,11 +12,12 @@ from pydantic import BaseModel
 from potstill.config import DatasetSpec
 from potstill.data.split import SplitSpec
 from potstill.models.students import StudentSpec
+from potstill.train.config import TrainConfig
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop", "InputShape",
-    "MaxLength", "Method", "Out", "Positive", "Problem", "Quick", "Sensitive",
+    "MaxLength", "Method", "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive",
     "SensitiveFeature", "SplitColumn", "Target", "Teacher", "TestData", "TextColumn",
     "TrustPickle", "Width",
 ]  # fmt: skip
@@ -63,3 +64,4 @@ InputShape = Annotated[
 MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
 Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
+Nproc = Annotated[int, typer.Option(help=_help(TrainConfig, "nproc"))]

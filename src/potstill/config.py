@@ -24,8 +24,10 @@ from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
+from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
+from potstill.variant import Variant, size_suffix, sized
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
@@ -116,17 +118,6 @@ def default_grid() -> list[GridEntry]:
     ]
 
 
-class Variant(_Model):
-    """Which run of a fleet system an expanded system is (``seeds``, ``student.sizes``)."""
-
-    system: str = Field(description="The system's name in the fleet file.")
-    size: float | int | None = Field(
-        None, description="Student size of this run: a fraction of the teacher or a parameter "
-        "target (student.sizes); empty: the system's own student.",
-    )  # fmt: skip
-    seed: int | None = Field(None, description="Seed of this run (seeds); empty: the fleet's.")
-
-
 class SystemSpec(_Model):
     """One production system: its data, its teacher, and the student to distil."""
 
@@ -147,6 +138,10 @@ class SystemSpec(_Model):
     )
     evaluate: EvalConfig | None = Field(
         None, description="Overrides the fleet's quality-measurement settings."
+    )
+    auto: SelectConfig | Literal[False] | None = Field(
+        None,
+        description="Overrides the fleet's 'auto:' search for this system; false: no search.",
     )
     variant: Variant | None = Field(
         None, description="Set when seeds or student.sizes expand the fleet (one system per "
@@ -249,6 +244,11 @@ class FleetConfig(_Model):
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+    auto: SelectConfig | None = Field(
+        None,
+        description="After the study, search each system for the cheapest student that "
+        "passes every gate ('potstill select') and write it as the record 'auto'.",
+    )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
         """``system`` (a spec or its name) with the fleet's defaults merged in."""
@@ -308,6 +308,12 @@ class FleetConfig(_Model):
                     f"seed={self.seed} and seeds={self.seeds} are both set; seeds replaces "
                     "seed. Keep one of them."
                 )
+        expands = self.seeds is not None or any(s.student.sizes for s in self.systems)
+        if expands and (self.auto or any(s.auto for s in self.systems)):
+            raise ValueError(
+                "auto: and seeds or student.sizes are both set; a search runs on one "
+                "system as written. Run 'potstill select' on it separately."
+            )
         written = [s.name for s in self.systems if s.variant is not None]
         if written:
             raise ValueError(
@@ -331,20 +337,6 @@ class FleetConfig(_Model):
         return self
 
 
-def _size_suffix(size: float | int) -> str:
-    """``@0.1`` for a fraction of the teacher, ``@20000`` for a parameter target."""
-    return f"@{size}" if isinstance(size, int) else f"@{size:g}"
-
-
-def _sized(student: StudentSpec, size: float | int) -> StudentSpec:
-    """``student`` at one of its sizes: a fraction sets its width, a whole number its
-    parameter target (either replaces explicit hidden widths)."""
-    if isinstance(size, int):
-        return student.model_copy(update={"target_params": size, "hidden": None, "sizes": None})
-    update = {"width": size, "target_params": None, "hidden": None, "sizes": None}
-    return student.model_copy(update=update)
-
-
 def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]:
     sizes: list[float | int | None] = (
         [None] if spec.student.sizes is None else [*spec.student.sizes]
@@ -354,9 +346,9 @@ def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]
         yield spec  # neither sized nor seeded: the system as the fleet file has it
         return
     for size in sizes:
-        student = spec.student if size is None else _sized(spec.student, size)
+        student = spec.student if size is None else sized(spec.student, size)
         for seed in runs:
-            name = spec.name + ("" if size is None else _size_suffix(size))
+            name = spec.name + ("" if size is None else size_suffix(size))
             name += "" if seed is None else f"#{seed}"
             variant = Variant(system=spec.name, size=size, seed=seed)
             yield spec.model_copy(update={"name": name, "student": student, "variant": variant})

@@ -295,6 +295,9 @@ class Costs:
     extra: Mapping[str, Any] = field(
         default_factory=dict
     )  # instances at QPS, monthly cost, waterfall
+    #: 1 - student/teacher $ per 1M with its bootstrap interval over interleaved blocks
+    #: (value, low, high, level, tie), the latency's beside it, and the contention seen
+    cost_reduction: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- study

@@ -55,12 +55,16 @@ FLEET_WIDE = ("seed", "prices")
 SYSTEM_DEFAULTS = ("grid", "train", "bench", "evaluate", "gates")
 #: Where a system's settings hash is kept beside its saved students.
 MARKER = "system.json"
+#: A system's settings that shape no record of its grid: left out of its hash (the
+#: ``auto:`` search keeps its own resume in its own folder).
+_NOT_HASHED = ("auto",)
 _FOLDERS = ("students", "exports")
 
 
 def system_settings(system: Mapping[str, Any], fleet: Mapping[str, Any]) -> dict[str, Any]:
-    """A system's spec (JSON form) with the fleet defaults it inherits filled in."""
-    merged = dict(system)
+    """A system's spec (JSON form) with the fleet defaults it inherits filled in (less the
+    settings that shape none of its grid's records)."""
+    merged = {k: v for k, v in system.items() if k not in _NOT_HASHED}
     for key in SYSTEM_DEFAULTS:
         if merged.get(key) is None:
             merged[key] = fleet.get(key)

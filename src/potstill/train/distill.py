@@ -15,6 +15,7 @@ losses are read out once per epoch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -36,6 +37,7 @@ from potstill.models.teacher import Teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from potstill.train.config import TrainConfig
+from potstill.train.ddp import train_distributed
 from potstill.train.feed import (
     EMPTY,
     LayerPlan,
@@ -208,6 +210,11 @@ def train(
         if task.problem == "regression" and not resuming:
             _init_regression_head(student, task.train.y)
         _bind(objective, s_tap, feed, X, task, config)
+        if config.nproc > 1:  # the same start, then nproc processes train (potstill.train.ddp)
+            hooks.close()  # the student goes to them without this process's taps
+            run = train_distributed(student, task, objective, config, feed, plan, seed=seed,
+                                    checkpoint=checkpoint, description=description, stage=stage)  # fmt: skip
+            return TrainResult(**dataclasses.asdict(run))
         params = list(student.parameters()) + list(objective.parameters())
         loop = _Loop(s_tap, objective, _optimizer(params, config), params, feed, X, y, config,
                      torch.Generator().manual_seed(seed))  # fmt: skip
