@@ -326,6 +326,8 @@ class RunRecord:
     #: hash of this system's settings (its spec merged with the fleet defaults it uses):
     #: a rerun keeps the records whose hash matches and sets the others aside
     system_hash: str = ""
+    #: an expanded fleet's run (seeds, student.sizes): {"system", "size", "seed"}; else None
+    variant: Mapping[str, Any] | None = None
     teacher: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, backend
     student: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, spec
     quality: Quality | None = None

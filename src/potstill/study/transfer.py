@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from potstill.config import GridEntry, SystemPlan
-from potstill.data.split import hold_out
-from potstill.data.transfer import make_transfer
 from potstill.errors import ConfigError, DataError
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
+from potstill.study.tasks import hold_out, make_transfer  # the study's one way into data
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.transfer import TransferRows, teacher_labels
 from potstill.types import Split, Task
