@@ -9,6 +9,7 @@ with ``yaml.safe_load``: a config file never executes code.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,16 +17,19 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from potstill.config_load import format_validation_error, resolve_paths
 from potstill.costs import BenchConfig
 from potstill.data.spec import DatasetSpec
+from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
-from potstill.methods import MethodSpec
+from potstill.grid import GridEntry, default_grid
 from potstill.models.students import StudentSpec
 from potstill.run_config import ExecutorSpec, TrackingSpec
 from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
+from potstill.variant import Variant, size_suffix, sized
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
@@ -37,83 +41,17 @@ __all__ = [
     "SystemPlan",
     "SystemSpec",
     "TrackingSpec",
+    "TransferSpec",
+    "Variant",
     "format_validation_error",
     "load_fleet",
 ]
 
-#: Shorthand grid cells whose method is classification-only use this on regression systems.
-_REGRESSION_COUNTERPART = {"kd": "kd_regression"}
-
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
-#: Grid labels name folders (students/<system>/<label>): letters, digits, '_', '-', '+', '.',
-#: starting with a letter or digit, so no label can be a path ('..', '/x') or hidden file.
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}$")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GridEntry(_Model):
-    """One cell of the distillation grid: a label and the weighted methods it combines.
-
-    YAML shorthand: ``scratch`` (labels only, no teacher) or a method name such as ``kd``.
-    """
-
-    label: str = Field(description="Name of this grid cell in records and reports.")
-    methods: list[MethodSpec] = Field(
-        default_factory=list,
-        description="Weighted distillation terms; empty = trained from scratch on labels.",
-    )
-    regression_methods: list[MethodSpec] | None = Field(
-        None,
-        description="Terms used instead for regression and embedding systems (e.g. kd → "
-        "kd_regression).",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            entry: dict[str, Any] = {
-                "label": value,
-                "methods": [] if value == "scratch" else [{"name": value}],
-            }
-            if value in _REGRESSION_COUNTERPART:
-                entry["regression_methods"] = [{"name": _REGRESSION_COUNTERPART[value]}]
-            return entry
-        return value
-
-    @field_validator("label")
-    @classmethod
-    def _safe_label(cls, value: str) -> str:
-        if not _LABEL.match(value):
-            raise ValueError(
-                "must be 1-64 letters, digits, '_', '-', '+' or '.', starting with a letter or "
-                f"digit (it names a folder inside the study; got {value!r})"
-            )
-        return value
-
-    def for_problem(self, problem: str) -> list[MethodSpec]:
-        """The terms for ``problem``: an embedding, like a regression output, is a vector
-        to match, so both take ``regression_methods`` when given."""
-        if problem in ("regression", "embedding") and self.regression_methods is not None:
-            return self.regression_methods
-        return self.methods
-
-
-def default_grid() -> list[GridEntry]:
-    """From scratch, then one representative method per family (the paper's comparison)."""
-    return [
-        GridEntry(label="scratch"),
-        GridEntry(
-            label="kd",
-            methods=[MethodSpec(name="kd")],
-            regression_methods=[MethodSpec(name="kd_regression")],
-        ),
-        GridEntry(label="fitnet", methods=[MethodSpec(name="fitnet")]),
-        GridEntry(label="rkd", methods=[MethodSpec(name="rkd")]),
-    ]
 
 
 class SystemSpec(_Model):
@@ -131,6 +69,9 @@ class SystemSpec(_Model):
     )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
+    transfer: TransferSpec | None = Field(
+        None, description="Overrides the fleet's transfer set for this system."
+    )
     bench: BenchConfig | None = Field(
         None, description="Overrides the fleet's cost-measurement settings."
     )
@@ -141,6 +82,10 @@ class SystemSpec(_Model):
         None,
         description="Overrides the fleet's 'auto:' search for this system; false: no search.",
     )
+    variant: Variant | None = Field(
+        None, description="Set when seeds or student.sizes expand the fleet (one system per "
+        "size and seed); never written in a fleet file.",
+    )  # fmt: skip
 
     @field_validator("name")
     @classmethod
@@ -172,7 +117,8 @@ class SystemPlan:
     """One system with the fleet's settings merged in once: what the study runs.
 
     A system's own ``grid``, ``train``, ``bench``, ``evaluate`` and ``gates`` replace the
-    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's.
+    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's,
+    or the system's own seed when ``seeds`` expanded the fleet (``spec.variant``).
     Made by :meth:`FleetConfig.plan_for`; every step of a system reads its settings here,
     never ``spec.X or fleet.X``.
     """
@@ -184,10 +130,16 @@ class SystemPlan:
     bench: BenchConfig
     evaluate: EvalConfig
     gates: GatesConfig
+    transfer: TransferSpec | None = None
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def variant(self) -> Variant | None:
+        """Which size and seed of a fleet system this is (None: not expanded)."""
+        return self.spec.variant
 
 
 class FleetConfig(_Model):
@@ -199,6 +151,13 @@ class FleetConfig(_Model):
         ge=0,
         le=2**32 - 1,
         description="Seed for splits, initialisation, data order and bootstrap.",
+    )
+    seeds: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="Run every system once per seed (systems named '<name>#<seed>'); the "
+        "report combines each method's paired gain over scratch across them. Replaces seed "
+        "(which must then be left at 0).",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -223,6 +182,11 @@ class FleetConfig(_Model):
     tracking: TrackingSpec = Field(
         default_factory=TrackingSpec, description="Experiment tracking (MLflow)."
     )
+    transfer: TransferSpec | None = Field(
+        None,
+        description="Unlabelled rows the teacher labels for every distilled student (a file, "
+        "or MUNGE / mixup / noise / augment rows made from the training rows); none by default.",
+    )
     auto: SelectConfig | None = Field(
         None,
         description="After the study, search each system for the cheapest student that "
@@ -238,14 +202,16 @@ class FleetConfig(_Model):
                     f"No system named {system!r} in the fleet. Valid names: {', '.join(names)}."
                 )
             system = self.systems[names.index(system)]
+        own = system.variant.seed if system.variant is not None else None
         return SystemPlan(
             spec=system,
-            seed=self.seed,
+            seed=self.seed if own is None else own,
             grid=tuple(system.grid if system.grid is not None else self.grid),
             train=system.train if system.train is not None else self.train,
             bench=system.bench if system.bench is not None else self.bench,
             evaluate=system.evaluate if system.evaluate is not None else self.evaluate,
             gates=system.gates if system.gates is not None else self.gates,
+            transfer=system.transfer if system.transfer is not None else self.transfer,
         )
 
     def plans(self) -> list[SystemPlan]:
@@ -300,6 +266,43 @@ class FleetConfig(_Model):
                 raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
         return self
 
+    def expanded(self) -> FleetConfig:
+        """One system per student size and seed, named ``<name>@<size>#<seed>`` and carrying
+        its ``variant``; the fleet itself when it sets neither ``seeds`` nor any
+        ``student.sizes``. The study runs the expanded fleet; ``config.yaml`` keeps this one."""
+        if self.seeds is None and all(s.student.sizes is None for s in self.systems):
+            return self
+        systems = [v for s in self.systems for v in _variants(s, self.seeds)]
+        return self.model_copy(update={"systems": systems, "seeds": None})
+
+    @model_validator(mode="after")
+    def _seeds(self) -> FleetConfig:
+        if self.seeds is not None:
+            bad = [s for s in self.seeds if not 0 <= s <= 2**32 - 1]
+            if bad:
+                raise ValueError(f"seeds must be integers in [0, 2**32 - 1]; got {bad}")
+            dupes = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+            if dupes:
+                raise ValueError(f"seeds must be unique; repeated: {dupes}")
+            if self.seed != 0:  # the default: a config.yaml with seeds reloads
+                raise ValueError(
+                    f"seed={self.seed} and seeds={self.seeds} are both set; seeds replaces "
+                    "seed. Keep one of them."
+                )
+        expands = self.seeds is not None or any(s.student.sizes for s in self.systems)
+        if expands and (self.auto or any(s.auto for s in self.systems)):
+            raise ValueError(
+                "auto: and seeds or student.sizes are both set; a search runs on one "
+                "system as written. Run 'potstill select' on it separately."
+            )
+        written = [s.name for s in self.systems if s.variant is not None]
+        if written:
+            raise ValueError(
+                f"systems {written} set 'variant', which the study sets when seeds or "
+                "student.sizes expand the fleet. Remove it."
+            )
+        return self
+
     @model_validator(mode="after")
     def _server_for_capacity(self) -> FleetConfig:
         benches = [("bench", self.bench)] + [
@@ -315,46 +318,21 @@ class FleetConfig(_Model):
         return self
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``source: field.path: message (got value)``."""
-    lines = [f"{source}: {len(exc.errors())} invalid setting(s):"]
-    for err in exc.errors():
-        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
-            ".[", "["
-        )
-        msg = err["msg"].removeprefix("Value error, ")
-        got = ""
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif (
-            err["type"] != "missing"
-            and not isinstance(err.get("input"), (dict, list))
-            and "Got " not in msg  # a check_scalar message already shows the value
-        ):
-            got = f" (got {err['input']!r})"
-        lines.append(f"  - {loc or '<root>'}: {msg}{got}")
-    return "\n".join(lines)
-
-
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
-    file's folder."""
-    systems = raw.get("systems")
-    for system in systems if isinstance(systems, list) else []:  # the model refuses others
-        if not isinstance(system, dict):
-            continue
-        for section in ("dataset", "teacher"):
-            part = system.get(section)
-            for key in ("path", "images", "architecture"):
-                if isinstance(part, dict) and isinstance(part.get(key), str):
-                    part[key] = str((base / part[key]).expanduser())
-        dataset = system.get("dataset")
-        split = dataset.get("split") if isinstance(dataset, dict) else None
-        if isinstance(split, dict) and isinstance(split.get("test"), str):
-            split["test"] = str((base / split["test"]).expanduser())
-    prices = raw.get("prices")
-    if isinstance(prices, dict) and isinstance(prices.get("override"), str):
-        prices["override"] = str((base / prices["override"]).expanduser())
+def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]:
+    sizes: list[float | int | None] = (
+        [None] if spec.student.sizes is None else [*spec.student.sizes]
+    )
+    runs: list[int | None] = [None] if seeds is None else [*seeds]
+    if sizes == [None] and runs == [None]:
+        yield spec  # neither sized nor seeded: the system as the fleet file has it
+        return
+    for size in sizes:
+        student = spec.student if size is None else sized(spec.student, size)
+        for seed in runs:
+            name = spec.name + ("" if size is None else size_suffix(size))
+            name += "" if seed is None else f"#{seed}"
+            variant = Variant(system=spec.name, size=size, seed=seed)
+            yield spec.model_copy(update={"name": name, "student": student, "variant": variant})
 
 
 def load_fleet(path: Path) -> FleetConfig:
@@ -377,7 +355,7 @@ def load_fleet(path: Path) -> FleetConfig:
         raise ConfigError(
             f"{path}: the top level must be a mapping with a 'systems' list; got {type(raw).__name__}."
         )
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     try:
         with located_by_field():  # a validator's own check names its field path too
             return FleetConfig.model_validate(raw)

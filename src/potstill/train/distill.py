@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill.errors import ConfigError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
 from potstill.methods import BindContext, Objective
@@ -46,6 +47,7 @@ from potstill.train.feed import (
     layer_pairs,
     open_teacher_feed,
 )
+from potstill.train.transfer import TransferRows, training_rows
 from potstill.types import Task
 
 __all__ = ["TrainResult", "layer_pairs", "train"]
@@ -143,6 +145,7 @@ class _Loop:
     y: torch.Tensor
     config: TrainConfig
     generator: torch.Generator
+    mask: torch.Tensor | None = None  # True where a row's label is a true one
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training rows; the mean of each loss term."""
@@ -155,7 +158,9 @@ class _Loop:
             augment = functools.partial(_augment, generator=self.generator)
         terms: dict[str, list[torch.Tensor]] = {}
         clip = self.config.grad_clip
-        for batch, t_out in epoch_batches(self.X, self.y, order, self.feed, self.config, augment):
+        for batch, t_out in epoch_batches(
+            self.X, self.y, order, self.feed, self.config, augment, self.mask
+        ):
             losses = self.objective(self.s_tap(batch.x), t_out, batch)
             self.optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
@@ -187,22 +192,23 @@ def train(
     cache: TeacherOutputCache | None = None,
     description: str = "train",
     stage: Stage | None = None,
+    transfer: TransferRows | None = None,
 ) -> TrainResult:
     """Train ``student`` in place on ``task.train`` with ``objective``; return the history.
 
     ``objective`` holds the distillation terms and the label loss; with no terms this is
     plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
     when the objective has distillation terms. Each epoch's loss and validation metric
-    are reported to ``stage`` when given. Every forward hook the loop puts on the student
-    or the teacher is removed when it returns or raises.
+    are reported to ``stage`` when given. ``transfer``: rows without true labels, trained
+    on after the training rows (:mod:`potstill.train.transfer`). Every forward hook the
+    loop puts on the student or the teacher is removed when it returns or raises.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
-    if objective.methods and teacher is None:
-        raise ValueError("a teacher is required when the objective has distillation terms")
+    _check_setup(objective, teacher, transfer, config, description)
     teacher = teacher if objective.methods else None
     plan = LayerPlan.build(student, teacher, objective.requires)
-    X, y = torch.from_numpy(task.train.X), torch.from_numpy(task.train.y)
+    X, y, mask = training_rows(task, transfer)
     resuming = checkpoint is not None and checkpoint.is_file()
     with contextlib.ExitStack() as hooks:
         s_tap = hooks.enter_context(plan.student_tap(student))
@@ -217,12 +223,30 @@ def train(
             return TrainResult(**dataclasses.asdict(run))
         params = list(student.parameters()) + list(objective.parameters())
         loop = _Loop(s_tap, objective, _optimizer(params, config), params, feed, X, y, config,
-                     torch.Generator().manual_seed(seed))  # fmt: skip
+                     torch.Generator().manual_seed(seed), mask)  # fmt: skip
         state, t0 = _resume(loop, checkpoint, description), time.perf_counter()
         _run(loop, state, task, checkpoint, stage)
     student.load_state_dict(state.best_state)
     student.eval()
-    seconds = time.perf_counter() - t0
+    return _result(state, feed.state, time.perf_counter() - t0)
+
+
+def _check_setup(objective: Objective, teacher: Teacher | None, transfer: TransferRows | None,
+                 config: TrainConfig, description: str) -> None:  # fmt: skip
+    """Refuse a loop that cannot run: distillation terms without a teacher, or a transfer
+    set with several processes."""
+    if objective.methods and teacher is None:
+        raise ValueError("a teacher is required when the objective has distillation terms")
+    if transfer is not None and config.nproc > 1:
+        raise ConfigError(
+            f"{description}: train.nproc is {config.nproc}, and a transfer set (or "
+            "dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
+        )
+
+
+def _result(state: LoopState, teacher_cache: str, seconds: float) -> TrainResult:
+    """What the loop did, with the time per epoch this process ran (a resumed run's
+    earlier epochs are not timed again)."""
     ran = max(len(state.history) - state.resumed, 1)
     return TrainResult(
         epochs_run=len(state.history),
@@ -230,7 +254,7 @@ def train(
         best_val=float(state.best_val),
         seconds=seconds,
         seconds_per_epoch=seconds / ran,
-        teacher_cache=feed.state,
+        teacher_cache=teacher_cache,
         resumed_from_epoch=state.resumed,
         history=state.history,
     )
