@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import potstill.study.evaluation as evaluation_mod
 import potstill.study.system as system_mod
 from potstill.config import FleetConfig
 from potstill.events import Event, StageFinished
@@ -91,10 +92,10 @@ def driver(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
     monkeypatch.setattr(m, "_make_student", lambda *a: (torch.nn.Linear(4, 2), {}))
     monkeypatch.setattr(m, "train", train)
     monkeypatch.setattr(m, "save_model", lambda module, folder, **_: None)
-    monkeypatch.setattr(m, "evaluate_pair", evaluate)
-    monkeypatch.setattr(m, "student_test_scores", lambda *a: np.zeros((20, 2)))
-    monkeypatch.setattr(m, "save_test_scores", lambda *a, **k: None)
-    monkeypatch.setattr(m, "with_versus_scratch", lambda q, *a: q)
+    monkeypatch.setattr(evaluation_mod, "evaluate_pair", evaluate)
+    monkeypatch.setattr(evaluation_mod, "student_test_scores", lambda *a: np.zeros((20, 2)))
+    monkeypatch.setattr(evaluation_mod, "save_test_scores", lambda *a, **k: None)
+    monkeypatch.setattr(evaluation_mod, "with_versus_scratch", lambda q, *a: q)
     monkeypatch.setattr(m, "write_records", write)
     return rec
 

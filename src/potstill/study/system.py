@@ -24,26 +24,23 @@ import torch
 
 from potstill.config import SystemPlan, SystemSpec
 from potstill.errors import ModelError, PotstillError, StoreError
-from potstill.evaluate import evaluate_pair, metric_value, retrieval_recall
+from potstill.evaluate import metric_value, retrieval_recall
 from potstill.events import Stage, skipped_stage, stage
 from potstill.methods import build_objective
 from potstill.models.arch.cnn import SmallCNN
 from potstill.models.arch.mlp import MLP
 from potstill.models.export import load_model, load_model_info, save_model
 from potstill.models.hf.model import HFClassifier
-from potstill.models.predict import logits_to_scores, predict_scores
+from potstill.models.predict import logits_to_scores
 from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
-from potstill.models.text import text_predictor
 from potstill.results.store import ResultStore
 from potstill.study.cells import family_of, plan_cells, refuse_if_nothing_applies
 from potstill.study.context import SystemContext
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
-from potstill.study.eval_cache import evaluation_key
+from potstill.study.evaluation import evaluate_cells, fail_cell
 from potstill.study.failures import (
-    error_info,
     failed_system_records,
-    failure_reason,
     log_failure,
 )
 from potstill.study.records import Cell, note_training, save_hf_layout, write_records
@@ -53,24 +50,12 @@ from potstill.study.student_cache import SystemTraining, student_key, system_tra
 from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.study.transfer import SystemRows, system_rows
-from potstill.study.versus import (
-    predictions_path,
-    save_test_scores,
-    student_test_scores,
-    with_versus_scratch,
-)
 from potstill.train.distill import train
-from potstill.types import Problem, Quality, RunRecord, Task, record_key
+from potstill.types import RunRecord, Task, record_key
 
 __all__ = ["SystemContext", "run_system", "system_done"]
 
 log = logging.getLogger(__name__)
-
-
-def _predictor(module: torch.nn.Module, problem: Problem, text_model: Any = None) -> Any:
-    if text_model is not None:  # raw strings in, through the teacher's tokenizer
-        return text_predictor(module, text_model.tokenizer, text_model.max_length, problem)
-    return lambda X: predict_scores(module, X, problem=problem)
 
 
 def _encode_text(
@@ -254,70 +239,6 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
         return records
 
 
-def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
-    log_failure(f"{system}/{cell.entry.label}", exc)
-    cell.status, cell.reason, cell.error = "failed", failure_reason(exc), error_info(exc)
-    cell.student = None
-
-
-def _evaluate_cell(
-    c: Cell,
-    raw_task: Task,
-    teacher: Teacher,
-    predictor: Any,
-    config: Any,
-    training: SystemTraining,
-    st: Stage,
-) -> tuple[Quality, np.ndarray]:
-    """One cell's quality and test scores: read back when the same student was evaluated
-    the same way before (:mod:`potstill.study.eval_cache`), measured otherwise."""
-
-    def measure() -> tuple[Quality, np.ndarray]:
-        quality = evaluate_pair(raw_task, teacher.predict_scores, predictor, config, stage=st)
-        return quality, student_test_scores(raw_task, predictor, "student")
-
-    if training.evaluations is None or not c.cache_key:
-        return measure()
-    key = evaluation_key(c.cache_key, raw_task, config)
-    quality, scores, hit = training.evaluations.evaluate(key, measure)
-    if hit:
-        c.info["evaluation_cache"] = "hit"
-        st.outcome = "evaluation reused from the cache (same student, rows and settings)"
-    return quality, scores
-
-
-def _evaluate_cells(
-    cells: list[Cell],
-    plan: SystemPlan,
-    ctx: SystemContext,
-    raw_task: Task,
-    teacher: Teacher,
-    training: SystemTraining,
-    text_model: Any,
-) -> dict[str, Quality]:
-    """Quality of every trained cell on the raw test rows, each distilled one paired with
-    the from-scratch student (test scores kept); a cell whose evaluation raises fails alone."""
-    qualities, scores, config, name = {}, {}, plan.evaluate, plan.name
-    for c in cells:
-        if c.status != "ok" or c.student is None:
-            continue
-        label = c.entry.label
-        predictor = _predictor(c.student, raw_task.problem, text_model)
-        try:
-            with stage(ctx.events, name, "evaluate", label) as st:
-                qualities[label], scores[label] = _evaluate_cell(
-                    c, raw_task, teacher, predictor, config, training, st
-                )
-                path = predictions_path(ctx.out, record_key(name, label))
-                save_test_scores(path, raw_task.test.y, scores[label], metric=raw_task.metric)
-        except Exception as exc:
-            qualities.pop(label, None)
-            scores.pop(label, None)
-            _fail_cell(c, name, exc)
-    baseline = next((c.entry.label for c in cells if c.family == "baseline"), None)
-    return with_versus_scratch(qualities, scores, baseline, raw_task, config)
-
-
 def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[RunRecord]:
     spec, timings = plan.spec, dict[str, float]()
     task, teacher, teacher_info = open_task_and_teacher(
@@ -352,10 +273,10 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)
         except Exception as exc:  # one cell's failure never costs the others
-            _fail_cell(cell, spec.name, exc)
+            fail_cell(cell, spec.name, exc)
 
     t0 = time.perf_counter()
-    qualities = _evaluate_cells(cells, plan, ctx, raw_task, teacher, training, text_model)
+    qualities = evaluate_cells(cells, plan, ctx, raw_task, teacher, training, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:
