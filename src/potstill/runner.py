@@ -46,6 +46,7 @@ from potstill.study.resume import prepare_resume
 from potstill.study.system import SystemContext, system_done
 from potstill.study.workspace import study_lock
 from potstill.tracking import MlflowTracker, record_params, require_mlflow
+from potstill.train.ddp import check_distributed
 from potstill.types import record_key
 
 __all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study", "with_executor"]
@@ -128,9 +129,11 @@ def preflight(config: FleetConfig) -> None:
         for what, path in files:
             if path is not None and not path.exists():
                 raise ConfigError(f"systems[{i}].{what}: file not found: '{path}'.")
-        for entry in config.plan_for(system).grid:
-            for spec in [*entry.methods, *(entry.regression_methods or [])]:
-                method_info(spec.name)  # MethodError listing the valid names
+        plan = config.plan_for(system)
+        methods = [m.name for e in plan.grid for m in [*e.methods, *(e.regression_methods or [])]]
+        for method in methods:
+            method_info(method)  # MethodError listing the valid names
+        check_distributed(methods, plan.train)  # train.nproc with a method it cannot split
     PriceCatalog.load(config.prices.override).get(config.prices.instance)
     if config.executor.kind == "ray":
         import_ray()  # the error names the [ray] extra

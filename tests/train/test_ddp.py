@@ -14,9 +14,11 @@ from pydantic import ValidationError
 from sklearn.linear_model import LogisticRegression
 
 from potstill.cli import main
-from potstill.errors import ConfigError, MethodError
+from potstill.config import load_fleet
+from potstill.errors import ConfigError, MethodError, PotstillError
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import MLP, Teacher
+from potstill.runner import preflight
 from potstill.train import ddp
 from potstill.train.config import TrainConfig
 from potstill.train.ddp_worker import shard
@@ -177,3 +179,16 @@ def test_the_cli_refuses_before_any_work(
     assert info.value.code == 2, err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out" / "records").exists()
+
+
+def test_a_fleet_asking_nproc_for_a_method_it_cannot_split_is_refused_before_work(
+    tmp_path: Path,
+) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "name: f\ngrid: [scratch, rkd]\ntrain: {nproc: 2}\n"
+        "systems:\n  - name: bc\n    dataset: {builtin: breast_cancer}\n"
+        "    teacher: {arch: mlp, hidden: [8]}\n"
+    )
+    with pytest.raises(PotstillError, match=r"cannot run \['rkd'\]"):
+        preflight(load_fleet(fleet))
