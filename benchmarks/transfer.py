@@ -27,6 +27,8 @@ Writes benchmarks/results/transfer.json (``--quick``: transfer_quick.json) and p
 one JSON object on the final line.
 
     python benchmarks/transfer.py [--out DIR] [--systems a,b] [--seeds 0,1,2]
+    python benchmarks/transfer.py --studies labels10_unlabelled --sizes 1  # a subset:
+        # writes transfer_subset.json, saying which part ran
     python benchmarks/transfer.py --quick [--seeds 0,1]  # 1 system, 2 sizes, short training
 """
 
@@ -83,15 +85,16 @@ def transfer_supported() -> bool:
     )
 
 
-def sizes_of(student: dict[str, Any], quick: bool) -> list[float | int]:
-    """The system's default student and three smaller ones (quick: one smaller)."""
+def sizes_of(student: dict[str, Any], quick: bool, keep: int = 4) -> list[float | int]:
+    """The system's default student and three smaller ones (quick: one smaller; ``keep``:
+    the first ``keep`` of them, the default size first)."""
     if student.get("target_params"):
         target = int(student["target_params"])
         sizes: list[float | int] = [target, target // 4, target // 10, target // 40]
     else:
         width = float(student.get("width", 0.5))
         sizes = [float(f"{width * f:.3g}") for f in (1.0, 0.4, 0.2, 0.08)]
-    return [sizes[0], sizes[2]] if quick else sizes
+    return [sizes[0], sizes[2]] if quick else sizes[:keep]
 
 
 def builtin_train() -> dict[str, Any]:
@@ -124,7 +127,12 @@ def grid(with_transfer: bool) -> list[Any]:
 
 
 def fleet_yaml(
-    study: str, systems: list[dict[str, Any]], seeds: list[int], quick: bool, with_transfer: bool
+    study: str,
+    systems: list[dict[str, Any]],
+    seeds: list[int],
+    quick: bool,
+    with_transfer: bool,
+    keep: int = 4,
 ) -> dict[str, Any]:
     """The fleet of one study: every system at its sizes, the study's labels and transfer."""
     fraction, transfer = STUDIES[study]
@@ -135,7 +143,7 @@ def fleet_yaml(
             dataset["labelled_fraction"] = fraction
         student = {k: v for k, v in s.get("student", {}).items() if k != "sizes"}
         out_systems.append({"name": s["name"], "dataset": dataset, "teacher": s["teacher"],
-                            "student": {**student, "sizes": sizes_of(student, quick)}})  # fmt: skip
+                            "student": {**student, "sizes": sizes_of(student, quick, keep)}})  # fmt: skip
     settings = QUICK if quick else {"train": builtin_train(), **FULL}
     fleet: dict[str, Any] = {"name": f"transfer-{study}", "seeds": seeds,
                              "grid": grid(with_transfer), **settings, "systems": out_systems}  # fmt: skip
@@ -199,18 +207,23 @@ def main() -> None:
     parser.add_argument("--systems", default="", help="comma-separated enterprise systems")
     parser.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the studies")
+    parser.add_argument("--studies", default="", help=f"comma-separated subset of {list(STUDIES)}")
+    parser.add_argument("--sizes", type=int, default=4, help="the first N sizes (1: default only)")
     args = parser.parse_args()
+    subset = [s for s in args.studies.split(",") if s]
+    partial = bool(subset) or args.sizes < 4
     names = [s for s in args.systems.split(",") if s] or (["heart_disease"] if args.quick else None)
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     systems = enterprise_systems(names)
     with_transfer = transfer_supported()
     root = args.out or Path(tempfile.mkdtemp(prefix="potstill-transfer-"))
     run = STUDIES if with_transfer else {"labels100": STUDIES["labels100_munge"]}
+    run = {k: v for k, v in run.items() if not subset or k in subset}
     studies: dict[str, Any] = {}
     t0 = time.perf_counter()
     for study in run:
         fleet = fleet_yaml(study if with_transfer else "labels100_munge", systems, seeds,
-                           args.quick, with_transfer)  # fmt: skip
+                           args.quick, with_transfer, args.sizes)  # fmt: skip
         path = root / f"{study}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         FleetConfig.model_validate(fleet)  # a bad fleet is refused here, before any work
@@ -224,12 +237,15 @@ def main() -> None:
         "scratch and KD with all labels ran (the 10 % and transfer studies did not)"]  # fmt: skip
     result = {
         "benchmark": "transfer", "quick": args.quick, "seeds": seeds,
+        "command": "python benchmarks/transfer.py " + " ".join(sys.argv[1:]),
+        "partial": partial, "sizes_per_system": 2 if args.quick else args.sizes,
         "systems": [s["name"] for s in systems], "studies": studies, "skipped": skipped,
         "goal": goal(studies, [s["name"] for s in systems]),
         "wall_s": round(time.perf_counter() - t0, 1),
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
     }  # fmt: skip
-    atomic_write_json(RESULTS / ("transfer_quick.json" if args.quick else "transfer.json"), result)
+    name = "transfer_quick" if args.quick else "transfer_subset" if partial else "transfer"
+    atomic_write_json(RESULTS / f"{name}.json", result)
     print(json.dumps(result))
 
 
