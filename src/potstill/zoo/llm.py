@@ -27,11 +27,13 @@ from potstill.models.llm import convert_gguf, load_causal_lm
 from potstill.models.llm_label import LLMLabelBackend, PromptTemplate
 from potstill.models.teacher import Teacher
 from potstill.train.cache import content_hash
+from potstill.types import Task
 from potstill.zoo.cache import MARKER, cached_build, default_cache_dir
 
 __all__ = [
     "SENTIMENT_TEMPLATE",
     "SMOLLM2_FILE",
+    "bind_task",
     "llm_label_teacher",
     "open_llm",
     "smollm2_gguf",
@@ -121,3 +123,13 @@ def llm_label_teacher(
     backend = LLMLabelBackend(model, tokenizer, template, cache_file=cache_file,
                               batch_size=batch_size)  # fmt: skip
     return Teacher(backend, name=name)
+
+
+def bind_task(teacher: Teacher, raw: Task, encoded: Task) -> None:
+    """Tell an LLM → classifier teacher which text each encoded row of ``encoded`` (the
+    student's tokenisation of ``raw``) is, so the training loop can ask it for outputs."""
+    backend = teacher.engine
+    if not isinstance(backend, LLMLabelBackend):
+        raise ModelError(f"bind_task takes an LLM → classifier teacher; got a {teacher.backend} one.")
+    for name in ("train", "val", "test"):
+        backend.bind(getattr(encoded, name).X, getattr(raw, name).X)
