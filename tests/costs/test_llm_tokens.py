@@ -47,7 +47,9 @@ def test_every_per_token_field_is_measured_and_priced() -> None:
     cost = priced(teacher["output_tokens_per_s"], entries, "tokens")
     assert set(cost) == {e.id for e in entries}
     first = entries[0]
-    assert cost[first.id] == pytest.approx(first.usd_per_hour / 3600 / teacher["output_tokens_per_s"] * 1e6)
+    assert cost[first.id] == pytest.approx(
+        first.usd_per_hour / 3600 / teacher["output_tokens_per_s"] * 1e6
+    )
 
 
 def test_bad_settings_are_refused() -> None:

@@ -123,7 +123,9 @@ def measure_tokens(
     """Per-token costs of each ``(name, model)`` on ``prompts`` (token ids, (1, L) each,
     on the models' device), generations interleaved round-robin until each meets ``rule``."""
     if new_tokens < 2:
-        raise BenchError(f"measure_tokens needs new_tokens >= 2 to time decoding. Got {new_tokens}.")
+        raise BenchError(
+            f"measure_tokens needs new_tokens >= 2 to time decoding. Got {new_tokens}."
+        )
     if not prompts or not models:
         raise BenchError("measure_tokens needs at least one model and one prompt.")
     lanes = [TokenLane(name, model.eval()) for name, model in models]
@@ -145,7 +147,7 @@ def measure_tokens(
 def _summary(lane: TokenLane, new_tokens: int, device: torch.device) -> dict[str, Any]:
     n = len(lane.generation_s)
     weights = sum(p.numel() * p.element_size() for p in lane.model.parameters())
-    config = lane.model.config  # type: ignore[union-attr]
+    config = lane.model.config
     return {
         "name": lane.name,
         "params": sum(p.numel() for p in lane.model.parameters()),
@@ -162,7 +164,9 @@ def _summary(lane: TokenLane, new_tokens: int, device: torch.device) -> dict[str
         "kv_cache_bytes_max": lane.kv_bytes_max,
         "kv_cache_bytes_per_token": lane.kv_bytes_per_token,
         "weights_bytes": weights,
-        "peak_memory_bytes": lane.cuda_peak if device.type == "cuda" else weights + lane.kv_bytes_max,
+        "peak_memory_bytes": lane.cuda_peak
+        if device.type == "cuda"
+        else weights + lane.kv_bytes_max,
         "peak_memory_method": "torch.cuda.max_memory_allocated"
         if device.type == "cuda"
         else "weights + largest KV cache (counted tensors)",
@@ -175,7 +179,9 @@ def priced(rate_per_s: float, entries: Sequence[PriceEntry], what: str) -> dict[
     """$ per million units (tokens, requests) at ``rate_per_s`` units per second, one
     instance each; refused for a rate that is not positive."""
     if not rate_per_s > 0:
-        raise BenchError(f"A cost per million {what} needs a positive measured rate. Got {rate_per_s!r}.")
+        raise BenchError(
+            f"A cost per million {what} needs a positive measured rate. Got {rate_per_s!r}."
+        )
     return {e.id: e.usd_per_hour / (3600.0 * rate_per_s) * 1e6 for e in entries}
 
 

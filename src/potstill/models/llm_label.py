@@ -99,7 +99,11 @@ def label_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
 
 
 def label_probabilities(
-    model: nn.Module, tokenizer: Any, prompts: Sequence[str], ids: Sequence[int], batch_size: int = 8
+    model: nn.Module,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    ids: Sequence[int],
+    batch_size: int = 8,
 ) -> np.ndarray:
     """float64 (n, C): the next-token probabilities of ``ids`` after each prompt, renormalised
     over the label tokens (left-padded batches; no gradients)."""

@@ -130,6 +130,8 @@ def bind_task(teacher: Teacher, raw: Task, encoded: Task) -> None:
     student's tokenisation of ``raw``) is, so the training loop can ask it for outputs."""
     backend = teacher.engine
     if not isinstance(backend, LLMLabelBackend):
-        raise ModelError(f"bind_task takes an LLM → classifier teacher; got a {teacher.backend} one.")
+        raise ModelError(
+            f"bind_task takes an LLM → classifier teacher; got a {teacher.backend} one."
+        )
     for name in ("train", "val", "test"):
         backend.bind(getattr(encoded, name).X, getattr(raw, name).X)
