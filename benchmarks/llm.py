@@ -55,6 +55,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+def _portable(info: dict[str, Any]) -> dict[str, Any]:
+    """The teacher's file and cache folder by name only (no machine paths in results)."""
+    return {k: Path(v).name if k in ("source", "cache_dir") else v for k, v in info.items()}
+
+
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((a.argmax(1) == b.argmax(1)).mean())
 
@@ -172,7 +177,7 @@ def main() -> None:
     start = time.perf_counter()
     model, tok, info = open_llm(fleet["teacher"].get("path"), cache_dir=args.cache_dir)
     out: dict[str, Any] = {"fleet": str(args.fleet.relative_to(ROOT)), "settings": q,
-                           "teacher": {**info, **causal_lm_info(model)},
+                           "teacher": {**_portable(info), **causal_lm_info(model)},
                            "machine": {"cpu": platform.processor() or platform.machine(),
                                        "threads": q["threads"], "torch": torch.__version__},
                            "systems": {}}  # fmt: skip
