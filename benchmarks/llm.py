@@ -94,13 +94,12 @@ def llm_classifier(
     result = train(student, task, objective=objective, config=config, teacher=teacher)
     predict = text_predictor(student.eval(), minilm.tokenizer, q["max_length"], "classification")
     s_test = predict(raw.test.X)
-    prompt = render_prompt(template, tok, str(raw.test.X[0]))
-    ids = teacher.engine.ids  # type: ignore[attr-defined]
     rule = StopRule(q["min_requests"], q["min_seconds"])
     timed = time_requests(
-        [("teacher", lambda x: label_probabilities(model, tok, [prompt], ids), raw.test.X[:1]),
-         ("student", predict, raw.test.X[:1])], rule, block_calls=2,
-    )  # fmt: skip
+        [("teacher", teacher.predict_fn(), raw.test.X[:1]), ("student", predict, raw.test.X[:1])],
+        rule,
+        block_calls=2,
+    )
     costs = {n: priced(t["requests_per_s"], args.entries, "requests") for n, t in timed.items()}
     return {
         "kind": "llm-classifier", "dataset": system["dataset"], "n_test": len(raw.test),

@@ -160,6 +160,8 @@ def test_llm_teacher_caches_scores_and_answers_for_bound_rows(tmp_path: Path) ->
     first = teacher.predict_scores(TEXTS)
     assert backend.calls == 4 and teacher.predict_scores(TEXTS[:2]).shape == (2, 2)
     assert backend.calls == 4  # memoised
+    np.testing.assert_allclose(teacher.predict_fn()(TEXTS[:2]), first[:2], rtol=1e-5)
+    assert backend.calls == 4  # predict_fn runs the LLM itself (timed as a request), unmemoised
     again = llm_label_teacher(model, tok, TEMPLATE, cache_dir=tmp_path)
     np.testing.assert_allclose(again.predict_scores(TEXTS), first)
     assert again.engine.calls == 0  # read from the cache file

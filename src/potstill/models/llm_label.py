@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,17 @@ class LLMLabelBackend(TeacherBackend):
         if X.dtype.kind in "OUS":
             return self.scores([str(t) for t in X])
         return self.scores(self._texts_of(X))
+
+    def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        """One unmemoised scoring call on raw texts (what serving a request costs)."""
+
+        def predict(X: np.ndarray) -> np.ndarray:
+            prompts = [render_prompt(self.template, self.tokenizer, str(t)) for t in X]
+            return label_probabilities(
+                self.model, self.tokenizer, prompts, self.ids, self.batch_size
+            )
+
+        return predict
 
     def outputs(self, x: torch.Tensor) -> Outputs:
         probs = self.scores(self._texts_of(x.cpu().numpy()))
