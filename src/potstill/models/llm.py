@@ -27,6 +27,7 @@ from potstill.errors import ModelError, missing_dependency
 __all__ = [
     "causal_lm_info",
     "convert_gguf",
+    "lm_config",
     "load_causal_lm",
     "load_gguf",
     "plain_copy",
@@ -51,6 +52,12 @@ def _require_gguf() -> None:
             raise missing_dependency(
                 package, extra="llm", purpose="opening a GGUF language model"
             ) from None
+
+
+def lm_config(model: nn.Module) -> Any:
+    """A transformers model's config (typed loosely: its fields depend on the model)."""
+    config: Any = model.config
+    return config
 
 
 def load_causal_lm(folder: Path) -> tuple[nn.Module, Any]:
@@ -92,7 +99,7 @@ def plain_copy(model: nn.Module) -> nn.Module:
     """The same network rebuilt from its config (without the quantisation entry) and its
     state dict: a model ``save_pretrained`` accepts."""
     tf = _transformers()
-    config = model.config.__class__.from_dict(model.config.to_dict())  # type: ignore[operator]
+    config = lm_config(model).__class__.from_dict(lm_config(model).to_dict())
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
@@ -114,7 +121,7 @@ def convert_gguf(path: Path, folder: Path) -> dict[str, Any]:
     start = time.perf_counter()
     model, tokenizer = load_gguf(path)
     loaded = time.perf_counter() - start
-    plain = plain_copy(model)
+    plain: Any = plain_copy(model)
     plain.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return {
@@ -126,7 +133,7 @@ def convert_gguf(path: Path, folder: Path) -> dict[str, Any]:
 
 def causal_lm_info(model: nn.Module) -> dict[str, Any]:
     """Architecture summary for records: type, layers, width, heads, vocabulary, params."""
-    config = model.config  # type: ignore[union-attr]
+    config = lm_config(model)
     return {
         "model_type": getattr(config, "model_type", type(model).__name__),
         "layers": getattr(config, "num_hidden_layers", None),

@@ -20,7 +20,7 @@ from torch import nn
 
 from potstill._validation import check_scalar
 from potstill.errors import ConfigError, ModelError
-from potstill.models.llm import _transformers
+from potstill.models.llm import _transformers, lm_config
 
 __all__ = ["drop_layers", "kept_layers", "narrower"]
 
@@ -28,7 +28,7 @@ _LAYER = re.compile(r"^model\.layers\.(\d+)\.")
 
 
 def _config_copy(model: nn.Module, **changes: Any) -> Any:
-    config = model.config  # type: ignore[union-attr]
+    config = lm_config(model)
     new = config.__class__.from_dict({**config.to_dict(), **changes})
     if hasattr(new, "quantization_config"):
         del new.quantization_config
@@ -48,10 +48,10 @@ def kept_layers(n_layers: int, keep_every: int) -> list[int]:
 
 def drop_layers(model: nn.Module, keep_every: int) -> nn.Module:
     """A copy of ``model`` with every ``keep_every``-th decoder layer (the last included)."""
-    n = int(model.config.num_hidden_layers)  # type: ignore[union-attr]
+    n = int(lm_config(model).num_hidden_layers)
     keep = kept_layers(n, keep_every)
     changes: dict[str, Any] = {"num_hidden_layers": len(keep)}
-    layer_types = getattr(model.config, "layer_types", None)  # type: ignore[union-attr]
+    layer_types = getattr(lm_config(model), "layer_types", None)
     if layer_types:
         changes["layer_types"] = [layer_types[i] for i in keep]
     student = _transformers().AutoModelForCausalLM.from_config(_config_copy(model, **changes))
@@ -72,7 +72,7 @@ def narrower(model: nn.Module, width: float) -> nn.Module:
     the same ratio), hidden size and MLP width, initialised from the teacher's leading
     slices."""
     check_scalar(width, "width", owner="narrower", gt=0.0, le=1.0)
-    config = model.config  # type: ignore[union-attr]
+    config = lm_config(model)
     heads, kv = int(config.num_attention_heads), int(config.num_key_value_heads or 1)
     group = heads // kv
     new_kv = max(1, round(kv * width))
@@ -97,7 +97,7 @@ def narrower(model: nn.Module, width: float) -> nn.Module:
 
 def _load(student: nn.Module, state: dict[str, torch.Tensor]) -> None:
     missing, unexpected = student.load_state_dict(state, strict=False)
-    tied = {"lm_head.weight"} if getattr(student.config, "tie_word_embeddings", False) else set()
+    tied = {"lm_head.weight"} if getattr(lm_config(student), "tie_word_embeddings", False) else set()
     if unexpected or set(missing) - tied:
         raise ModelError(
             f"The student {type(student).__name__} does not take the teacher's weights: "
