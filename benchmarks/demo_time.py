@@ -2,7 +2,8 @@
 
 Targets on the 2-core reference machine: <= 10 min cold, <= 3 min warm. Each run uses a
 fresh output folder; "cold" also uses a fresh teacher cache (POTSTILL_CACHE), "warm"
-reuses it (teachers and trained students; every model is benchmarked and evaluated again).
+reuses it (teachers, trained students and the evaluations of unchanged students; every
+model is benchmarked again).
 Writes benchmarks/results/demo_time.json and prints it as the final line.
 
 ``--warm-only`` times one run with the caches as they are (``$POTSTILL_CACHE`` or the
@@ -60,12 +61,14 @@ def stage_seconds(events: Path) -> dict[str, float]:
 
 
 def warm_only(quick: bool) -> dict[str, object]:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         seconds = run(root / "warm", None, quick, events=root / "events.jsonl")
         records = [json.loads(p.read_text()) for p in (root / "warm" / "records").glob("*.json")]
         stages = stage_seconds(root / "events.jsonl")
     reused = sum((r.get("student") or {}).get("student_cache") == "hit" for r in records)
+    evaluated = sum((r.get("student") or {}).get("evaluation_cache") == "hit" for r in records)
     return {
         "benchmark": "demo_time_warm",
         "command": "python benchmarks/demo_time.py --warm-only" + (" --quick" if quick else ""),
@@ -75,6 +78,8 @@ def warm_only(quick: bool) -> dict[str, object]:
         "stages_s": stages,
         "records": len(records),
         "students_reused": reused,
+        "evaluations_reused": evaluated,
+        "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cores": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),

@@ -152,7 +152,7 @@ def _run_systems(
             )
     elif backend == "process":
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            counts = pool.map(_run_one, selected, [remote_ctx] * n)
+            counts = list(pool.map(_run_one, selected, [remote_ctx] * n))
             added = _announce_all(ctx.events, ctx.out, selected, counts, started)
     else:
         try:

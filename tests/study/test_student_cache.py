@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from potstill.config import MethodSpec, load_fleet
+from potstill.evaluate import EvalConfig
 from potstill.models import MLP
 from potstill.runner import run_study
+from potstill.study.eval_cache import evaluation_key
 from potstill.study.student_cache import student_key
 from potstill.train.config import TrainConfig
 from potstill.types import DatasetInfo, Split, Task
@@ -70,6 +72,14 @@ def test_the_key_changes_with_everything_that_shapes_the_student(change: dict[st
     assert _key(**change) != _key()
 
 
+def test_the_evaluation_key_changes_with_the_rows_and_settings_it_reads() -> None:
+    base = evaluation_key("student", _task(), EvalConfig())
+    assert base == evaluation_key("student", _task(), EvalConfig())
+    assert base != evaluation_key("another-student", _task(), EvalConfig())
+    assert base != evaluation_key("student", _task(shift=0.5), EvalConfig())
+    assert base != evaluation_key("student", _task(), EvalConfig(n_resamples=77))
+
+
 def _records(out: Path) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
 
@@ -96,8 +106,19 @@ def test_a_second_study_reuses_students_until_the_data_or_config_changes(
     second = _records(tmp_path / "second")
     assert {r["student"].get("student_cache") for r in second.values()} == {"hit"}
     assert _weights(tmp_path / "second") == _weights(tmp_path / "first")
-    for name, record in second.items():  # the same student, measured again: same quality
-        assert record["quality"]["student"] == first[name]["quality"]["student"]
+    assert {r["student"].get("evaluation_cache") for r in second.values()} == {"hit"}
+    for name, record in second.items():  # the kept evaluation is the one measured first
+        assert record["quality"] == first[name]["quality"]
+        assert record["costs"] is not None  # costs are measured again, never reused
+
+    rescored = fleet_yaml(
+        user_files, {"alpha": "good"}, evaluate={"n_resamples": 30, "robustness": False}
+    )
+    fleet.write_text(rescored)
+    run_study(load_fleet(fleet), tmp_path / "rescored", cache_dir=cache, report=False)
+    third = _records(tmp_path / "rescored")
+    assert {r["student"].get("student_cache") for r in third.values()} == {"hit"}
+    assert all("evaluation_cache" not in r["student"] for r in third.values())
 
     slower = fleet_yaml(user_files, {"alpha": "good"}, train={"epochs": 2, "batch_size": 64})
     fleet.write_text(slower)

@@ -55,3 +55,11 @@ def test_content_hash_changes_with_weights_and_data() -> None:
     assert content_hash(a, X) == content_hash(a, X.copy())
     assert content_hash(a, X) != content_hash(b, X)
     assert content_hash(a, X) != content_hash(a, X + 1)
+
+
+def test_content_hash_reads_bfloat16_weights() -> None:
+    # numpy has no bfloat16: the hash goes through the raw bytes (LLM teachers load in bf16)
+    a = torch.nn.Linear(3, 2).to(torch.bfloat16)
+    b = torch.nn.Linear(3, 2).to(torch.bfloat16)
+    assert content_hash(a) == content_hash(a) != content_hash(b)
+    assert content_hash(torch.tensor(1.5, dtype=torch.bfloat16)) != content_hash(torch.tensor(2.5))

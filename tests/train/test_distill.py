@@ -115,7 +115,9 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path: Path, dropout: 
     )
     assert ckpt.is_file()
     torch.manual_seed(1234)  # a different global generator state when the run resumes
-    resumed = _student(seed=99, dropout=dropout)  # different init: everything must come from the checkpoint
+    resumed = _student(
+        seed=99, dropout=dropout
+    )  # different init: everything must come from the checkpoint
     result = train(
         resumed,
         task,

@@ -74,6 +74,7 @@ class Cell:
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)
+    cache_key: str = ""  # the student cache's key: set when the student may be reused
 
 
 def note_training(cell: Cell, trained: dict[str, Any]) -> None:

@@ -3,8 +3,8 @@
 Training is seeded and deterministic on CPU, so a student trained from the same initial
 weights, on the same rows, by the same teacher, method and settings comes out the same.
 A second study (a new output folder, the same fleet) copies such a student from the cache
-instead of training it again, as teachers are cached (:mod:`potstill.zoo`). Only
-training is reused: every study benchmarks, evaluates and prices each student again.
+instead of training it again, as teachers are cached (:mod:`potstill.zoo`). Every study
+benchmarks and prices each student again.
 
 The key is a content hash of:
 
@@ -16,7 +16,8 @@ The key is a content hash of:
 - the cache format version and the torch version.
 
 Change any of them and the key changes, so the student is trained again. The record says
-``student_cache: hit`` and keeps the training time measured when it was trained. Entries
+``student_cache: hit`` and keeps the training time measured when it was trained. Its
+evaluation may be reused as well (:mod:`potstill.study.eval_cache`); its costs never are. Entries
 live under ``<cache>/students`` (``$POTSTILL_CACHE``); deleting that folder retrains all,
 and ``POTSTILL_REUSE_STUDENTS=0`` turns reuse off (every student is trained; none stored).
 """
@@ -41,6 +42,7 @@ from potstill.config import MethodSpec
 from potstill.models.export import MODEL_JSON
 from potstill.models.sizing import TeacherSize
 from potstill.models.teacher import Teacher
+from potstill.study.eval_cache import EvaluationCache
 from potstill.train.cache import TeacherOutputCache, content_hash
 from potstill.train.config import TrainConfig
 from potstill.types import Task
@@ -165,6 +167,7 @@ class SystemTraining:
     size: TeacherSize
     students: StudentCache | None = None
     teacher_digest: str | None = None
+    evaluations: EvaluationCache | None = None
 
 
 def system_training(
@@ -180,5 +183,6 @@ def system_training(
     digest = teacher_digest(*teacher) if reuse_enabled() else None
     if digest is None:
         return SystemTraining(outputs, size)
-    root = (cache_dir or default_cache_dir()) / "students"
-    return SystemTraining(outputs, size, StudentCache(root), digest)
+    root = cache_dir or default_cache_dir()
+    students, evaluations = StudentCache(root / "students"), EvaluationCache(root / "evaluations")
+    return SystemTraining(outputs, size, students, digest, evaluations)

@@ -39,6 +39,7 @@ from potstill.results.store import ResultStore
 from potstill.study.cells import family_of, plan_cells, refuse_if_nothing_applies
 from potstill.study.context import SystemContext
 from potstill.study.embedding import embedding_cells, embedding_teacher, recall_k
+from potstill.study.eval_cache import evaluation_key
 from potstill.study.failures import (
     error_info,
     failed_system_records,
@@ -161,6 +162,7 @@ def _train_cell(
     key, name = "", f"{spec.name}-{cell.entry.label}"
     if training.students is not None and training.teacher_digest is not None:
         key = student_key(training.teacher_digest, task, specs, cfg, plan.seed, student)
+        cell.cache_key = key
         if training.students.fetch(key, name, folder):
             cell.student = load_model(folder)
             cell.info["student_cache"] = "hit"
@@ -253,13 +255,39 @@ def _fail_cell(cell: Cell, system: str, exc: Exception) -> None:
     cell.student = None
 
 
+def _evaluate_cell(
+    c: Cell,
+    raw_task: Task,
+    teacher: Teacher,
+    predictor: Any,
+    config: Any,
+    training: SystemTraining,
+    st: Stage,
+) -> tuple[Quality, np.ndarray]:
+    """One cell's quality and test scores: read back when the same student was evaluated
+    the same way before (:mod:`potstill.study.eval_cache`), measured otherwise."""
+
+    def measure() -> tuple[Quality, np.ndarray]:
+        quality = evaluate_pair(raw_task, teacher.predict_scores, predictor, config, stage=st)
+        return quality, student_test_scores(raw_task, predictor, "student")
+
+    if training.evaluations is None or not c.cache_key:
+        return measure()
+    key = evaluation_key(c.cache_key, raw_task, config)
+    quality, scores, hit = training.evaluations.evaluate(key, measure)
+    if hit:
+        c.info["evaluation_cache"] = "hit"
+        st.outcome = "evaluation reused from the cache (same student, rows and settings)"
+    return quality, scores
+
+
 def _evaluate_cells(
     cells: list[Cell],
     plan: SystemPlan,
     ctx: SystemContext,
     raw_task: Task,
     teacher: Teacher,
-    problem: Problem,
+    training: SystemTraining,
     text_model: Any,
 ) -> dict[str, Quality]:
     """Quality of every trained cell on the raw test rows, each distilled one paired with
@@ -268,13 +296,13 @@ def _evaluate_cells(
     for c in cells:
         if c.status != "ok" or c.student is None:
             continue
-        label, predictor = c.entry.label, _predictor(c.student, problem, text_model)
+        label = c.entry.label
+        predictor = _predictor(c.student, raw_task.problem, text_model)
         try:
             with stage(ctx.events, name, "evaluate", label) as st:
-                qualities[label] = evaluate_pair(
-                    raw_task, teacher.predict_scores, predictor, config, stage=st
+                qualities[label], scores[label] = _evaluate_cell(
+                    c, raw_task, teacher, predictor, config, training, st
                 )
-                scores[label] = student_test_scores(raw_task, predictor, "student")
                 path = predictions_path(ctx.out, record_key(name, label))
                 save_test_scores(path, raw_task.test.y, scores[label], metric=raw_task.metric)
         except Exception as exc:
@@ -321,7 +349,7 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
             _fail_cell(cell, spec.name, exc)
 
     t0 = time.perf_counter()
-    qualities = _evaluate_cells(cells, plan, ctx, raw_task, teacher, task.problem, text_model)
+    qualities = _evaluate_cells(cells, plan, ctx, raw_task, teacher, training, text_model)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     def runtime_score(logits: np.ndarray) -> float:

@@ -26,6 +26,15 @@ __all__ = ["CachedOutputs", "TeacherOutputCache", "content_hash"]
 log = logging.getLogger(__name__)
 
 
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    """The tensor's raw memory; through a byte view for dtypes numpy lacks (bfloat16)."""
+    t = t.detach().cpu().contiguous()
+    try:
+        return t.numpy().tobytes()
+    except TypeError:
+        return t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
 def content_hash(*parts: object) -> str:
     """sha256 over tensors, arrays, module state dicts and plain values, in order."""
     h = hashlib.sha256()
@@ -33,9 +42,9 @@ def content_hash(*parts: object) -> str:
         if isinstance(part, torch.nn.Module):
             for name, tensor in sorted(part.state_dict().items()):
                 h.update(name.encode())
-                h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+                h.update(_tensor_bytes(tensor))
         elif isinstance(part, torch.Tensor):
-            h.update(part.detach().cpu().contiguous().numpy().tobytes())
+            h.update(_tensor_bytes(part))
         elif isinstance(part, np.ndarray):
             if part.dtype == object:
                 h.update("\x1f".join(map(str, part.tolist())).encode())

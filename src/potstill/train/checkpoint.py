@@ -105,8 +105,11 @@ def load_checkpoint(path: Path, modules: dict[str, Any], generator: torch.Genera
     if "torch_rng" in saved:
         torch.set_rng_state(saved["torch_rng"])
     else:  # written before the global generator was kept: resumes, but not bit for bit
-        log.warning("%s: the checkpoint has no dropout generator state; the resumed run "
-                    "may differ slightly from an uninterrupted one", description)
+        log.warning(
+            "%s: the checkpoint has no dropout generator state; the resumed run "
+            "may differ slightly from an uninterrupted one",
+            description,
+        )
     log.info("%s: resumed from checkpoint at epoch %d", description, saved["epoch"])
     return LoopState(
         best_state=saved["best_state"],

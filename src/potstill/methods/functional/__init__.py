@@ -36,8 +36,19 @@ from potstill.methods.functional.response import (
     kd_regression_loss,
     pearson_rows,
 )
+from potstill.methods.functional.token import (
+    LOG_FLOOR,
+    TOKEN_DIVERGENCES,
+    forward_kl_loss,
+    generalized_jsd_loss,
+    reverse_kl_loss,
+    topk_log_probs,
+    topk_token_loss,
+)
 
 __all__ = [
+    "LOG_FLOOR",
+    "TOKEN_DIVERGENCES",
     "at_loss",
     "attention_map",
     "attention_mse_loss",
@@ -49,6 +60,8 @@ __all__ = [
     "dkd_loss",
     "dkd_terms",
     "fitnet_loss",
+    "forward_kl_loss",
+    "generalized_jsd_loss",
     "hidden_cosine_loss",
     "hidden_mse_loss",
     "kd_loss",
@@ -58,7 +71,10 @@ __all__ = [
     "pairwise_distances",
     "pearson_rows",
     "pkt_loss",
+    "reverse_kl_loss",
     "rkd_angle_loss",
     "rkd_distance_loss",
     "sp_loss",
+    "topk_log_probs",
+    "topk_token_loss",
 ]
