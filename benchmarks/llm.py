@@ -29,6 +29,7 @@ import json
 import platform
 import tempfile
 import time
+from copy import deepcopy as copy_module
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from potstill.models import StudentSpec, build_student, count_params, text_predi
 from potstill.models.llm import causal_lm_info
 from potstill.models.llm_label import PromptTemplate, label_probabilities, render_prompt
 from potstill.models.llm_students import drop_layers, narrower
+from potstill.train import LLMDistillConfig, TokenBatch, distill_causal_lm
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
 from potstill.zoo import load_minilm
@@ -132,6 +134,22 @@ def _students(
     return built
 
 
+def _trained(
+    teacher: Any, student: Any, method: dict[str, Any], batch: TokenBatch, q: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A copy of ``student`` distilled from the teacher with ``method`` on ``batch``."""
+    copy = copy_module(student)
+    config = LLMDistillConfig(**{k: v for k, v in method.items() if k != "name"},
+                              steps=q["llm_steps"], batch_size=q["llm_batch"],
+                              max_new_tokens=q["llm_new_tokens"], threads=q["threads"])  # fmt: skip
+    data = {"corpus": batch} if config.mode == "token" else {"prompts": batch}
+    start = time.perf_counter()
+    result = distill_causal_lm(teacher, copy, config, **data)
+    info = {"method": method, "steps": len(result.losses), "train_s": time.perf_counter() - start,
+            "loss_first": result.losses[0], "loss_last": result.losses[-1]}  # fmt: skip
+    return copy.eval(), info
+
+
 def llm_students(system: dict[str, Any], llm: Any, q: dict[str, Any], args: Any) -> dict[str, Any]:
     """Per-token costs of the teacher and its smaller students, and their agreement."""
     model, tok = llm
@@ -145,9 +163,20 @@ def llm_students(system: dict[str, Any], llm: Any, q: dict[str, Any], args: Any)
     p_teacher = label_probabilities(model, tok, prompts, ids)
     rows: dict[str, Any] = {"teacher": {**causal_lm_info(model), "sentiment_accuracy":
                                         _accuracy(p_teacher, raw.test.y[: len(texts)])}}  # fmt: skip
+    tok.padding_side = "left"
+    train_prompts = [render_prompt(template, tok, str(t)) for t in raw.train.X[: q["llm_texts"]]]
+    enc = tok(train_prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    batch = TokenBatch(enc["input_ids"], enc["attention_mask"])
     for name, student, info in students:
         p = label_probabilities(student, tok, prompts, ids)
-        rows[name] = {**info, "trained": False, "agreement_with_teacher": _agreement(p, p_teacher)}
+        rows[name] = {**info, "agreement_with_teacher": _agreement(p, p_teacher), "trained": {}}
+        for method in system.get("methods", []):
+            trained, how = _trained(model, student, method, batch, q)
+            p = label_probabilities(trained, tok, prompts, ids)
+            rows[name]["trained"][method["name"]] = {
+                **how,
+                "agreement_with_teacher": _agreement(p, p_teacher),
+            }
     summary = PromptTemplate(template=system["summary"], label_words=template.label_words)
     gen = [tok(render_prompt(summary, tok, t), return_tensors="pt", add_special_tokens=False)["input_ids"]
            for t in texts[: q["prompts"]]]  # fmt: skip
