@@ -97,7 +97,9 @@ def narrower(model: nn.Module, width: float) -> nn.Module:
 
 def _load(student: nn.Module, state: dict[str, torch.Tensor]) -> None:
     missing, unexpected = student.load_state_dict(state, strict=False)
-    tied = {"lm_head.weight"} if getattr(lm_config(student), "tie_word_embeddings", False) else set()
+    tied = (
+        {"lm_head.weight"} if getattr(lm_config(student), "tie_word_embeddings", False) else set()
+    )
     if unexpected or set(missing) - tied:
         raise ModelError(
             f"The student {type(student).__name__} does not take the teacher's weights: "
