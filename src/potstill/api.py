@@ -6,7 +6,7 @@ and prints what these return.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.table import Table
 
 from potstill.auto import SelectConfig, SelectResult
 from potstill.auto import select as run_select
+from potstill.auto.fleet import study_with_auto
 from potstill.auto.search import Progress
 from potstill.auto.sources import fleet_for
 from potstill.config import (
@@ -22,6 +23,7 @@ from potstill.config import (
     FleetConfig,
     GridEntry,
     SystemSpec,
+    TransferSpec,
     format_validation_error,
     load_fleet,
 )
@@ -43,6 +45,7 @@ from potstill.report import render_report
 from potstill.results import check_study
 from potstill.runner import StudyResult, builtin_fleet, run_study
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
+from potstill.train.ddp import check_distributed
 
 __all__ = [
     "bench",
@@ -87,11 +90,10 @@ def study(
     systems: Sequence[str] | None = None,
     on_event: EventSink | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``).
-
-    ``on_event`` is called with every event of the run (:mod:`potstill.events`)."""
+    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``),
+    then its ``auto:`` searches; ``on_event`` hears every event (:mod:`potstill.events`)."""
     config = load_fleet(fleet)
-    return run_study(
+    return study_with_auto(
         config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
 
@@ -201,6 +203,7 @@ def config_help() -> Table:
         ("systems[].", SystemSpec),
         ("systems[].dataset.", DatasetSpec),
         ("grid[].", GridEntry),
+        ("transfer.", TransferSpec),
     ):
         _describe(model, label, rows)
     table = Table("field", "type", "default", "help", title="fleet YAML reference")
@@ -228,22 +231,16 @@ def _dataset_options(
     split_column: str | None,
     sensitive_is_feature: bool,
     problem: str | None,
+    labelled_fraction: float | None = None,
 ) -> dict[str, Any]:
     """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
     out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
-    if problem is not None:
-        out["problem"] = problem
-    if positive_label is not None:
-        out["positive_label"] = positive_label
-    if classes is not None:
-        out["classes"] = list(classes)
-    split: dict[str, Any] = {}
-    if test_data is not None:
-        split["test"] = str(test_data)
-    if split_column is not None:
-        split["column"] = split_column
-    if split:
-        out["split"] = split
+    optional = {"problem": problem, "positive_label": positive_label, "labelled_fraction":
+                labelled_fraction, "classes": None if classes is None else list(classes)}  # fmt: skip
+    out.update({k: v for k, v in optional.items() if v is not None})
+    split = {"test": None if test_data is None else str(test_data), "column": split_column}
+    if any(v is not None for v in split.values()):
+        out["split"] = {k: v for k, v in split.items() if v is not None}
     return out
 
 
@@ -273,6 +270,9 @@ def distill(
     teacher_architecture: Path | None = None,
     allow_larger: bool = False,
     problem: str | None = None,
+    transfer: Mapping[str, Any] | None = None,
+    labelled_fraction: float | None = None,
+    nproc: int = 1,
 ) -> StudyResult:
     """Distill the user's own teacher on the user's own data: a one-system study.
 
@@ -282,8 +282,8 @@ def distill(
     ``max_length`` the tokens a text teacher reads (default: the length recorded with it).
 
     Bad input found while loading the data or the teacher is raised (exit code 2), and so
-    is a request where none of ``methods`` applies to the teacher (every reason named);
-    a method that fails while training is a ``failed`` record (exit code 3).
+    is a request where none of ``methods`` applies to the teacher (every reason named) or
+    ``nproc`` cannot run; a method that fails while training is a ``failed`` record (exit 3).
 
     ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
     figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
@@ -291,22 +291,43 @@ def distill(
     the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
     (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
     (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
-    ``student.allow_larger``; ``problem`` is ``dataset.problem``. ``on_event`` gets every event.
+    ``student.allow_larger``; ``problem`` is ``dataset.problem``; ``nproc`` is ``train.nproc``.
+    ``transfer`` is the system's ``transfer`` section; ``labelled_fraction`` ``dataset``'s.
+    ``on_event`` gets every event.
     """
-    if not methods:
-        raise ConfigError("Give at least one --method (e.g. --method kd).")
     dataset = {**_distill_dataset(data, target, text_column, sensitive),
                **_dataset_options(drop, positive_label, classes, test_data, split_column,
-                                  sensitive_is_feature, problem)}  # fmt: skip
+                                  sensitive_is_feature, problem, labelled_fraction)}  # fmt: skip
     teacher_spec = {"path": teacher, "trust_pickle": trust_pickle,
                     "allow_weak": allow_weak_teacher, "input_shape": input_shape,
                     "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
     system = {"name": "system", "dataset": dataset,
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
-              "student": {"width": width, "allow_larger": allow_larger}}  # fmt: skip
-    config = _options_fleet({"name": Path(out).name or "distill", "systems": [system],
-                             "grid": ["scratch", *methods], **(_quick() if quick else {})})  # fmt: skip
+              "student": {"width": width, "allow_larger": allow_larger},
+              **({"transfer": dict(transfer)} if transfer else {})}  # fmt: skip
+    config = _distill_fleet({"name": Path(out).name or "distill", "systems": [system],
+                             "grid": ["scratch", *methods], **_run_settings(quick, nproc)})  # fmt: skip
     return run_study(config, out, on_event=on_event, fail_fast=True)
+
+
+def _run_settings(quick: bool, nproc: int) -> dict[str, Any]:
+    """The fleet sections ``--quick`` and ``--nproc`` set (none: the defaults)."""
+    settings = _quick() if quick else {}
+    if nproc != 1:
+        settings["train"] = {**settings.get("train", {}), "nproc": nproc}
+    return settings
+
+
+def _distill_fleet(raw: dict[str, Any]) -> FleetConfig:
+    """``distill``'s one-system fleet (the grid: scratch and the methods), refused before any
+    work without a method or when its training cannot run (``nproc`` with a method that a
+    batch split across processes would change)."""
+    if len(raw["grid"]) < 2:
+        raise ConfigError("Give at least one --method (e.g. --method kd).")
+    config = _options_fleet(raw)
+    specs = [s for e in config.grid for s in [*e.methods, *(e.regression_methods or [])]]
+    check_distributed([s.name for s in specs], config.train)
+    return config
 
 
 def _options_fleet(raw: dict[str, Any]) -> FleetConfig:

@@ -249,10 +249,21 @@ def distill(
     allow_larger: opt.AllowLarger = False,
     problem: opt.Problem = None,
     teacher_architecture: opt.Architecture = None,
+    transfer: opt.TransferKind = None,
+    transfer_path: opt.TransferPath = None,
+    transfer_size: opt.TransferSize = None,
+    munge_p: opt.MungeP = None,
+    munge_s: opt.MungeS = None,
+    mixup_alpha: opt.MixupAlpha = None,
+    noise_scale: opt.NoiseScale = None,
+    labelled_fraction: opt.LabelledFraction = None,
+    nproc: opt.Nproc = 1,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
+    section = opt.transfer_section(transfer, transfer_path, transfer_size, munge_p, munge_s,
+                                   mixup_alpha, noise_scale)  # fmt: skip
     with watching(console, err, log_format, quiet) as watch:
         result = api.distill(
             teacher=teacher,
@@ -278,6 +289,9 @@ def distill(
             max_length=max_length,
             allow_larger=allow_larger,
             problem=problem,
+            transfer=section,
+            labelled_fraction=labelled_fraction,
+            nproc=nproc,
         )
     _finish(watch, result)
 

@@ -9,16 +9,19 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel
 
-from potstill.config import DatasetSpec
+from potstill.config import DatasetSpec, TransferSpec
 from potstill.data.split import SplitSpec
+from potstill.errors import ConfigError
 from potstill.models.students import StudentSpec
+from potstill.train.config import TrainConfig
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop", "InputShape",
-    "MaxLength", "Method", "Out", "Positive", "Problem", "Quick", "Sensitive",
-    "SensitiveFeature", "SplitColumn", "Target", "Teacher", "TestData", "TextColumn",
-    "TrustPickle", "Width",
+    "LabelledFraction", "MaxLength", "Method", "MixupAlpha", "MungeP", "MungeS", "NoiseScale",
+    "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive", "SensitiveFeature",
+    "SplitColumn", "Target", "Teacher", "TestData", "TextColumn", "TransferKind",
+    "TransferPath", "TransferSize", "TrustPickle", "Width", "transfer_section",
 ]  # fmt: skip
 
 
@@ -63,3 +66,37 @@ InputShape = Annotated[
 MaxLength = Annotated[int | None, typer.Option(help=_help(TeacherSpec, "max_length"))]
 AllowLarger = Annotated[bool, typer.Option(help=_help(StudentSpec, "allow_larger"))]
 Problem = Annotated[str | None, typer.Option(help=_help(DatasetSpec, "problem"))]
+Nproc = Annotated[int, typer.Option(help=_help(TrainConfig, "nproc"))]
+TransferKind = Annotated[str | None, typer.Option("--transfer", help=_help(TransferSpec, "kind"))]
+TransferPath = Annotated[Path | None, typer.Option(help=_help(TransferSpec, "path"))]
+TransferSize = Annotated[float | None, typer.Option(help=_help(TransferSpec, "size"))]
+MungeP = Annotated[float | None, typer.Option(help=_help(TransferSpec, "p"))]
+MungeS = Annotated[float | None, typer.Option(help=_help(TransferSpec, "s"))]
+MixupAlpha = Annotated[float | None, typer.Option(help=_help(TransferSpec, "alpha"))]
+NoiseScale = Annotated[float | None, typer.Option(help=_help(TransferSpec, "scale"))]
+LabelledFraction = Annotated[
+    float | None, typer.Option(help=_help(DatasetSpec, "labelled_fraction"))
+]
+
+
+def transfer_section(
+    kind: str | None, path: Path | None, size: float | None,
+    p: float | None, s: float | None, alpha: float | None, scale: float | None,
+) -> dict[str, object] | None:  # fmt: skip
+    """The ``transfer`` section the ``--transfer*`` flags describe (checked by the config);
+    None without ``--transfer``, whose parameters alone are refused."""
+    given = {"path": path, "size": size, "p": p, "s": s, "alpha": alpha, "scale": scale}
+    given = {k: v for k, v in given.items() if v is not None}
+    if kind is None:
+        if given:
+            flags = ", ".join(f"--{_FLAGS[k]}" for k in given)
+            raise ConfigError(
+                f"{flags} describe(s) a transfer set, but --transfer is not given. Add "
+                "--transfer file|munge|mixup|noise|augment."
+            )
+        return None
+    return {"kind": kind, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()}}
+
+
+_FLAGS = {"path": "transfer-path", "size": "transfer-size", "p": "munge-p", "s": "munge-s",
+          "alpha": "mixup-alpha", "scale": "noise-scale"}  # fmt: skip

@@ -9,6 +9,7 @@ with ``yaml.safe_load``: a config file never executes code.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,14 +17,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from potstill.config_load import format_validation_error, resolve_paths
 from potstill.costs import BenchConfig
 from potstill.data.spec import DatasetSpec
+from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
 from potstill.methods import MethodSpec
 from potstill.models.students import StudentSpec
+from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
+from potstill.variant import Variant, size_suffix, sized
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
@@ -34,6 +39,8 @@ __all__ = [
     "RunnerSpec",
     "SystemPlan",
     "SystemSpec",
+    "TransferSpec",
+    "Variant",
     "format_validation_error",
     "load_fleet",
 ]
@@ -67,11 +74,25 @@ class GridEntry(_Model):
         description="Terms used instead for regression and embedding systems (e.g. kd → "
         "kd_regression).",
     )
+    transfer: bool = Field(
+        True,
+        description="Distil on the system's transfer set too, when it has one (see 'transfer' "
+        "and dataset.labelled_fraction); false: on the labelled rows only. A cell without "
+        "methods (scratch) never uses it.",
+    )
+    pseudo_label: bool = Field(
+        False,
+        description="The pseudo-label baseline: no distillation term; the student learns the "
+        "true labels plus the teacher's hard labels of the transfer set (YAML shorthand "
+        "'pseudo_label'). Tells soft targets from more rows.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if value == "pseudo_label":
+                return {"label": value, "pseudo_label": True}
             entry: dict[str, Any] = {
                 "label": value,
                 "methods": [] if value == "scratch" else [{"name": value}],
@@ -90,6 +111,15 @@ class GridEntry(_Model):
                 f"digit (it names a folder inside the study; got {value!r})"
             )
         return value
+
+    @model_validator(mode="after")
+    def _pseudo_label_alone(self) -> GridEntry:
+        if self.pseudo_label and (self.methods or self.regression_methods):
+            raise ValueError(
+                f"grid entry {self.label!r}: pseudo_label trains on hard labels without "
+                "distillation terms; remove its methods (or pseudo_label)"
+            )
+        return self
 
     def for_problem(self, problem: str) -> list[MethodSpec]:
         """The terms for ``problem``: an embedding, like a regression output, is a vector
@@ -128,12 +158,23 @@ class SystemSpec(_Model):
     )
     train: TrainConfig | None = Field(None, description="Overrides the fleet's training settings.")
     gates: GatesConfig | None = Field(None, description="Overrides the fleet's deployment gates.")
+    transfer: TransferSpec | None = Field(
+        None, description="Overrides the fleet's transfer set for this system."
+    )
     bench: BenchConfig | None = Field(
         None, description="Overrides the fleet's cost-measurement settings."
     )
     evaluate: EvalConfig | None = Field(
         None, description="Overrides the fleet's quality-measurement settings."
     )
+    auto: SelectConfig | Literal[False] | None = Field(
+        None,
+        description="Overrides the fleet's 'auto:' search for this system; false: no search.",
+    )
+    variant: Variant | None = Field(
+        None, description="Set when seeds or student.sizes expand the fleet (one system per "
+        "size and seed); never written in a fleet file.",
+    )  # fmt: skip
 
     @field_validator("name")
     @classmethod
@@ -172,7 +213,8 @@ class SystemPlan:
     """One system with the fleet's settings merged in once: what the study runs.
 
     A system's own ``grid``, ``train``, ``bench``, ``evaluate`` and ``gates`` replace the
-    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's.
+    fleet's whole section (they are not merged field by field); ``seed`` is the fleet's,
+    or the system's own seed when ``seeds`` expanded the fleet (``spec.variant``).
     Made by :meth:`FleetConfig.plan_for`; every step of a system reads its settings here,
     never ``spec.X or fleet.X``.
     """
@@ -184,10 +226,16 @@ class SystemPlan:
     bench: BenchConfig
     evaluate: EvalConfig
     gates: GatesConfig
+    transfer: TransferSpec | None = None
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def variant(self) -> Variant | None:
+        """Which size and seed of a fleet system this is (None: not expanded)."""
+        return self.spec.variant
 
 
 class FleetConfig(_Model):
@@ -199,6 +247,13 @@ class FleetConfig(_Model):
         ge=0,
         le=2**32 - 1,
         description="Seed for splits, initialisation, data order and bootstrap.",
+    )
+    seeds: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="Run every system once per seed (systems named '<name>#<seed>'); the "
+        "report combines each method's paired gain over scratch across them. Replaces seed "
+        "(which must then be left at 0).",
     )
     systems: list[SystemSpec] = Field(
         min_length=1, description="The production systems of the fleet."
@@ -218,6 +273,16 @@ class FleetConfig(_Model):
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+    transfer: TransferSpec | None = Field(
+        None,
+        description="Unlabelled rows the teacher labels for every distilled student (a file, "
+        "or MUNGE / mixup / noise / augment rows made from the training rows); none by default.",
+    )
+    auto: SelectConfig | None = Field(
+        None,
+        description="After the study, search each system for the cheapest student that "
+        "passes every gate ('potstill select') and write it as the record 'auto'.",
+    )
 
     def plan_for(self, system: SystemSpec | str) -> SystemPlan:
         """``system`` (a spec or its name) with the fleet's defaults merged in."""
@@ -228,14 +293,16 @@ class FleetConfig(_Model):
                     f"No system named {system!r} in the fleet. Valid names: {', '.join(names)}."
                 )
             system = self.systems[names.index(system)]
+        own = system.variant.seed if system.variant is not None else None
         return SystemPlan(
             spec=system,
-            seed=self.seed,
+            seed=self.seed if own is None else own,
             grid=tuple(system.grid if system.grid is not None else self.grid),
             train=system.train if system.train is not None else self.train,
             bench=system.bench if system.bench is not None else self.bench,
             evaluate=system.evaluate if system.evaluate is not None else self.evaluate,
             gates=system.gates if system.gates is not None else self.gates,
+            transfer=system.transfer if system.transfer is not None else self.transfer,
         )
 
     def plans(self) -> list[SystemPlan]:
@@ -253,6 +320,43 @@ class FleetConfig(_Model):
                 raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
         return self
 
+    def expanded(self) -> FleetConfig:
+        """One system per student size and seed, named ``<name>@<size>#<seed>`` and carrying
+        its ``variant``; the fleet itself when it sets neither ``seeds`` nor any
+        ``student.sizes``. The study runs the expanded fleet; ``config.yaml`` keeps this one."""
+        if self.seeds is None and all(s.student.sizes is None for s in self.systems):
+            return self
+        systems = [v for s in self.systems for v in _variants(s, self.seeds)]
+        return self.model_copy(update={"systems": systems, "seeds": None})
+
+    @model_validator(mode="after")
+    def _seeds(self) -> FleetConfig:
+        if self.seeds is not None:
+            bad = [s for s in self.seeds if not 0 <= s <= 2**32 - 1]
+            if bad:
+                raise ValueError(f"seeds must be integers in [0, 2**32 - 1]; got {bad}")
+            dupes = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+            if dupes:
+                raise ValueError(f"seeds must be unique; repeated: {dupes}")
+            if self.seed != 0:  # the default: a config.yaml with seeds reloads
+                raise ValueError(
+                    f"seed={self.seed} and seeds={self.seeds} are both set; seeds replaces "
+                    "seed. Keep one of them."
+                )
+        expands = self.seeds is not None or any(s.student.sizes for s in self.systems)
+        if expands and (self.auto or any(s.auto for s in self.systems)):
+            raise ValueError(
+                "auto: and seeds or student.sizes are both set; a search runs on one "
+                "system as written. Run 'potstill select' on it separately."
+            )
+        written = [s.name for s in self.systems if s.variant is not None]
+        if written:
+            raise ValueError(
+                f"systems {written} set 'variant', which the study sets when seeds or "
+                "student.sizes expand the fleet. Remove it."
+            )
+        return self
+
     @model_validator(mode="after")
     def _server_for_capacity(self) -> FleetConfig:
         benches = [("bench", self.bench)] + [
@@ -268,46 +372,21 @@ class FleetConfig(_Model):
         return self
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem: ``source: field.path: message (got value)``."""
-    lines = [f"{source}: {len(exc.errors())} invalid setting(s):"]
-    for err in exc.errors():
-        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
-            ".[", "["
-        )
-        msg = err["msg"].removeprefix("Value error, ")
-        got = ""
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see 'potstill config-help')"
-        elif (
-            err["type"] != "missing"
-            and not isinstance(err.get("input"), (dict, list))
-            and "Got " not in msg  # a check_scalar message already shows the value
-        ):
-            got = f" (got {err['input']!r})"
-        lines.append(f"  - {loc or '<root>'}: {msg}{got}")
-    return "\n".join(lines)
-
-
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make dataset/teacher/price paths (and teacher.architecture) relative to the YAML
-    file's folder."""
-    systems = raw.get("systems")
-    for system in systems if isinstance(systems, list) else []:  # the model refuses others
-        if not isinstance(system, dict):
-            continue
-        for section in ("dataset", "teacher"):
-            part = system.get(section)
-            for key in ("path", "images", "architecture"):
-                if isinstance(part, dict) and isinstance(part.get(key), str):
-                    part[key] = str((base / part[key]).expanduser())
-        dataset = system.get("dataset")
-        split = dataset.get("split") if isinstance(dataset, dict) else None
-        if isinstance(split, dict) and isinstance(split.get("test"), str):
-            split["test"] = str((base / split["test"]).expanduser())
-    prices = raw.get("prices")
-    if isinstance(prices, dict) and isinstance(prices.get("override"), str):
-        prices["override"] = str((base / prices["override"]).expanduser())
+def _variants(spec: SystemSpec, seeds: list[int] | None) -> Iterator[SystemSpec]:
+    sizes: list[float | int | None] = (
+        [None] if spec.student.sizes is None else [*spec.student.sizes]
+    )
+    runs: list[int | None] = [None] if seeds is None else [*seeds]
+    if sizes == [None] and runs == [None]:
+        yield spec  # neither sized nor seeded: the system as the fleet file has it
+        return
+    for size in sizes:
+        student = spec.student if size is None else sized(spec.student, size)
+        for seed in runs:
+            name = spec.name + ("" if size is None else size_suffix(size))
+            name += "" if seed is None else f"#{seed}"
+            variant = Variant(system=spec.name, size=size, seed=seed)
+            yield spec.model_copy(update={"name": name, "student": student, "variant": variant})
 
 
 def load_fleet(path: Path) -> FleetConfig:
@@ -330,7 +409,7 @@ def load_fleet(path: Path) -> FleetConfig:
         raise ConfigError(
             f"{path}: the top level must be a mapping with a 'systems' list; got {type(raw).__name__}."
         )
-    _resolve_paths(raw, path.parent)
+    resolve_paths(raw, path.parent)
     try:
         with located_by_field():  # a validator's own check names its field path too
             return FleetConfig.model_validate(raw)

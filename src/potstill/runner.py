@@ -165,6 +165,24 @@ def _run_systems(
     return added
 
 
+def _selected(fleet: FleetConfig, systems: Sequence[str] | None) -> list[SystemSpec]:
+    """The systems of the (expanded) ``fleet`` that ``systems`` names (None: all): a name
+    of the fleet file selects every size and seed of that system."""
+    if not systems:
+        return list(fleet.systems)
+    known = list(dict.fromkeys(n for s in fleet.systems for n in _names(s)))
+    unknown = [s for s in systems if s not in known]
+    if unknown:
+        raise ConfigError(
+            f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
+        )
+    return [s for s in fleet.systems if set(_names(s)) & set(systems)]
+
+
+def _names(spec: SystemSpec) -> list[str]:
+    return [spec.name] if spec.variant is None else [spec.variant.system, spec.name]
+
+
 def run_study(
     config: FleetConfig,
     out: Path,
@@ -206,27 +224,22 @@ def _run_study(
     fail_fast: bool = False,
 ) -> StudyResult:
     started = time.perf_counter()
-    selected = list(config.systems)
-    if systems:
-        known = [s.name for s in config.systems]
-        unknown = [s for s in systems if s not in known]
-        if unknown:
-            raise ConfigError(
-                f"Unknown system(s) {', '.join(unknown)}; this fleet has: {', '.join(known)}."
-            )
-        selected = [s for s in config.systems if s.name in systems]
+    fleet = config.expanded()  # one system per student size and seed
+    selected = _selected(fleet, systems)
     names = [s.name for s in selected]
-    hashes = prepare_resume(out, config, names if systems else None)
+    hashes = prepare_resume(out, fleet, names if systems else None)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         out / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
     environment = capture_environment()
     environment["seed"] = config.seed
+    if config.seeds is not None:
+        environment["seeds"] = config.seeds
     environment["runner"] = config.runner.model_dump()
     atomic_write_json(out / "environment.json", environment)
     ctx = SystemContext(
-        fleet=config,
+        fleet=fleet,
         out=out,
         config_hash=config_hash(config),
         environment=environment,
@@ -236,7 +249,7 @@ def _run_study(
         fail_fast=fail_fast or len(selected) == 1,
     )
     sink(StudyStarted(name=config.name, out=str(out), systems=tuple(names)))
-    added = _run_systems(config, selected, ctx, started)
+    added = _run_systems(fleet, selected, ctx, started)
     report_path = _render(out, sink) if report else None
     outcomes = study_outcomes(out, names)
     sink(StudyFinished(out=str(out), report=None if report_path is None else str(report_path),

@@ -154,6 +154,9 @@ class Batch:
     x: Any  # torch.Tensor (or list[str] for text before tokenisation)
     y: Any  # torch.Tensor
     index: Any  # torch.LongTensor of row indices into the training split
+    # torch.BoolTensor, True where ``y`` is a true label (a transfer set's rows carry the
+    # teacher's hard labels); None: every row is labelled
+    mask: Any = None
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -295,6 +298,9 @@ class Costs:
     extra: Mapping[str, Any] = field(
         default_factory=dict
     )  # instances at QPS, monthly cost, waterfall
+    #: 1 - student/teacher $ per 1M with its bootstrap interval over interleaved blocks
+    #: (value, low, high, level, tie), the latency's beside it, and the contention seen
+    cost_reduction: Mapping[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- study
@@ -320,6 +326,8 @@ class RunRecord:
     #: hash of this system's settings (its spec merged with the fleet defaults it uses):
     #: a rerun keeps the records whose hash matches and sets the others aside
     system_hash: str = ""
+    #: an expanded fleet's run (seeds, student.sizes): {"system", "size", "seed"}; else None
+    variant: Mapping[str, Any] | None = None
     teacher: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, backend
     student: Mapping[str, Any] = field(default_factory=dict)  # name, arch, params, spec
     quality: Quality | None = None

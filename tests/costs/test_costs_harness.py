@@ -64,15 +64,16 @@ def test_blocks_alternate_between_models_in_one_process(rows: np.ndarray) -> Non
     def logger(name: str):  # type: ignore[no-untyped-def]
         return lambda x: log.append(name) or np.zeros((len(x), 2))
 
-    config = BenchConfig.quick(min_calls=12, min_seconds=0.0, block_calls=4, batch_sizes=(1,),
-                               server=False)  # fmt: skip
+    # Contention re-timing off: a re-timed block would repeat its calls in the log.
+    config = BenchConfig.quick(min_calls=16, min_seconds=0.0, block_calls=4, batch_sizes=(1,),
+                               server=False, contention={"min_cpu_ratio": 0.0})  # fmt: skip
     profiles = measure([BenchTarget("A", None, logger("A"), rows),
                         BenchTarget("B", None, logger("B"), rows)], config)  # fmt: skip
     # First call of each after building, then 10 warm-up calls each, then timed blocks.
     start = 2 + 2 * config.warmup
     assert log[:start] == ["A", "B"] + ["A"] * 10 + ["B"] * 10
-    assert log[start:] == (["A"] * 4 + ["B"] * 4) * 3
-    assert profiles[0].settings["interleave"]["blocks"] == {"A/native": 3, "B/native": 3}
+    assert log[start:] == (["A"] * 4 + ["B"] * 4) * 4
+    assert profiles[0].settings["interleave"]["blocks"] == {"A/native": 4, "B/native": 4}
     assert "server" not in profiles[0].extra
 
 

@@ -21,3 +21,16 @@ def test_gate_columns_distinguish_not_measured_from_failed() -> None:
     assert row["gate_max_fairness_gap_increase"] == "not measured"
     assert row["gate_max_ece"] is None  # not set for this study: empty, not False
     assert headline({"system": "s", "status": "failed"})["gates_failed"] is None
+
+
+def test_the_cost_interval_reaches_results_csv() -> None:
+    record = {"system": "s", "method": "kd", "status": "ok",
+              "costs": {"reduction": 0.4, "cost_reduction": {"value": 0.4, "low": 0.3,
+                                                            "high": 0.5, "tie": False}}}  # fmt: skip
+    row = headline(record)
+    assert (row["cost_reduction_low"], row["cost_reduction_high"], row["cost_tie"]) == (
+        0.3,
+        0.5,
+        False,
+    )
+    assert headline({"system": "s", "status": "ok"})["cost_reduction_low"] is None

@@ -129,3 +129,26 @@ def test_latency_is_compared_on_the_same_runtime_or_labelled() -> None:
     assert _latency(record) == "0.0160 (onnx)\u00a0→\u00a00.118 (eager)"
     record["profiles"] += [prof("student", "onnx", 0.009), prof("student", "onnx", 5.0, 32)]
     assert _latency(record) == "0.0160\u00a0→\u00a00.00900 (onnx)"
+
+
+def test_cost_reduction_shows_its_interval_and_reads_a_tie(rendered):
+    from potstill.report.methodology import noise_text
+
+    records = system(rendered, "credit-default")
+    kd = next(r for r in records if r["method"] == "kd")
+    kd["costs"]["reduction"] = 0.02
+    kd["costs"]["cost_reduction"] = {"value": 0.02, "low": -0.05, "high": 0.08, "tie": True,
+                                     "level": 0.95}  # fmt: skip
+    kd["profiles"][0]["extra"]["contention"] = {
+        "blocks": 9, "blocks_remeasured": 3, "blocks_kept_contended": 1,
+        "load_1min": {"min": 1.0, "mean": 2.0, "max": 5.5}, "cores": 2, "loaded": True,
+    }  # fmt: skip
+    row = next(line for line in per_system_section(records).splitlines() if "| kd (" in line)
+    assert "tie: 2.0% [-5.0%, 8.0%]" in row.replace("\u00a0", " ")
+    kd["costs"]["cost_reduction"].update(low=0.01, tie=False)
+    row = next(line for line in per_system_section(records).splitlines() if "| kd (" in line)
+    assert "| 2.0% [1.0%, 8.0%] |" in row.replace("\u00a0", " ") and "tie" not in row
+    text = noise_text(records)
+    assert "Records with an interval: 1; ties among them: 0." in text
+    assert "3 blocks re-measured, 1 kept contended" in text and "5.50 on 2 CPUs" in text
+    assert "exceeded the CPU count (flagged `load>cores`): 1." in text

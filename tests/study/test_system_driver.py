@@ -63,7 +63,9 @@ def driver(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
 
     def training(out: Any, cache_dir: Any, cache_mb: float, *_: Any) -> Any:
         rec.calls.append(("cache_in_memory_mb", cache_mb))
-        return SimpleNamespace(size=None, students=None, teacher_digest=None, outputs=None)
+        return SimpleNamespace(
+            size=None, students=None, teacher_digest=None, outputs=None, evaluations=None
+        )
 
     def train(student: Any, task: Task, *, config: Any, description: str, **_: Any) -> Any:
         marker = rec.out / "students" / "unit" / MARKER

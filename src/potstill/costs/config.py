@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from potstill.costs.contention import ContentionConfig
 from potstill.errors import ConfigError
 
 __all__ = ["PRESETS", "BenchConfig"]
@@ -30,7 +31,10 @@ class BenchConfig(BaseModel):
         20, ge=10, description="Untimed calls per model × runtime before timing starts (≥ 10)."
     )
     min_calls: int = Field(
-        200, ge=1, description="Stopping rule 1: timed batch-1 calls per model × runtime."
+        200,
+        ge=1,
+        description="Stopping rule 1: timed batch-1 calls per model × runtime (at least 4 "
+        "interleaved blocks, so every cost interval has blocks to resample).",
     )
     min_seconds: float = Field(
         5.0,
@@ -61,7 +65,9 @@ class BenchConfig(BaseModel):
         description="Offline scenario sweep; the throughput reported is the best of these. "
         "Every target's example must hold at least the largest.",
     )
-    sweep_min_calls: int = Field(50, ge=1, description="Stopping rule 1 for each sweep point.")
+    sweep_min_calls: int = Field(
+        50, ge=1, description="Stopping rule 1 for each sweep point (at least 4 blocks)."
+    )
     sweep_min_seconds: float = Field(
         1.0, ge=0.0, description="Stopping rule 2 (timed seconds) for each sweep point."
     )
@@ -125,6 +131,11 @@ class BenchConfig(BaseModel):
         "readable (share of threads / logical CPUs).",
     )
     seed: int = Field(0, ge=0, description="Seed of the server scenario's Poisson arrivals.")
+    contention: ContentionConfig = Field(
+        default_factory=ContentionConfig,
+        description="When a timed block counts as measured under contention (process CPU / "
+        "wall too low) and how often it is re-timed; the 1-minute load is recorded per block.",
+    )
 
     @field_validator("batch_sizes")
     @classmethod

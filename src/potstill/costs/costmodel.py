@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from potstill.costs.extras import WaterfallStep
+from potstill.costs.intervals import cost_reduction_interval
 from potstill.costs.prices import PriceEntry
 from potstill.errors import PriceError
 from potstill.types import CostProfile, Costs
@@ -189,6 +190,7 @@ def cost_of(
         latency_reduction=1.0 - student.latency.p50_ms / teacher.latency.p50_ms,
         memory_reduction=memory,
         extra=extra,
+        cost_reduction=cost_reduction_interval(student, teacher, t_rep / s_rep),
     )
 
 

@@ -30,8 +30,10 @@ import numpy as np
 import torch
 
 from potstill.costs.config import BenchConfig
+from potstill.costs.contention import BlockGuard
 from potstill.costs.environment import environment, thread_limits
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
+from potstill.costs.intervals import MIN_BLOCKS, with_blocks
 from potstill.costs.memory import export_pt2, export_torchscript, fresh_process_probe
 from potstill.costs.runtimes import BuildContext, Built, applicable_runtimes, create_runtime
 from potstill.costs.server import server_scenario
@@ -97,14 +99,16 @@ def measure(
         sessions, skipped = _build_sessions(targets, config, ctx, stage)
         timer = cuda_timer if config.device == "cuda" else cpu_timer
         rapl = RaplMeter()
+        guard = BlockGuard(config.contention, check_cpu=config.device != "cuda")
         for s in sessions:
             for _ in range(config.warmup):
                 s.built.predict(s.batch(1))
         lanes = [Lane(s.label, s.built.predict, s.batch(1)) for s in sessions]
-        rule = StopRule(config.min_calls, config.min_seconds, config.max_seconds)
+        least = MIN_BLOCKS * config.block_calls
+        rule = StopRule(max(config.min_calls, least), config.min_seconds, config.max_seconds)
         calls = CallProgress(stage, lanes, rule, config.block_calls, "single-stream")
-        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl, calls)
-        sweep = _offline_sweep(sessions, lanes, config, timer, rapl, stage)
+        schedule = run_interleaved(lanes, rule, config.block_calls, timer, rapl, calls, guard)
+        sweep, blocks = _offline_sweep(sessions, lanes, config, timer, rapl, guard, stage)
         flops = {t.name: _flops(t) for t in targets if t.module is not None}
         profiles = []
         for i, (s, lane) in enumerate(zip(sessions, lanes, strict=True)):
@@ -117,19 +121,13 @@ def measure(
                 "timer": "cuda_event" if config.device == "cuda" else "perf_counter_ns",
                 "input_shape": list(s.target.example.shape[1:]),
             }
-            profiles.append(
-                _profile(
-                    s,
-                    lane,
-                    sweep[s.label],
-                    flops.get(s.target.name),
-                    config,
-                    env,
-                    settings,
-                    rapl,
-                    workdir,
-                )
-            )
+            profile = _profile(
+                s, lane, sweep[s.label], flops.get(s.target.name), config, env, settings, rapl,
+                workdir,
+            )  # fmt: skip
+            contention = guard.summary([lane.label], config.threads)
+            latency_blocks = lane.block_ms_per_prediction()
+            profiles.append(with_blocks(profile, latency_blocks, blocks[s.label], contention))
     return profiles
 
 
@@ -174,11 +172,17 @@ def _offline_sweep(
     config: BenchConfig,
     timer: Any,
     rapl: RaplMeter,
+    guard: BlockGuard,
     stage: Stage | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """Throughput of every session at every batch size (batch 1 reuses single-stream)."""
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[int, list[float]]]]:
+    """Throughput of every session at every batch size (batch 1 reuses single-stream),
+    and each one's blocks (ms per prediction) at every batch size."""
     sweep: dict[str, list[dict[str, Any]]] = {s.label: [] for s in sessions}
-    rule = StopRule(config.sweep_min_calls, config.sweep_min_seconds, config.max_seconds)
+    blocks: dict[str, dict[int, list[float]]] = {s.label: {} for s in sessions}
+    least = MIN_BLOCKS * config.block_calls
+    rule = StopRule(
+        max(config.sweep_min_calls, least), config.sweep_min_seconds, config.max_seconds
+    )
     for size in config.batch_sizes:
         if size == 1:
             point_lanes = lanes
@@ -188,8 +192,9 @@ def _offline_sweep(
                 for _ in range(max(3, config.warmup // 5)):
                     lane.predict(lane.x)
             calls = CallProgress(stage, point_lanes, rule, config.block_calls, f"batch {size}")
-            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl, calls)
+            run_interleaved(point_lanes, rule, config.block_calls, timer, rapl, calls, guard)
         for lane in point_lanes:
+            blocks[lane.label][size] = lane.block_ms_per_prediction()
             samples = lane.samples_ms()
             sweep[lane.label].append(
                 {
@@ -203,7 +208,7 @@ def _offline_sweep(
                     "energy_joules": lane.energy_joules if rapl.available else None,
                 }
             )
-    return sweep
+    return sweep, blocks
 
 
 def _profile(

@@ -10,9 +10,13 @@ than hiding it. Percentiles are nearest-rank (``inverted_cdf``): always a real s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from potstill.types import LatencyStats
 
@@ -20,10 +24,13 @@ __all__ = [
     "CV_FLAG_THRESHOLD",
     "MIN_SAMPLES",
     "StopRule",
+    "expanded_tail",
     "latency_stats",
     "min_samples_for",
     "percentile",
+    "ratio_interval",
     "samples_summary",
+    "scale_interval",
 ]
 
 #: Tail probability of MLPerf's early-stopping rule that reproduces p90 → 64, p99 → 662.
@@ -110,3 +117,65 @@ class StopRule:
         if self.max_seconds is not None and seconds >= self.max_seconds:
             return "max_seconds"
         return None
+
+
+def expanded_tail(level: float, n: int) -> float:
+    """Lower quantile of the *expanded* percentile bootstrap (Hesterberg, 2015): with few
+    blocks the plain percentile interval is too narrow, so the tail is taken at
+    Φ(√(n/(n−1)) · t_{(1−level)/2, n−1}) instead of (1 − level)/2 — about the bootstrap's
+    extremes for 4 blocks, nearly unchanged beyond 50."""
+    tail = (1.0 - level) / 2.0
+    return float(norm.cdf(math.sqrt(n / (n - 1)) * student_t.ppf(tail, n - 1)))
+
+
+def ratio_interval(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    paired: bool = True,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """mean(numerator) / mean(denominator) of per-block values, with an (expanded,
+    :func:`expanded_tail`) percentile-bootstrap interval over the blocks; ``tie`` when the
+    interval holds 1 (no difference shown).
+
+    ``paired``: block k of both series ran in the same interleaved round, so the rounds
+    both have are resampled together (a drift of the machine moves both alike) and the
+    blocks only the longer series has are resampled among themselves. Unpaired: each
+    series is resampled on its own. ``reduction`` is 1 − ratio (its bounds swap).
+    """
+    x, y = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError(f"need >= 2 blocks on each side; got {len(x)} and {len(y)}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1). Got {level!r} instead.")
+    rng = np.random.default_rng(seed)
+    rounds = min(len(x), len(y)) if paired else 0
+    shared = rng.integers(0, rounds, size=(resamples, rounds)) if rounds else None
+    sums = []
+    for series in (x, y):
+        total = series[shared].sum(axis=1) if shared is not None else np.zeros(resamples)
+        rest = series[rounds:]
+        if len(rest):
+            total = total + rest[rng.integers(0, len(rest), size=(resamples, len(rest)))].sum(1)
+        sums.append(total / len(series))
+    tail = expanded_tail(level, min(len(x), len(y)))
+    low, high = (float(v) for v in np.quantile(sums[0] / sums[1], [tail, 1.0 - tail]))
+    ratio = float(x.mean() / y.mean())
+    return {
+        "ratio": ratio, "low": low, "high": high, "level": level, "resamples": resamples,
+        "blocks": [len(x), len(y)], "rounds": rounds, "paired": bool(rounds),
+        "reduction": 1.0 - ratio, "reduction_low": 1.0 - high, "reduction_high": 1.0 - low,
+        "tie": bool(low <= 1.0 <= high),
+    }  # fmt: skip
+
+
+def scale_interval(interval: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``interval`` of a ratio multiplied by a known constant ``factor`` (> 0): the ratio
+    and its bounds scale, the reduction and the tie are recomputed."""
+    ratio, low, high = (interval[k] * factor for k in ("ratio", "low", "high"))
+    return {**interval, "ratio": ratio, "low": low, "high": high, "reduction": 1.0 - ratio,
+            "reduction_low": 1.0 - high, "reduction_high": 1.0 - low,
+            "tie": bool(low <= 1.0 <= high)}  # fmt: skip

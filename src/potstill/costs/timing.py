@@ -17,10 +17,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from potstill.costs.contention import BlockGuard
 from potstill.costs.footprint import RaplMeter
 from potstill.costs.stats import StopRule
 from potstill.events import Stage
@@ -83,6 +85,12 @@ class Lane:
             return np.empty(0, dtype=np.float64)
         return np.concatenate(self.chunks).astype(np.float64) / 1e6
 
+    def block_ms_per_prediction(self) -> list[float]:
+        """Each block's mean milliseconds per prediction (its calls × the batch size), in
+        the order measured: block k ran in round k of the rotation."""
+        size = max(1, len(self.x))
+        return [float(c.sum()) / 1e6 / (len(c) * size) for c in self.chunks if len(c)]
+
 
 def run_interleaved(
     lanes: Sequence[Lane],
@@ -91,21 +99,23 @@ def run_interleaved(
     timer: Timer = cpu_timer,
     energy: RaplMeter | None = None,
     on_block: Callable[[Lane, int], None] | None = None,
+    guard: BlockGuard | None = None,
 ) -> dict[str, Any]:
     """Time every lane in round-robin blocks until each meets ``rule``; fill the lanes.
 
     ``on_block(lane, calls)`` is told of each block as it ends (outside the timed calls).
-    Returns the schedule for the record: rotation order, blocks per lane, stop reasons.
+    ``guard`` re-times a block measured under contention (:mod:`.contention`); only the
+    kept timing counts. Returns the schedule for the record: rotation order, blocks per
+    lane, stop reasons.
     """
     active = list(lanes)
     rounds = 0
     while active:
         rounds += 1
         for lane in list(active):
-            before = energy.read_uj() if energy is not None and energy.available else None
-            block = timer(lane.predict, lane.x, block_calls)
-            if before is not None and energy is not None:
-                lane.energy_joules += energy.delta_joules(before, energy.read_uj())
+            one_block = partial(_time_block, lane, timer, block_calls, energy)
+            block, joules = one_block() if guard is None else guard.run(lane.label, one_block)
+            lane.energy_joules += joules
             lane.chunks.append(block)
             lane.calls += len(block)
             lane.nanoseconds += int(block.sum())
@@ -128,6 +138,17 @@ def run_interleaved(
             "seconds": "sum of timed call durations",
         },
     }
+
+
+def _time_block(
+    lane: Lane, timer: Timer, calls: int, energy: RaplMeter | None
+) -> tuple[np.ndarray, float]:
+    """One block of ``lane``: each call's nanoseconds, and the joules spent (0 without RAPL)."""
+    before = energy.read_uj() if energy is not None and energy.available else None
+    times = timer(lane.predict, lane.x, calls)
+    if before is None or energy is None:
+        return times, 0.0
+    return times, energy.delta_joules(before, energy.read_uj())
 
 
 class CallProgress:

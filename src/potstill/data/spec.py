@@ -86,6 +86,14 @@ class DatasetSpec(BaseModel):
     max_rows: int | None = Field(
         None, ge=20, description="Subsample to at most this many rows (stratified)."
     )
+    labelled_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of the training rows that keep their labels (seeded, stratified for "
+        "classification); the rest join the transfer set without labels. The teacher is still "
+        "the one trained on every label; the scratch student sees the labelled rows only.",
+    )
     encode: bool | None = Field(
         None,
         description="Standardise/one-hot the features (true), or pass numeric features as they are "

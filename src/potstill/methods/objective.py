@@ -142,13 +142,18 @@ class Objective(nn.Module):
             method.set_epoch(epoch)
 
     def label_loss(self, student: Outputs, batch: Batch) -> Tensor:
-        logits = student.logits
+        """Cross-entropy or MSE on the rows with a true label (``batch.mask``; all when None);
+        0 (with a gradient path) for a batch of transfer rows only."""
+        logits, y = student.logits, batch.y
+        if batch.mask is not None:
+            keep = batch.mask.to(logits.device)
+            if not bool(keep.any()):
+                return logits.sum() * 0.0
+            logits, y = logits[keep], y[keep.to(y.device)]
         if self.problem == "classification":
-            return F.cross_entropy(logits, batch.y.to(logits.device).long())
+            return F.cross_entropy(logits, y.to(logits.device).long())
         pred = logits.squeeze(-1) if logits.dim() == 2 and logits.shape[1] == 1 else logits
-        return F.mse_loss(
-            pred, batch.y.to(device=pred.device, dtype=pred.dtype).reshape(pred.shape)
-        )
+        return F.mse_loss(pred, y.to(device=pred.device, dtype=pred.dtype).reshape(pred.shape))
 
     def forward(self, student: Outputs, teacher: Outputs, batch: Batch) -> dict[str, Tensor]:
         exclusive = [m.exclusive() for m in self.method_list]

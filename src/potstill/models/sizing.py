@@ -4,7 +4,8 @@ A teacher's size is what it learned: a network's parameters (torch parameters, t
 of an ONNX graph's initialisers) or, for a tree ensemble, ``2 × splits + leaves`` (a
 feature and a threshold per split, a value per leaf; :mod:`potstill.models.trees`). The
 MLP student of a black-box teacher — and the small CNN student of an ONNX or TorchScript
-CNN on images — gets ``student.target_params`` when it is set, else ``width × the
+CNN on images, and the student of an MLP or ensemble teacher when ``target_params`` is
+set — gets ``student.target_params`` when it is set, else ``width × the
 teacher's size``; a teacher whose size cannot be read (a custom predict callable) gets
 ``width ×`` :data:`UNKNOWN_TEACHER_SIZE`, and the record says so. Any student with more
 parameters than its teacher is refused unless ``student.allow_larger`` is true, which puts
@@ -21,7 +22,8 @@ import numpy as np
 from torch import nn
 
 from potstill.errors import ConfigError
-from potstill.models.arch.mlp import mlp_param_count
+from potstill.models.arch.ensemble import DeepEnsemble
+from potstill.models.arch.mlp import MLP, mlp_param_count
 from potstill.models.arch.mobilenet import ImageClassifier
 from potstill.models.predict import count_params
 from potstill.models.students import (
@@ -114,6 +116,13 @@ def check_student_size(n_student: int, size: TeacherSize, spec: StudentSpec) -> 
     )
 
 
+def _mlp_to_budget(teacher: Teacher, spec: StudentSpec, input_shape: Sequence[int]) -> bool:
+    """An MLP or ensemble teacher on flat rows with ``target_params`` set: its student is an
+    MLP sized to that target, as a black box's is (width and depth are not used)."""
+    flat_mlp = isinstance(teacher.module, MLP | DeepEnsemble) and len(input_shape) == 1
+    return flat_mlp and spec.target_params is not None
+
+
 def sized_student(
     teacher: Teacher,
     spec: StudentSpec,
@@ -132,7 +141,7 @@ def sized_student(
         budget, rule = student_budget(spec, size)  # an ONNX or TorchScript CNN: a small CNN
         student: nn.Module = student_for_images(input_shape, n_outputs, spec, budget)
         sizing.update(rule=rule, budget=budget)
-    elif teacher.module is not None:
+    elif teacher.module is not None and not _mlp_to_budget(teacher, spec, input_shape):
         student = build_student(teacher.module, spec, input_shape=input_shape, n_outputs=n_outputs)
         sizing["rule"] = (
             "student.hidden"

@@ -26,10 +26,8 @@ from-scratch baseline of the very same student shows what distillation added.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from potstill._validation import check_scalar
@@ -43,6 +41,7 @@ from potstill.models.hf.students import build_hf_student
 from potstill.models.hooks import round_half_up, scaled_count, uniform_layer_map
 from potstill.models.predict import count_params
 from potstill.models.registry import get_architecture, spec_field
+from potstill.models.student_spec import StudentSpec
 
 __all__ = [
     "MIN_NORMED_WIDTH",
@@ -56,61 +55,6 @@ __all__ = [
 #: The narrowest hidden layer a black box's MLP student gets at its requested depth with
 #: LayerNorm; a smaller budget gets one hidden layer without normalisation.
 MIN_NORMED_WIDTH = 4
-
-
-class StudentSpec(BaseModel):
-    """How much of the teacher the student keeps."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    width: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description="Fraction of the teacher's width (units or channels) kept, in (0, 1].",
-    )
-    depth: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description="Fraction of the teacher's hidden layers / CNN blocks kept, in (0, 1].",
-    )
-    hidden: list[Annotated[int, Field(ge=1)]] | None = Field(
-        None,
-        min_length=1,
-        description="Explicit MLP hidden widths; overrides width and depth (tabular only).",
-    )
-    target_params: int | None = Field(
-        None,
-        ge=1,
-        description="Parameter budget of the MLP student of a black-box or opaque teacher. "
-        "Default: width × the teacher's parameters (ONNX initialiser values; width × depth × "
-        "parameters for an opaque torch teacher such as TorchScript); tree ensembles: width "
-        "× (2 × split nodes + leaves), a feature and a threshold per split and a value per "
-        "leaf; a teacher whose size cannot be read: width × 40,000.",
-    )
-    allow_larger: bool = Field(
-        False,
-        description="Accept a student with more parameters than its teacher (sizes as in "
-        "target_params); it is refused otherwise. The record and the report then carry a "
-        "warning.",
-    )
-    layers: int | None = Field(
-        None,
-        ge=1,
-        description="Transformer teachers: number of layers the student keeps; overrides depth.",
-    )
-    init: Literal["auto", "teacher_layers", "random"] = Field(
-        "auto",
-        description="Transformer teachers: 'teacher_layers' copies every k-th teacher layer "
-        "(DistilBERT; needs width 1), 'random' builds a narrower config (heads, hidden and "
-        "intermediate size × width); 'auto' picks teacher_layers when width is 1.",
-    )
-    pretrained: Path | None = Field(
-        None,
-        description="Transformer teachers: a local Hugging Face model folder to use as the "
-        "student (it must share the teacher's tokenizer); overrides width, depth and layers.",
-    )
 
 
 def _resolve_shape(

@@ -24,6 +24,7 @@ __all__ = [
     "datasets_section",
     "flatten",
     "methodology_section",
+    "noise_text",
     "pipeline_mermaid",
     "pipeline_section",
     "references_section",
@@ -199,10 +200,46 @@ def methodology_section(
         "test split, as recorded; a distilled student's gain over the from-scratch student is "
         "bootstrapped on the same resampled rows for both.\n\n"
         f"### How timing was done\n\n{_settings_table(records)}\n\n"
+        f"### Costs under noise\n\n{noise_text(records)}\n\n"
         f"### Prices\n\n{_prices(records)}\n\n"
         f"### Runs\n\n{_record_facts(records)}\n\n"
         f"### Environment (`environment.json`)\n\n{env}\n\n"
         f"### Study configuration (`config.yaml`)\n\n{config}"
+    )
+
+
+def _contention(records: Records) -> list[Mapping[str, Any]]:
+    return [p["extra"]["contention"] for r in records for p in r.get("profiles") or ()
+            if isinstance(dig(p, "extra", "contention"), Mapping)]  # fmt: skip
+
+
+def noise_text(records: Records) -> str:
+    """How the costs' intervals were made and what contention the timing met, counted
+    from the records."""
+    intervals = [
+        ci for r in records if isinstance(ci := dig(r, "costs", "cost_reduction"), Mapping)
+    ]
+    ties = sum(bool(ci.get("tie")) for ci in intervals)
+    seen = _contention(records)
+    text = (
+        "Every cost reduction carries a 95% percentile-bootstrap interval over the interleaved "
+        "timing blocks (teacher and student blocks of the same round resampled together); a "
+        "reduction whose interval holds 0 is reported as a tie. "
+        f"Records with an interval: {len(intervals)}; ties among them: {ties}. "
+        "Around every block the process's CPU time over wall time was read: a block below "
+        "the threshold waited for the CPU and was timed again (bounded retries), and the "
+        "machine's 1-minute load was recorded."
+    )
+    if not seen:
+        return text + " No profile recorded contention readings."
+    loads = [c["load_1min"]["max"] for c in seen if isinstance(c.get("load_1min"), Mapping)]
+    load = f"{max(loads):.2f}" if loads else MISSING
+    return text + (
+        f" Over {plural(len(seen), 'profile')}: {sum(c['blocks_remeasured'] for c in seen)} "
+        f"blocks re-measured, {sum(c['blocks_kept_contended'] for c in seen)} kept contended "
+        f"after their retries; highest 1-minute load {load} on {seen[0].get('cores')} CPUs; "
+        f"profiles timed while the load exceeded the CPU count (flagged `load>cores`): "
+        f"{sum(bool(c.get('loaded')) for c in seen)}."
     )
 
 

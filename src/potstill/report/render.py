@@ -21,6 +21,8 @@ import yaml
 
 from potstill._io import atomic_write_bytes
 from potstill.errors import StoreError
+from potstill.report.capacity import Capacity, capacity
+from potstill.report.capacity_section import capacity_charts, capacity_counts, capacity_section
 from potstill.report.charts import Chart, create_charts
 from potstill.report.claims import PAPER_TITLE
 from potstill.report.html import markdown_to_html
@@ -113,17 +115,21 @@ def build_markdown(
     title: str,
     config_text: str | None,
     environment: Mapping[str, Any] | None,
+    cap: Capacity | None = None,
 ) -> str:
-    """The whole report.md, section by section."""
+    """The whole report.md, section by section; ``cap``: sizes and seeds, when expanded."""
+    cap = cap or Capacity((), (), {}, {})
     fleet_charts = "\n\n".join(f"![{c.title}](charts/{c.file})" for c in charts if c.system is None)
     sections = [
         f"# {title}",
         f"Reproducing the study design of *{PAPER_TITLE}* on this study's own measurements.",
         summary_section(records, summary),
+        capacity_counts(cap),
         claims_section(summary),
         results_section(summary),
         f"### Charts\n\n{fleet_charts}" if fleet_charts else "",
         comparison_section(summary),
+        capacity_section(cap, charts),
         per_system_section(records),
         selection_section(records),
         excluded_section(summary),
@@ -177,9 +183,10 @@ def render_report(directory: Path) -> ReportPaths:
     summary = summarise(records)
     config_text, config = read_config(directory)
     environment = read_environment(directory)
-    charts = create_charts(records, summary)
+    cap = capacity(directory, records, config)
+    charts = [*create_charts(records, summary), *capacity_charts(cap)]
     title = _title(config, directory)
-    markdown = build_markdown(records, summary, charts, title, config_text, environment)
+    markdown = build_markdown(records, summary, charts, title, config_text, environment, cap)
     html = markdown_to_html(markdown, {f"charts/{c.file}": c.png for c in charts}, title)
 
     paths = ReportPaths(

@@ -111,8 +111,18 @@ def _row(r: Mapping[str, Any]) -> list[str]:
         _pair(si(h["teacher_params"]), si(h["student_params"])),
         _memory(r),
         _pair(usd(h["teacher_usd_per_million"]), usd(h["student_usd_per_million"])),
-        pct(h["cost_reduction"]),
+        _cost_reduction(r, h["cost_reduction"]),
     ]  # fmt: skip
+
+
+def _cost_reduction(record: Mapping[str, Any], value: Any) -> str:
+    """``62.0% [55.1%, 68.0%]`` (the record's interval over interleaved blocks); a
+    reduction whose interval holds 0 reads ``tie``: the timing cannot tell the two apart."""
+    ci = dig(record, "costs", "cost_reduction")
+    if not isinstance(ci, Mapping) or ci.get("low") is None or ci.get("high") is None:
+        return pct(value)
+    text = f"{pct(value)} [{pct(ci['low'])},{NBSP}{pct(ci['high'])}]"
+    return f"tie: {text}" if ci.get("tie") else text
 
 
 def _latency_note(records: Records) -> str:
@@ -225,7 +235,9 @@ def per_system_section(records: Records) -> str:
         "Peak MB is the peak resident memory of a fresh process serving the model, teacher "
         "and student on the same runtime (named in brackets; a figure measured on no runtime "
         "the other was measured on is labelled with its own and not compared); $/1M and "
-        "Cost reduction compare the cheapest deployments, as in the Results section. "
+        "Cost reduction compare the cheapest deployments, as in the Results section; the "
+        "reduction's bracket is its 95% bootstrap interval over the interleaved timing "
+        "blocks, and a reduction whose interval holds 0 reads *tie*. "
         "Throughput and every other figure: `results.csv`.\n\n"
         + table
         + "".join(f"\n\n{n}" for n in notes)

@@ -205,7 +205,7 @@ def gates_from_config(directory: Path) -> StudyGates:
     if not path.is_file():
         return StudyGates(fleet=GatesConfig(), systems={})
     fleet = load_fleet(path)
-    own = {p.name: p.gates for p in fleet.plans() if p.spec.gates is not None}
+    own = {p.name: p.gates for p in fleet.expanded().plans() if p.spec.gates is not None}
     return StudyGates(fleet=fleet.gates, systems=own)
 
 

@@ -17,6 +17,12 @@ from potstill.types import Task
 __all__ = ["family_of", "hidden_kind", "plan_cells", "refuse_if_nothing_applies"]
 
 
+_NO_TRANSFER = (
+    "pseudo_label needs rows without labels for the teacher to label: give the system a "
+    "'transfer' set or a dataset.labelled_fraction below 1."
+)
+
+
 def family_of(specs: list[Any]) -> str:
     if not specs:
         return "baseline"
@@ -36,17 +42,23 @@ def hidden_kind(teacher: Teacher, task: Task) -> str | None:
 
 
 def plan_cells(
-    grid: list[Any], task: Task, teacher: Teacher, student_caps: frozenset[str]
+    grid: list[Any],
+    task: Task,
+    teacher: Teacher,
+    student_caps: frozenset[str],
+    has_transfer: bool = False,
 ) -> list[Cell]:
     """A cell per grid entry, ``not_applicable`` (with the reason) where the teacher, the
-    student or the problem lacks what a method needs."""
+    student or the problem lacks what a method needs, or a ``pseudo_label`` cell has no
+    transfer set to label (``has_transfer``)."""
     probed = hidden_kind(teacher, task)
     cells = []
     for entry in grid:
         specs = entry.for_problem(task.problem)
+        pseudo = bool(getattr(entry, "pseudo_label", False))
         cell = Cell(
             entry=entry,
-            family=family_of(specs),
+            family="pseudo_label" if pseudo else family_of(specs),
             references=[method_info(s.name).paper for s in specs],
         )
         reason = (
@@ -62,6 +74,8 @@ def plan_cells(
         )
         if reason:
             cell.status, cell.reason = "not_applicable", _with_note(reason, specs, teacher)
+        elif pseudo and not has_transfer:
+            cell.status, cell.reason = "not_applicable", _NO_TRANSFER
         cells.append(cell)
     return cells
 

@@ -302,7 +302,7 @@ def record_costs(
     costs = cost_of(s_best.profile, t_best.profile, entry, target_qps=target_qps, slo_ms=slo_ms)
     if not comparable:  # never a reduction between unlike things
         costs = replace(costs, reduction=math.nan, latency_reduction=math.nan,
-                        memory_reduction=None)  # fmt: skip
+                        memory_reduction=None, cost_reduction=None)  # fmt: skip
     side = {"teacher": t_best, "student": s_best}
     headline = {
         **{k: {"runtime": d.runtime, "label": d.label} for k, d in side.items()},

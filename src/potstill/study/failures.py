@@ -59,6 +59,7 @@ def failed_system_records(
             family=family_of(specs), status="failed", seed=plan.seed,
             config_hash=config_hash, dataset=dataset, reason=failure_reason(exc),
             error=error_info(exc), system_hash=system_hash,
+            variant=plan.variant.model_dump() if plan.variant is not None else None,
             references=[method_info(m.name).paper for m in specs],
             environment=environment, git_revision=git_revision(),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

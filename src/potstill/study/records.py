@@ -318,6 +318,7 @@ def _record(
         seed=plan.seed,
         config_hash=ctx.config_hash,
         system_hash=ctx.system_hashes.get(plan.name, ""),
+        variant=plan.variant.model_dump() if plan.variant is not None else None,
         dataset=replace(task.info, n_classes=task.n_classes),
         reason=c.reason,
         error=c.error,

@@ -52,15 +52,19 @@ log = logging.getLogger(__name__)
 #: Fleet settings that shape every system's figures: a change sets every system aside.
 FLEET_WIDE = ("seed", "prices")
 #: Fleet defaults a system inherits unless it sets its own: part of its settings hash.
-SYSTEM_DEFAULTS = ("grid", "train", "bench", "evaluate", "gates")
+SYSTEM_DEFAULTS = ("grid", "train", "bench", "evaluate", "gates", "transfer")
 #: Where a system's settings hash is kept beside its saved students.
 MARKER = "system.json"
+#: A system's settings that shape no record of its grid: left out of its hash (the
+#: ``auto:`` search keeps its own resume in its own folder).
+_NOT_HASHED = ("auto",)
 _FOLDERS = ("students", "exports")
 
 
 def system_settings(system: Mapping[str, Any], fleet: Mapping[str, Any]) -> dict[str, Any]:
-    """A system's spec (JSON form) with the fleet defaults it inherits filled in."""
-    merged = dict(system)
+    """A system's spec (JSON form) with the fleet defaults it inherits filled in (less the
+    settings that shape none of its grid's records)."""
+    merged = {k: v for k, v in system.items() if k not in _NOT_HASHED}
     for key in SYSTEM_DEFAULTS:
         if merged.get(key) is None:
             merged[key] = fleet.get(key)
@@ -83,6 +87,7 @@ def input_files(system: Mapping[str, Any]) -> dict[str, str]:
     """``{field: content digest}`` of the files a system reads (its data, test file, teacher),
     so an edited CSV or a retrained teacher file changes the system's settings hash."""
     dataset, teacher = system.get("dataset") or {}, system.get("teacher") or {}
+    transfer = system.get("transfer") or {}
     split = dataset.get("split") or {} if isinstance(dataset, Mapping) else {}
     fields = {
         "dataset.path": dataset.get("path") if isinstance(dataset, Mapping) else None,
@@ -91,6 +96,7 @@ def input_files(system: Mapping[str, Any]) -> dict[str, str]:
         "teacher.architecture": teacher.get("architecture")
         if isinstance(teacher, Mapping)
         else None,
+        "transfer.path": transfer.get("path") if isinstance(transfer, Mapping) else None,
     }
     return {k: _file_digest(Path(v)) for k, v in fields.items() if v and Path(v).exists()}
 
@@ -104,7 +110,9 @@ def system_hashes(fleet: Mapping[str, Any]) -> dict[str, str]:
     """``{system name: settings hash}`` of a fleet config in JSON form (``model_dump``)."""
     systems = fleet.get("systems")
     return {
-        str(s.get("name")): _digest({**system_settings(s, fleet), "_files": input_files(s)})
+        str(s.get("name")): _digest(
+            {**system_settings(s, fleet), "_files": input_files(system_settings(s, fleet))}
+        )
         for s in (systems if isinstance(systems, list) else [])
         if isinstance(s, Mapping)
     }

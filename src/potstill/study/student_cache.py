@@ -13,6 +13,7 @@ The key is a content hash of:
 - the data the loop reads: training and validation rows and labels, problem and metric;
 - the method specs (names, parameters, weights) and the whole training config;
 - the seed and the initial student (architecture and weights, input statistics included);
+- the transfer rows and their teacher labels, when the student trains on a transfer set;
 - the cache format version and the torch version.
 
 Change any of them and the key changes, so the student is trained again. The record says
@@ -45,6 +46,7 @@ from potstill.models.teacher import Teacher
 from potstill.study.eval_cache import EvaluationCache
 from potstill.train.cache import TeacherOutputCache, content_hash
 from potstill.train.config import TrainConfig
+from potstill.train.transfer import TransferRows
 from potstill.types import Task
 from potstill.zoo.cache import default_cache_dir
 
@@ -102,9 +104,12 @@ def student_key(
     config: TrainConfig,
     seed: int,
     student: nn.Module,
+    transfer: TransferRows | None = None,
 ) -> str:
-    """The content hash a trained student is stored under (see the module docstring)."""
+    """The content hash a trained student is stored under (see the module docstring);
+    ``transfer``: the transfer rows it trains on, if any."""
     spec_fn = getattr(student, "spec", None)
+    extra = () if transfer is None else (("transfer", transfer.digest()),)
     return content_hash(
         STUDENT_CACHE_VERSION,
         torch.__version__,
@@ -121,6 +126,7 @@ def student_key(
         repr(student),
         spec_fn() if callable(spec_fn) else None,
         student,
+        *extra,
     )
 
 

@@ -52,6 +52,7 @@ from potstill.study.resume import write_marker
 from potstill.study.student_cache import SystemTraining, student_key, system_training
 from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
+from potstill.study.transfer import SystemRows, system_rows
 from potstill.study.versus import (
     predictions_path,
     save_test_scores,
@@ -128,27 +129,23 @@ def _system_training(
 ) -> SystemTraining:
     """The teacher's outputs cache, its size (a too-large student is refused here) and the
     students earlier studies trained."""
-    return system_training(
-        ctx.out / "cache",
-        ctx.cache_dir,
-        plan.train.cache_in_memory_mb,
-        (teacher, info),
-        _teacher_size(teacher, task, plan.spec, plan.seed),
-    )
+    return system_training(ctx.out / "cache", ctx.cache_dir, plan.train.cache_in_memory_mb,
+                           (teacher, info), _teacher_size(teacher, task, plan.spec, plan.seed))  # fmt: skip
 
 
 def _train_cell(
     cell: Cell,
-    task: Task,
     teacher: Teacher,
     plan: SystemPlan,
     ctx: SystemContext,
     training: SystemTraining,
     st: Stage,
+    rows: SystemRows,
 ) -> None:
-    spec, cfg = plan.spec, plan.train
+    spec, cfg, task = plan.spec, plan.train, rows.task
     folder = ctx.out / "students" / spec.name / cell.entry.label
     specs = cell.entry.for_problem(task.problem)
+    transfer = rows.take(cell)
     student, cell.info["sizing"] = _make_student(teacher, task, spec, plan.seed, training.size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
@@ -161,7 +158,7 @@ def _train_cell(
         student = _with_input_scaling(student, task)
     key, name = "", f"{spec.name}-{cell.entry.label}"
     if training.students is not None and training.teacher_digest is not None:
-        key = student_key(training.teacher_digest, task, specs, cfg, plan.seed, student)
+        key = student_key(training.teacher_digest, task, specs, cfg, plan.seed, student, transfer)
         cell.cache_key = key
         if training.students.fetch(key, name, folder):
             cell.student = load_model(folder)
@@ -181,6 +178,7 @@ def _train_cell(
         cache=training.outputs,
         description=f"{spec.name}/{cell.entry.label}",
         stage=st,
+        transfer=transfer,
     )
     st.outcome = f"{result.epochs_run} epochs, best val {task.metric} {result.best_val:.4g}"
     trained = {k: v for k, v in result.__dict__.items() if k != "history"}
@@ -329,10 +327,11 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
-    cells = plan_cells(list(plan.grid), task, teacher, student_caps)
+    training = _system_training(plan, ctx, task, teacher, teacher_info)
+    rows = system_rows(plan, task, teacher, training.outputs)
+    cells = plan_cells(list(plan.grid), task, teacher, student_caps, rows.transfer is not None)
     if ctx.fail_fast:
         refuse_if_nothing_applies(cells, teacher)
-    training = _system_training(plan, ctx, task, teacher, teacher_info)
     write_marker(ctx.out, spec.name, ctx.system_hashes.get(spec.name, ""))
     state.working = True
     for cell in cells:
@@ -341,7 +340,7 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
             continue
         try:
             with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
-                _train_cell(cell, task, teacher, plan, ctx, training, st)
+                _train_cell(cell, teacher, plan, ctx, training, st, rows)
             if text_model is not None:
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)

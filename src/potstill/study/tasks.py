@@ -28,7 +28,9 @@ from potstill.data import (
     load_text_corpus,
 )
 from potstill.data.layout import format_shape
+from potstill.data.split import hold_out
 from potstill.data.text import count_truncated
+from potstill.data.transfer import make_transfer
 from potstill.errors import ConfigError, ModelError, PotstillError
 from potstill.models.hf.model import HFClassifier
 from potstill.models.inspection import expected_input_shape
@@ -39,7 +41,9 @@ __all__ = [
     "encode_for_teacher",
     "file_problem",
     "fit_to_teacher",
+    "hold_out",
     "load_task",
+    "make_transfer",
     "raw_features",
     "spec_identity",
 ]

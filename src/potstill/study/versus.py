@@ -2,33 +2,38 @@
 
 After a system's students are evaluated, the study keeps the minimum a paired comparison
 needs: each student's scores on the test rows (float32) and the test labels, one
-``DIR/predictions/<record key>.npz`` per student, written atomically. Every distilled
-record then gets ``quality.versus_scratch``: the paired bootstrap of distilled − scratch
+``DIR/predictions/<record key>.npz`` per student, written atomically
+(:mod:`potstill.results.paired`, which the report reads too). Every distilled record then
+gets ``quality.versus_scratch``: the paired bootstrap of distilled − scratch
 (:mod:`potstill.evaluate.verdict`), computed from exactly the arrays in those files, so
-it can be recomputed from them, and combined over several studies of one fleet run with
-different seeds (:func:`combined_versus_scratch`).
+it can be recomputed from them, and combined over seeds (:func:`combined_pairs`,
+:func:`combined_versus_scratch`, re-exported here).
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from potstill._io import atomic_write_bytes
-from potstill.errors import StoreError
 from potstill.evaluate import EvalConfig, get_metric
 from potstill.evaluate.metrics import check_scores
 from potstill.evaluate.pair import Predictor
-from potstill.evaluate.verdict import Gain, PairedScores, paired_gain
+from potstill.evaluate.verdict import PairedScores, paired_gain
+from potstill.results.paired import (
+    PREDICTIONS_DIR,
+    combined_pairs,
+    combined_versus_scratch,
+    load_test_scores,
+    predictions_path,
+    save_test_scores,
+)
 from potstill.types import Quality, Task
 
 __all__ = [
     "PREDICTIONS_DIR",
+    "combined_pairs",
     "combined_versus_scratch",
     "load_test_scores",
     "predictions_path",
@@ -36,13 +41,6 @@ __all__ = [
     "student_test_scores",
     "with_versus_scratch",
 ]
-
-PREDICTIONS_DIR = "predictions"
-
-
-def predictions_path(out: Path, key: str) -> Path:
-    """Where the test scores of the record ``key`` are kept."""
-    return Path(out) / PREDICTIONS_DIR / f"{key}.npz"
 
 
 def student_test_scores(task: Task, predictor: Predictor, who: str) -> np.ndarray:
@@ -56,30 +54,6 @@ def student_test_scores(task: Task, predictor: Predictor, who: str) -> np.ndarra
         who=f"{who} predictions for task '{task.name}'",
     )
     return scores.astype(np.float32)
-
-
-def save_test_scores(path: Path, y: np.ndarray, scores: np.ndarray, *, metric: str) -> None:
-    """Keep one student's test ``scores`` with the labels ``y`` (atomically)."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, y=np.asarray(y), scores=scores, metric=np.array(metric))
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_test_scores(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """(labels, scores, metric) of a file :func:`save_test_scores` wrote."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return data["y"], data["scores"], str(data["metric"])
-    except FileNotFoundError as exc:
-        raise StoreError(
-            f"Test scores not found: {path}. Rerun the study that wrote the records beside "
-            "it to keep them."
-        ) from exc
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise StoreError(
-            f"Test scores {path} are unreadable ({exc}); expected an .npz with 'y', "
-            "'scores' and 'metric'. Delete it and rerun the study."
-        ) from exc
 
 
 def with_versus_scratch(
@@ -103,28 +77,3 @@ def with_versus_scratch(
                            level=config.level)  # fmt: skip
         out[label] = replace(quality, versus_scratch=gain.to_record())
     return out
-
-
-def combined_versus_scratch(
-    studies: Sequence[Path], scratch_key: str, distilled_key: str, config: EvalConfig
-) -> Gain:
-    """The gain of one distilled student over scratch, combined over ``studies`` (one study
-    directory per seed of the same fleet) by the stratified paired bootstrap."""
-    pairs, metrics = [], set()
-    for study in studies:
-        y, scratch, metric = load_test_scores(predictions_path(study, scratch_key))
-        y_d, distilled, metric_d = load_test_scores(predictions_path(study, distilled_key))
-        if not np.array_equal(y, y_d):
-            raise StoreError(
-                f"The test labels of '{scratch_key}' and '{distilled_key}' in {study} differ: "
-                "the two students were not scored on the same rows. Rerun that study."
-            )
-        pairs.append(PairedScores(y=y, scratch=scratch, distilled=distilled))
-        metrics |= {metric, metric_d}
-    if len(metrics) != 1:
-        raise StoreError(
-            f"The studies {[str(s) for s in studies]} score '{distilled_key}' with different "
-            f"metrics {sorted(metrics)}; combine only studies of the same fleet."
-        )
-    return paired_gain(pairs, get_metric(metrics.pop()), n_resamples=config.n_resamples,
-                       seed=config.seed, level=config.level)  # fmt: skip

@@ -54,6 +54,15 @@ class TrainConfig(BaseModel):
         description="torch intra-op threads for training. 1 by default: small models gain little "
         "from more, and an oversubscribed OpenMP pool (other jobs on the cores) runs 10x slower.",
     )
+    nproc: int = Field(
+        1,
+        ge=1,
+        le=512,
+        description="Processes for data-parallel training (DDP, gloo backend, on CPU, started by "
+        "torchrun): each trains on its share of every batch of batch_size rows and the gradients "
+        "are averaged, so the run matches one process on the same batches. At most this "
+        "machine's CPU cores; 1 trains in this process.",
+    )
     cache_in_memory_mb: float = Field(
         512.0,
         ge=0,

@@ -15,6 +15,7 @@ losses are read out once per epoch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from potstill.errors import ConfigError
 from potstill.evaluate import get_metric
 from potstill.events import Stage
 from potstill.methods import BindContext, Objective
@@ -36,6 +38,7 @@ from potstill.models.teacher import Teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from potstill.train.config import TrainConfig
+from potstill.train.ddp import train_distributed
 from potstill.train.feed import (
     EMPTY,
     LayerPlan,
@@ -44,6 +47,7 @@ from potstill.train.feed import (
     layer_pairs,
     open_teacher_feed,
 )
+from potstill.train.transfer import TransferRows, training_rows
 from potstill.types import Task
 
 __all__ = ["TrainResult", "layer_pairs", "train"]
@@ -141,6 +145,7 @@ class _Loop:
     y: torch.Tensor
     config: TrainConfig
     generator: torch.Generator
+    mask: torch.Tensor | None = None  # True where a row's label is a true one
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training rows; the mean of each loss term."""
@@ -153,7 +158,9 @@ class _Loop:
             augment = functools.partial(_augment, generator=self.generator)
         terms: dict[str, list[torch.Tensor]] = {}
         clip = self.config.grad_clip
-        for batch, t_out in epoch_batches(self.X, self.y, order, self.feed, self.config, augment):
+        for batch, t_out in epoch_batches(
+            self.X, self.y, order, self.feed, self.config, augment, self.mask
+        ):
             losses = self.objective(self.s_tap(batch.x), t_out, batch)
             self.optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
@@ -185,14 +192,16 @@ def train(
     cache: TeacherOutputCache | None = None,
     description: str = "train",
     stage: Stage | None = None,
+    transfer: TransferRows | None = None,
 ) -> TrainResult:
     """Train ``student`` in place on ``task.train`` with ``objective``; return the history.
 
     ``objective`` holds the distillation terms and the label loss; with no terms this is
     plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
     when the objective has distillation terms. Each epoch's loss and validation metric
-    are reported to ``stage`` when given. Every forward hook the loop puts on the student
-    or the teacher is removed when it returns or raises.
+    are reported to ``stage`` when given. ``transfer``: rows without true labels, trained
+    on after the training rows (:mod:`potstill.train.transfer`). Every forward hook the
+    loop puts on the student or the teacher is removed when it returns or raises.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
@@ -200,7 +209,12 @@ def train(
         raise ValueError("a teacher is required when the objective has distillation terms")
     teacher = teacher if objective.methods else None
     plan = LayerPlan.build(student, teacher, objective.requires)
-    X, y = torch.from_numpy(task.train.X), torch.from_numpy(task.train.y)
+    if transfer is not None and config.nproc > 1:
+        raise ConfigError(
+            f"{description}: train.nproc is {config.nproc}, and a transfer set (or "
+            "dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
+        )
+    X, y, mask = training_rows(task, transfer)
     resuming = checkpoint is not None and checkpoint.is_file()
     with contextlib.ExitStack() as hooks:
         s_tap = hooks.enter_context(plan.student_tap(student))
@@ -208,9 +222,14 @@ def train(
         if task.problem == "regression" and not resuming:
             _init_regression_head(student, task.train.y)
         _bind(objective, s_tap, feed, X, task, config)
+        if config.nproc > 1:  # the same start, then nproc processes train (potstill.train.ddp)
+            hooks.close()  # the student goes to them without this process's taps
+            run = train_distributed(student, task, objective, config, feed, plan, seed=seed,
+                                    checkpoint=checkpoint, description=description, stage=stage)  # fmt: skip
+            return TrainResult(**dataclasses.asdict(run))
         params = list(student.parameters()) + list(objective.parameters())
         loop = _Loop(s_tap, objective, _optimizer(params, config), params, feed, X, y, config,
-                     torch.Generator().manual_seed(seed))  # fmt: skip
+                     torch.Generator().manual_seed(seed), mask)  # fmt: skip
         state, t0 = _resume(loop, checkpoint, description), time.perf_counter()
         _run(loop, state, task, checkpoint, stage)
     student.load_state_dict(state.best_state)

@@ -230,10 +230,13 @@ def epoch_batches(
     feed: TeacherFeed,
     config: TrainConfig,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    mask: torch.Tensor | None = None,
 ) -> Iterator[tuple[Batch, Outputs]]:
     """One epoch's (batch, teacher outputs) in ``order``; rows are gathered once per epoch
-    and each step takes a contiguous slice (the same rows as indexing by ``order[s:e]``)."""
+    and each step takes a contiguous slice (the same rows as indexing by ``order[s:e]``).
+    ``mask`` (True where a row's label is a true one) goes with the rows when given."""
     X_ep, y_ep, t_ep = X[order], y[order], feed.in_order(order)
+    m_ep = None if mask is None else mask[order]
     size = config.batch_size
     for start in range(0, len(order), size):
         part = slice(start, start + size)
@@ -242,4 +245,5 @@ def epoch_batches(
             continue
         xb = X_ep[part] if augment is None else augment(X_ep[part])
         t_out = _rows(t_ep, part) if t_ep is not None else feed.rows(xb, idx)
-        yield Batch(x=xb, y=y_ep[part], index=idx), t_out
+        m_b = None if m_ep is None else m_ep[part]
+        yield Batch(x=xb, y=y_ep[part], index=idx, mask=m_b), t_out
