@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -207,7 +208,8 @@ def main() -> None:
     out: dict[str, Any] = {"fleet": str(args.fleet.relative_to(ROOT)), "settings": q,
                            "teacher": {**_portable(info), **causal_lm_info(model)},
                            "machine": {"cpu": platform.processor() or platform.machine(),
-                                       "threads": q["threads"], "torch": torch.__version__},
+                                       "threads": q["threads"], "torch": torch.__version__,
+                                       "load_average_1m_start": os.getloadavg()[0]},
                            "systems": {}}  # fmt: skip
     kinds = {"llm-classifier": llm_classifier, "llm-students": llm_students}
     for system in fleet["systems"]:
@@ -217,6 +219,7 @@ def main() -> None:
         n: r["tokens"]["usd_per_million_tokens"] for n, r in tokens.items()
     }
     out["wall_s"] = time.perf_counter() - start
+    out["machine"]["load_average_1m_end"] = os.getloadavg()[0]
     path = HERE / "results" / ("llm_quick.json" if args.quick else "llm.json")
     atomic_write_json(path, out)
     print(json.dumps(out))
