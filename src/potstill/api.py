@@ -28,7 +28,6 @@ from potstill.config import (
     load_fleet,
 )
 from potstill.costs import (
-    PRESETS,
     BenchConfig,
     PriceCatalog,
     bench_paths,
@@ -36,16 +35,16 @@ from potstill.costs import (
     render_prices,
 )
 from potstill.data import list_builtin
+from potstill.distill_fleet import distill_config
 from potstill.errors import ConfigError
-from potstill.evaluate import EvalConfig, GatesConfig
+from potstill.evaluate import GatesConfig
 from potstill.events import EventSink
 from potstill.methods import list_methods, method_info
 from potstill.models.inspection import inspect_teacher
 from potstill.report import render_report
 from potstill.results import check_study
-from potstill.runner import StudyResult, builtin_fleet, run_study
+from potstill.runner import StudyResult, builtin_fleet, run_study, with_executor
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
-from potstill.train.ddp import check_distributed
 
 __all__ = [
     "bench",
@@ -89,10 +88,11 @@ def study(
     out: Path | None = None,
     systems: Sequence[str] | None = None,
     on_event: EventSink | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> StudyResult:
-    """Run the fleet described by a YAML file into ``out`` (default ``./potstill-<name>``),
-    then its ``auto:`` searches; ``on_event`` hears every event (:mod:`potstill.events`)."""
-    config = load_fleet(fleet)
+    """Run the fleet of a YAML file into ``out`` (default ``./potstill-<name>``), then its
+    ``auto:`` searches; ``executor`` settings replace the fleet's; events go to ``on_event``."""
+    config = with_executor(load_fleet(fleet), executor or {})
     return study_with_auto(
         config, out or Path(f"potstill-{config.name}"), systems=systems, on_event=on_event
     )
@@ -212,38 +212,6 @@ def config_help() -> Table:
     return table
 
 
-def _distill_dataset(
-    data: Path, target: str | None, text_column: str | None, sensitive: str | None
-) -> dict[str, Any]:
-    """The dataset entry of ``distill``: a folder is images per class, any file a path."""
-    if not Path(data).exists():
-        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
-    source = "images" if Path(data).is_dir() else "path"
-    entry = {source: str(data), "target": target, "text_column": text_column}
-    return {**entry, "sensitive": sensitive}
-
-
-def _dataset_options(
-    drop: Sequence[str],
-    positive_label: str | None,
-    classes: Sequence[str] | None,
-    test_data: Path | None,
-    split_column: str | None,
-    sensitive_is_feature: bool,
-    problem: str | None,
-    labelled_fraction: float | None = None,
-) -> dict[str, Any]:
-    """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
-    out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
-    optional = {"problem": problem, "positive_label": positive_label, "labelled_fraction":
-                labelled_fraction, "classes": None if classes is None else list(classes)}  # fmt: skip
-    out.update({k: v for k, v in optional.items() if v is not None})
-    split = {"test": None if test_data is None else str(test_data), "column": split_column}
-    if any(v is not None for v in split.values()):
-        out["split"] = {k: v for k, v in split.items() if v is not None}
-    return out
-
-
 def distill(
     *,
     teacher: Path,
@@ -285,73 +253,24 @@ def distill(
     is a request where none of ``methods`` applies to the teacher (every reason named) or
     ``nproc`` cannot run; a method that fails while training is a ``failed`` record (exit 3).
 
-    ``quick`` uses short training and the harnesses' quick presets (a smoke run whose cost
-    figures are indicative only). ``drop``, ``positive_label``, ``classes`` (the teacher's
-    class labels in output order) and ``sensitive_is_feature`` are the dataset fields of
-    the same names; ``test_data`` (a test file) or ``split_column`` names the test rows
-    (``dataset.split``); ``allow_weak_teacher`` is ``teacher.allow_weak``; ``teacher_architecture``
-    (the JSON spec of a weights-only teacher) is ``teacher.architecture``; ``allow_larger`` is
-    ``student.allow_larger``; ``problem`` is ``dataset.problem``; ``nproc`` is ``train.nproc``.
-    ``transfer`` is the system's ``transfer`` section; ``labelled_fraction`` ``dataset``'s.
-    ``on_event`` gets every event.
+    ``quick``: short training and the harnesses' quick presets (cost figures indicative
+    only). The other options are the fleet fields of the same name (``classes``: the
+    teacher's labels in output order; ``test_data``/``split_column``: ``dataset.split``;
+    ``allow_weak_teacher``: ``teacher.allow_weak``; ``teacher_architecture``:
+    ``teacher.architecture``; ``nproc``: ``train.nproc``; ``transfer``: the system's
+    section). ``on_event`` gets every event.
     """
-    dataset = {**_distill_dataset(data, target, text_column, sensitive),
-               **_dataset_options(drop, positive_label, classes, test_data, split_column,
-                                  sensitive_is_feature, problem, labelled_fraction)}  # fmt: skip
-    teacher_spec = {"path": teacher, "trust_pickle": trust_pickle,
-                    "allow_weak": allow_weak_teacher, "input_shape": input_shape,
-                    "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
-    system = {"name": "system", "dataset": dataset,
-              "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
-              "student": {"width": width, "allow_larger": allow_larger},
-              **({"transfer": dict(transfer)} if transfer else {})}  # fmt: skip
-    config = _distill_fleet({"name": Path(out).name or "distill", "systems": [system],
-                             "grid": ["scratch", *methods], **_run_settings(quick, nproc)})  # fmt: skip
+    config = distill_config(
+        teacher=teacher, data=data, target=target, out=out, methods=methods,
+        text_column=text_column, sensitive=sensitive, width=width, trust_pickle=trust_pickle,
+        quick=quick, input_shape=input_shape, max_length=max_length, drop=drop,
+        positive_label=positive_label, classes=classes, test_data=test_data,
+        split_column=split_column, sensitive_is_feature=sensitive_is_feature,
+        allow_weak_teacher=allow_weak_teacher, teacher_architecture=teacher_architecture,
+        allow_larger=allow_larger, problem=problem, transfer=transfer,
+        labelled_fraction=labelled_fraction, nproc=nproc,
+    )  # fmt: skip
     return run_study(config, out, on_event=on_event, fail_fast=True)
-
-
-def _run_settings(quick: bool, nproc: int) -> dict[str, Any]:
-    """The fleet sections ``--quick`` and ``--nproc`` set (none: the defaults)."""
-    settings = _quick() if quick else {}
-    if nproc != 1:
-        settings["train"] = {**settings.get("train", {}), "nproc": nproc}
-    return settings
-
-
-def _distill_fleet(raw: dict[str, Any]) -> FleetConfig:
-    """``distill``'s one-system fleet (the grid: scratch and the methods), refused before any
-    work without a method or when its training cannot run (``nproc`` with a method that a
-    batch split across processes would change)."""
-    if len(raw["grid"]) < 2:
-        raise ConfigError("Give at least one --method (e.g. --method kd).")
-    config = _options_fleet(raw)
-    specs = [s for e in config.grid for s in [*e.methods, *(e.regression_methods or [])]]
-    check_distributed([s.name for s in specs], config.train)
-    return config
-
-
-def _options_fleet(raw: dict[str, Any]) -> FleetConfig:
-    """A fleet made from command-line options, refused in the same style as a YAML file."""
-    try:
-        return FleetConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "command-line options")) from None
-
-
-def _plain(value: Any) -> Any:
-    """A command-line value as the YAML would hold it (a path as text, a shape as a list)."""
-    if isinstance(value, Path):
-        return str(value)
-    return list(value) if isinstance(value, (tuple, list)) else value
-
-
-def _quick() -> dict[str, Any]:
-    """The settings of a smoke run: short training, the harnesses' quick presets."""
-    return {
-        "train": {"epochs": 10, "patience": 4},
-        "bench": dict(PRESETS["quick"]),
-        "evaluate": EvalConfig.quick().model_dump(),
-    }
 
 
 def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:

@@ -12,7 +12,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -100,10 +100,13 @@ def study(
     ] = None,
     log_format: LogFormatOpt = LogFormat.auto,
     quiet: QuietOpt = False,
+    executor: opt.Executor = None,
+    address: opt.Address = None,
 ) -> None:
     """Run a fleet study from a YAML file; rerunning resumes and skips finished records."""
+    chosen = {"kind": executor.value if executor else None, "address": address}
     with watching(console, err, log_format, quiet) as watch:
-        result = api.study(fleet, out=out, systems=system, on_event=watch.emit)
+        result = api.study(fleet, out=out, systems=system, on_event=watch.emit, executor=chosen)
     _finish(watch, result)
 
 
@@ -262,38 +265,24 @@ def distill(
     quiet: QuietOpt = False,
 ) -> None:
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
-    section = opt.transfer_section(transfer, transfer_path, transfer_size, munge_p, munge_s,
-                                   mixup_alpha, noise_scale)  # fmt: skip
-    with watching(console, err, log_format, quiet) as watch:
-        result = api.distill(
-            teacher=teacher,
-            data=data,
-            target=target,
-            out=out,
-            methods=method or ["kd"],
-            text_column=text_column,
-            sensitive=sensitive,
-            width=width,
-            trust_pickle=trust_pickle,
-            quick=quick,
-            drop=drop or (),
-            positive_label=positive_label,
-            classes=_parse_classes(classes) if classes is not None else None,
-            test_data=test_data,
-            split_column=split_column,
-            sensitive_is_feature=sensitive_is_feature,
-            allow_weak_teacher=allow_weak_teacher,
-            teacher_architecture=teacher_architecture,
-            on_event=watch.emit,
-            input_shape=_parse_shape(input_shape) if input_shape else None,
-            max_length=max_length,
-            allow_larger=allow_larger,
-            problem=problem,
-            transfer=section,
-            labelled_fraction=labelled_fraction,
-            nproc=nproc,
-        )
+    options = dict(locals())  # every option above, by name
+    with watching(console, err, options.pop("log_format"), options.pop("quiet")) as watch:
+        result = api.distill(**_distill_arguments(options), on_event=watch.emit)
     _finish(watch, result)
+
+
+def _distill_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """``api.distill``'s keyword arguments from the command's options: the transfer flags
+    become one section, and the texts of classes and the input shape are parsed."""
+    o = dict(options)
+    transfer = [o.pop(k) for k in ("transfer", "transfer_path", "transfer_size", "munge_p",
+                                   "munge_s", "mixup_alpha", "noise_scale")]  # fmt: skip
+    o["transfer"] = opt.transfer_section(*transfer)
+    o["methods"] = o.pop("method") or ["kd"]
+    o["drop"] = o["drop"] or ()
+    o["classes"] = None if o["classes"] is None else _parse_classes(o["classes"])
+    o["input_shape"] = _parse_shape(o["input_shape"]) if o["input_shape"] else None
+    return o
 
 
 def _parse_classes(text: str) -> list[str]:

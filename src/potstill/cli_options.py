@@ -3,6 +3,7 @@ config field it sets (one source, no drift), so the command's signature reads as
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,13 @@ from potstill.config import DatasetSpec, TransferSpec
 from potstill.data.split import SplitSpec
 from potstill.errors import ConfigError
 from potstill.models.students import StudentSpec
+from potstill.run_config import ExecutorSpec
 from potstill.train.config import TrainConfig
 from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
-    "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop", "InputShape",
+    "Address", "AllowLarger", "AllowWeak", "Architecture", "Classes", "Data", "Drop",
+    "Executor", "ExecutorKind", "InputShape",
     "LabelledFraction", "MaxLength", "Method", "MixupAlpha", "MungeP", "MungeS", "NoiseScale",
     "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive", "SensitiveFeature",
     "SplitColumn", "Target", "Teacher", "TestData", "TextColumn", "TransferKind",
@@ -100,3 +103,17 @@ def transfer_section(
 
 _FLAGS = {"path": "transfer-path", "size": "transfer-size", "p": "munge-p", "s": "munge-s",
           "alpha": "mixup-alpha", "scale": "noise-scale"}  # fmt: skip
+
+
+class ExecutorKind(str, Enum):
+    """The values of ``executor.kind``."""
+
+    local = "local"
+    process = "process"
+    ray = "ray"
+
+
+Executor = Annotated[
+    ExecutorKind | None, typer.Option(help=_help(ExecutorSpec, "kind") + " Default: the fleet's.")
+]
+Address = Annotated[str | None, typer.Option(help=_help(ExecutorSpec, "address"))]

@@ -23,8 +23,9 @@ from potstill.data.spec import DatasetSpec
 from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
-from potstill.methods import MethodSpec
+from potstill.grid import GridEntry, default_grid
 from potstill.models.students import StudentSpec
+from potstill.run_config import ExecutorSpec, TrackingSpec
 from potstill.search_config import SelectConfig
 from potstill.train.config import TrainConfig
 from potstill.types import Sector
@@ -33,114 +34,24 @@ from potstill.zoo.spec import TeacherSpec
 
 __all__ = [
     "DatasetSpec",
+    "ExecutorSpec",
     "FleetConfig",
     "GridEntry",
     "PricesSpec",
-    "RunnerSpec",
     "SystemPlan",
     "SystemSpec",
+    "TrackingSpec",
     "TransferSpec",
     "Variant",
     "format_validation_error",
     "load_fleet",
 ]
 
-#: Shorthand grid cells whose method is classification-only use this on regression systems.
-_REGRESSION_COUNTERPART = {"kd": "kd_regression"}
-
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
-#: Grid labels name folders (students/<system>/<label>): letters, digits, '_', '-', '+', '.',
-#: starting with a letter or digit, so no label can be a path ('..', '/x') or hidden file.
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}$")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GridEntry(_Model):
-    """One cell of the distillation grid: a label and the weighted methods it combines.
-
-    YAML shorthand: ``scratch`` (labels only, no teacher) or a method name such as ``kd``.
-    """
-
-    label: str = Field(description="Name of this grid cell in records and reports.")
-    methods: list[MethodSpec] = Field(
-        default_factory=list,
-        description="Weighted distillation terms; empty = trained from scratch on labels.",
-    )
-    regression_methods: list[MethodSpec] | None = Field(
-        None,
-        description="Terms used instead for regression and embedding systems (e.g. kd → "
-        "kd_regression).",
-    )
-    transfer: bool = Field(
-        True,
-        description="Distil on the system's transfer set too, when it has one (see 'transfer' "
-        "and dataset.labelled_fraction); false: on the labelled rows only. A cell without "
-        "methods (scratch) never uses it.",
-    )
-    pseudo_label: bool = Field(
-        False,
-        description="The pseudo-label baseline: no distillation term; the student learns the "
-        "true labels plus the teacher's hard labels of the transfer set (YAML shorthand "
-        "'pseudo_label'). Tells soft targets from more rows.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value == "pseudo_label":
-                return {"label": value, "pseudo_label": True}
-            entry: dict[str, Any] = {
-                "label": value,
-                "methods": [] if value == "scratch" else [{"name": value}],
-            }
-            if value in _REGRESSION_COUNTERPART:
-                entry["regression_methods"] = [{"name": _REGRESSION_COUNTERPART[value]}]
-            return entry
-        return value
-
-    @field_validator("label")
-    @classmethod
-    def _safe_label(cls, value: str) -> str:
-        if not _LABEL.match(value):
-            raise ValueError(
-                "must be 1-64 letters, digits, '_', '-', '+' or '.', starting with a letter or "
-                f"digit (it names a folder inside the study; got {value!r})"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _pseudo_label_alone(self) -> GridEntry:
-        if self.pseudo_label and (self.methods or self.regression_methods):
-            raise ValueError(
-                f"grid entry {self.label!r}: pseudo_label trains on hard labels without "
-                "distillation terms; remove its methods (or pseudo_label)"
-            )
-        return self
-
-    def for_problem(self, problem: str) -> list[MethodSpec]:
-        """The terms for ``problem``: an embedding, like a regression output, is a vector
-        to match, so both take ``regression_methods`` when given."""
-        if problem in ("regression", "embedding") and self.regression_methods is not None:
-            return self.regression_methods
-        return self.methods
-
-
-def default_grid() -> list[GridEntry]:
-    """From scratch, then one representative method per family (the paper's comparison)."""
-    return [
-        GridEntry(label="scratch"),
-        GridEntry(
-            label="kd",
-            methods=[MethodSpec(name="kd")],
-            regression_methods=[MethodSpec(name="kd_regression")],
-        ),
-        GridEntry(label="fitnet", methods=[MethodSpec(name="fitnet")]),
-        GridEntry(label="rkd", methods=[MethodSpec(name="rkd")]),
-    ]
 
 
 class SystemSpec(_Model):
@@ -199,13 +110,6 @@ class PricesSpec(_Model):
     slo_ms: float = Field(
         50.0, gt=0, description="p99 latency objective at that load, in milliseconds."
     )
-
-
-class RunnerSpec(_Model):
-    """Where systems run: in this process, a process pool, or a Ray cluster."""
-
-    backend: Literal["local", "process", "ray"] = Field("local", description="Execution backend.")
-    workers: int = Field(1, ge=1, le=1024, description="Parallel systems (process/ray backends).")
 
 
 @dataclass(frozen=True)
@@ -272,7 +176,12 @@ class FleetConfig(_Model):
         default_factory=GatesConfig, description="Deployment gates for every student."
     )
     prices: PricesSpec = Field(default_factory=PricesSpec, description="Cost model settings.")
-    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Execution backend.")
+    executor: ExecutorSpec = Field(
+        default_factory=ExecutorSpec, description="Where the systems run (local, process, Ray)."
+    )
+    tracking: TrackingSpec = Field(
+        default_factory=TrackingSpec, description="Experiment tracking (MLflow)."
+    )
     transfer: TransferSpec | None = Field(
         None,
         description="Unlabelled rows the teacher labels for every distilled student (a file, "
@@ -308,6 +217,43 @@ class FleetConfig(_Model):
     def plans(self) -> list[SystemPlan]:
         """Every system's plan, in the fleet's order."""
         return [self.plan_for(s) for s in self.systems]
+
+    def cpus_per_system(self) -> int:
+        """CPUs one system's task reserves: ``executor.cpus_per_system``, or else the most
+        threads any system's train or bench settings ask for."""
+        if self.executor.cpus_per_system is not None:
+            return self.executor.cpus_per_system
+        return max(max(p.train.threads, p.bench.threads) for p in self.plans())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runner_section(cls, data: Any) -> Any:
+        """Fleets (and study folders) written before ``executor`` said ``runner: {backend,
+        workers}``; they load as the same executor."""
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("runner"), dict)
+            and "executor" not in data
+        ):
+            runner = dict(data["runner"])
+            data = {k: v for k, v in data.items() if k != "runner"}
+            data["executor"] = {"kind": runner.pop("backend", "local"), **runner}
+        return data
+
+    @model_validator(mode="after")
+    def _threads_fit_cpus(self) -> FleetConfig:
+        cpus = self.executor.cpus_per_system
+        if cpus is None:
+            return self
+        for plan in self.plans():
+            for where, threads in (("train", plan.train.threads), ("bench", plan.bench.threads)):
+                if threads > cpus:
+                    raise ValueError(
+                        f"system {plan.name!r}: {where}.threads is {threads}, more than "
+                        f"executor.cpus_per_system ({cpus}), so the task's threads would share "
+                        f"its CPUs. Set {where}.threads <= {cpus} or raise cpus_per_system."
+                    )
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> FleetConfig:

@@ -2,7 +2,9 @@
 
 The runner owns the study directory: it saves the resolved config (``config.yaml``) and
 the environment (``environment.json``), runs systems locally, in a process pool or on
-Ray, and finally renders the report — which reads only the records it wrote.
+Ray (:mod:`potstill.executors`), logs each finished system's records to MLflow when
+``tracking.mlflow`` is set (:mod:`potstill.tracking`), and finally renders the report —
+which reads only the records it wrote.
 """
 
 from __future__ import annotations
@@ -11,18 +13,17 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
-from functools import partial
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
-from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from potstill._io import atomic_write_json, atomic_write_text
-from potstill.config import FleetConfig, SystemSpec, load_fleet
+from potstill.config import FleetConfig, SystemSpec, format_validation_error, load_fleet
 from potstill.costs import PriceCatalog
 from potstill.costs.environment import capture_environment
 from potstill.data import list_builtin
@@ -31,19 +32,23 @@ from potstill.errors import (
     EXIT_OK,
     EXIT_RUNS_FAILED,
     ConfigError,
-    missing_dependency,
+    located_by_field,
 )
 from potstill.events import EventSink, StudyFinished, StudyStarted, SystemOutcome, ignore, stage
+from potstill.executors import run_in_processes, run_in_this_process, run_on_ray
+from potstill.executors.on_ray import import_ray
 from potstill.methods import method_info
 from potstill.report import render_report
 from potstill.results.store import ResultStore
 from potstill.study.failures import outcome_counts
-from potstill.study.outcome import announce_finished, run_announced, study_outcomes
+from potstill.study.outcome import announce_finished, study_outcomes
 from potstill.study.resume import prepare_resume
-from potstill.study.system import SystemContext, run_system
+from potstill.study.system import SystemContext, system_done
 from potstill.study.workspace import study_lock
+from potstill.tracking import MlflowTracker, record_params, require_mlflow
+from potstill.types import record_key
 
-__all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study"]
+__all__ = ["StudyResult", "builtin_fleet", "config_hash", "preflight", "run_study", "with_executor"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +74,14 @@ class StudyResult:
         return EXIT_GATES_FAILED if self.gates_failed else EXIT_OK
 
 
+#: Fleet sections left out of ``config_hash``: they change no figure of a record.
+_NOT_HASHED = {"executor", "tracking"}
+
+
 def config_hash(config: FleetConfig) -> str:
     """Short sha256 of the resolved config: records say which config produced them."""
-    text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    # Where systems run and where records are tracked change no figure.
+    text = json.dumps(config.model_dump(mode="json", exclude=_NOT_HASHED), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -81,6 +91,20 @@ def builtin_fleet(quick: bool = False) -> FleetConfig:
     ref = resources.files("potstill.study").joinpath("fleets", name)
     with resources.as_file(ref) as path:
         return load_fleet(path)
+
+
+def with_executor(config: FleetConfig, settings: Mapping[str, Any]) -> FleetConfig:
+    """``config`` with ``settings`` (``None`` values ignored) replacing its executor's,
+    checked like a fleet file's (``potstill study --executor ray --address auto``)."""
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    if not chosen:
+        return config
+    executor = {**config.executor.model_dump(exclude_unset=True), **chosen}
+    try:
+        with located_by_field():
+            return FleetConfig.model_validate({**config.model_dump(), "executor": executor})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "executor options")) from None
 
 
 def preflight(config: FleetConfig) -> None:
@@ -108,22 +132,10 @@ def preflight(config: FleetConfig) -> None:
             for spec in [*entry.methods, *(entry.regression_methods or [])]:
                 method_info(spec.name)  # MethodError listing the valid names
     PriceCatalog.load(config.prices.override).get(config.prices.instance)
-
-
-def _run_one(spec: SystemSpec, ctx: SystemContext) -> int:
-    return len(run_system(spec, ctx))
-
-
-def _announce_all(
-    sink: EventSink, out: Path, selected: list[SystemSpec], counts: Iterable[int], started: float
-) -> int:
-    """Systems that ran in other processes: announce each as its count arrives."""
-    added = 0
-    for i, (spec, count) in enumerate(zip(selected, counts, strict=True), 1):
-        seconds = time.perf_counter() - started
-        sink(announce_finished(out, spec.name, i, len(selected), count, seconds))
-        added += count
-    return added
+    if config.executor.kind == "ray":
+        import_ray()  # the error names the [ray] extra
+    if config.tracking.mlflow is not None:
+        require_mlflow()  # the error names the [mlflow] extra
 
 
 def _render(out: Path, sink: EventSink) -> Path:
@@ -133,35 +145,73 @@ def _render(out: Path, sink: EventSink) -> Path:
     return path
 
 
+def _open_tracker(config: FleetConfig) -> MlflowTracker | None:
+    if config.tracking.mlflow is None:
+        return None
+    try:
+        return MlflowTracker(config.tracking, config.name)
+    except Exception as exc:  # the study goes on; its records are the source of truth
+        log.warning(
+            "MLflow tracking at %r is unavailable (%s: %s); the study runs without it and a "
+            "rerun of the same command logs its records",
+            config.tracking.mlflow, type(exc).__name__, exc,
+        )  # fmt: skip
+        return None
+
+
+def _track(tracker: MlflowTracker | None, config: FleetConfig, out: Path, spec: SystemSpec) -> None:
+    """Log the system's records to MLflow; a failure is a warning, never a lost record."""
+    if tracker is None:
+        return
+    plan, store = config.plan_for(spec), ResultStore(out)
+    for entry in plan.grid:
+        path = store.path_for(record_key(spec.name, entry.label))
+        if not path.is_file():
+            continue
+        try:
+            tracker.log(path, record_params(plan, entry.label),
+                        out / "students" / spec.name / entry.label)  # fmt: skip
+        except Exception as exc:
+            log.warning(
+                "MLflow tracking of %s failed (%s: %s); the record is kept in %s and a "
+                "rerun logs it", path.stem, type(exc).__name__, exc, path,
+            )  # fmt: skip
+
+
 def _run_systems(
     config: FleetConfig, selected: list[SystemSpec], ctx: SystemContext, started: float
 ) -> int:
-    """Every selected system on the configured backend; returns the records added."""
-    backend, workers = config.runner.backend, config.runner.workers
-    if workers > 1:
+    """Every selected system on the configured executor; returns the records added."""
+    executor, tracker = config.executor, _open_tracker(config)
+    added, n, position = 0, len(selected), {s.name: i for i, s in enumerate(selected, 1)}
+
+    def announce(spec: SystemSpec, count: int) -> None:
+        seconds = time.perf_counter() - started
+        ctx.events(announce_finished(ctx.out, spec.name, position[spec.name], n, count, seconds))
+
+    def done(spec: SystemSpec, count: int) -> None:
+        nonlocal added
+        added += count
+        if executor.kind != "local":  # a local system was announced as it ran
+            announce(spec, count)
+        _track(tracker, config, ctx.out, spec)
+
+    workers = executor.workers or 1
+    if executor.kind == "local" or (executor.kind == "process" and workers == 1):
+        run_in_this_process(selected, ctx, done)
+        return added
+    todo = [s for s in selected if not system_done(s, ctx)]  # planned minus done
+    for spec in selected:
+        if spec not in todo:  # every record present: announced (and tracked) as it is
+            done(spec, 0)
+    if executor.kind == "process":
         log.warning(
-            "%d systems run concurrently: their timings share the machine (recorded in environment.json)",
-            workers,
-        )
-    n, remote_ctx = len(selected), replace(ctx, events=ignore)  # a sink stays in this process
-    if backend == "local" or workers == 1:
-        added = 0
-        for i, spec in enumerate(selected, 1):
-            added += run_announced(
-                ctx.events, ctx.out, spec.name, i, n, partial(_run_one, spec, ctx)
-            )
-    elif backend == "process":
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            counts = list(pool.map(_run_one, selected, [remote_ctx] * n))
-            added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+            "%d systems run concurrently: their timings share the machine (recorded in "
+            "environment.json)", workers,
+        )  # fmt: skip
+        run_in_processes(todo, ctx, workers, done)
     else:
-        try:
-            import ray
-        except ImportError:
-            raise missing_dependency("ray", purpose="the 'ray' runner backend") from None
-        remote = ray.remote(_run_one)
-        counts = ray.get([remote.remote(spec, remote_ctx) for spec in selected])
-        added = _announce_all(ctx.events, ctx.out, selected, counts, started)
+        run_on_ray(todo, ctx, executor, config.cpus_per_system(), done)
     return added
 
 
@@ -236,7 +286,7 @@ def _run_study(
     environment["seed"] = config.seed
     if config.seeds is not None:
         environment["seeds"] = config.seeds
-    environment["runner"] = config.runner.model_dump()
+    environment["executor"] = config.executor.model_dump()
     atomic_write_json(out / "environment.json", environment)
     ctx = SystemContext(
         fleet=fleet,

@@ -56,8 +56,9 @@ def test_a_system_hash_covers_exactly_the_defaults_it_inherits() -> None:
     trained = system_hashes(config(train={"epochs": 3}).model_dump(mode="json"))
     assert trained["alpha"] != base["alpha"]  # alpha inherits the fleet's train
     assert trained["beta"] == base["beta"]  # beta sets its own
-    renamed = system_hashes(config(name="other", runner={"workers": 2}).model_dump(mode="json"))
-    assert renamed == base  # the study name and the runner change no figure
+    moved = config(name="other", executor={"kind": "ray", "workers": 2}, tracking={"mlflow": "x"})
+    renamed = system_hashes(moved.model_dump(mode="json"))
+    assert renamed == base  # the study name, the executor and tracking change no figure
 
 
 def test_a_changed_system_is_set_aside_and_the_others_kept(tmp_path: Path) -> None:

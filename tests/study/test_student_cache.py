@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from potstill.config import MethodSpec, load_fleet
+from potstill.config import load_fleet
 from potstill.evaluate import EvalConfig
+from potstill.methods import MethodSpec
 from potstill.models import MLP
 from potstill.runner import run_study
 from potstill.study.eval_cache import evaluation_key

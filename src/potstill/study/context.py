@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ class SystemContext:
     resume). ``fail_fast`` (``potstill distill``): bad input found in a system (a
     ``PotstillError`` outside a grid cell) is raised instead of becoming failed records,
     and a grid where no distillation method applies to the teacher is refused.
+    ``bench_guard`` is entered around the system's benchmark phase: executors that run
+    several systems on one machine pass a lock, so no two benchmarks time each other's cores.
     """
 
     fleet: FleetConfig
@@ -32,3 +35,4 @@ class SystemContext:
     timings: dict[str, float] = field(default_factory=dict)
     system_hashes: Mapping[str, str] = field(default_factory=dict)
     fail_fast: bool = False
+    bench_guard: Callable[[], AbstractContextManager[object]] = nullcontext

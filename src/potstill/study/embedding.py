@@ -26,12 +26,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from potstill.config import MethodSpec, SystemPlan
+from potstill.config import SystemPlan
 from potstill.costs.environment import thread_limits
 from potstill.errors import ModelError
 from potstill.evaluate import evaluate_embeddings
 from potstill.events import Stage, skipped_stage, stage
-from potstill.methods import method_info
+from potstill.methods import MethodSpec, method_info
 from potstill.models.export import load_model, save_model
 from potstill.models.hf.model import HFClassifier
 from potstill.models.students import build_student

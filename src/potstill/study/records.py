@@ -180,7 +180,7 @@ def _bench(
     # Keep the exported ONNX / INT8 files: they are the deployable artefacts.
     bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / name})
     by_target: dict[str, dict[str, CostProfile]] = {}
-    with stage(ctx.events, name, "bench") as st:
+    with ctx.bench_guard(), stage(ctx.events, name, "bench") as st:
         for p in measure(targets, bench_cfg, stage=st) if ok else []:
             by_target.setdefault(p.model, {})[p.runtime] = p
         st.outcome = (

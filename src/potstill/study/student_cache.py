@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from potstill._io import atomic_folder
-from potstill.config import MethodSpec
+from potstill.methods import MethodSpec
 from potstill.models.export import MODEL_JSON
 from potstill.models.sizing import TeacherSize
 from potstill.models.teacher import Teacher

@@ -62,7 +62,7 @@ from potstill.study.versus import (
 from potstill.train.distill import train
 from potstill.types import Problem, Quality, RunRecord, Task, record_key
 
-__all__ = ["SystemContext", "run_system"]
+__all__ = ["SystemContext", "run_system", "system_done"]
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,13 @@ def _finished(store: ResultStore, keys: list[str]) -> bool:
     return True
 
 
+def system_done(spec: SystemSpec, ctx: SystemContext) -> bool:
+    """Whether every record of ``spec`` is in the study and none failed: such a system is
+    skipped (an executor need not even start it)."""
+    keys = [record_key(spec.name, g.label) for g in ctx.fleet.plan_for(spec).grid]
+    return _finished(ResultStore(ctx.out), keys)
+
+
 def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     """Run every grid cell of one system and write its records; skip a finished system.
 
@@ -223,7 +230,7 @@ def run_system(spec: SystemSpec, ctx: SystemContext) -> list[RunRecord]:
     cells propagates instead (``potstill distill`` refuses bad input with exit code 2).
     """
     plan = ctx.fleet.plan_for(spec)
-    if _finished(ResultStore(ctx.out), [record_key(spec.name, g.label) for g in plan.grid]):
+    if system_done(spec, ctx):
         log.info("%s: all %d records present, skipped", spec.name, len(plan.grid))
         return []
     state = _Opened()

@@ -205,15 +205,9 @@ def train(
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
-    if objective.methods and teacher is None:
-        raise ValueError("a teacher is required when the objective has distillation terms")
+    _check_setup(objective, teacher, transfer, config, description)
     teacher = teacher if objective.methods else None
     plan = LayerPlan.build(student, teacher, objective.requires)
-    if transfer is not None and config.nproc > 1:
-        raise ConfigError(
-            f"{description}: train.nproc is {config.nproc}, and a transfer set (or "
-            "dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
-        )
     X, y, mask = training_rows(task, transfer)
     resuming = checkpoint is not None and checkpoint.is_file()
     with contextlib.ExitStack() as hooks:
@@ -234,7 +228,25 @@ def train(
         _run(loop, state, task, checkpoint, stage)
     student.load_state_dict(state.best_state)
     student.eval()
-    seconds = time.perf_counter() - t0
+    return _result(state, feed.state, time.perf_counter() - t0)
+
+
+def _check_setup(objective: Objective, teacher: Teacher | None, transfer: TransferRows | None,
+                 config: TrainConfig, description: str) -> None:  # fmt: skip
+    """Refuse a loop that cannot run: distillation terms without a teacher, or a transfer
+    set with several processes."""
+    if objective.methods and teacher is None:
+        raise ValueError("a teacher is required when the objective has distillation terms")
+    if transfer is not None and config.nproc > 1:
+        raise ConfigError(
+            f"{description}: train.nproc is {config.nproc}, and a transfer set (or "
+            "dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
+        )
+
+
+def _result(state: LoopState, teacher_cache: str, seconds: float) -> TrainResult:
+    """What the loop did, with the time per epoch this process ran (a resumed run's
+    earlier epochs are not timed again)."""
     ran = max(len(state.history) - state.resumed, 1)
     return TrainResult(
         epochs_run=len(state.history),
@@ -242,7 +254,7 @@ def train(
         best_val=float(state.best_val),
         seconds=seconds,
         seconds_per_epoch=seconds / ran,
-        teacher_cache=feed.state,
+        teacher_cache=teacher_cache,
         resumed_from_epoch=state.resumed,
         history=state.history,
     )
