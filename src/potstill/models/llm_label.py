@@ -34,10 +34,25 @@ from potstill.types import Outputs
 __all__ = [
     "LLMLabelBackend",
     "PromptTemplate",
+    "check_template",
     "label_probabilities",
     "label_token_ids",
     "render_prompt",
 ]
+
+
+def check_template(value: str) -> str:
+    """``value`` when it holds the field '{text}' exactly once and no other (ValueError)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"is not a valid format string ({exc}); got {value!r}") from exc
+    if fields != ["text"]:
+        raise ValueError(
+            f"must hold the field '{{text}}' exactly once and no other field; got "
+            f"fields {fields} in {value!r}. Write literal braces as '{{{{' and '}}}}'"
+        )
+    return value
 
 
 class PromptTemplate(BaseModel):
@@ -59,16 +74,7 @@ class PromptTemplate(BaseModel):
     @field_validator("template")
     @classmethod
     def _one_text_field(cls, value: str) -> str:
-        try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-        except ValueError as exc:
-            raise ValueError(f"is not a valid format string ({exc}); got {value!r}") from exc
-        if fields != ["text"]:
-            raise ValueError(
-                f"must hold the field '{{text}}' exactly once and no other field; got "
-                f"fields {fields} in {value!r}. Write literal braces as '{{{{' and '}}}}'"
-            )
-        return value
+        return check_template(value)
 
 
 def render_prompt(template: PromptTemplate, tokenizer: Any, text: str) -> str:
@@ -121,6 +127,11 @@ def label_probabilities(
     return np.concatenate(parts)
 
 
+def _row_key(row: np.ndarray) -> bytes:
+    """An encoded row's identity, whatever integer or float dtype it travels in."""
+    return np.asarray(row, dtype=np.int64).tobytes()
+
+
 class LLMLabelBackend(TeacherBackend):
     """A causal LM answering a classification question, as a black-box teacher."""
 
@@ -163,7 +174,7 @@ class LLMLabelBackend(TeacherBackend):
         if len(encoded) != len(texts):
             raise DataError(f"bind got {len(encoded)} encoded rows for {len(texts)} texts.")
         for row, text in zip(np.asarray(encoded), texts, strict=True):
-            self._rows[np.ascontiguousarray(row).tobytes()] = str(text)
+            self._rows[_row_key(row)] = str(text)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """(n, C) label probabilities of ``texts``; each text runs through the LLM once."""
@@ -187,10 +198,13 @@ class LLMLabelBackend(TeacherBackend):
         return self.scores(self._texts_of(X))
 
     def predict_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        """One unmemoised scoring call on raw texts (what serving a request costs)."""
+        """One unmemoised scoring call (what serving a request costs) on raw texts, or on
+        rows a student's tokenizer encoded (through :meth:`bind`)."""
 
         def predict(X: np.ndarray) -> np.ndarray:
-            prompts = [render_prompt(self.template, self.tokenizer, str(t)) for t in X]
+            X = np.asarray(X)
+            texts = [str(t) for t in X] if X.dtype.kind in "OUS" else self._texts_of(X)
+            prompts = [render_prompt(self.template, self.tokenizer, t) for t in texts]
             return label_probabilities(
                 self.model, self.tokenizer, prompts, self.ids, self.batch_size
             )
@@ -205,7 +219,7 @@ class LLMLabelBackend(TeacherBackend):
     def _texts_of(self, rows: np.ndarray) -> list[str]:
         texts = []
         for i, row in enumerate(rows):
-            text = self._rows.get(np.ascontiguousarray(row).tobytes())
+            text = self._rows.get(_row_key(row))
             if text is None:
                 raise ModelError(
                     f"The LLM teacher got encoded row {i} that no bind() call named. Call "

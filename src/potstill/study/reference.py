@@ -57,7 +57,12 @@ class Reference:
 
 def wants_int8_reference(spec: SystemSpec, task: Task) -> bool:
     """Text systems whose teacher is the built-in MiniLM (same tokenizer as the INT8 file)."""
-    return task.kind == "text" and spec.teacher.path is None and spec.teacher.arch == "minilm"
+    return (
+        task.kind == "text"
+        and spec.teacher.path is None
+        and spec.teacher.llm is None
+        and spec.teacher.arch == "minilm"
+    )
 
 
 def int8_reference(

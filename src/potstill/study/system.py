@@ -43,6 +43,7 @@ from potstill.study.failures import (
     failed_system_records,
     log_failure,
 )
+from potstill.study.llm_text import encode_for_llm, is_llm_teacher, student_template
 from potstill.study.records import Cell, note_training, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
 from potstill.study.resume import write_marker
@@ -65,6 +66,8 @@ def _encode_text(
     text; (task, None, {}) otherwise."""
     if task.kind != "text":
         return task, None, {}
+    if is_llm_teacher(teacher):
+        return encode_for_llm(spec, task, teacher)
     model = teacher.module
     if not isinstance(model, HFClassifier) or model.tokenizer is None:
         raise ModelError(
@@ -86,11 +89,13 @@ def _make_student(
     )
 
 
-def _teacher_size(teacher: Teacher, task: Task, spec: SystemSpec, seed: int) -> TeacherSize:
-    """The teacher's size; a student larger than it is refused here, before any training
-    (or, with ``student.allow_larger``, its warning is said once)."""
+def _teacher_size(
+    teacher: Teacher, template: Teacher, task: Task, spec: SystemSpec, seed: int
+) -> TeacherSize:
+    """The teacher's size; a student (made from ``template``) larger than it is refused
+    here, before any training (or, with ``student.allow_larger``, its warning is said once)."""
     size = teacher_size(teacher)
-    _, sizing = _make_student(teacher, task, spec, seed, size)
+    _, sizing = _make_student(template, task, spec, seed, size)
     if "warning" in sizing:
         log.warning("%s: %s", spec.name, sizing["warning"])
     return size
@@ -110,12 +115,14 @@ def _with_input_scaling(student: torch.nn.Module, task: Task) -> torch.nn.Module
 
 
 def _system_training(
-    plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher, info: dict[str, Any]
-) -> SystemTraining:
+    plan: SystemPlan, ctx: SystemContext, task: Task, teacher: Teacher, info: dict[str, Any],
+    template: Teacher,
+) -> SystemTraining:  # fmt: skip
     """The teacher's outputs cache, its size (a too-large student is refused here) and the
     students earlier studies trained."""
+    size = _teacher_size(teacher, template, task, plan.spec, plan.seed)
     return system_training(ctx.out / "cache", ctx.cache_dir, plan.train.cache_in_memory_mb,
-                           (teacher, info), _teacher_size(teacher, task, plan.spec, plan.seed))  # fmt: skip
+                           (teacher, info), size)  # fmt: skip
 
 
 def _train_cell(
@@ -126,12 +133,13 @@ def _train_cell(
     training: SystemTraining,
     st: Stage,
     rows: SystemRows,
+    template: Teacher,
 ) -> None:
     spec, cfg, task = plan.spec, plan.train, rows.task
     folder = ctx.out / "students" / spec.name / cell.entry.label
     specs = cell.entry.for_problem(task.problem)
     transfer = rows.take(cell)
-    student, cell.info["sizing"] = _make_student(teacher, task, spec, plan.seed, training.size)
+    student, cell.info["sizing"] = _make_student(template, task, spec, plan.seed, training.size)
     if (folder / "model.json").is_file():
         cell.student = load_model(folder)
         cell.info["resumed"] = st.outcome = "trained model reloaded"
@@ -255,7 +263,8 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
     student_caps = frozenset({"logits", "hidden", "embedding"})
     if text_model is not None:
         student_caps |= {"attentions", "values"}
-    training = _system_training(plan, ctx, task, teacher, teacher_info)
+    template = student_template(teacher, text_model)
+    training = _system_training(plan, ctx, task, teacher, teacher_info, template)
     rows = system_rows(plan, task, teacher, training.outputs)
     cells = plan_cells(list(plan.grid), task, teacher, student_caps, rows.transfer is not None)
     if ctx.fail_fast:
@@ -268,7 +277,7 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
             continue
         try:
             with stage(ctx.events, spec.name, "train", cell.entry.label) as st:
-                _train_cell(cell, teacher, plan, ctx, training, st, rows)
+                _train_cell(cell, teacher, plan, ctx, training, st, rows, template)
             if text_model is not None:
                 folder = ctx.out / "students" / spec.name / cell.entry.label
                 save_hf_layout(cell.student, folder, text_model.tokenizer)

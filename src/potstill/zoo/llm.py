@@ -22,19 +22,21 @@ from typing import Any
 
 from torch import nn
 
-from potstill.errors import ModelError, missing_dependency
+from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.llm import convert_gguf, load_causal_lm
 from potstill.models.llm_label import LLMLabelBackend, PromptTemplate
 from potstill.models.teacher import Teacher
 from potstill.train.cache import content_hash
 from potstill.types import Task
 from potstill.zoo.cache import MARKER, cached_build, default_cache_dir
+from potstill.zoo.spec import LLMTeacherSpec
 
 __all__ = [
     "SENTIMENT_TEMPLATE",
     "SMOLLM2_FILE",
     "bind_task",
     "llm_label_teacher",
+    "llm_teacher_for_task",
     "open_llm",
     "smollm2_gguf",
 ]
@@ -135,3 +137,34 @@ def bind_task(teacher: Teacher, raw: Task, encoded: Task) -> None:
         )
     for name in ("train", "val", "test"):
         backend.bind(getattr(encoded, name).X, getattr(raw, name).X)
+
+
+def _label_words(spec: LLMTeacherSpec, task: Task, system: str) -> tuple[str, ...]:
+    """The label words in the task's class order; refused unless they are its classes."""
+    if task.kind != "text" or task.problem != "classification":
+        raise ConfigError(
+            f"System '{system}': teacher.llm answers a classification question about a text, "
+            f"but the dataset is a {task.kind} {task.problem} task. Use a text dataset with "
+            "a label column, or another teacher."
+        )
+    classes = [str(c) for c in task.class_names]
+    if sorted(spec.labels) != sorted(classes):
+        raise ConfigError(
+            f"System '{system}': teacher.llm.labels must be the data's classes, one word each; "
+            f"got {spec.labels}, the data has {classes}. List exactly these classes."
+        )
+    return tuple(classes)
+
+
+def llm_teacher_for_task(
+    system: str, task: Task, spec: LLMTeacherSpec, *, cache_dir: Path | None = None
+) -> tuple[Teacher, dict[str, Any]]:
+    """The LLM → classifier teacher of a text system (its label words in the task's class
+    order) and how it was opened."""
+    words = _label_words(spec, task, system)
+    template = PromptTemplate(template=spec.prompt, label_words=words, system=spec.system,
+                              chat=spec.chat)  # fmt: skip
+    model, tokenizer, info = open_llm(spec.path, cache_dir=cache_dir)
+    teacher = llm_label_teacher(model, tokenizer, template, name=f"{system}-llm",
+                                cache_dir=cache_dir, batch_size=spec.batch_size)  # fmt: skip
+    return teacher, {**info, "cached": False, "llm": {"label_words": list(words)}}

@@ -36,6 +36,7 @@ from potstill.train.config import TrainConfig
 from potstill.train.distill import train
 from potstill.types import Problem, Task
 from potstill.zoo.cache import cached_build, default_cache_dir
+from potstill.zoo.llm import llm_teacher_for_task
 from potstill.zoo.spec import TeacherSpec
 from potstill.zoo.text import TextTeacherRecipe, get_text_teacher, load_minilm, minilm_path
 
@@ -199,6 +200,8 @@ def get_teacher(
     torch recipe trains with ``train_cfg`` (a file teacher needs none)."""
     if spec.path is not None:
         return file_teacher(spec, task.problem), {"source": str(spec.path), "cached": False}
+    if spec.llm is not None:
+        return llm_teacher_for_task(system, task, spec.llm, cache_dir=cache_dir)
     if spec.arch == "minilm" and task.problem == "embedding":  # the sentence encoder as shipped
         encoder = load_minilm(max_length=minilm_length(spec.max_length))
         return Teacher.from_torch(encoder, problem="embedding", name="all-MiniLM-L6-v2"), {

