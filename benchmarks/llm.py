@@ -1,6 +1,6 @@
 """LLM teachers: SmolLM2-135M-Instruct against smaller-LLM students and a MiniLM classifier.
 
-Reads ``examples/llm-fleet.yaml`` and measures, on the drug reviews potstill ships:
+Reads ``benchmarks/llm-config.yaml`` and measures, on the drug reviews potstill ships:
 
 - **LLM → classifier** (``kind: llm-classifier``): the teacher answers the sentiment
   question (label-word probabilities, every review scored once and cached); a MiniLM
@@ -195,7 +195,7 @@ def llm_students(system: dict[str, Any], llm: Any, q: dict[str, Any], args: Any)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleet", type=Path, default=ROOT / "examples" / "llm-fleet.yaml")
+    parser.add_argument("--fleet", type=Path, default=ROOT / "benchmarks" / "llm-config.yaml")
     parser.add_argument("--quick", action="store_true", help="the fleet's 'quick' settings")
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
