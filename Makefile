@@ -52,8 +52,9 @@ imports: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Two workers, one test file each at a time (a file's module fixtures are built once).
 test: setup lint imports typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/demo_time.py
