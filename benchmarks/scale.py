@@ -102,6 +102,10 @@ def _compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         ret1, ret2 = a["quality"]["retention"], r["quality"]["retention"]
         c1, c2 = (a.get("costs") or {}).get("reduction"), (r.get("costs") or {}).get("reduction")
+        band = (a.get("costs") or {}).get("cost_reduction") or {}  # the 1-worker run's interval
+        inside = (
+            None if c2 is None or band.get("low") is None else band["low"] <= c2 <= band["high"]
+        )
         rows.append({
             "system": r["system"], "method": r["method"],
             "retention_1": [ret1["value"], ret1["low"], ret1["high"]],
@@ -109,6 +113,8 @@ def _compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "retention_within_interval": ret1["low"] <= ret2["value"] <= ret1["high"],
             "cost_reduction_1": c1, "cost_reduction_2": c2,
             "cost_reduction_difference": None if c1 is None or c2 is None else c2 - c1,
+            "cost_reduction_1_interval": [band.get("low"), band.get("high")],
+            "cost_reduction_within_interval": inside,
         })  # fmt: skip
     return rows
 
@@ -148,6 +154,9 @@ def main() -> None:
     }
     result["retention_all_within_interval"] = all(
         r["retention_within_interval"] for r in result["records"]
+    )
+    result["cost_reduction_all_within_interval"] = all(
+        r["cost_reduction_within_interval"] for r in result["records"]
     )
     name = "scale_quick.json" if args.quick else "scale.json"
     (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")

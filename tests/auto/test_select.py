@@ -118,8 +118,14 @@ def test_rerun_resumes_without_new_trials_and_ends_with_one_json_line(
 
 
 def _trial_states(db: Path) -> list[tuple[int, str]]:
+    """The trials' (number, state); none while Optuna is still creating its tables."""
     with sqlite3.connect(db) as con:
-        return sorted(con.execute("SELECT number, state FROM trials").fetchall())
+        try:
+            return sorted(con.execute("SELECT number, state FROM trials").fetchall())
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return []
 
 
 @pytest.mark.slow
@@ -134,13 +140,16 @@ def test_a_killed_search_reruns_without_repeating_finished_trials(
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     db = out / "search" / "bc" / "optuna.db"
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if db.is_file() and sum(s == "COMPLETE" for _, s in _trial_states(db)) >= 2:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the search ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if db.is_file() and sum(s == "COMPLETE" for _, s in _trial_states(db)) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the search ended before it could be killed"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     done = {n for n, s in _trial_states(db) if s == "COMPLETE"}
     stamps = {n: _model(out, n).stat().st_mtime_ns for n in done}
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)

@@ -38,6 +38,12 @@ systems:
 """
 
 
+def _sigint_default() -> None:
+    """A terminal's job gets Ctrl-C; a child of a test-runner worker that ignores SIGINT
+    would inherit the ignore (and bash cannot undo an inherited one), so undo it here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pipeline(fleet: Path, out: Path, reader: str = "cat") -> str:
     study = [sys.executable, "-m", "potstill.cli", "study", str(fleet), "--out", str(out),
              "--log-format", "plain"]  # fmt: skip
@@ -56,6 +62,7 @@ def test_ctrl_c_on_a_piped_study_says_what_stopped_and_a_rerun_resumes(tmp_path:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=_sigint_default,
     )
     assert proc.stdout is not None
     seen = []

@@ -80,7 +80,8 @@ def _connected(ray: ModuleType, executor: ExecutorSpec, cpus: int) -> Iterator[N
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(
             f"executor.address: cannot start or join {where}: {exc}. Check the address "
-            "('auto' needs a cluster started with 'ray start --head' on this machine)."
+            "('auto' needs a Ray cluster already running on this machine: see 'ray start' "
+            "in Ray's documentation)."
         ) from None
     try:
         yield
