@@ -9,7 +9,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _fleet import FLEET, write_fleet
@@ -17,7 +19,13 @@ from _fleet import FLEET, write_fleet
 from potstill.cli import main
 from potstill.config import load_fleet
 from potstill.errors import ConfigError
-from potstill.executors.node import BENCH_LOCK, node_bench_lock, node_environment, task_threads
+from potstill.executors.node import (
+    BENCH_LOCK,
+    node_bench_lock,
+    node_environment,
+    node_lock,
+    task_threads,
+)
 from potstill.runner import config_hash, with_executor
 
 
@@ -113,6 +121,40 @@ def test_the_bench_lock_admits_one_holder_at_a_time(
 def _enter(order: list[str]) -> None:
     with node_bench_lock():
         order.append("second in")
+
+
+def test_systems_work_side_by_side_but_a_benchmark_has_the_node_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    order: list[str] = []
+    working, benching, go = threading.Event(), threading.Event(), threading.Event()
+
+    def other_system() -> None:  # trains while the first system holds the node too
+        with node_lock():
+            order.append("other works")
+            working.set()
+            go.wait(30)
+            order.append("other done working")
+
+    with node_lock() as bench:
+        other = threading.Thread(target=other_system)
+        other.start()
+        assert working.wait(30)  # two shared holders at once
+        timer = threading.Thread(target=lambda: _bench(bench, order, benching))
+        timer.start()
+        time.sleep(0.3)
+        assert not benching.is_set()  # the benchmark waits while the other system works
+        go.set()
+        timer.join(30)
+        other.join(30)
+    assert order == ["other works", "other done working", "bench"]
+
+
+def _bench(bench: Any, order: list[str], benching: threading.Event) -> None:
+    with bench():
+        benching.set()
+        order.append("bench")
 
 
 def test_a_killed_holder_leaves_the_node_unlocked(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from potstill.config import ExecutorSpec, SystemSpec
 from potstill.errors import ConfigError, PotstillError, missing_dependency
 from potstill.events import ignore
 from potstill.executors.local import Done, system_task
-from potstill.executors.node import node_bench_lock, node_environment, task_threads
+from potstill.executors.node import node_environment, node_lock, task_threads
 from potstill.results.store import ResultStore
 from potstill.study.failures import failed_system_records, log_failure
 from potstill.study.system import SystemContext
@@ -50,12 +50,12 @@ def ray_system(spec: SystemSpec, ctx: SystemContext, cpus: int) -> int:
     import ray
 
     node_id = ray.get_runtime_context().get_node_id()
-    here = replace(
-        ctx,
-        environment=node_environment(ctx.environment, cpus, node_id),
-        bench_guard=node_bench_lock,
-    )
-    with task_threads(cpus):
+    with node_lock() as bench_guard, task_threads(cpus):
+        here = replace(
+            ctx,
+            environment=node_environment(ctx.environment, cpus, node_id),
+            bench_guard=bench_guard,
+        )
         return system_task(spec, here)
 
 
