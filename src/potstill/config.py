@@ -23,7 +23,7 @@ from potstill.data.spec import DatasetSpec
 from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import ConfigError, located_by_field
 from potstill.evaluate import EvalConfig, GatesConfig
-from potstill.grid import GridEntry, default_grid
+from potstill.grid import LLM_LOSSES, GridEntry, default_grid
 from potstill.models.students import StudentSpec
 from potstill.run_config import ExecutorSpec, TrackingSpec
 from potstill.search_config import SelectConfig
@@ -93,6 +93,25 @@ class SystemSpec(_Model):
         if not _SLUG.match(value):
             raise ValueError(f"must be lower case letters, digits, '_' or '-' (got {value!r})")
         return value
+
+    @model_validator(mode="after")
+    def _llm_student(self) -> SystemSpec:
+        if self.student.llm is None:
+            return self
+        llm = self.teacher.llm
+        if llm is None:
+            raise ValueError(
+                f"system {self.name!r}: student.llm makes a smaller LLM from an LLM teacher, "
+                "but the teacher is not an LLM. Add teacher.llm (path, prompt, labels) or "
+                "remove student.llm"
+            )
+        if llm.student_base is not None or self.student.sizes is not None:
+            raise ValueError(
+                f"system {self.name!r}: teacher.llm.student_base and student.sizes size a "
+                "classifier student; with student.llm the student is made from the LLM. "
+                "Remove them"
+            )
+        return self
 
 
 class PricesSpec(_Model):
@@ -253,6 +272,23 @@ class FleetConfig(_Model):
                         f"executor.cpus_per_system ({cpus}), so the task's threads would share "
                         f"its CPUs. Set {where}.threads <= {cpus} or raise cpus_per_system."
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _llm_grid(self) -> FleetConfig:
+        for plan in self.plans():
+            if plan.spec.student.llm is not None:
+                wrong = [
+                    g.label for g in plan.grid if g.llm is None and (g.methods or g.pseudo_label)
+                ]
+            else:
+                wrong = [g.label for g in plan.grid if g.llm is not None]
+            if wrong:
+                raise ValueError(
+                    f"system {plan.name!r}: grid cells {wrong} do not fit its student. A "
+                    f"student.llm system takes scratch and the LLM losses ({', '.join(LLM_LOSSES)}); "
+                    "other systems take no LLM loss. Give the system its own grid"
+                )
         return self
 
     @model_validator(mode="after")

@@ -8,13 +8,18 @@ A fleet's ``grid`` (and a system's) is a list of these, written in YAML as a met
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from potstill.methods import MethodSpec
 
-__all__ = ["GridEntry", "default_grid"]
+__all__ = ["LLM_LOSSES", "GridEntry", "LLMLoss", "default_grid"]
+
+#: How an LLM student is distilled (``potstill.train.llm``): a token-level divergence on the
+#: training prompts (``mode: token``), sequence-level KD or on-policy GKD.
+LLMLoss = Literal["forward_kl", "reverse_kl", "jsd", "sequence", "on_policy"]
+LLM_LOSSES: tuple[str, ...] = get_args(LLMLoss)
 
 #: Shorthand grid cells whose method is classification-only use this on regression systems.
 _REGRESSION_COUNTERPART = {"kd": "kd_regression"}
@@ -57,12 +62,22 @@ class GridEntry(_Model):
         "'pseudo_label'). Tells soft targets from more rows.",
     )
 
+    llm: LLMLoss | None = Field(
+        None,
+        description="A smaller-LLM student (student.llm) is distilled with this: forward_kl, "
+        "reverse_kl or jsd (token-level divergence on the training prompts), sequence "
+        "(sequence-level KD on the teacher's generations) or on_policy (GKD). YAML shorthand: "
+        "the name alone.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
             if value == "pseudo_label":
                 return {"label": value, "pseudo_label": True}
+            if value in LLM_LOSSES:
+                return {"label": value, "llm": value}
             entry: dict[str, Any] = {
                 "label": value,
                 "methods": [] if value == "scratch" else [{"name": value}],
@@ -88,6 +103,11 @@ class GridEntry(_Model):
             raise ValueError(
                 f"grid entry {self.label!r}: pseudo_label trains on hard labels without "
                 "distillation terms; remove its methods (or pseudo_label)"
+            )
+        if self.llm is not None and (self.methods or self.regression_methods or self.pseudo_label):
+            raise ValueError(
+                f"grid entry {self.label!r}: 'llm' ({self.llm}) distils a smaller LLM on its "
+                "own; remove its methods and pseudo_label (or llm)"
             )
         return self
 

@@ -11,7 +11,78 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["StudentSpec"]
+__all__ = ["LLMStudentSpec", "StudentSpec"]
+
+
+class LLMStudentSpec(BaseModel):
+    """A smaller LLM made from an LLM teacher (layer-dropped or narrower) and how it trains."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keep_every: int | None = Field(
+        None,
+        ge=1,
+        description="Keep every k-th decoder layer of the teacher, counting from the last "
+        "(2 halves the layers); the embeddings, final norm and head are the teacher's.",
+    )
+    width: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Keep this fraction of the teacher's heads, hidden size and MLP width, "
+        "initialised from the leading slice of each teacher tensor.",
+    )
+    steps: int = Field(20, ge=1, le=1_000_000, description="Optimiser steps of distillation.")
+    batch_size: int = Field(4, ge=1, le=4096, description="Sequences per distillation step.")
+    lr: float = Field(1e-4, gt=0, le=10, description="AdamW learning rate.")
+    top_k: int | None = Field(
+        64,
+        ge=1,
+        description="Teacher log-probabilities cached per position for the token losses; "
+        "at most the vocabulary; null runs the teacher with the full vocabulary on every batch.",
+    )
+    max_new_tokens: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="Tokens the teacher (sequence KD) or the student (on_policy) generates per "
+        "training prompt.",
+    )
+    train_texts: int = Field(
+        64,
+        ge=1,
+        description="Training rows whose prompts are the distillation corpus (the first ones).",
+    )
+    bench_new_tokens: int = Field(
+        16,
+        ge=2,
+        le=4096,
+        description="New tokens per timed generation when measuring the cost per token.",
+    )
+    bench_prompts: int = Field(
+        4, ge=1, le=1024, description="Test prompts the timed generations cycle through."
+    )
+    bench_generations: int = Field(
+        8,
+        ge=1,
+        description="Timed generations per model at least (with bench.min_seconds; "
+        "bench.max_seconds caps them), teacher and students taking turns.",
+    )
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> LLMStudentSpec:
+        if (self.keep_every is None) == (self.width is None):
+            raise ValueError(
+                "give exactly one of 'keep_every' (a layer-dropped student) and 'width' (a "
+                f"narrower one); got keep_every={self.keep_every}, width={self.width}"
+            )
+        return self
+
+    def describe(self) -> str:
+        """The student's shape in words, for records and reports."""
+        if self.keep_every is not None:
+            return f"every {self.keep_every}th layer of the teacher"
+        return f"{self.width:g} x the teacher's width"
 
 
 class StudentSpec(BaseModel):
@@ -67,6 +138,12 @@ class StudentSpec(BaseModel):
         None,
         description="Transformer teachers: a local Hugging Face model folder to use as the "
         "student (it must share the teacher's tokenizer); overrides width, depth and layers.",
+    )
+    llm: LLMStudentSpec | None = Field(
+        None,
+        description="LLM teachers: distil a smaller language model (fewer layers or narrower) "
+        "instead of a classifier; the grid then names LLM losses (forward_kl, reverse_kl, "
+        "jsd, sequence, on_policy) or scratch (the student as built, untrained).",
     )
     sizes: list[float | int] | None = Field(
         None,

@@ -26,6 +26,7 @@ from potstill.report.capacity_section import capacity_charts, capacity_counts, c
 from potstill.report.charts import Chart, create_charts
 from potstill.report.claims import PAPER_TITLE
 from potstill.report.html import markdown_to_html
+from potstill.report.llm_section import llm_students_section
 from potstill.report.methodology import (
     datasets_section,
     methodology_section,
@@ -131,6 +132,7 @@ def build_markdown(
         comparison_section(summary),
         capacity_section(cap, charts),
         per_system_section(records),
+        llm_students_section(records),
         selection_section(records),
         excluded_section(summary),
         waterfall_section(records, charts),

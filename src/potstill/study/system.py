@@ -43,6 +43,7 @@ from potstill.study.failures import (
     failed_system_records,
     log_failure,
 )
+from potstill.study.llm_records import run_llm_students_system
 from potstill.study.llm_text import encode_for_llm, is_llm_teacher, student_template
 from potstill.study.records import Cell, note_training, save_hf_layout, write_records
 from potstill.study.reference import int8_reference, wants_int8_reference
@@ -254,6 +255,9 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
         timings=timings, events=ctx.events,
     )  # fmt: skip
     state.task = task
+    if spec.student.llm is not None:
+        state.working = True
+        return run_llm_students_system(plan, ctx, task, teacher, teacher_info, timings)
     # Text is tokenised once with the teacher's tokenizer: training and timing run on the
     # ids; quality is measured on the raw strings (text robustness perturbs the strings).
     raw_task, (task, text_model, text_info) = task, _encode_text(spec, task, teacher)

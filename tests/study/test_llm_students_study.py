@@ -1,0 +1,136 @@
+"""`potstill study` on an LLM → smaller-LLM system: a tiny random Llama teacher, a
+layer-dropped student trained by a token loss and by sequence KD, scored on the system's
+question and timed per token. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+transformers = pytest.importorskip("transformers")
+
+from potstill.cli import main  # noqa: E402
+from potstill.config import FleetConfig  # noqa: E402
+from potstill.report import render_report  # noqa: E402
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
+         "it", "was", "great", "awful"]  # fmt: skip
+PROMPT = "it was {text} the"
+LLM = {"keep_every": 2, "steps": 2, "batch_size": 4, "train_texts": 8, "max_new_tokens": 3,
+       "bench_new_tokens": 3, "bench_prompts": 2, "bench_generations": 2}  # fmt: skip
+
+
+def _llama(root: Path) -> Path:
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(WORDS), hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        tie_word_embeddings=True, pad_token_id=0, eos_token_id=3,
+    )  # fmt: skip
+    transformers.LlamaForCausalLM(config).save_pretrained(root / "llm")
+    tokenizer = transformers.BertTokenizer(vocab={w: i for i, w in enumerate(WORDS)})
+    tokenizer.save_pretrained(root / "llm")
+    return root / "llm"
+
+
+def _fleet(root: Path, system: dict[str, Any], grid: list[str]) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS[5:], size=rng.integers(1, 6))) for _ in range(60)]
+    labels = ["good" if ("good" in t or "great" in t) else "bad" for t in texts]
+    pd.DataFrame({"review": texts, "label": labels}).to_csv(root / "reviews.csv", index=False)
+    base = {"name": "reviews", "sector": "healthcare",
+            "dataset": {"path": str(root / "reviews.csv"), "target": "label",
+                        "text_column": "review"},
+            "teacher": {"llm": {"path": str(root / "llm"), "prompt": PROMPT,
+                                "labels": ["good", "bad"]}},
+            "student": {"llm": LLM}}  # fmt: skip
+    return {
+        "name": "llm-students", "seed": 0, "grid": grid, "train": {"threads": 1},
+        "bench": {"min_seconds": 0.0, "max_seconds": 1.0, "threads": 1},
+        "evaluate": {"n_resamples": 20, "robustness": False},
+        "gates": {"min_retention": 0.5}, "systems": [{**base, **system}],
+    }  # fmt: skip
+
+
+def _study(root: Path, fleet: dict[str, Any]) -> int | None:
+    (root / "fleet.yaml").write_text(yaml.safe_dump(fleet), encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["study", str(root / "fleet.yaml"), "--out", str(root / "out")])
+    return info.value.code  # type: ignore[return-value]
+
+
+def _records(root: Path) -> dict[str, Any]:
+    return {p.stem: json.loads(p.read_text()) for p in (root / "out/records").glob("*.json")}
+
+
+def test_study_distils_an_llm_into_a_smaller_llm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POTSTILL_CACHE", str(tmp_path / "cache"))
+    _llama(tmp_path)
+    fleet = _fleet(tmp_path, {}, ["scratch", "forward_kl", "sequence"])
+    assert _study(tmp_path, fleet) in (0, None)
+    records = _records(tmp_path)
+    assert set(records) == {"reviews__scratch", "reviews__forward_kl", "reviews__sequence"}
+    for label, record in records.items():
+        assert record["status"] == "ok", record.get("reason")
+        assert record["student"]["arch"]["layers"] == 2  # every 2nd of the teacher's 4
+        assert record["teacher"]["llm"]["layers"] == 4
+        quality = record["quality"]
+        assert quality["metric"] == "agreement" and quality["n_test"] > 0
+        assert 0 <= quality["student"]["value"] <= 1
+        assert set(quality["secondary"]["accuracy"]) == {"teacher", "student"}
+        costs = record["costs"]
+        tokens = costs["extra"]["tokens"]
+        assert tokens["teacher"]["name"] == "teacher" and tokens["student"]["name"] in label
+        ratio = tokens["teacher"]["decode_tokens_per_s"] / tokens["student"]["decode_tokens_per_s"]
+        assert costs["reduction"] == pytest.approx(1 - ratio)
+        assert costs["usd_per_million"] > 0 and costs["teacher_usd_per_million"] > 0
+        assert tokens["student"]["kv_cache_bytes_per_token"] == pytest.approx(
+            tokens["teacher"]["kv_cache_bytes_per_token"] / 2
+        )  # half the layers hold half the KV cache
+    trained = records["reviews__sequence"]["student"]["train"]
+    assert trained["mode"] == "sequence" and trained["steps"] == 2
+    assert records["reviews__forward_kl"]["student"]["train"]["mode"] == "token"
+    assert records["reviews__scratch"]["student"]["train"] is None
+    saved = tmp_path / "out/students/reviews/forward_kl"
+    assert (saved / "config.json").is_file() and (saved / "train.json").is_file()
+    paths = render_report(tmp_path / "out")
+    report = paths.markdown.read_text(encoding="utf-8")
+    assert "## Smaller LLM students (per token)" in report
+    assert "| reviews | sequence | 4 → 2 |" in report
+
+    # a rerun resumes: the finished system is skipped, its records untouched
+    before = {k: r["created_at"] for k, r in records.items()}
+    assert _study(tmp_path, fleet) in (0, None)
+    assert {k: r["created_at"] for k, r in _records(tmp_path).items()} == before
+
+
+@pytest.mark.parametrize(
+    ("system", "grid", "message"),
+    [
+        ({"teacher": {}}, ["scratch"], "the teacher is not an LLM"),
+        ({}, ["scratch", "kd"], "grid cells ['kd'] do not fit"),
+        ({"student": {"llm": {"keep_every": 2, "width": 0.5}}}, ["scratch"], "exactly one"),
+    ],
+)
+def test_bad_llm_student_config_is_refused(
+    tmp_path: Path, system: dict[str, Any], grid: list[str], message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    assert _study(tmp_path, _fleet(tmp_path, system, grid)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_llm_losses_are_refused_on_a_classifier_student(tmp_path: Path) -> None:
+    fleet = _fleet(tmp_path, {"student": {}}, ["scratch", "jsd"])
+    with pytest.raises(ValueError, match=r"grid cells \['jsd'\] do not fit"):
+        FleetConfig.model_validate(fleet)
