@@ -41,6 +41,7 @@ from potstill.study.llm_students import (
     student_probs,
     student_summary,
     train_llm_cells,
+    with_gain_over_scratch,
 )
 from potstill.study.resume import write_marker
 from potstill.types import Costs, Quality, RunRecord, Task
@@ -118,13 +119,16 @@ def _measure(
     """Each trained student's quality on the test texts, then every model's token costs."""
     ok = [c for c in cells if c.status == "ok" and c.student is not None]
     t0 = time.perf_counter()
-    t_probs = teacher.predict_scores(task.test.X)  # memoised: each text through the LLM once
+    t_probs = np.asarray(
+        teacher.predict_scores(task.test.X)
+    )  # memoised: each text through the LLM once
     prompts = prompts_of(backend, task.test.X)
-    qualities = {}
+    qualities, probs = {}, {}
     for c in ok:
         assert c.student is not None  # filtered above
-        probs = student_probs(backend, c.student, prompts)
-        qualities[c.entry.label] = llm_quality(plan, task, np.asarray(t_probs), probs)
+        probs[c.entry.label] = student_probs(backend, c.student, prompts)
+        qualities[c.entry.label] = llm_quality(plan, task, t_probs, probs[c.entry.label])
+    qualities = with_gain_over_scratch(plan, qualities, probs, t_probs)
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tokens = _token_costs(plan, ctx, backend, task, ok) if ok else {}
@@ -139,7 +143,7 @@ def run_llm_students_system(
     """Train, score and time every cell of a ``student.llm`` system; write its records."""
     write_marker(ctx.out, plan.name, ctx.system_hashes.get(plan.name, ""))
     t0 = time.perf_counter()
-    cells, backend = train_llm_cells(plan, task, teacher, ctx.out)
+    cells, backend = train_llm_cells(plan, task, teacher, ctx.out, ctx.events)
     timings["train_s"] = time.perf_counter() - t0
     qualities, tokens = _measure(plan, ctx, task, teacher, cells, backend, timings)
     price = _price(ctx)

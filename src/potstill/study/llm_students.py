@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,10 @@ from torch import nn
 from potstill._io import atomic_folder, atomic_write_json
 from potstill.config import GridEntry, SystemPlan
 from potstill.errors import ModelError
+from potstill.evaluate import get_metric
 from potstill.evaluate.bootstrap import estimate, paired_bootstrap
+from potstill.evaluate.verdict import PairedScores, paired_gain
+from potstill.events import EventSink, stage
 from potstill.models.llm import causal_lm_info, lm_config, load_causal_lm
 from potstill.models.llm_label import LLMLabelBackend, label_probabilities, render_prompt
 from potstill.models.llm_students import drop_layers, narrower
@@ -148,10 +151,22 @@ def _cell(
     return cell
 
 
+def _outcome(cell: LLMCell) -> str:
+    if cell.info.get("resumed"):
+        return "trained student reloaded"
+    trained = cell.info.get("train")
+    if not trained:
+        return "untrained (the student as built)"
+    return (
+        f"{trained['steps']} steps, loss {trained['loss_first']:.4g} -> {trained['loss_last']:.4g}"
+    )
+
+
 def train_llm_cells(
-    plan: SystemPlan, task: Task, teacher: Teacher, out: Path
+    plan: SystemPlan, task: Task, teacher: Teacher, out: Path, events: EventSink
 ) -> tuple[list[LLMCell], LLMLabelBackend]:
-    """Every grid cell's student (a failing cell is recorded as failed, the others go on)."""
+    """Every grid cell's student (a failing cell is recorded as failed, the others go on),
+    each a ``train`` stage of ``events``."""
     backend = llm_backend(teacher, plan.name)
     spec = plan.spec.student.llm
     assert spec is not None  # only student.llm systems come here
@@ -160,7 +175,9 @@ def train_llm_cells(
     for entry in plan.grid:
         folder = out / "students" / plan.name / entry.label
         try:
-            cells.append(_cell(entry, plan, backend, corpus, folder))
+            with stage(events, plan.name, "train", entry.label) as st:
+                cells.append(_cell(entry, plan, backend, corpus, folder))
+                st.outcome = _outcome(cells[-1])
         except Exception as exc:  # one cell's failure never costs the others
             log_failure(f"{plan.name}/{entry.label}", exc)
             cells.append(LLMCell(entry, "failed", failure_reason(exc), error=error_info(exc)))
@@ -180,7 +197,7 @@ def llm_quality(
                 float((s_ans[rows] == y[rows]).mean())]  # fmt: skip
 
     ev = plan.evaluate
-    samples = paired_bootstrap(stats, len(y), n_resamples=ev.n_resamples, seed=plan.seed)
+    samples = paired_bootstrap(stats, len(y), n_resamples=ev.n_resamples, seed=ev.seed)
     agree, t_acc, s_acc = stats(np.arange(len(y)))
 
     def est(value: float, column: np.ndarray | None) -> Any:
@@ -194,6 +211,25 @@ def llm_quality(
         n_test=len(y), secondary={"accuracy": {"teacher": t_acc, "student": s_acc}},
         fidelity={"agreement": agreement},
     )  # fmt: skip
+
+
+def with_gain_over_scratch(
+    plan: SystemPlan, qualities: dict[str, Quality], probs: dict[str, np.ndarray],
+    teacher_probs: np.ndarray,
+) -> dict[str, Quality]:  # fmt: skip
+    """``quality.versus_scratch`` of every distilled student: the paired bootstrap of its
+    agreement minus the untrained student's (accuracy against the teacher's answers)."""
+    if "scratch" not in probs:
+        return qualities
+    answers, ev, out = teacher_probs.argmax(1), plan.evaluate, dict(qualities)
+    for label, quality in qualities.items():
+        if label == "scratch":
+            continue
+        pair = PairedScores(y=answers, scratch=probs["scratch"], distilled=probs[label])
+        gain = paired_gain([pair], get_metric("accuracy"), n_resamples=ev.n_resamples,
+                           seed=ev.seed, level=ev.level)  # fmt: skip
+        out[label] = replace(quality, versus_scratch={**gain.to_record(), "metric": "agreement"})
+    return out
 
 
 def student_probs(backend: LLMLabelBackend, student: nn.Module, prompts: list[str]) -> np.ndarray:
