@@ -56,7 +56,7 @@ def failed_system_records(
         specs = entry.for_problem(problem)
         record = RunRecord(
             system=spec.name, sector=sector, kind=kind, problem=problem, method=entry.label,
-            family=family_of(specs), status="failed", seed=plan.seed,
+            family="response" if entry.llm else family_of(specs), status="failed", seed=plan.seed,
             config_hash=config_hash, dataset=dataset, reason=failure_reason(exc),
             error=error_info(exc), system_hash=system_hash,
             variant=plan.variant.model_dump() if plan.variant is not None else None,
