@@ -41,10 +41,12 @@ from potstill.evaluate import GatesConfig
 from potstill.events import EventSink
 from potstill.methods import list_methods, method_info
 from potstill.models.inspection import inspect_teacher
+from potstill.models.student_spec import LLMStudentSpec
 from potstill.report import render_report
 from potstill.results import check_study
 from potstill.runner import StudyResult, builtin_fleet, run_study, with_executor
 from potstill.serve import MonitorConfig, ReplayConfig, ServeConfig
+from potstill.zoo.spec import LLMTeacherSpec
 
 __all__ = [
     "bench",
@@ -202,6 +204,8 @@ def config_help() -> Table:
     for label, model in (
         ("systems[].", SystemSpec),
         ("systems[].dataset.", DatasetSpec),
+        ("systems[].teacher.llm.", LLMTeacherSpec),
+        ("systems[].student.llm.", LLMStudentSpec),
         ("grid[].", GridEntry),
         ("transfer.", TransferSpec),
     ):

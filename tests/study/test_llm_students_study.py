@@ -16,8 +16,10 @@ import yaml
 
 transformers = pytest.importorskip("transformers")
 
+from potstill.api import config_help  # noqa: E402
 from potstill.cli import main  # noqa: E402
 from potstill.config import FleetConfig  # noqa: E402
+from potstill.models.student_spec import LLMStudentSpec  # noqa: E402
 from potstill.report import render_report  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
@@ -137,3 +139,11 @@ def test_llm_losses_are_refused_on_a_classifier_student(tmp_path: Path) -> None:
     fleet = _fleet(tmp_path, {"student": {}}, ["scratch", "jsd"])
     with pytest.raises(ValueError, match=r"grid cells \['jsd'\] do not fit"):
         FleetConfig.model_validate(fleet)
+
+
+def test_config_help_lists_the_llm_fields() -> None:
+    table = config_help()
+    helps = dict(zip(table.columns[0]._cells, table.columns[3]._cells, strict=True))
+    keep_every = LLMStudentSpec.model_fields["keep_every"].description
+    assert helps["systems[].student.llm.keep_every"] == keep_every
+    assert "systems[].teacher.llm.prompt" in helps
