@@ -102,6 +102,10 @@ def test_study_distils_an_llm_into_a_smaller_llm(
     assert trained["mode"] == "sequence" and trained["steps"] == 2
     assert records["reviews__forward_kl"]["student"]["train"]["mode"] == "token"
     assert records["reviews__scratch"]["student"]["train"] is None
+    assert (
+        records["reviews__scratch"]["student"]["shape"]
+        == "1 in 2 of the teacher's layers (the last kept)"
+    )
     assert records["reviews__scratch"]["quality"]["versus_scratch"] is None
     gain = records["reviews__sequence"]["quality"]["versus_scratch"]
     assert gain["metric"] == "agreement" and gain["n_test"] == quality["n_test"]

@@ -81,7 +81,7 @@ class LLMStudentSpec(BaseModel):
     def describe(self) -> str:
         """The student's shape in words, for records and reports."""
         if self.keep_every is not None:
-            return f"every {self.keep_every}th layer of the teacher"
+            return f"1 in {self.keep_every} of the teacher's layers (the last kept)"
         return f"{self.width:g} x the teacher's width"
 
 
