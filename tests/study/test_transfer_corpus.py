@@ -14,9 +14,11 @@ from potstill.data.text import encode_task, encode_texts
 from potstill.data.transfer_spec import TransferSpec
 from potstill.errors import DataError
 from potstill.models import HFClassifier
+from potstill.models.llm_label import PromptTemplate
 from potstill.models.teacher import Teacher
 from potstill.study.transfer_corpus import corpus_rows
 from potstill.types import DatasetInfo, Split, Task
+from potstill.zoo.llm import llm_label_teacher
 
 transformers = pytest.importorskip("transformers")
 
@@ -77,3 +79,21 @@ def test_size_caps_the_kept_rows_and_a_corpus_of_known_texts_is_refused(tmp_path
     known.write_text("good drug\nBad Pain\npain\n")
     with pytest.raises(DataError, match=r"none of the 3 texts .* 2 test texts"):
         corpus_rows(TransferSpec(kind="file", path=known), task, teacher, model)
+
+
+def test_an_llm_teacher_is_told_the_text_of_each_kept_row(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        tie_word_embeddings=True, pad_token_id=0,
+    )  # fmt: skip
+    model = _model()
+    template = PromptTemplate(template="{text} drug", label_words=("bad", "good"))
+    teacher = llm_label_teacher(transformers.LlamaForCausalLM(config).eval(), model.tokenizer,
+                                template)  # fmt: skip
+    spec = TransferSpec(kind="file", path=_corpus(tmp_path))
+    rows, _ = corpus_rows(spec, _task(model), teacher, model)
+    out = teacher.outputs(torch.from_numpy(rows)).logits.exp().numpy()
+    expected = teacher.predict_scores(np.array(["great great", "pain pain"], dtype=object))
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
