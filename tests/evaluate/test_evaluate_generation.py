@@ -53,6 +53,10 @@ def test_generation_agreement_averages_over_prompts() -> None:
     assert out["n"] == 2
     assert out["rouge_l_f"] == pytest.approx((10 / 11 + 4 / 7) / 2)
     assert out["token_agreement"] == pytest.approx((0.5 + 1.0) / 2)
+    assert out["empty_references"] == out["empty_candidates"] == 0
+    empty = generation_agreement(["", "a b"], ["", "a b"], [[], [4, 5]], [[], [4, 5]])
+    assert (empty["rouge_l_f"], empty["token_agreement"]) == (0.5, 1.0)
+    assert empty["empty_references"] == empty["empty_candidates"] == 1
     with pytest.raises(DataError, match="one candidate text and token list per reference"):
         generation_agreement(["a"], ["a", "b"], [[1]], [[1]])
     with pytest.raises(DataError, match="at least one"):

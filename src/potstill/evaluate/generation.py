@@ -12,7 +12,8 @@ the same maximum number of new tokens), the teacher's being the reference:
   counts as a disagreement; two empty sequences agree fully).
 
 :func:`completion_tokens` cuts a generation at its first end-of-sequence token, and
-:func:`generation_agreement` averages both scores over prompts.
+:func:`generation_agreement` averages both scores over prompts and counts the empty
+generations (an end-of-sequence token first), which score ROUGE-L 0 even when both are empty.
 """
 
 from __future__ import annotations
@@ -88,4 +89,6 @@ def generation_agreement(
         "rouge_l_f": float(np.mean(rouge)),
         "token_agreement": float(np.mean(tokens)),
         "n": n,
+        "empty_references": sum(not t for t in reference_tokens),
+        "empty_candidates": sum(not t for t in candidate_tokens),
     }
