@@ -226,6 +226,10 @@ def llm_students(system: dict[str, Any], llm: Any, q: dict[str, Any], args: Any)
     batch = TokenBatch(enc["input_ids"], enc["attention_mask"])
     methods = system.get("methods", [])
     int8_from = system.get("int8_from") or (methods[0]["name"] if methods else None)
+    if methods and int8_from not in {m["name"] for m in methods}:
+        raise SystemExit(
+            f"{system['name']}: int8_from must name one of its methods. Got {int8_from!r}."
+        )
     lanes, steps = [("teacher", model)], {}
     for name, student, info in students:
         rows[name] = {**info, **judge(student), "trained": {}}
