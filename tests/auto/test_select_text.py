@@ -114,6 +114,7 @@ def _tiny_text_system(root: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a search, its re-measurement and the study of its choice
 def test_select_searches_a_text_system_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
