@@ -16,10 +16,12 @@ transformers = pytest.importorskip("transformers")
 optuna = pytest.importorskip("optuna")
 
 from potstill.auto import SearchSpace  # noqa: E402
+from potstill.auto.sources import fleet_for  # noqa: E402
 from potstill.auto.space import SCRATCH, candidate_from, default_candidate  # noqa: E402
 from potstill.cli import main  # noqa: E402
 from potstill.config import SystemSpec  # noqa: E402
 from potstill.data.text import encode_texts  # noqa: E402
+from potstill.errors import ConfigError  # noqa: E402
 from potstill.models import HFClassifier, StudentSpec, build_student  # noqa: E402
 from potstill.models.hf.io import save_pretrained  # noqa: E402
 from potstill.models.sizing import TeacherSize  # noqa: E402
@@ -139,3 +141,11 @@ def test_select_searches_a_text_system_end_to_end(
     report = (out / "report.md").read_text()
     choice = search["trials"][search["choice"]]["params"]
     assert f"| reviews | 3 | {student_size(choice)} " in report
+
+
+def test_builtin_finds_the_text_systems_with_their_own_settings() -> None:
+    fleet = fleet_for(builtin="drug_review", quick=True)
+    (system,) = fleet.systems
+    assert system.teacher.arch == "minilm" and system.student.layers == 3
+    with pytest.raises(ConfigError, match="drug_review"):  # listed among the valid names
+        fleet_for(builtin="no_such_system")
