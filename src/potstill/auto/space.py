@@ -119,7 +119,8 @@ class SearchSpace:
 
     def _size(self, trial: Any) -> dict[str, Any]:
         """MLP/CNN/budget students: width and depth fractions; a transformer's: the layers
-        kept and a width among ``transformer_widths``."""
+        kept (fewer than the teacher's, so that no candidate is a full-size copy of it) and
+        a width among ``transformer_widths``."""
         if self.teacher_layers is None:
             return {
                 "width": trial.suggest_float("width", self.min_width, 1.0, log=True),
@@ -128,7 +129,7 @@ class SearchSpace:
         return {
             "width": trial.suggest_categorical("width", list(self.transformer_widths)),
             "depth": None,
-            "layers": trial.suggest_int("layers", 1, self.teacher_layers),
+            "layers": trial.suggest_int("layers", 1, max(1, self.teacher_layers - 1)),
         }
 
     def describe(self) -> dict[str, Any]:
