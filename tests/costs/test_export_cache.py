@@ -85,6 +85,15 @@ def test_a_damaged_entry_is_detected_removed_and_rebuilt(
     assert manifest["key"] == "k" * 64 and manifest["versions"]["torch"] == torch.__version__
 
 
+def test_a_cache_that_cannot_be_written_costs_only_the_reuse(tmp_path: Path) -> None:
+    (tmp_path / "exports").write_text("a file where the cache folder should be")
+    src = tmp_path / "a.onnx"
+    src.write_bytes(b"onnx graph bytes")
+    cache = ExportCache(tmp_path / "exports")
+    assert not cache.store("k" * 64, "fp32", src)
+    assert cache.fetch("k" * 64, "fp32", tmp_path / "b.onnx") == "miss"
+
+
 def test_a_second_build_copies_the_exports_and_validates_again(
     tmp_path: Path, student: nn.Module, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:

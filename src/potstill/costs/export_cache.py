@@ -154,7 +154,11 @@ class ExportCache:
             }  # fmt: skip
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
-        atomic_folder(folder, fill)
+        try:
+            atomic_folder(folder, fill)
+        except OSError as exc:  # a full or read-only cache costs the next run an export
+            log.warning("Could not keep '%s' in the export cache '%s': %s", src, self.root, exc)
+            return False
         return True
 
     @staticmethod
