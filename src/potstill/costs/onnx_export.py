@@ -30,11 +30,38 @@ from torch import nn
 from potstill.costs.target import LogitsOnly
 from potstill.errors import BenchError, ModelError
 
-__all__ = ["check_agreement", "compare_outputs", "export_onnx", "quantize_int8"]
+__all__ = [
+    "EXPORT_SETTINGS",
+    "INT8_SETTINGS",
+    "TRACE_ROWS",
+    "check_agreement",
+    "compare_outputs",
+    "export_onnx",
+    "quantize_int8",
+]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Graphs above this many parameter bytes are written with external data (protobuf 2 GB cap).
 _EXTERNAL_DATA_BYTES = 1_800_000_000
+#: Example rows that trace the graph.
+TRACE_ROWS = 2
+#: What :func:`export_onnx` does, for the export cache's key (change it with the export).
+EXPORT_SETTINGS: dict[str, Any] = {
+    "exporter": "torch.onnx.export(dynamo=True); TorchScript modules dynamo=False",
+    "wrapper": "LogitsOnly",
+    "input_names": ["input"],
+    "output_names": ["output"],
+    "dynamic_axes": {"input": [0], "output": [0]},
+    "external_data_bytes": _EXTERNAL_DATA_BYTES,
+    "trace_rows": TRACE_ROWS,
+}
+#: What :func:`quantize_int8` does: recorded with each INT8 file, part of its cache key.
+INT8_SETTINGS: dict[str, str] = {
+    "method": "onnxruntime.quantization.quantize_dynamic",
+    "weight_type": "QInt8",
+    "activations": "quantized dynamically per call (uint8)",
+    "pre_process": "quant_pre_process (shape inference + optimisation)",
+}
 
 
 @contextlib.contextmanager
@@ -69,7 +96,7 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
-    rows = np.ascontiguousarray(example[: min(2, len(example))], dtype=np.float32)
+    rows = np.ascontiguousarray(example[: min(TRACE_ROWS, len(example))], dtype=np.float32)
     if rows.ndim < 2 or len(rows) == 0:
         raise ModelError(
             f"export_onnx needs example rows shaped (n, ...). Got shape {example.shape} instead."
@@ -147,12 +174,7 @@ def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
                 f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
                 "Remove 'onnx-int8' from the runtimes for this model."
             ) from exc
-    return {
-        "method": "onnxruntime.quantization.quantize_dynamic",
-        "weight_type": "QInt8",
-        "activations": "quantized dynamically per call (uint8)",
-        "pre_process": "quant_pre_process (shape inference + optimisation)",
-    }
+    return dict(INT8_SETTINGS)
 
 
 def compare_outputs(
