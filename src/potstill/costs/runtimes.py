@@ -33,6 +33,7 @@ from potstill.costs.onnx_export import (
     check_agreement,
     compare_outputs,
     export_onnx,
+    int8_settings,
     quantize_int8,
 )
 from potstill.costs.target import BenchTarget, as_logits
@@ -334,7 +335,7 @@ def _build_int8(target: BenchTarget, ctx: BuildContext) -> Built:
     fp32, fp32_report = _fp32_onnx(target, ctx)
     out = ctx.workdir / f"{fp32.stem}.int8.onnx"
     cache = _quantize(target, ctx, fp32, out)
-    notes: dict[str, Any] = {"quantization": dict(INT8_SETTINGS), "export_cache": cache}
+    notes: dict[str, Any] = {"quantization": int8_settings(out), "export_cache": cache}
     predict = _ort_predictor(out, ctx.threads, ctx.device)
     rows = _validation_rows(target)
     if target.module is not None:
