@@ -14,9 +14,9 @@ student's and the teacher's embedding of the same text (only when both have the 
 width), and the Spearman correlation of all pairwise cosine similarities (one value: its
 O(n²) pairs are not resampled).
 
-Both agreements are also registered metrics of the ``embedding`` problem (``cosine`` and
-``similarity_spearman``, teacher embeddings first), so a training loop can validate an
-embedding student on them.
+The similarity agreement is also a registered metric of the ``embedding`` problem,
+``similarity_spearman`` (teacher embeddings first): the training loop validates an
+embedding student on it.
 """
 
 from __future__ import annotations
@@ -100,23 +100,6 @@ def similarity_agreement(teacher_emb: np.ndarray, student_emb: np.ndarray) -> fl
         return np.asarray((e @ e.T)[np.triu_indices(len(e), k=1)])
 
     return float(spearmanr(sims(teacher_emb), sims(student_emb)).statistic)
-
-
-@register_metric(
-    "cosine",
-    higher_is_better=True,
-    problem="embedding",
-    description="Mean cosine between each row's teacher and student embedding (same width).",
-)
-def _cosine(teacher_emb: np.ndarray, student_emb: np.ndarray) -> float:
-    value = cosine_agreement(teacher_emb, student_emb)
-    if value is None:
-        raise DataError(
-            "The 'cosine' metric compares embeddings of the same width. Got teacher "
-            f"{np.shape(teacher_emb)} and student {np.shape(student_emb)}; use "
-            "'similarity_spearman', which compares pairwise similarities."
-        )
-    return value
 
 
 @register_metric(

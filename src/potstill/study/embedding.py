@@ -14,10 +14,9 @@ and the records say so:
   methods) is recorded as not applicable, with what it would need.
 
 A distilled cell trains in the one training loop (:mod:`potstill.train.embedding`): the
-teacher's embeddings are the labels, and early stopping keeps the epoch whose student is
-closest to the teacher on the validation texts (mean cosine; the Spearman agreement of
-pairwise similarities for a student of another width). Quality is retrieval fidelity on
-the test texts (:func:`potstill.evaluate.evaluate_embeddings`).
+teacher's embeddings are the labels, and early stopping keeps the epoch whose pairwise
+similarities on the validation texts agree best with the teacher's (Spearman). Quality is
+retrieval fidelity on the test texts (:func:`potstill.evaluate.evaluate_embeddings`).
 """
 
 from __future__ import annotations
@@ -43,11 +42,7 @@ from potstill.models.text import embed_texts
 from potstill.study.context import SystemContext
 from potstill.study.failures import error_info, failure_reason, log_failure
 from potstill.study.records import Cell, save_hf_layout
-from potstill.train.embedding import (
-    embedding_objective,
-    fit_embedding_student,
-    validation_metric,
-)
+from potstill.train.embedding import VALIDATION_METRIC, embedding_objective, fit_embedding_student
 from potstill.types import Quality, Task
 
 __all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
@@ -122,8 +117,7 @@ def _train(
             checkpoint=folder / "checkpoint.pt", description=f"{plan.spec.name}/{cell.entry.label}",
         )  # fmt: skip
     (folder / "checkpoint.pt").unlink(missing_ok=True)
-    metric = validation_metric(student, splits[0][1])
-    st.outcome = f"{result.epochs_run} epochs, best val {metric} {result.best_val:.4g}"
+    st.outcome = f"{result.epochs_run} epochs, best val {VALIDATION_METRIC} {result.best_val:.4g}"
     cell.timings["train_s"] = result.seconds
     cell.timings["train_s_per_epoch"] = result.seconds_per_epoch
     cell.info.update(epochs=result.epochs_run, best_epoch=result.best_epoch,
