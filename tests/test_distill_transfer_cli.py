@@ -85,22 +85,62 @@ def _text_files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "teacher", tmp_path / "reviews.csv"
 
 
+def _corpus(tmp_path: Path, data: Path) -> tuple[Path, int]:
+    """A corpus.txt of new four-word texts (the data's have 1-3 words), three of the data's
+    own texts (one in capitals), an empty line and a repeat; and how many new texts it has."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    new = [
+        " ".join(rng.choice(["good", "bad", "drug", "pain", "great"], size=4)) for _ in range(24)
+    ]
+    copies = pd.read_csv(data)["review"].drop_duplicates().iloc[:3].tolist()
+    lines = [*new, copies[0].upper(), "", *copies[1:], new[0]]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path / "corpus.txt", len(set(new))  # random texts may repeat among themselves
+
+
 @pytest.mark.slow  # a tiny BERT teacher: about a minute on a shared core
-def test_a_text_system_distils_on_its_unlabelled_texts_and_refuses_synthetic_rows(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_text_system_distils_on_an_unlabelled_corpus_and_refuses_synthetic_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from potstill.study import system as system_module
+
     teacher, data = _text_files(tmp_path)
+    corpus, n_new = _corpus(tmp_path, data)
     common = ["distill", "--teacher", str(teacher), "--data", str(data), "--target", "label",
               "--text-column", "review", "--width", "1.0", "--quick", "--allow-weak-teacher",
               "--labelled-fraction", "0.5", "--method", "kd", "--method", "pseudo_label"]  # fmt: skip
     assert _run(*common, "--transfer", "noise", "--out", str(tmp_path / "refused")) == 2
-    assert "an unlabelled text corpus is not supported yet" in " ".join(
+    assert "For texts, give kind 'file' with an unlabelled corpus" in " ".join(
         capsys.readouterr().err.split()
     )
-    assert _run(*common, "--out", str(tmp_path / "out")) == 0
+    seen: dict[str, tuple[object, object]] = {}
+    real_train = system_module.train
+
+    def train(student: object, task: object, **kwargs: object) -> object:
+        seen[str(kwargs["description"])] = (task, kwargs.get("transfer"))
+        return real_train(student, task, **kwargs)
+
+    monkeypatch.setattr(system_module, "train", train)
+    monkeypatch.setenv("POTSTILL_REUSE_STUDENTS", "0")
+    corpus_flags = ["--transfer", "file", "--transfer-path", str(corpus)]
+    assert _run(*common, *corpus_flags, "--out", str(tmp_path / "out")) == 0
     records = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "out/records").glob("*.json")}
     assert {r["status"] for r in records.values()} == {"ok"}
     kd = records["system__kd"]["student"]["transfer"]
-    assert kd["used"] == "soft targets" and kd["kind"] is None
-    assert kd["labelled_rows"] == kd["unlabelled_rows"] == kd["teacher_labelled_rows"] == 36
+    assert kd["used"] == "soft targets" and kd["kind"] == "file"
+    assert kd["labelled_rows"] == kd["unlabelled_rows"] == 36
+    assert kd["transfer_rows"] == kd["corpus"]["kept"] == n_new
+    assert kd["teacher_labelled_rows"] == 36 + n_new
+    dropped = kd["corpus"]
+    assert dropped["texts"] == 29 and dropped["empty"] == 1
+    assert dropped["repeated"] == 24 - n_new + 1  # the repeats among the new and new[0] again
+    assert dropped["in_train"] + dropped["in_val"] + dropped["in_test"] == 3
     assert records["system__pseudo_label"]["student"]["transfer"]["used"] == "hard labels"
+    task, transfer = seen["system/kd"]
+    corpus_rows = transfer.X[-n_new:]  # type: ignore[attr-defined]
+    held_out = {r.tobytes() for r in [*task.val.X, *task.test.X]}  # type: ignore[attr-defined]
+    assert not {r.tobytes() for r in corpus_rows} & held_out  # no test text reaches training
+    assert seen["system/scratch"][1] is None

@@ -29,23 +29,27 @@ class TransferSpec(BaseModel):
 
     kind: Literal["file", "munge", "mixup", "noise", "augment"] = Field(
         description="Where the rows come from: 'file' (unlabelled rows of a CSV/Parquet file "
-        "with the training features' columns), 'munge' (MUNGE: each training row with its "
-        "nearest neighbour's attributes swapped in, Buciluă et al. 2006), 'mixup' (convex "
-        "mixes of two training rows), 'noise' (training rows plus Gaussian noise scaled by "
-        "each feature's standard deviation), 'augment' (images: random shifts and flips)."
+        "with the training features' columns; for a text system, an unlabelled corpus), "
+        "'munge' (MUNGE: each training row with its nearest neighbour's attributes swapped "
+        "in, Buciluă et al. 2006), 'mixup' (convex mixes of two training rows), 'noise' "
+        "(training rows plus Gaussian noise scaled by each feature's standard deviation), "
+        "'augment' (images: random shifts and flips)."
     )
     path: Path | None = Field(
         None,
         description="kind 'file': a CSV or Parquet file holding the feature columns the models "
         "read (the training file's columns for a system whose features are passed as they "
-        "are; other columns are ignored, a target column among them).",
+        "are; other columns are ignored, a target column among them). For a text system, a "
+        "corpus: a .txt file (one text per line) or a CSV, JSONL or Parquet file with the "
+        "training texts' column; texts that are training, validation or test texts are dropped.",
     )
     size: float | None = Field(
         None,
         gt=0,
         le=100,
         description="Synthetic kinds: rows made, as a multiple of the training rows (default "
-        "1.0). kind 'file': at most this multiple of the training rows is read (default: all).",
+        "1.0). kind 'file': at most this multiple of the training rows is kept, the file's first "
+        "ones (default: all).",
     )
     p: float | None = Field(
         None,
@@ -86,7 +90,10 @@ class TransferSpec(BaseModel):
                 f"{used} do(es) not apply to kind '{self.kind}'; remove it or change the kind"
             )
         if self.kind == "file" and self.path is None:
-            raise ValueError("kind 'file' needs 'path': the CSV or Parquet file of unlabelled rows")
+            raise ValueError(
+                "kind 'file' needs 'path': the CSV or Parquet file of unlabelled rows (for a "
+                "text system, the corpus of unlabelled texts)"
+            )
         return self
 
     @property

@@ -265,7 +265,7 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
         student_caps |= {"attentions", "values"}
     template = student_template(teacher, text_model)
     training = _system_training(plan, ctx, task, teacher, teacher_info, template)
-    rows = system_rows(plan, task, teacher, training.outputs)
+    rows = system_rows(plan, task, teacher, training.outputs, text_model)
     cells = plan_cells(list(plan.grid), task, teacher, student_caps, rows.transfer is not None)
     if ctx.fail_fast:
         refuse_if_nothing_applies(cells, teacher)

@@ -29,8 +29,9 @@ from potstill.data import (
 )
 from potstill.data.layout import format_shape
 from potstill.data.split import hold_out
-from potstill.data.text import count_truncated
+from potstill.data.text import count_truncated, encode_texts
 from potstill.data.transfer import make_transfer
+from potstill.data.transfer_corpus import read_corpus, unseen_rows
 from potstill.errors import ConfigError, ModelError, PotstillError
 from potstill.models.hf.model import HFClassifier
 from potstill.models.inspection import expected_input_shape
@@ -38,14 +39,18 @@ from potstill.models.teacher import Teacher
 from potstill.types import Kind, Problem, Sector, Task
 
 __all__ = [
+    "count_truncated",
     "encode_for_teacher",
+    "encode_texts",
     "file_problem",
     "fit_to_teacher",
     "hold_out",
     "load_task",
     "make_transfer",
     "raw_features",
+    "read_corpus",
     "spec_identity",
+    "unseen_rows",
 ]
 
 _GIVEN = "teacher.input_shape / --input-shape"

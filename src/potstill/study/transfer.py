@@ -4,7 +4,8 @@
 classification) share of the training rows; the rest join the transfer set without
 their labels. The teacher is the one opened on every label (a historical model), and the
 scratch student trains on the labelled rows alone. ``transfer`` adds rows from a file or
-synthesised from the training rows (:mod:`potstill.data.transfer`). The teacher labels
+synthesised from the training rows (:mod:`potstill.data.transfer`); for a text system, the
+texts of an unlabelled corpus (:mod:`potstill.study.transfer_corpus`). The teacher labels
 the whole transfer set once (:func:`potstill.train.transfer.teacher_labels`, through the
 system's teacher-output cache); each cell then takes what its grid entry asks for:
 distilled cells the rows and the teacher's outputs on them, the ``pseudo_label`` cell the
@@ -21,9 +22,11 @@ import numpy as np
 
 from potstill.config import GridEntry, SystemPlan
 from potstill.errors import ConfigError, DataError
+from potstill.models.hf.model import HFClassifier
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
 from potstill.study.tasks import hold_out, make_transfer  # the study's one way into data
+from potstill.study.transfer_corpus import corpus_rows
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.transfer import TransferRows, teacher_labels
 from potstill.types import Split, Task
@@ -101,29 +104,48 @@ def _refuse_unsupported(plan: SystemPlan, task: Task) -> None:
             f"System '{plan.name}': train.nproc is {plan.train.nproc}, and a transfer set "
             "(or dataset.labelled_fraction < 1) trains in one process only. Set train.nproc: 1."
         )
-    if plan.transfer is not None and task.kind == "text":
+    if plan.transfer is not None and task.kind == "text" and plan.transfer.kind != "file":
         raise ConfigError(
-            f"System '{plan.name}' is a text system: 'transfer' (kind '{plan.transfer.kind}') "
-            "makes table or image rows, and an unlabelled text corpus is not supported yet. "
-            "Remove 'transfer'; dataset.labelled_fraction < 1 still hands the unlabelled "
-            "training texts to the teacher."
+            f"System '{plan.name}' is a text system: transfer kind '{plan.transfer.kind}' "
+            "makes table or image rows. For texts, give kind 'file' with an unlabelled corpus "
+            f"(a .txt file, one text per line, or a CSV, JSONL or Parquet file with the text "
+            f"column '{task.feature_names[0]}'); dataset.labelled_fraction < 1 also hands the "
+            "unlabelled training texts to the teacher."
         )
 
 
+def _made_rows(
+    plan: SystemPlan, task: Task, teacher: Teacher, text_model: HFClassifier | None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The rows the ``transfer`` section gives (none without one) and, for a text corpus,
+    the record's ``corpus`` entry."""
+    spec = plan.transfer
+    if spec is None:
+        return task.train.X[:0], {}
+    if task.kind == "text":
+        rows, corpus = corpus_rows(spec, task, teacher, text_model)
+        return rows.astype(task.train.X.dtype, copy=False), {"corpus": corpus}
+    made = make_transfer(spec, task.train.X, task.feature_names, seed=plan.seed)
+    return made.astype(task.train.X.dtype, copy=False), {}
+
+
 def system_rows(
-    plan: SystemPlan, task: Task, teacher: Teacher, cache: TeacherOutputCache
+    plan: SystemPlan,
+    task: Task,
+    teacher: Teacher,
+    cache: TeacherOutputCache,
+    text_model: HFClassifier | None = None,
 ) -> SystemRows:
     """The labelled rows and the teacher-labelled transfer set of one system (the task
-    unchanged and no transfer set when neither is asked for)."""
+    unchanged and no transfer set when neither is asked for). A text system's corpus is
+    tokenised with ``text_model``'s tokenizer, as its training texts were."""
     fraction, spec = plan.spec.dataset.labelled_fraction, plan.transfer
     if spec is None and fraction >= 1:
         return SystemRows(task)
     _refuse_unsupported(plan, task)
     labelled, unlabelled = labelled_rows(task, fraction, plan.seed)
-    made = task.train.X[:0]
-    if spec is not None:
-        made = make_transfer(spec, task.train.X, task.feature_names, seed=plan.seed)
-    X_t = np.concatenate([unlabelled, made.astype(task.train.X.dtype, copy=False)])
+    made, corpus = _made_rows(plan, task, teacher, text_model)
+    X_t = np.concatenate([unlabelled, made])
     y_t, state = teacher_labels(teacher, labelled.train.X, X_t, cache, task.problem)
     info: dict[str, Any] = {
         "labelled_fraction": fraction,
@@ -136,5 +158,6 @@ def system_rows(
         "transfer_rows": len(made),
         "teacher_labelled_rows": len(X_t),
         "teacher_labels_cache": state,
+        **corpus,
     }
     return SystemRows(labelled, TransferRows(X_t, y_t, teacher_cache=state), info)
