@@ -40,6 +40,7 @@ events, atomic checkpoints and exact resume, hooks released in a ``finally``.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,8 @@ __all__ = [
     "retrieval_recall",
     "similarity_agreement",
 ]
+
+log = logging.getLogger(__name__)
 
 #: RKD with the paper's 1 : 2 distance : angle ratio (25 : 50), scaled to sit beside the
 #: cosine loss of unit-norm embeddings instead of a cross-entropy.
@@ -181,10 +184,14 @@ def fit_embedding_student(
     teacher's embeddings: ``train`` and ``val`` are (encoded texts, teacher embeddings).
 
     Early stopping keeps the epoch whose pairwise similarities on ``val`` agree best with
-    the teacher's (Spearman). One process (``config.nproc`` is ignored).
+    the teacher's (Spearman). One process (``config.nproc`` > 1 is logged and not used).
     """
     task = embedding_task(train, val, name=description)
-    config = config.model_copy(update={"nproc": 1})
+    if config.nproc > 1:
+        log.warning("%s: train.nproc %d is not used for an embedding student; its relation "
+                    "terms compare the rows of a batch, so it trains in one process",
+                    description, config.nproc)  # fmt: skip
+        config = config.model_copy(update={"nproc": 1})
     return run_training(student, task, objective=objective, config=config, seed=seed,
                         checkpoint=checkpoint, description=description, stage=stage)  # fmt: skip
 
