@@ -95,15 +95,8 @@ def measure(
         raise BenchError("BenchConfig.device is 'cuda' but no CUDA device is available.")
     with thread_limits(config.threads), _workdir(config.export_dir) as workdir:
         env = environment(config.device, config.threads)
-        ctx = BuildContext(
-            workdir,
-            config.threads,
-            config.device,
-            config.onnx_atol,
-            config.onnx_rtol,
-            config.onnx_min_agreement,
-            exports=exports,
-        )
+        ctx = BuildContext(workdir, config.threads, config.device, config.onnx_atol,
+                           config.onnx_rtol, config.onnx_min_agreement, exports=exports)  # fmt: skip
         sessions, skipped = _build_sessions(targets, config, ctx, stage)
         timer = cuda_timer if config.device == "cuda" else cpu_timer
         rapl = RaplMeter()
