@@ -40,14 +40,13 @@ __all__ = [
     "EVAL_CACHE_VERSION",
     "EvaluationCache",
     "evaluation_key",
-    "legacy_evaluation_key",
     "rows_digest",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Part of every key: bump it when what an evaluation computes changes.
-EVAL_CACHE_VERSION = 1
+EVAL_CACHE_VERSION = 2  # 2: the rows enter as their digest (rows_digest)
 
 
 def rows_digest(task: Task) -> str:
@@ -62,13 +61,6 @@ def evaluation_key(student_key: str, rows: str, task: Task, config: EvalConfig) 
     teacher, training rows), the :func:`rows_digest` of the rows it reads, the metric and
     the evaluation settings, and the library versions."""
     return content_hash(*_versions(), student_key, rows, *_settings(task, config))
-
-
-def legacy_evaluation_key(student_key: str, task: Task, config: EvalConfig) -> str:
-    """The key evaluations were kept under before the rows had their own digest (the rows
-    hashed inside each cell's key); looked up when :func:`evaluation_key` misses, so a
-    cache written then is still read (and moved to the new key)."""
-    return content_hash(*_versions(), student_key, *_rows(task), *_settings(task, config))
 
 
 def _versions() -> tuple[object, ...]:
@@ -126,15 +118,9 @@ class EvaluationCache:
         self,
         key: str,
         compute: Callable[[], tuple[Quality, np.ndarray]],
-        legacy_key: Callable[[], str] | None = None,
     ) -> tuple[Quality, np.ndarray, bool]:
-        """The kept evaluation under ``key`` (else under ``legacy_key()``, then kept under
-        ``key`` too), or ``compute()`` kept; and whether it was kept."""
+        """The kept evaluation under ``key``, or ``compute()`` kept; and whether it was kept."""
         kept = self.fetch(key)
-        if kept is None and legacy_key is not None:
-            kept = self.fetch(legacy_key())
-            if kept is not None:
-                self.store(key, *kept)
         if kept is not None:
             return (*kept, True)
         quality, scores = compute()

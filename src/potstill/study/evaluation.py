@@ -21,7 +21,7 @@ from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.study.context import SystemContext
 from potstill.study.error_info import error_info, failure_reason, log_failure
-from potstill.study.eval_cache import evaluation_key, legacy_evaluation_key, rows_digest
+from potstill.study.eval_cache import evaluation_key, rows_digest
 from potstill.study.records import Cell
 from potstill.study.student_cache import SystemTraining
 from potstill.study.versus import (
@@ -69,9 +69,7 @@ def _evaluate_cell(
     if training.evaluations is None or not student or rows is None:
         return measure()
     key = evaluation_key(student, rows, raw_task, config)
-    quality, scores, hit = training.evaluations.evaluate(
-        key, measure, lambda: legacy_evaluation_key(student, raw_task, config)
-    )
+    quality, scores, hit = training.evaluations.evaluate(key, measure)
     if hit:
         c.info["evaluation_cache"] = "hit"
         st.outcome = "evaluation reused from the cache (same student, rows and settings)"
