@@ -2,8 +2,8 @@
 
 Targets on the 2-core reference machine: <= 10 min cold, <= 3 min warm. Each run uses a
 fresh output folder; "cold" also uses a fresh teacher cache (POTSTILL_CACHE), "warm"
-reuses it (teachers, trained students and the evaluations of unchanged students; every
-model is benchmarked again).
+reuses it (teachers, trained students, the evaluations of unchanged students and the
+ONNX / INT8 exports; every model is timed and memory-probed again).
 Writes benchmarks/results/demo_time.json and prints it as the final line.
 
 ``--warm-only`` times one run with the caches as they are (``$POTSTILL_CACHE`` or the
@@ -69,6 +69,12 @@ def warm_only(quick: bool) -> dict[str, object]:
         stages = stage_seconds(root / "events.jsonl")
     reused = sum((r.get("student") or {}).get("student_cache") == "hit" for r in records)
     evaluated = sum((r.get("student") or {}).get("evaluation_cache") == "hit" for r in records)
+    exports = {  # each exported model × runtime once (a system's teacher is in every record)
+        (r["system"], p["model"], p["runtime"]): p["extra"]["runtime_notes"].get("export_cache")
+        for r in records
+        for p in r.get("profiles") or []
+        if "export_cache" in p["extra"].get("runtime_notes", {})
+    }
     return {
         "benchmark": "demo_time_warm",
         "command": "python benchmarks/demo_time.py --warm-only" + (" --quick" if quick else ""),
@@ -79,6 +85,8 @@ def warm_only(quick: bool) -> dict[str, object]:
         "records": len(records),
         "students_reused": reused,
         "evaluations_reused": evaluated,
+        "exports_reused": sum(v == "hit" for v in exports.values()),
+        "exports": len(exports),
         "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cores": os.cpu_count(),

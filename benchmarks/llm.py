@@ -10,11 +10,15 @@ Reads ``benchmarks/llm-config.yaml`` and measures, on the drug reviews potstill 
   each (teacher: one prompt through the LLM; student: one encoded review), interleaved,
   as $ per million requests.
 - **LLM → smaller LLM** (``kind: llm-students``): layer-dropped and narrower students
-  built from the teacher (untrained here: the token-level training loop is
-  ``potstill.train.llm``), saved with ``save_pretrained``; per-token costs (prefill and
-  decode throughput, TTFT, ITL p50/p99, KV cache, peak memory) of teacher and students
-  in one interleaved session, $ per million output tokens, and each student's agreement
-  with the teacher on the sentiment question.
+  built from the teacher, saved with ``save_pretrained``, each trained by the methods of
+  ``potstill.train.llm``; each model's agreement with the teacher on the sentiment
+  question (same answer) and on a one-sentence summary of each review (greedy, a fixed
+  maximum of new tokens; ROUGE-L F and token agreement against the teacher's summary).
+  The student trained by ``int8_from`` and its dynamic-INT8 copy
+  (``potstill.costs.llm_int8``) are timed per token with the teacher in one interleaved
+  session (prefill and decode throughput, TTFT, ITL p50/p99, KV cache, peak memory), with
+  $ per million output tokens; ``waterfalls`` lays out teacher → student → student INT8
+  per student (a student that does not quantise is a step with the reason).
 
 Writes benchmarks/results/llm.json (``--quick``: llm_quick.json) and prints it last.
 
@@ -40,15 +44,17 @@ import yaml
 
 from potstill._io import atomic_write_json
 from potstill.costs import PriceCatalog
+from potstill.costs.llm_int8 import quantize_llm_int8, token_waterfall
 from potstill.costs.llm_tokens import measure_tokens, priced, time_requests
 from potstill.costs.stats import StopRule
 from potstill.data import encode_task, load_builtin
+from potstill.evaluate.generation import completion_tokens, generation_agreement
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import StudentSpec, build_student, count_params, text_predictor
 from potstill.models.llm import causal_lm_info
 from potstill.models.llm_label import PromptTemplate, label_probabilities, render_prompt
 from potstill.models.llm_students import drop_layers, narrower
-from potstill.train import LLMDistillConfig, TokenBatch, distill_causal_lm
+from potstill.train import LLMDistillConfig, TokenBatch, distill_causal_lm, generate
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
 from potstill.zoo import load_minilm
@@ -151,46 +157,132 @@ def _trained(
     return copy.eval(), info
 
 
+def _summaries(model: Any, tok: Any, prompts: TokenBatch, q: dict[str, Any]) -> dict[str, Any]:
+    """Greedy one-sentence summaries (texts and tokens, cut at end of sequence), batched."""
+    eos = {tok.eos_token_id, *np.atleast_1d(model.generation_config.eos_token_id or [])} - {None}
+    texts, tokens = [], []
+    for start in range(0, len(prompts), q["summary_batch"]):
+        rows = prompts.rows(torch.arange(start, min(start + q["summary_batch"], len(prompts))))
+        out = generate(model, rows, q["summary_new_tokens"], eos_token_ids=sorted(eos),
+                       pad_token_id=int(tok.pad_token_id))  # fmt: skip
+        done = completion_tokens(out.tokens.input_ids.tolist(), out.completion_mask.tolist(), eos)
+        tokens += done
+        texts += [tok.decode(t, skip_special_tokens=True) for t in done]
+    return {"texts": texts, "tokens": tokens}
+
+
+class _Judge:
+    """A model's agreement with the teacher: the sentiment question and the summaries."""
+
+    def __init__(self, model: Any, tok: Any, system: dict[str, Any], raw: Any, q: dict[str, Any]):
+        template = PromptTemplate(**system["prompt"])
+        texts = [str(t) for t in raw.test.X[: q["agreement_texts"]]]
+        self.tok, self.q = tok, q
+        self.prompts = [render_prompt(template, tok, t) for t in texts]
+        self.ids = [
+            int(tok(w, add_special_tokens=False)["input_ids"][0]) for w in template.label_words
+        ]
+        self.p_teacher = label_probabilities(model, tok, self.prompts, self.ids)
+        summary = PromptTemplate(template=system["summary"], label_words=template.label_words)
+        tok.padding_side = "left"
+        enc = tok([render_prompt(summary, tok, t) for t in texts[: q["summary_texts"]]],
+                  return_tensors="pt", padding=True, add_special_tokens=False)  # fmt: skip
+        self.summary_prompts = TokenBatch(enc["input_ids"], enc["attention_mask"])
+        self.teacher_summaries = _summaries(model, tok, self.summary_prompts, q)
+        self.accuracy = _accuracy(self.p_teacher, raw.test.y[: len(texts)])
+        self.n = len(texts)
+
+    def __call__(self, model: Any) -> dict[str, Any]:
+        p = label_probabilities(model, self.tok, self.prompts, self.ids)
+        own = _summaries(model, self.tok, self.summary_prompts, self.q)
+        ref = self.teacher_summaries
+        summary = generation_agreement(ref["texts"], own["texts"], ref["tokens"], own["tokens"])
+        return {"agreement_with_teacher": _agreement(p, self.p_teacher),
+                "summary_vs_teacher": summary}  # fmt: skip
+
+
+def _int8_row(name: str, method: str, source: Any, judge: _Judge) -> tuple[dict[str, Any], Any]:
+    """The waterfall's last step: the trained student's dynamic-INT8 copy and its quality."""
+    step = quantize_llm_int8(source)
+    row: dict[str, Any] = {"int8_of": name, "trained_by": method, "quantization": step.info}
+    if step.ok:
+        row.update(judge(step.model))
+    return row, step
+
+
 def llm_students(system: dict[str, Any], llm: Any, q: dict[str, Any], args: Any) -> dict[str, Any]:
-    """Per-token costs of the teacher and its smaller students, and their agreement."""
+    """Per-token costs of the teacher, its smaller students (trained, then INT8) and their
+    agreement with it (sentiment answers, one-sentence summaries)."""
     model, tok = llm
-    template = PromptTemplate(**system["prompt"])
     raw = load_builtin(system["dataset"], seed=0, max_rows=q["max_rows"])
-    texts = [str(t) for t in raw.test.X[: q["agreement_texts"]]]
-    prompts = [render_prompt(template, tok, t) for t in texts]
-    ids = [int(tok(w, add_special_tokens=False)["input_ids"][0]) for w in template.label_words]
+    judge = _Judge(model, tok, system, raw, q)
     with tempfile.TemporaryDirectory(prefix="potstill-llm-") as tmp:
         students = _students(model, system["students"], Path(tmp))
-    p_teacher = label_probabilities(model, tok, prompts, ids)
-    rows: dict[str, Any] = {"teacher": {**causal_lm_info(model), "sentiment_accuracy":
-                                        _accuracy(p_teacher, raw.test.y[: len(texts)])}}  # fmt: skip
-    tok.padding_side = "left"
+    rows: dict[str, Any] = {"teacher": {**causal_lm_info(model), "sentiment_accuracy": judge.accuracy,
+                                        "summaries": judge.teacher_summaries["texts"]}}  # fmt: skip
+    template = PromptTemplate(**system["prompt"])
     train_prompts = [render_prompt(template, tok, str(t)) for t in raw.train.X[: q["llm_texts"]]]
     enc = tok(train_prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     batch = TokenBatch(enc["input_ids"], enc["attention_mask"])
+    methods = system.get("methods", [])
+    int8_from = system.get("int8_from") or (methods[0]["name"] if methods else None)
+    if methods and int8_from not in {m["name"] for m in methods}:
+        raise SystemExit(
+            f"{system['name']}: int8_from must name one of its methods. Got {int8_from!r}."
+        )
+    lanes, steps = [("teacher", model)], {}
     for name, student, info in students:
-        p = label_probabilities(student, tok, prompts, ids)
-        rows[name] = {**info, "agreement_with_teacher": _agreement(p, p_teacher), "trained": {}}
-        for method in system.get("methods", []):
+        rows[name] = {**info, **judge(student), "trained": {}}
+        timed_model = student
+        for method in methods:
             trained, how = _trained(model, student, method, batch, q)
-            p = label_probabilities(trained, tok, prompts, ids)
-            rows[name]["trained"][method["name"]] = {
-                **how,
-                "agreement_with_teacher": _agreement(p, p_teacher),
-            }
-    summary = PromptTemplate(template=system["summary"], label_words=template.label_words)
-    gen = [tok(render_prompt(summary, tok, t), return_tensors="pt", add_special_tokens=False)["input_ids"]
-           for t in texts[: q["prompts"]]]  # fmt: skip
+            rows[name]["trained"][method["name"]] = {**how, **judge(trained)}
+            timed_model = trained if method["name"] == int8_from else timed_model
+        rows[f"{name}-int8"], steps[name] = _int8_row(
+            name, int8_from or "untrained", timed_model, judge
+        )
+        lanes.append((name, timed_model))
+        if steps[name].ok:
+            lanes.append((f"{name}-int8", steps[name].model))
+    timed = _timed(lanes, judge, q, args)
+    for row in timed:
+        rows[row["name"]]["tokens"] = row
+    return {"kind": "llm-students", "dataset": system["dataset"], "agreement_texts": judge.n,
+            "summary_texts": len(judge.summary_prompts), "int8_from": int8_from, "models": rows,
+            "waterfalls": _waterfalls(rows, steps, int8_from)}  # fmt: skip
+
+
+def _timed(
+    lanes: list[tuple[str, Any]], judge: _Judge, q: dict[str, Any], args: Any
+) -> list[dict[str, Any]]:
+    """One interleaved measure_tokens session over the lanes, priced per million tokens."""
+    batch = judge.summary_prompts
+    gen = [
+        batch.input_ids[i : i + 1, batch.attention_mask[i].bool()]
+        for i in range(min(q["prompts"], len(batch)))
+    ]
     rule = StopRule(q["min_generations"], q["min_seconds"])
-    timed = measure_tokens([("teacher", model), *[(n, s) for n, s, _ in students]], gen,
-                           new_tokens=q["new_tokens"], rule=rule)  # fmt: skip
+    timed = measure_tokens(lanes, gen, new_tokens=q["new_tokens"], rule=rule)
     teacher_decode = timed[0]["decode_tokens_per_s"]
     for row in timed:
         row["usd_per_million_tokens"] = priced(row["output_tokens_per_s"], args.entries, "tokens")
         row["decode_cost_vs_teacher"] = teacher_decode / row["decode_tokens_per_s"]
-        rows[row["name"]]["tokens"] = row
-    return {"kind": "llm-students", "dataset": system["dataset"], "agreement_texts": len(texts),
-            "models": rows}  # fmt: skip
+    return timed
+
+
+def _waterfalls(rows: dict[str, Any], steps: dict[str, Any], method: str | None) -> dict[str, Any]:
+    """Teacher → trained student → its INT8 copy, per student, with each step's agreement."""
+    out = {}
+    for name, step in steps.items():
+        trained = rows[name]["trained"].get(method, rows[name]) if method else rows[name]
+        quality = {name: {k: trained[k] for k in ("agreement_with_teacher", "summary_vs_teacher")},
+                   f"{name}-int8": {k: v for k, v in rows[f"{name}-int8"].items()
+                                    if k in ("agreement_with_teacher", "summary_vs_teacher")}}  # fmt: skip
+        int8 = rows[f"{name}-int8"].get("tokens")
+        out[name] = token_waterfall(
+            rows["teacher"]["tokens"], rows[name]["tokens"], step, int8, quality
+        )
+    return out
 
 
 def main() -> None:
@@ -216,7 +308,7 @@ def main() -> None:
         out["systems"][system["name"]] = kinds[system["kind"]](system, (model, tok), q, args)
     tokens = next(s for s in out["systems"].values() if s["kind"] == "llm-students")["models"]
     out["usd_per_million_tokens"] = {
-        n: r["tokens"]["usd_per_million_tokens"] for n, r in tokens.items()
+        n: r["tokens"]["usd_per_million_tokens"] for n, r in tokens.items() if "tokens" in r
     }
     out["wall_s"] = time.perf_counter() - start
     out["machine"]["load_average_1m_end"] = os.getloadavg()[0]

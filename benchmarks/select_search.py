@@ -11,8 +11,11 @@ and seed, with random sampling. Written to benchmarks/results/select.json:
   reference point per system: retention 0.9 and 1.1 × the dearest feasible trial);
 - wall time of each search.
 
-Usage: python benchmarks/select_search.py [--systems a,b,c] [--trials 12] [--full] [--out DIR]
-(--quick is the default: short rungs and the quick harness, figures indicative only).
+Usage: python benchmarks/select_search.py [--systems a,b,c | --systems all] [--trials 12]
+[--quick | --full] [--out DIR] [--results FILE]
+(``all``: the 8 enterprise systems of the built-in fleet; --quick is the default: short rungs
+and the quick harness, figures indicative only; --results: where the JSON goes, e.g. a
+scratch file for a smoke run).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from typing import Any  # noqa: E402
 from potstill import api  # noqa: E402
 from potstill._io import atomic_write_json  # noqa: E402
 from potstill.auto import Point, SelectResult, hypervolume  # noqa: E402
+from potstill.data import builtin_spec  # noqa: E402
+from potstill.runner import builtin_fleet  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "select.json"
 DEFAULT_SYSTEMS = "credit_scoring,heart_disease,predictive_maintenance"
@@ -99,11 +104,21 @@ def _system(system: str, trials: int, quick: bool, root: Path) -> dict[str, Any]
     }
 
 
-def _write(rows: list[dict[str, Any]], trials: int, quick: bool, wall: float) -> None:
+def enterprise_systems() -> list[str]:
+    """The built-in fleet's systems outside the benchmark sector (the 8 enterprise ones)."""
+    systems = builtin_fleet().systems
+    return [s.name for s in systems if builtin_spec(str(s.dataset.builtin)).sector != "benchmark"]
+
+
+def _systems(arg: str) -> list[str]:
+    return enterprise_systems() if arg == "all" else [s for s in arg.split(",") if s]
+
+
+def _write(path: Path, rows: list[dict[str, Any]], trials: int, quick: bool, wall: float) -> None:
     cheaper = [
         r for r in rows if r["cost_ratio_ci95"][1] is not None and r["cost_ratio_ci95"][1] <= 0.7
     ]
-    atomic_write_json(RESULTS, {
+    atomic_write_json(path, {
         "what": "potstill select: Optuna TPE vs random search, same budget and seed",
         "quick": quick, "trials_per_system": trials,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -120,20 +135,29 @@ def _write(rows: list[dict[str, Any]], trials: int, quick: bool, wall: float) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", default=DEFAULT_SYSTEMS)
-    parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--full", action="store_true", help="default rungs and harness")
+    parser.add_argument(
+        "--systems",
+        default=DEFAULT_SYSTEMS,
+        help="comma-separated built-in systems, or 'all' (the 8 enterprise ones)",
+    )
+    parser.add_argument("--trials", type=int, default=12, help="trials per system and sampler")
+    fidelity = parser.add_mutually_exclusive_group()
+    fidelity.add_argument("--quick", action="store_true", help="short rungs (the default)")
+    fidelity.add_argument("--full", action="store_true", help="default rungs and harness")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1. Got {args.trials} instead.")
     root = args.out or Path(tempfile.mkdtemp(prefix="select-bench-"))
     started = time.perf_counter()
     rows = []
-    for system in args.systems.split(","):
+    for system in _systems(args.systems):
         rows.append(_system(system, args.trials, not args.full, root))
         print(json.dumps(rows[-1]), flush=True)
         # Written after every system, so a run cut short keeps what it finished.
-        _write(rows, args.trials, not args.full, time.perf_counter() - started)
-    print(f"wrote {RESULTS}")
+        _write(args.results, rows, args.trials, not args.full, time.perf_counter() - started)
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":

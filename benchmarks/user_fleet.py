@@ -54,6 +54,7 @@ from builders import (  # noqa: E402
     fit_torch,
     n_params,
     onnx_run,
+    regression_mlp,
     rmse,
     save_traced,
     split_labels,
@@ -139,11 +140,7 @@ def concrete_onnx(root: Path) -> UserSystem:
     y = raw["compressive_strength"].to_numpy(np.float32)
     split = split_labels(len(X))
     train = split == "train"
-    mean, std = float(y[train].mean()), float(y[train].std())
-    torch.manual_seed(0)
-    model = Standardised(X[train], [128, 64], 1)
-    fit_torch(model, X[train], (y[train] - mean) / std, _mse, epochs=300, lr=2e-3)
-    deployed = nn.Sequential(model, _Affine(mean, std)).eval()
+    model, deployed = regression_mlp(X[train], y[train], [128, 64], epochs=300, lr=2e-3)
     export_onnx(deployed, torch.zeros(1, X.shape[1]), root / "concrete_mlp.onnx")
     frame = pd.DataFrame(X, columns=[c.replace("_", " ").title() for c in raw.columns[:-1]])
     frame.insert(0, "Batch ID", np.arange(len(X)) + 10_000)
@@ -157,19 +154,6 @@ def concrete_onnx(root: Path) -> UserSystem:
         n_test=int(test.sum()), teacher_params=n_params(model), hidden=True, relation=True,
         dataset={"drop": ["Batch ID"], "split": {"column": "Split"}},
     )  # fmt: skip
-
-
-def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return nn.functional.mse_loss(out.squeeze(1), target)
-
-
-class _Affine(nn.Module):
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__()
-        self.mean, self.std = mean, std
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.squeeze(1) * self.std + self.mean
 
 
 def churn_pipeline(root: Path) -> UserSystem:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from potstill import api
 from potstill.cli import main
+from potstill.distill_fleet import DistillOptions
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -176,24 +180,36 @@ def test_distill_passes_allow_larger_and_problem_with_help_from_the_config(
 ) -> None:
     import typer.main
 
-    from potstill import api
     from potstill.cli import app
     from potstill.config import DatasetSpec
     from potstill.models.students import StudentSpec
 
-    seen: dict[str, Any] = {}
+    seen: list[Any] = []
 
-    def fake_distill(**kwargs: Any) -> Any:
-        seen.update(kwargs)
+    def fake_distill(options: Any, **kwargs: Any) -> Any:
+        seen.append(options)
         raise SystemExit(0)
 
-    monkeypatch.setattr(api, "distill", fake_distill)
+    monkeypatch.setattr(api, "distill_with", fake_distill)
     code, _, _ = _run(
         capsys, "distill", "--teacher", "t.onnx", "--data", "d.csv", "--out", str(tmp_path),
         "--allow-larger", "--problem", "regression",
     )  # fmt: skip
-    assert code == 0 and seen["allow_larger"] is True and seen["problem"] == "regression"
+    (options,) = seen
+    assert code == 0 and options.allow_larger is True and options.problem == "regression"
     command = typer.main.get_command(app).commands["distill"]  # type: ignore[attr-defined]
     helps = {p.name: p.help for p in command.params}
     assert helps["allow_larger"] == StudentSpec.model_fields["allow_larger"].description
     assert helps["problem"] == DatasetSpec.model_fields["problem"].description
+
+
+def test_distill_keywords_are_the_options_fields_with_the_same_defaults() -> None:
+    """``api.distill`` keeps its keyword signature for library users and hands every
+    keyword (but ``on_event`` and ``progress``) to one ``DistillOptions``: no drift."""
+    params = inspect.signature(api.distill).parameters
+    keywords = {n: p.default for n, p in params.items() if n not in {"on_event", "progress"}}
+    fields = {
+        f.name: inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(DistillOptions)
+    }
+    assert keywords == fields

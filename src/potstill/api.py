@@ -35,7 +35,7 @@ from potstill.costs import (
     render_prices,
 )
 from potstill.data import list_builtin
-from potstill.distill_fleet import distill_config
+from potstill.distill_fleet import DistillOptions, distill_config
 from potstill.errors import ConfigError
 from potstill.evaluate import GatesConfig
 from potstill.events import EventSink
@@ -55,6 +55,7 @@ __all__ = [
     "datasets",
     "demo",
     "distill",
+    "distill_with",
     "inspect",
     "methods",
     "monitor",
@@ -264,17 +265,16 @@ def distill(
     ``teacher.architecture``; ``nproc``: ``train.nproc``; ``transfer``: the system's
     section). ``on_event`` gets every event.
     """
-    config = distill_config(
-        teacher=teacher, data=data, target=target, out=out, methods=methods,
-        text_column=text_column, sensitive=sensitive, width=width, trust_pickle=trust_pickle,
-        quick=quick, input_shape=input_shape, max_length=max_length, drop=drop,
-        positive_label=positive_label, classes=classes, test_data=test_data,
-        split_column=split_column, sensitive_is_feature=sensitive_is_feature,
-        allow_weak_teacher=allow_weak_teacher, teacher_architecture=teacher_architecture,
-        allow_larger=allow_larger, problem=problem, transfer=transfer,
-        labelled_fraction=labelled_fraction, nproc=nproc,
-    )  # fmt: skip
-    return run_study(config, out, on_event=on_event, fail_fast=True)
+    given = dict(locals())  # every parameter above, by name: DistillOptions' fields and
+    events, _ = given.pop("on_event"), given.pop("progress")  # these two
+    return distill_with(DistillOptions(**given), on_event=events)
+
+
+def distill_with(options: DistillOptions, *, on_event: EventSink | None = None) -> StudyResult:
+    """:func:`distill` from one :class:`~potstill.distill_fleet.DistillOptions` value (what
+    the CLI builds from its flags); ``on_event`` gets every event."""
+    config = distill_config(options)
+    return run_study(config, options.out, on_event=on_event, fail_fast=True)
 
 
 def _settings(model: type[BaseModel], values: dict[str, Any], where: str) -> Any:

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from potstill import api, cli_select, cli_serve
 from potstill import cli_options as opt
+from potstill.distill_fleet import DistillOptions
 from potstill.errors import (
     EXIT_BAD_INPUT,
     EXIT_GATES_FAILED,
@@ -267,12 +268,12 @@ def distill(
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     options = dict(locals())  # every option above, by name
     with watching(console, err, options.pop("log_format"), options.pop("quiet")) as watch:
-        result = api.distill(**_distill_arguments(options), on_event=watch.emit)
+        result = api.distill_with(_distill_options(options), on_event=watch.emit)
     _finish(watch, result)
 
 
-def _distill_arguments(options: dict[str, Any]) -> dict[str, Any]:
-    """``api.distill``'s keyword arguments from the command's options: the transfer flags
+def _distill_options(options: dict[str, Any]) -> DistillOptions:
+    """The value ``api.distill_with`` runs, from the command's options: the transfer flags
     become one section, and the texts of classes and the input shape are parsed."""
     o = dict(options)
     transfer = [o.pop(k) for k in ("transfer", "transfer_path", "transfer_size", "munge_p",
@@ -282,7 +283,7 @@ def _distill_arguments(options: dict[str, Any]) -> dict[str, Any]:
     o["drop"] = o["drop"] or ()
     o["classes"] = None if o["classes"] is None else _parse_classes(o["classes"])
     o["input_shape"] = _parse_shape(o["input_shape"]) if o["input_shape"] else None
-    return o
+    return DistillOptions(**o)
 
 
 def _parse_classes(text: str) -> list[str]:

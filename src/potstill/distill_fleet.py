@@ -1,14 +1,15 @@
 """The one-system fleet ``potstill distill`` runs, built from its options.
 
-``distill`` is a study like any other: its options become the ``dataset``, ``teacher``,
-``student`` and ``transfer`` sections of one system, with ``scratch`` and the chosen
-methods as the grid, validated by the same models (and refused in the same style) as a
-fleet YAML file.
+``distill`` is a study like any other: its options (one :class:`DistillOptions` value)
+become the ``dataset``, ``teacher``, ``student`` and ``transfer`` sections of one system,
+with ``scratch`` and the chosen methods as the grid, validated by the same models (and
+refused in the same style) as a fleet YAML file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,80 +21,98 @@ from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig
 from potstill.train.ddp import check_distributed
 
-__all__ = ["distill_config", "options_fleet"]
+__all__ = ["DistillOptions", "distill_config", "options_fleet"]
 
 
-def distill_config(
-    *,
-    teacher: Path,
-    data: Path,
-    target: str | None,
-    out: Path,
-    methods: Sequence[str],
-    text_column: str | None,
-    sensitive: str | None,
-    width: float,
-    trust_pickle: bool,
-    quick: bool,
-    input_shape: Sequence[int] | None,
-    max_length: int | None,
-    drop: Sequence[str],
-    positive_label: str | None,
-    classes: Sequence[str] | None,
-    test_data: Path | None,
-    split_column: str | None,
-    sensitive_is_feature: bool,
-    allow_weak_teacher: bool,
-    teacher_architecture: Path | None,
-    allow_larger: bool,
-    problem: str | None,
-    transfer: Mapping[str, Any] | None,
-    labelled_fraction: float | None,
-    nproc: int,
-) -> FleetConfig:
-    """The validated fleet of ``potstill.api.distill`` (its docstring names the options)."""
-    dataset = {**_distill_dataset(data, target, text_column, sensitive),
-               **_dataset_options(drop, positive_label, classes, test_data, split_column,
-                                  sensitive_is_feature, problem, labelled_fraction)}  # fmt: skip
-    teacher_spec = {"path": teacher, "trust_pickle": trust_pickle,
-                    "allow_weak": allow_weak_teacher, "input_shape": input_shape,
-                    "architecture": teacher_architecture, "max_length": max_length}  # fmt: skip
-    system = {"name": "system", "dataset": dataset,
+@dataclass(frozen=True, kw_only=True)
+class DistillOptions:
+    """What ``potstill distill`` (and :func:`potstill.api.distill`) was asked to do; the
+    fields named like a fleet field set that field, checked when the fleet is built."""
+
+    teacher: Path
+    """The teacher file (``teacher.path``)."""
+    data: Path
+    """CSV/Parquet file, an .npz of images ``X`` and labels ``y``, or a folder with one
+    sub-folder of images per class."""
+    out: Path
+    """The study's output directory (its name is the fleet's)."""
+    target: str | None = None
+    """Column to predict (CSV/Parquet); for an .npz, its label array."""
+    methods: Sequence[str] = ("kd",)
+    """The distillation methods; ``scratch`` always runs beside them."""
+    text_column: str | None = None
+    """Free-text column (text task)."""
+    sensitive: str | None = None
+    """Sensitive-attribute column for fairness."""
+    width: float = 0.25
+    """Student width as a fraction of the teacher's (``student.width``)."""
+    trust_pickle: bool = False
+    """Allow a pickled teacher (executes code on load)."""
+    quick: bool = False
+    """Short training and the harnesses' quick presets (cost figures indicative only)."""
+    input_shape: Sequence[int] | None = None
+    """The shape of one input the teacher takes, e.g. ``(1, 28, 28)``."""
+    max_length: int | None = None
+    """The tokens a text teacher reads (default: the length recorded with it)."""
+    drop: Sequence[str] = ()
+    """``dataset.drop``: columns that are not features."""
+    positive_label: str | None = None
+    """``dataset.positive_label``."""
+    classes: Sequence[str] | None = None
+    """``dataset.classes``: the teacher's labels in output order."""
+    test_data: Path | None = None
+    """``dataset.split.test``: a separate test file."""
+    split_column: str | None = None
+    """``dataset.split.column``: the column naming each row's part."""
+    sensitive_is_feature: bool = False
+    """``dataset.sensitive_is_feature``."""
+    allow_weak_teacher: bool = False
+    """``teacher.allow_weak``."""
+    teacher_architecture: Path | None = None
+    """``teacher.architecture``."""
+    allow_larger: bool = False
+    """``student.allow_larger``."""
+    problem: str | None = None
+    """``dataset.problem``."""
+    transfer: Mapping[str, Any] | None = None
+    """The system's ``transfer`` section (None: the training data)."""
+    labelled_fraction: float | None = None
+    """``dataset.labelled_fraction``."""
+    nproc: int = 1
+    """``train.nproc``."""
+
+
+def distill_config(options: DistillOptions) -> FleetConfig:
+    """The validated one-system fleet of ``options``."""
+    o = options
+    teacher_spec = {"path": o.teacher, "trust_pickle": o.trust_pickle,
+                    "allow_weak": o.allow_weak_teacher, "input_shape": o.input_shape,
+                    "architecture": o.teacher_architecture, "max_length": o.max_length}  # fmt: skip
+    system = {"name": "system", "dataset": {**_distill_dataset(o), **_dataset_options(o)},
               "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
-              "student": {"width": width, "allow_larger": allow_larger},
-              **({"transfer": dict(transfer)} if transfer else {})}  # fmt: skip
-    config = _distill_fleet({"name": Path(out).name or "distill", "systems": [system],
-                             "grid": ["scratch", *methods], **_run_settings(quick, nproc)})  # fmt: skip
-    return config
+              "student": {"width": o.width, "allow_larger": o.allow_larger},
+              **({"transfer": dict(o.transfer)} if o.transfer else {})}  # fmt: skip
+    return _distill_fleet({"name": Path(o.out).name or "distill", "systems": [system],
+                           "grid": ["scratch", *o.methods], **_run_settings(o.quick, o.nproc)})  # fmt: skip
 
 
-def _distill_dataset(
-    data: Path, target: str | None, text_column: str | None, sensitive: str | None
-) -> dict[str, Any]:
+def _distill_dataset(options: DistillOptions) -> dict[str, Any]:
     """The dataset entry of ``distill``: a folder is images per class, any file a path."""
-    if not Path(data).exists():
-        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
-    source = "images" if Path(data).is_dir() else "path"
-    entry = {source: str(data), "target": target, "text_column": text_column}
-    return {**entry, "sensitive": sensitive}
+    data = Path(options.data)
+    if not data.exists():
+        raise ConfigError(f"--data: no file or folder '{options.data}'. Check the path.")
+    source = "images" if data.is_dir() else "path"
+    return {source: str(options.data), "target": options.target,
+            "text_column": options.text_column, "sensitive": options.sensitive}  # fmt: skip
 
 
-def _dataset_options(
-    drop: Sequence[str],
-    positive_label: str | None,
-    classes: Sequence[str] | None,
-    test_data: Path | None,
-    split_column: str | None,
-    sensitive_is_feature: bool,
-    problem: str | None,
-    labelled_fraction: float | None = None,
-) -> dict[str, Any]:
+def _dataset_options(o: DistillOptions) -> dict[str, Any]:
     """The ``dataset`` fields ``distill``'s options set (absent ones keep their defaults)."""
-    out: dict[str, Any] = {"drop": list(drop), "sensitive_is_feature": sensitive_is_feature}
-    optional = {"problem": problem, "positive_label": positive_label, "labelled_fraction":
-                labelled_fraction, "classes": None if classes is None else list(classes)}  # fmt: skip
+    out: dict[str, Any] = {"drop": list(o.drop), "sensitive_is_feature": o.sensitive_is_feature}
+    optional = {"problem": o.problem, "positive_label": o.positive_label, "labelled_fraction":
+                o.labelled_fraction, "classes": None if o.classes is None else list(o.classes)}  # fmt: skip
     out.update({k: v for k, v in optional.items() if v is not None})
-    split = {"test": None if test_data is None else str(test_data), "column": split_column}
+    split = {"test": None if o.test_data is None else str(o.test_data), "column": o.split_column}
     if any(v is not None for v in split.values()):
         out["split"] = {k: v for k, v in split.items() if v is not None}
     return out

@@ -86,7 +86,7 @@ def test_augment_makes_images_and_refuses_a_table() -> None:
 def test_size_multiplies_the_training_rows() -> None:
     X = _table(40)
     spec = TransferSpec(kind="noise", size=2.5)
-    assert len(make_transfer(spec, X, [], seed=0)) == 100
+    assert len(make_transfer(spec, X, seed=0)) == 100
 
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> Path:

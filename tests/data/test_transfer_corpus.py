@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from potstill.data.transfer_corpus import read_corpus, unseen_rows
+from potstill.data.transfer_corpus import read_corpus
+from potstill.data.unseen import unseen_rows
 from potstill.errors import DataError
 
 

@@ -129,7 +129,7 @@ def test_method_info_describes_without_instantiating() -> None:
     info = method_info("rkd")
     assert info.family == "relation"
     assert info.requires == frozenset({"embedding"})
-    assert info.problems == frozenset({"classification", "regression"})
+    assert info.problems == frozenset({"classification", "regression", "embedding"})
     assert "Park" in info.paper and info.url == "https://arxiv.org/abs/1904.05068"
     assert info.defaults == {"distance_weight": 25.0, "angle_weight": 50.0}
     assert info.summary.startswith("Relational KD")
@@ -161,6 +161,19 @@ def test_register_checks_the_declaration() -> None:
     with pytest.raises(MethodError, match="each must be one of"):
         register_method(Bad)
     assert "bad_requires" not in list_methods()
+
+    class Hidden(Method):
+        """Claims the embedding problem but needs hidden layers."""
+
+        name = "bad_embedding"
+        family = "feature"
+        requires = frozenset({"hidden"})
+        problems = frozenset({"embedding"})
+        paper = url = "x"
+
+    with pytest.raises(MethodError, match="feeds a method the embeddings only"):
+        register_method(Hidden)
+    assert "bad_embedding" not in list_methods()
 
 
 def test_reference_page_documents_every_method_and_parameter() -> None:

@@ -18,7 +18,7 @@ from potstill.evaluate import EvalConfig
 from potstill.methods import MethodSpec
 from potstill.models import MLP
 from potstill.runner import run_study
-from potstill.study.eval_cache import evaluation_key
+from potstill.study.eval_cache import evaluation_key, rows_digest
 from potstill.study.student_cache import student_key
 from potstill.train.config import TrainConfig
 from potstill.types import DatasetInfo, Split, Task
@@ -73,12 +73,16 @@ def test_the_key_changes_with_everything_that_shapes_the_student(change: dict[st
     assert _key(**change) != _key()
 
 
+def _evaluation_key(student: str, task: Task, config: EvalConfig) -> str:
+    return evaluation_key(student, rows_digest(task), task, config)
+
+
 def test_the_evaluation_key_changes_with_the_rows_and_settings_it_reads() -> None:
-    base = evaluation_key("student", _task(), EvalConfig())
-    assert base == evaluation_key("student", _task(), EvalConfig())
-    assert base != evaluation_key("another-student", _task(), EvalConfig())
-    assert base != evaluation_key("student", _task(shift=0.5), EvalConfig())
-    assert base != evaluation_key("student", _task(), EvalConfig(n_resamples=77))
+    base = _evaluation_key("student", _task(), EvalConfig())
+    assert base == _evaluation_key("student", _task(), EvalConfig())
+    assert base != _evaluation_key("another-student", _task(), EvalConfig())
+    assert base != _evaluation_key("student", _task(shift=0.5), EvalConfig())
+    assert base != _evaluation_key("student", _task(), EvalConfig(n_resamples=77))
 
 
 def _records(out: Path) -> dict[str, dict[str, Any]]:

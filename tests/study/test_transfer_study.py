@@ -52,19 +52,25 @@ def test_the_labelled_share_is_seeded_and_stratified() -> None:
 def study(
     user_files: dict[str, Path], fleet_yaml: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, dict[str, Any]], int]:
-    """scarce: 30 % labels + MUNGE rows; filed: a transfer file lacking a column; plain:
-    neither (its pseudo_label cell has nothing to label)."""
+    """scarce: 30 % labels + MUNGE rows; filed: a transfer file lacking a column; leaky: a
+    transfer file of every row of the data (training, validation and test) and 30 new ones,
+    one of them twice; plain: neither (its pseudo_label cell has nothing to label)."""
     root = tmp_path_factory.mktemp("transfer")
-    bad = root / "unlabelled.csv"
+    bad, leaky = root / "unlabelled.csv", root / "leaky.csv"
     pd.read_csv(user_files["csv"]).drop(columns=["target", "mean radius"]).to_csv(bad, index=False)
+    rows = pd.read_csv(user_files["csv"]).drop(columns=["target"])
+    new = rows.iloc[:30].assign(**{"mean radius": lambda f: f["mean radius"] + 0.5})
+    pd.concat([new.iloc[:10], rows, new.iloc[10:], new.iloc[:1]]).to_csv(leaky, index=False)
     per_system = {
         "scarce": {"dataset": {"path": str(user_files["csv"]), "target": "target",
                                "labelled_fraction": 0.3},
                    "transfer": {"kind": "munge", "size": 0.5, "p": 0.3}},
         "filed": {"transfer": {"kind": "file", "path": str(bad)}},
+        "leaky": {"transfer": {"kind": "file", "path": str(leaky)}},
     }  # fmt: skip
     fleet = root / "fleet.yaml"
-    fleet.write_text(fleet_yaml(user_files, {"scarce": "good", "filed": "good", "plain": "good"},
+    systems = {"scarce": "good", "filed": "good", "leaky": "good", "plain": "good"}
+    fleet.write_text(fleet_yaml(user_files, systems,
                                 per_system, grid=GRID, train={"epochs": 2, "batch_size": 64}))  # fmt: skip
     seen: dict[str, dict[str, Any]] = {}
     real_train = system_module.train
@@ -76,6 +82,15 @@ def study(
             "transfer": None if transfer is None else len(transfer.X),
             "pseudo": None if transfer is None else transfer.pseudo_label,
         }
+        if transfer is not None:  # transfer rows equal to an input the cell is scored on
+            tested = {r.tobytes() for r in task.test.X}
+            seen[kwargs["description"]]["scored"] = sum(r.tobytes() in tested for r in transfer.X)
+        system = kwargs["description"].split("/")[0]
+        seen.setdefault("splits", {})[system] = (
+            len(task.train.y),
+            len(task.val.y),
+            len(task.test.y),
+        )
         return real_train(student, task, **kwargs)
 
     mp = pytest.MonkeyPatch()
@@ -119,6 +134,22 @@ def test_the_records_say_what_was_used(study: tuple[Path, dict[str, dict[str, An
     assert records["scarce__pseudo_label"]["student"]["transfer"]["used"] == "hard labels"
     assert records["scarce__pseudo_label"]["status"] == "ok"
     assert "transfer" not in records["plain__kd"]["student"]
+
+
+def test_a_transfer_file_loses_the_rows_of_the_splits_and_its_repeats(
+    study: tuple[Path, dict[str, dict[str, Any]], int],
+) -> None:
+    out, seen, _ = study
+    n_train, n_val, n_test = seen["splits"]["plain"]
+    kd = _records(out)["leaky__kd"]["student"]["transfer"]
+    assert kd["file_rows"] == {
+        "rows": n_train + n_val + n_test + 31, "in_train": n_train, "in_val": n_val,
+        "in_test": n_test, "repeated": 1, "over_size": 0, "kept": 30,
+    }  # fmt: skip
+    assert kd["transfer_rows"] == kd["teacher_labelled_rows"] == 30
+    for cell in ("kd", "pseudo_label"):
+        assert seen[f"leaky/{cell}"]["transfer"] == 30
+        assert seen[f"leaky/{cell}"]["scored"] == 0  # no test row reaches training
 
 
 def test_pseudo_label_without_a_transfer_set_is_not_applicable(

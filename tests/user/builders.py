@@ -179,6 +179,36 @@ class Standardised(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+class Affine(nn.Module):
+    """``x * std + mean`` on a one-column output: the target's own units back from a model
+    trained on the standardised target. Defined here once, so a deployed model that holds
+    it loads (or unpickles) from one importable path, ``builders.Affine``."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        super().__init__()
+        self.mean, self.std = mean, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(1) * self.std + self.mean
+
+
+def regression_mlp(
+    X: np.ndarray, y: np.ndarray, hidden: Sequence[int], *, epochs: int, lr: float
+) -> tuple[Standardised, nn.Sequential]:
+    """A user's regression MLP (scaler inside) fitted on the training rows ``X``, ``y`` with
+    the target standardised; returns the fitted MLP and the deployed model, which undoes
+    the target's scaling (:class:`Affine`)."""
+    mean, std = float(y.mean()), float(y.std())
+    torch.manual_seed(0)
+    model = Standardised(X, hidden, 1)
+    fit_torch(model, X, (y - mean) / std, _mse, epochs=epochs, lr=lr)
+    return model, nn.Sequential(model, Affine(mean, std)).eval()
+
+
+def _mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return nn.functional.mse_loss(out.squeeze(1), target)
+
+
 def as_chain(model: Standardised) -> nn.Sequential:
     """The same function as one ``nn.Sequential``: the scaler folded into a first Linear."""
     width = model.mean.numel()

@@ -22,6 +22,7 @@ from builders import (
     n_params,
     odd_headers,
     onnx_run,
+    regression_mlp,
     rmse,
     save_traced,
     split_labels,
@@ -181,15 +182,7 @@ def onnx_mlp_regression(root: Path) -> UserSystem:
     X, y = data.data * 100.0, data.target.astype(np.float32)  # raw-looking units
     split = split_labels(len(X))
     train = split == "train"
-    torch.manual_seed(0)
-    model = Standardised(X[train], [64, 32], 1)
-    mean, std = float(y[train].mean()), float(y[train].std())
-
-    def loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(out.squeeze(1), (target - mean) / std)
-
-    fit_torch(model, X[train], y[train], loss, epochs=60, lr=3e-3)
-    final = nn.Sequential(model, _Affine(mean, std)).eval()
+    model, final = regression_mlp(X[train], y[train], [64, 32], epochs=60, lr=3e-3)
     path = root / "progression_mlp.onnx"
     export_onnx(final, torch.zeros(1, X.shape[1]), path)
     frame = user_frame(X, y, odd_headers(data.feature_names), "Progression", "Visit ID")
@@ -205,15 +198,6 @@ def onnx_mlp_regression(root: Path) -> UserSystem:
         dataset={"drop": ["Visit ID"], "split": {"column": "Split"}},
         distill_args=("--drop", "Visit ID", "--split-column", "Split"),
     )  # fmt: skip
-
-
-class _Affine(nn.Module):
-    def __init__(self, mean: float, std: float) -> None:
-        super().__init__()
-        self.mean, self.std = mean, std
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.squeeze(1) * self.std + self.mean
 
 
 def torchscript_mlp(root: Path) -> UserSystem:

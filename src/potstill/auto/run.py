@@ -27,12 +27,19 @@ from potstill.auto.final import (
 )
 from potstill.auto.noise import front_remeasure
 from potstill.auto.search import Progress, SearchOutcome, TrialResult, run_search
-from potstill.auto.space import SCRATCH, SEARCHED_METHODS, SearchSpace, default_candidate
+from potstill.auto.space import (
+    SCRATCH,
+    SEARCHED_METHODS,
+    TRANSFORMER_WIDTHS,
+    SearchSpace,
+    default_candidate,
+)
 from potstill.auto.trial import SearchContext, open_context
 from potstill.config import FleetConfig
 from potstill.errors import ConfigError
 from potstill.events import EventSink
 from potstill.methods import applicable_methods
+from potstill.models.hf.model import HFClassifier
 from potstill.results.store import ResultStore
 from potstill.runner import StudyResult, preflight, run_study
 from potstill.study.cells import hidden_kind
@@ -110,7 +117,18 @@ def search_space(ctx: SearchContext, config: SelectConfig) -> SearchSpace:
             f"System '{ctx.spec.name}': bench.runtimes {list(ctx.bench.runtimes)} holds none of "
             f"{', '.join(_RUNTIMES)}; 'potstill select' deploys students on those."
         )
-    return SearchSpace(methods, runtimes, config.threads, min_width=config.min_width)
+    return SearchSpace(methods, runtimes, config.threads, min_width=config.min_width,
+                       **_transformer_sizes(ctx))  # fmt: skip
+
+
+def _transformer_sizes(ctx: SearchContext) -> dict[str, Any]:
+    """A transformer teacher's students are sized by the layers they keep (1 to the
+    teacher's) and a width among :data:`TRANSFORMER_WIDTHS` and the system's own."""
+    module = ctx.teacher.module
+    if not isinstance(module, HFClassifier):
+        return {}
+    widths = sorted({*TRANSFORMER_WIDTHS, ctx.spec.student.width})
+    return {"teacher_layers": module.n_layers, "transformer_widths": tuple(widths)}
 
 
 def _grid_methods(fleet: FleetConfig, name: str, problem: str) -> list[str]:

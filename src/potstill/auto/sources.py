@@ -3,6 +3,7 @@ the user's own teacher and data (as ``potstill distill`` takes them)."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,23 @@ from potstill.runner import builtin_fleet
 __all__ = ["fleet_for"]
 
 
+def _text_fleet() -> FleetConfig:
+    ref = resources.files("potstill.study").joinpath("fleets", "builtin-text.yaml")
+    with resources.as_file(ref) as path:
+        return load_fleet(path)
+
+
 def _builtin(name: str) -> FleetConfig:
-    fleet = builtin_fleet()
-    names = [s.name for s in fleet.systems]
-    if name not in names:
-        raise ConfigError(
-            f"--builtin: no built-in system {name!r}. Valid names: {', '.join(names)}."
-        )
-    return fleet.model_copy(update={"systems": [s for s in fleet.systems if s.name == name]})
+    """The system ``name`` of the built-in fleet, or of the built-in text systems (with
+    their own fleet settings, as in examples/text-fleet.yaml)."""
+    names = []
+    for fleet in (builtin_fleet(), _text_fleet()):
+        names += [s.name for s in fleet.systems]
+        if name in names:
+            return fleet.model_copy(
+                update={"systems": [s for s in fleet.systems if s.name == name]}
+            )
+    raise ConfigError(f"--builtin: no built-in system {name!r}. Valid names: {', '.join(names)}.")
 
 
 def _own(teacher: Path, data: Path, target: str | None) -> FleetConfig:

@@ -25,18 +25,21 @@ from potstill.auto.space import Candidate
 from potstill.config import FleetConfig, SystemSpec
 from potstill.costs import BenchConfig, BenchTarget, PriceCatalog, PriceEntry, measure
 from potstill.costs.costmodel import usd_per_million
+from potstill.data.text import encode_texts, is_encoded
 from potstill.errors import BenchError, ConfigError
 from potstill.evaluate import EvalConfig, GatesConfig, apply_gates, evaluate_pair, metric_value
 from potstill.methods import build_objective
 from potstill.models.arch.cnn import SmallCNN
 from potstill.models.arch.mlp import MLP
 from potstill.models.export import load_model, save_model
+from potstill.models.hf.model import HFClassifier
 from potstill.models.predict import count_params, logits_to_scores
 from potstill.models.sizing import TeacherSize, sized_student, teacher_size
 from potstill.models.teacher import Teacher
 from potstill.study.deployments import rescore
+from potstill.study.llm_text import is_llm_teacher
 from potstill.study.records import bench_rows
-from potstill.study.tasks import raw_features
+from potstill.study.tasks import encode_for_teacher, raw_features
 from potstill.study.teacher_check import open_task_and_teacher
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.distill import train
@@ -97,6 +100,30 @@ class SearchContext:
     folder: Path
     cache: TeacherOutputCache = field(default_factory=TeacherOutputCache)
     teacher_info: dict[str, Any] = field(default_factory=dict)
+    #: A text system: the raw strings (quality is measured on them; ``task`` holds the
+    #: token ids training and timing use) and the teacher's model (its tokenizer).
+    raw_task: Task | None = None
+    text_model: HFClassifier | None = None
+
+    @property
+    def quality_task(self) -> Task:
+        return self.raw_task if self.raw_task is not None else self.task
+
+
+def _encode(spec: SystemSpec, task: Task, teacher: Teacher) -> tuple[Task, HFClassifier | None]:
+    """A text task tokenised once with its Hugging Face teacher's tokenizer (as a study
+    does); other tasks unchanged. An LLM or tokenizer-less teacher is refused."""
+    if task.kind != "text":
+        return task, None
+    model = teacher.module
+    if is_llm_teacher(teacher) or not isinstance(model, HFClassifier) or model.tokenizer is None:
+        raise ConfigError(
+            f"System '{spec.name}': 'potstill select' searches tabular, image and text "
+            f"classification or regression systems with a Hugging Face encoder teacher; this "
+            f"one is {task.kind} ({task.problem}) with a {teacher.backend} teacher. Use "
+            "'potstill study' with a grid for it."
+        )
+    return encode_for_teacher(spec, task, model)[0], model
 
 
 def open_context(
@@ -105,20 +132,21 @@ def open_context(
 ) -> SearchContext:  # fmt: skip
     """Open ``spec``'s task and teacher (checked as a study does) for a search into ``folder``."""
     plan = fleet.plan_for(spec)
-    task, teacher, info = open_task_and_teacher(
+    raw, teacher, info = open_task_and_teacher(
         spec, seed=plan.seed, train_cfg=plan.train, cache_dir=cache_dir, timings={}
     )
-    if task.kind == "text" or task.problem == "embedding":
+    if raw.problem == "embedding":
         raise ConfigError(
-            f"System '{spec.name}': 'potstill select' searches tabular and image systems; this "
-            f"one is {task.kind} ({task.problem}). Use 'potstill study' with a grid for it."
+            f"System '{spec.name}': 'potstill select' does not search embedding systems "
+            f"({raw.kind}). Use 'potstill study' with a grid for it."
         )
+    task, text_model = _encode(spec, raw, teacher)
     evaluate = plan.evaluate
     bench = plan.bench.model_copy(
         update={**BenchConfig.quick().model_dump(include=_QUICK_KEYS),
                 "slo_ms": fleet.prices.slo_ms, "target_qps": fleet.prices.target_qps}
     )  # fmt: skip
-    teacher_val = metric_value(task.metric, task.val.y, teacher.predict_scores(task.val.X))
+    teacher_val = metric_value(raw.metric, raw.val.y, teacher.predict_scores(raw.val.X))
     return SearchContext(
         spec=spec, fleet=fleet, task=task, teacher=teacher, size=teacher_size(teacher),
         teacher_val=teacher_val,
@@ -126,6 +154,7 @@ def open_context(
         gates=plan.gates, bench=bench,
         evaluate=evaluate.model_copy(update={"n_resamples": min(evaluate.n_resamples, resamples)}),
         folder=folder, cache=TeacherOutputCache(spill_dir=folder / "cache"), teacher_info=info,
+        raw_task=raw if text_model is not None else None, text_model=text_model,
     )  # fmt: skip
 
 
@@ -195,6 +224,16 @@ def _example(ctx: SearchContext) -> np.ndarray:
     return bench_rows(val_X, max(512, *ctx.bench.batch_sizes))
 
 
+def _encoded(ctx: SearchContext, X: np.ndarray) -> np.ndarray:
+    """Rows as the deployed student takes them: raw strings of a text system tokenised
+    (token ids travel as float32 like every input; HF models cast them back)."""
+    model = ctx.text_model
+    if model is None or is_encoded(X):
+        return X
+    assert model.tokenizer is not None  # checked when the context was opened
+    return encode_texts(X, model.tokenizer, model.max_length)
+
+
 def measure_usd(ctx: SearchContext, student: torch.nn.Module, cand: Candidate, out: Path) -> float:
     """$ per 1M predictions of ``student`` deployed as ``cand`` says (one quick session)."""
     target = BenchTarget(name=f"candidate:{out.name}", module=student, example=_example(ctx))
@@ -232,10 +271,11 @@ def run_candidate(
     problem = ctx.task.problem
 
     def predict(X: np.ndarray) -> np.ndarray:
-        raw = rescore(target, profile, X.astype(np.float32, copy=False), cand.threads)
+        rows = _encoded(ctx, X).astype(np.float32, copy=False)
+        raw = rescore(target, profile, rows, cand.threads)
         return logits_to_scores(torch.from_numpy(raw), problem).numpy().astype(np.float64)
 
-    val_task = dataclasses.replace(ctx.task, test=ctx.task.val)
+    val_task = dataclasses.replace(ctx.quality_task, test=ctx.quality_task.val)
     quality = evaluate_pair(val_task, ctx.teacher.predict_scores, predict, ctx.evaluate)
     gates = apply_gates(quality, ctx.gates)
     p99 = float(profile.latency.p99_ms)

@@ -30,6 +30,7 @@ from potstill.costs.costmodel import (
     waterfall,
     waterfall_of,
 )
+from potstill.costs.export_cache import ExportCache
 from potstill.costs.harness import measure
 from potstill.costs.onnx_export import export_onnx, quantize_int8
 from potstill.costs.prices import PriceCatalog, PriceEntry
@@ -50,6 +51,7 @@ __all__ = [
     "RUNTIME_LABELS",
     "BenchConfig",
     "BenchTarget",
+    "ExportCache",
     "PriceCatalog",
     "PriceEntry",
     "Step",

@@ -32,6 +32,7 @@ import torch
 from potstill.costs.config import BenchConfig
 from potstill.costs.contention import BlockGuard
 from potstill.costs.environment import environment, thread_limits
+from potstill.costs.export_cache import ExportCache
 from potstill.costs.footprint import RaplMeter, count_params, energy_estimate, flops_per_sample
 from potstill.costs.intervals import MIN_BLOCKS, with_blocks
 from potstill.costs.memory import export_pt2, export_torchscript, fresh_process_probe
@@ -74,7 +75,11 @@ def _workdir(export_dir: Path | None) -> Iterator[Path]:
 
 
 def measure(
-    targets: Sequence[BenchTarget], config: BenchConfig, *, stage: Stage | None = None
+    targets: Sequence[BenchTarget],
+    config: BenchConfig,
+    *,
+    stage: Stage | None = None,
+    exports: ExportCache | None = None,
 ) -> list[CostProfile]:
     """Measure every target on every applicable runtime; one profile per model × runtime.
 
@@ -82,20 +87,16 @@ def measure(
     duration and restored afterwards. Profiles come in rotation order (runtime-major).
     ``stage`` hears of each build, the timed calls done of those the stopping rules plan
     (more are made while a lane is short of ``min_seconds``) and each memory probe.
+    ``exports`` keeps the ONNX and INT8 files across calls (:mod:`.export_cache`): a
+    conversion, not a measurement; everything timed or probed runs again.
     """
     check_targets(targets, max(config.batch_sizes))
     if config.device == "cuda" and not torch.cuda.is_available():
         raise BenchError("BenchConfig.device is 'cuda' but no CUDA device is available.")
     with thread_limits(config.threads), _workdir(config.export_dir) as workdir:
         env = environment(config.device, config.threads)
-        ctx = BuildContext(
-            workdir,
-            config.threads,
-            config.device,
-            config.onnx_atol,
-            config.onnx_rtol,
-            config.onnx_min_agreement,
-        )
+        ctx = BuildContext(workdir, config.threads, config.device, config.onnx_atol,
+                           config.onnx_rtol, config.onnx_min_agreement, exports=exports)  # fmt: skip
         sessions, skipped = _build_sessions(targets, config, ctx, stage)
         timer = cuda_timer if config.device == "cuda" else cpu_timer
         rapl = RaplMeter()

@@ -38,7 +38,7 @@ from potstill.costs.stats import StopRule, latency_stats
 from potstill.costs.timing import Lane, cpu_timer, run_interleaved
 from potstill.errors import BenchError
 
-__all__ = ["TokenLane", "measure_tokens", "priced", "time_requests"]
+__all__ = ["TokenLane", "measure_tokens", "priced", "time_requests", "weights_of"]
 
 
 @dataclass
@@ -144,13 +144,25 @@ def measure_tokens(
     return [_summary(lane, new_tokens, prompts[0].device) for lane in lanes]
 
 
+def weights_of(model: nn.Module) -> tuple[int, int]:
+    """(weights, bytes) of ``model``: its parameters, each counted once (tied ones too), plus
+    the packed INT8 weights and biases of dynamically quantized linear layers, which are
+    not parameters."""
+    tensors = list(model.parameters())
+    for module in model.modules():
+        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+        if getattr(module, "_packed_params", None) is not None and callable(weight):
+            tensors += [t for t in (weight(), bias() if callable(bias) else None) if t is not None]
+    return sum(t.numel() for t in tensors), sum(t.numel() * t.element_size() for t in tensors)
+
+
 def _summary(lane: TokenLane, new_tokens: int, device: torch.device) -> dict[str, Any]:
     n = len(lane.generation_s)
-    weights = sum(p.numel() * p.element_size() for p in lane.model.parameters())
+    params, weights = weights_of(lane.model)
     config = lane.model.config
     return {
         "name": lane.name,
-        "params": sum(p.numel() for p in lane.model.parameters()),
+        "params": params,
         "layers": getattr(config, "num_hidden_layers", None),
         "hidden_size": getattr(config, "hidden_size", None),
         "generations": n,

@@ -24,17 +24,51 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
 from potstill.costs.target import LogitsOnly
 from potstill.errors import BenchError, ModelError
 
-__all__ = ["check_agreement", "compare_outputs", "export_onnx", "quantize_int8"]
+__all__ = [
+    "EXPORT_SETTINGS",
+    "INT8_SETTINGS",
+    "PRE_PROCESS_KEY",
+    "TRACE_ROWS",
+    "check_agreement",
+    "compare_outputs",
+    "export_onnx",
+    "int8_settings",
+    "quantize_int8",
+]
+
+log = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Graphs above this many parameter bytes are written with external data (protobuf 2 GB cap).
 _EXTERNAL_DATA_BYTES = 1_800_000_000
+#: Example rows that trace the graph.
+TRACE_ROWS = 2
+#: What :func:`export_onnx` does, for the export cache's key (change it with the export).
+EXPORT_SETTINGS: dict[str, Any] = {
+    "exporter": "torch.onnx.export(dynamo=True); TorchScript modules dynamo=False",
+    "wrapper": "LogitsOnly",
+    "input_names": ["input"],
+    "output_names": ["output"],
+    "dynamic_axes": {"input": [0], "output": [0]},
+    "external_data_bytes": _EXTERNAL_DATA_BYTES,
+    "trace_rows": TRACE_ROWS,
+}
+#: The INT8 file's metadata key that says why ``quant_pre_process`` was skipped.
+PRE_PROCESS_KEY = "potstill.pre_process"
+#: What :func:`quantize_int8` does: recorded with each INT8 file, part of its cache key.
+INT8_SETTINGS: dict[str, str] = {
+    "method": "onnxruntime.quantization.quantize_dynamic",
+    "weight_type": "QInt8",
+    "activations": "quantized dynamically per call (uint8)",
+    "pre_process": "quant_pre_process (shape inference + optimisation)",
+}
 
 
 @contextlib.contextmanager
@@ -69,7 +103,7 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
-    rows = np.ascontiguousarray(example[: min(2, len(example))], dtype=np.float32)
+    rows = np.ascontiguousarray(example[: min(TRACE_ROWS, len(example))], dtype=np.float32)
     if rows.ndim < 2 or len(rows) == 0:
         raise ModelError(
             f"export_onnx needs example rows shaped (n, ...). Got shape {example.shape} instead."
@@ -139,19 +173,51 @@ def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
     fp32_path, out_path = Path(fp32_path).resolve(), Path(out_path).resolve()
     with tempfile.TemporaryDirectory(prefix="potstill-int8-") as work, contextlib.chdir(work):
         pre_path = Path(work) / "pre.onnx"
+        skipped = _pre_process(quant_pre_process, fp32_path, pre_path)
         try:
-            quant_pre_process(str(fp32_path), str(pre_path))
-            quantize_dynamic(str(pre_path), str(out_path), weight_type=QuantType.QInt8)
+            source = fp32_path if skipped else pre_path
+            quantize_dynamic(str(source), str(out_path), weight_type=QuantType.QInt8)
         except Exception as exc:  # onnxruntime raises bare Exceptions from C++
             raise BenchError(
                 f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
                 "Remove 'onnx-int8' from the runtimes for this model."
             ) from exc
+    if skipped:
+        _set_metadata(out_path, PRE_PROCESS_KEY, skipped)
+    return int8_settings(out_path)
+
+
+def _pre_process(run: Any, source: Path, dest: Path) -> str | None:
+    """``quant_pre_process`` of ``source`` into ``dest``; None when it worked, else why it
+    did not. It is an optimisation ONNX Runtime recommends, not a requirement: its symbolic
+    shape inference fails on some valid graphs (e.g. a tree ensemble's), and the graph is
+    then quantised as exported, which the file's metadata and the record say."""
+    try:
+        run(str(source), str(dest))
+    except Exception as exc:  # symbolic shape inference raises plain Python errors
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        log.info(
+            "quant_pre_process failed on %s (%s); quantising the graph as exported", source, reason
+        )
+        return f"skipped (shape inference failed: {reason})"
+    return None
+
+
+def _set_metadata(path: Path, key: str, value: str) -> None:
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(
+        model, {**{p.key: p.value for p in model.metadata_props}, key: value}
+    )
+    onnx.save(model, str(path))
+
+
+def int8_settings(path: Path) -> dict[str, str]:
+    """What :func:`quantize_int8` did for the INT8 file at ``path``: :data:`INT8_SETTINGS`,
+    with ``pre_process`` replaced by why it was skipped when it was (kept in the file)."""
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
     return {
-        "method": "onnxruntime.quantization.quantize_dynamic",
-        "weight_type": "QInt8",
-        "activations": "quantized dynamically per call (uint8)",
-        "pre_process": "quant_pre_process (shape inference + optimisation)",
+        **INT8_SETTINGS,
+        **({"pre_process": props[PRE_PROCESS_KEY]} if PRE_PROCESS_KEY in props else {}),
     }
 
 

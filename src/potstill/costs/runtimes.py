@@ -24,8 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from potstill.costs.export_cache import ExportCache, file_key, int8_key, module_key
 from potstill.costs.footprint import bytes_on_disk, safetensors_bytes
-from potstill.costs.onnx_export import check_agreement, compare_outputs, export_onnx, quantize_int8
+from potstill.costs.onnx_export import (
+    EXPORT_SETTINGS,
+    INT8_SETTINGS,
+    TRACE_ROWS,
+    check_agreement,
+    compare_outputs,
+    export_onnx,
+    int8_settings,
+    quantize_int8,
+)
 from potstill.costs.target import BenchTarget, as_logits
 from potstill.errors import BenchError
 from potstill.registry import Registry
@@ -60,6 +70,10 @@ class BuildContext:
     min_agreement: float = 0.99
     #: target name → (FP32 export, its validation report against eager)
     onnx_files: dict[str, tuple[Path, dict[str, Any]]] = field(default_factory=dict)
+    #: Exported files kept across benchmarks (:mod:`.export_cache`); None: export anew.
+    exports: ExportCache | None = None
+    #: target name → (its FP32 export's cache key, the cache's answer: hit/miss/corrupt)
+    export_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -202,7 +216,7 @@ def _fp32_onnx(target: BenchTarget, ctx: BuildContext) -> tuple[Path, dict[str, 
         return target.path, "none: no torch reference for a saved .onnx"
     if target.name not in ctx.onnx_files:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target.name)
-        path = export_onnx(target.module.eval(), target.example, ctx.workdir / f"{safe}.onnx")
+        path = _export(target, ctx, ctx.workdir / f"{safe}.onnx")
         rows = _validation_rows(target)
         reference = _torch_predictor(_eager_module(target, ctx.device), ctx.device)(rows)
         candidate = _ort_predictor(path, ctx.threads, ctx.device)(rows)
@@ -213,6 +227,44 @@ def _fp32_onnx(target: BenchTarget, ctx: BuildContext) -> tuple[Path, dict[str, 
         report, min_agreement=ctx.min_agreement, where=f"ONNX export of '{target.name}'"
     )
     return path, report
+
+
+def _export(target: BenchTarget, ctx: BuildContext, dest: Path) -> Path:
+    """:func:`export_onnx` of the target's module to ``dest``, copied from the export cache
+    when it holds this module's export (its key and the cache's answer: ``ctx.export_keys``)."""
+    assert target.module is not None
+    module = target.module.eval()
+    if ctx.exports is None:
+        return export_onnx(module, target.example, dest)
+    key = module_key(module, target.example[:TRACE_ROWS], EXPORT_SETTINGS)
+    status = ctx.exports.fetch(key, "fp32", dest)
+    if status != "hit":
+        export_onnx(module, target.example, dest)
+        ctx.exports.store(key, "fp32", dest)
+    ctx.export_keys[target.name] = (key, status)
+    return dest
+
+
+def _quantize(target: BenchTarget, ctx: BuildContext, fp32: Path, out: Path) -> str:
+    """:func:`quantize_int8` of ``fp32`` to ``out``, copied from the export cache when it
+    holds it; returns the cache's answer ("hit", "miss", "corrupt"; "off" without one)."""
+    if ctx.exports is None:
+        quantize_int8(fp32, out)
+        return "off"
+    base = ctx.export_keys[target.name][0] if target.name in ctx.export_keys else file_key(fp32)
+    key = int8_key(base, INT8_SETTINGS)
+    status = ctx.exports.fetch(key, "int8", out)
+    if status != "hit":
+        quantize_int8(fp32, out)
+        ctx.exports.store(key, "int8", out)
+    return status
+
+
+def _export_cache_note(target: BenchTarget, ctx: BuildContext) -> str:
+    """What the export cache did for the target's FP32 file (a given file: "given file")."""
+    if target.module is None:
+        return "given file"
+    return ctx.export_keys[target.name][1] if target.name in ctx.export_keys else "off"
 
 
 def _has_module(target: BenchTarget) -> bool:
@@ -271,7 +323,8 @@ def _build_onnx(target: BenchTarget, ctx: BuildContext) -> Built:
     path, report = _fp32_onnx(target, ctx)
     predict = _ort_predictor(path, ctx.threads, ctx.device)
     exporter = "torch.onnx.export(dynamo=True)" if target.module is not None else "given file"
-    notes: dict[str, Any] = {"exporter": exporter, "validation": report}
+    notes: dict[str, Any] = {"exporter": exporter, "validation": report,
+                             "export_cache": _export_cache_note(target, ctx)}  # fmt: skip
     return Built(
         predict, artefact=path, artefact_kind="onnx", bytes_on_disk=bytes_on_disk(path), notes=notes
     )
@@ -281,7 +334,8 @@ def _build_onnx(target: BenchTarget, ctx: BuildContext) -> Built:
 def _build_int8(target: BenchTarget, ctx: BuildContext) -> Built:
     fp32, fp32_report = _fp32_onnx(target, ctx)
     out = ctx.workdir / f"{fp32.stem}.int8.onnx"
-    notes: dict[str, Any] = {"quantization": quantize_int8(fp32, out)}
+    cache = _quantize(target, ctx, fp32, out)
+    notes: dict[str, Any] = {"quantization": int8_settings(out), "export_cache": cache}
     predict = _ort_predictor(out, ctx.threads, ctx.device)
     rows = _validation_rows(target)
     if target.module is not None:

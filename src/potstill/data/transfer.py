@@ -16,22 +16,41 @@ training rows:
 - **augment** (images): a random shift of up to 2 pixels and a horizontal flip per row.
 
 Every generator is seeded: the same rows, seed and parameters give the same transfer set.
+
+A transfer **file** (:func:`file_rows`) is read by the feature columns and then cleaned:
+a row equal to a training, validation or test row, or to an earlier row of the file, is
+dropped and counted (:func:`potstill.data.unseen.unseen_rows`, the text corpus's rule).
+Synthetic rows are not compared: they are made from training rows, so they can equal a
+test row exactly only where they copy a training row unchanged (a MUNGE row none of whose
+attributes were swapped, a mixup of a row with itself, a noise row on constant columns)
+and that training row is itself also a test row, i.e. the dataset repeats a row across
+its splits, which the split, not the transfer set, would have to fix.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.neighbors import NearestNeighbors
 
 from potstill.data.columns import read_table, type_feature
 from potstill.data.transfer_spec import TransferSpec
+from potstill.data.unseen import unseen_rows
 from potstill.errors import DataError
 
-__all__ = ["augment_rows", "make_transfer", "mixup_rows", "munge_rows", "noise_rows", "read_rows"]
+__all__ = [
+    "augment_rows",
+    "file_rows",
+    "make_transfer",
+    "mixup_rows",
+    "munge_rows",
+    "noise_rows",
+    "read_rows",
+]
 
 
 def _rows_needed(n: int, multiple: float) -> int:
@@ -117,10 +136,15 @@ def _picks(n: int, n_out: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def read_rows(
-    path: Path, feature_names: Sequence[str], *, max_rows: int | None = None
+    path: Path,
+    feature_names: Sequence[str],
+    *,
+    max_rows: int | None = None,
+    dtype: npt.DTypeLike = np.float32,
 ) -> np.ndarray:
-    """The columns ``feature_names`` of a CSV/Parquet file as float32 (n, d); other columns
-    are ignored. A missing or non-numeric column is refused, naming the file and column."""
+    """The columns ``feature_names`` of a CSV/Parquet file as ``dtype`` (n, d), read like
+    the training table's columns; other columns are ignored. A missing or non-numeric
+    column is refused, naming the file and column."""
     frame, where = read_table(path)
     missing = [c for c in feature_names if c not in frame.columns]
     if missing:
@@ -141,25 +165,57 @@ def read_rows(
                 "column as numbers, as in the training rows."
             )
         columns.append(typed.to_numpy(dtype=np.float64))
-    rows = np.stack(columns, axis=1).astype(np.float32)
+    rows = np.stack(columns, axis=1).astype(dtype)
     return rows[:max_rows] if max_rows is not None else rows
 
 
-def make_transfer(
-    spec: TransferSpec, X: np.ndarray, feature_names: Sequence[str], *, seed: int
-) -> np.ndarray:
-    """The transfer rows ``spec`` asks for, made from (or shaped like) the training rows ``X``."""
+def file_rows(
+    spec: TransferSpec, splits: Mapping[str, np.ndarray], feature_names: Sequence[str]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """(the rows of the transfer file ``spec`` names that no split holds, the record's
+    account of what was read, dropped and kept).
+
+    ``splits`` are the task's feature matrices by name (``train`` with every training row,
+    labelled or not, ``val``, ``test``): the file's rows are read in their dtype and
+    compared with theirs bit for bit. A row equal to a validation or test row is dropped:
+    a student given the teacher's outputs on the very rows it is scored on would be
+    compared on unlike terms. A row equal to a training row is dropped too, as for a text
+    corpus: it adds no input (a distilled cell already sees the teacher's outputs on its
+    training rows, and the unlabelled ones are in the transfer set), it would only weigh
+    that row twice. A repeat within the file is dropped for the same reason. ``size`` then
+    keeps the first ``size`` × training rows of what is left. A file with no row left is
+    refused, with the counts."""
+    assert spec.kind == "file" and spec.path is not None  # the spec's validator requires it
+    train = splits["train"]
+    if train.ndim != 2:
+        raise DataError(
+            f"Transfer kind 'file' reads a table; these inputs have shape {train.shape[1:]}. "
+            "Use kind 'augment', 'mixup' or 'noise' for images."
+        )
+    rows = read_rows(spec.path, feature_names, dtype=train.dtype)
+    keep, dropped = unseen_rows(rows, splits)
+    if len(keep) == 0:
+        counts = ", ".join(f"{n} {name}" for name, n in dropped.items())
+        raise DataError(
+            f"None of the {len(rows)} rows of the transfer file {spec.path} is new: each "
+            f"equals a row the system already holds or an earlier row of the file ({counts}; "
+            "compared as the models read them). Give rows the system does not train, "
+            "validate or test on."
+        )
+    cap = None if spec.size is None else _rows_needed(len(train), spec.size)
+    over = 0 if cap is None else max(0, len(keep) - cap)
+    keep = keep[:cap]
+    info = {f"in_{name}": n for name, n in dropped.items() if name != "repeated"}
+    info = {"rows": len(rows), **info, "repeated": dropped["repeated"]}
+    return rows[keep], {**info, "over_size": over, "kept": len(keep)}
+
+
+def make_transfer(spec: TransferSpec, X: np.ndarray, *, seed: int) -> np.ndarray:
+    """The synthetic transfer rows ``spec`` asks for, made from the training rows ``X``
+    (a transfer file is read, and cleaned of known rows, by :func:`file_rows`)."""
+    assert spec.kind != "file", "a transfer file is read by file_rows"
     n_out = _rows_needed(len(X), spec.multiple)
     params = spec.parameters()
-    if spec.kind == "file":
-        assert spec.path is not None  # the spec's validator requires it
-        if X.ndim != 2:
-            raise DataError(
-                f"Transfer kind 'file' reads a table; these inputs have shape {X.shape[1:]}. "
-                "Use kind 'augment', 'mixup' or 'noise' for images."
-            )
-        cap = None if spec.size is None else n_out
-        return read_rows(spec.path, feature_names, max_rows=cap)
     if spec.kind == "munge":
         return munge_rows(X, n_out, p=params["p"], s=params["s"], seed=seed)
     if spec.kind == "mixup":

@@ -4,9 +4,10 @@ For a text system, ``transfer: {kind: file, path: ...}`` names a corpus: a ``.tx
 (one text per line), or a CSV, JSONL or Parquet file whose text column is the one the
 system's training texts come from. :func:`read_corpus` reads it (surrounding whitespace
 stripped, empty texts dropped). Once the texts are tokenised like the training texts,
-:func:`unseen_rows` drops every row that equals a training, validation or test row (so no
-test input reaches training, not even as a transfer row) and every repeat within the
-corpus, and counts what it dropped. Rows are compared as the models see them (token ids):
+:func:`potstill.data.unseen.unseen_rows` (the rule a table's transfer file follows too)
+drops every row that equals a training, validation or test row (so no test input reaches
+training, not even as a transfer row) and every repeat within the corpus, and counts what
+it dropped. Rows are compared as the models see them (token ids):
 two texts that tokenise alike (case or spacing under an uncased tokenizer, or the same
 first ``max_length`` tokens) are one row.
 """
@@ -14,7 +15,6 @@ first ``max_length`` tokens) are one row.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import pandas as pd
 from potstill.data.columns import present, read_table
 from potstill.errors import DataError
 
-__all__ = ["CORPUS_SUFFIXES", "read_corpus", "unseen_rows"]
+__all__ = ["CORPUS_SUFFIXES", "read_corpus"]
 
 #: The corpus formats and how each holds its texts.
 CORPUS_SUFFIXES = {
@@ -107,32 +107,3 @@ def read_corpus(path: Path, text_column: str) -> tuple[np.ndarray, int]:
             "is empty. Give a corpus of unlabelled texts."
         )
     return texts, int((~has_text).sum())
-
-
-def _key(row: np.ndarray) -> bytes:
-    return np.ascontiguousarray(row).tobytes()
-
-
-def unseen_rows(
-    rows: np.ndarray, known: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, dict[str, int]]:
-    """(the indices of ``rows`` to keep, how many were dropped and why).
-
-    A row equal to a row of one of the ``known`` splits (e.g. ``{"train": ..., "val": ...,
-    "test": ...}``) is dropped and counted under the first such split's name; a repeat of
-    an earlier kept row is dropped and counted as ``"repeated"``. Kept rows keep their order."""
-    seen = {name: {_key(r) for r in np.asarray(split)} for name, split in known.items()}
-    dropped = {name: 0 for name in known} | {"repeated": 0}
-    kept: list[int] = []
-    taken: set[bytes] = set()
-    for i, row in enumerate(np.asarray(rows)):
-        key = _key(row)
-        found = next((name for name, keys in seen.items() if key in keys), None)
-        if found is not None:
-            dropped[found] += 1
-        elif key in taken:
-            dropped["repeated"] += 1
-        else:
-            taken.add(key)
-            kept.append(i)
-    return np.asarray(kept, dtype=np.int64), dropped

@@ -41,7 +41,8 @@ class TransferSpec(BaseModel):
         "read (the training file's columns for a system whose features are passed as they "
         "are; other columns are ignored, a target column among them). For a text system, a "
         "corpus: a .txt file (one text per line) or a CSV, JSONL or Parquet file with the "
-        "training texts' column; texts that are training, validation or test texts are dropped.",
+        "training texts' column. Rows (texts) equal to a training, validation or test one, "
+        "and repeats, are dropped.",
     )
     size: float | None = Field(
         None,
@@ -49,7 +50,7 @@ class TransferSpec(BaseModel):
         le=100,
         description="Synthetic kinds: rows made, as a multiple of the training rows (default "
         "1.0). kind 'file': at most this multiple of the training rows is kept, the file's first "
-        "ones (default: all).",
+        "new ones (default: all).",
     )
     p: float | None = Field(
         None,

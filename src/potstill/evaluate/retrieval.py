@@ -13,6 +13,10 @@ interval of an IR metric. Two secondary fidelity figures: the mean cosine betwee
 student's and the teacher's embedding of the same text (only when both have the same
 width), and the Spearman correlation of all pairwise cosine similarities (one value: its
 O(n²) pairs are not resampled).
+
+The similarity agreement is also a registered metric of the ``embedding`` problem,
+``similarity_spearman`` (teacher embeddings first): the training loop validates an
+embedding student on it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from potstill._validation import check_scalar
 from potstill.errors import DataError
 from potstill.evaluate.bootstrap import estimate, paired_bootstrap
 from potstill.evaluate.config import EvalConfig
+from potstill.evaluate.metrics import register_metric
 from potstill.types import Estimate, Quality
 
 __all__ = [
@@ -95,6 +100,16 @@ def similarity_agreement(teacher_emb: np.ndarray, student_emb: np.ndarray) -> fl
         return np.asarray((e @ e.T)[np.triu_indices(len(e), k=1)])
 
     return float(spearmanr(sims(teacher_emb), sims(student_emb)).statistic)
+
+
+@register_metric(
+    "similarity_spearman",
+    higher_is_better=True,
+    problem="embedding",
+    description="Spearman correlation of the pairwise cosine similarities (any widths).",
+)
+def _similarity(teacher_emb: np.ndarray, student_emb: np.ndarray) -> float:
+    return similarity_agreement(teacher_emb, student_emb)
 
 
 def evaluate_embeddings(

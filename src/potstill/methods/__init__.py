@@ -30,7 +30,13 @@ from potstill.methods.feature import (
     HiddenCosine,
     HiddenMSE,
 )
-from potstill.methods.objective import MethodSpec, Objective, build_objective, parse_method_specs
+from potstill.methods.objective import (
+    EmbeddingObjective,
+    MethodSpec,
+    Objective,
+    build_objective,
+    parse_method_specs,
+)
 from potstill.methods.registry import (
     create_method,
     get_method_class,
@@ -53,6 +59,7 @@ __all__ = [
     "AttentionMSE",
     "AttentionTransfer",
     "BindContext",
+    "EmbeddingObjective",
     "FitNet",
     "HiddenCosine",
     "HiddenMSE",

@@ -33,6 +33,7 @@ from potstill.types import Batch, Outputs
 __all__ = [
     "FAMILIES",
     "OUTPUT_FIELDS",
+    "PROBLEMS",
     "BindContext",
     "Family",
     "Method",
@@ -46,6 +47,9 @@ __all__ = [
 
 Family = Literal["response", "feature", "relation"]
 FAMILIES: tuple[str, ...] = ("response", "feature", "relation")
+#: The problems a method may declare it serves. "embedding": the outputs are sentence (or
+#: other) embeddings with no classes, matched to the teacher's (see ``train.embedding``).
+PROBLEMS: tuple[str, ...] = ("classification", "regression", "embedding")
 #: Everything an :class:`Outputs` may expose (see ``Outputs.available``).
 OUTPUT_FIELDS: frozenset[str] = frozenset({"logits", "hidden", "attentions", "embedding", "values"})
 _KIND_BY_NDIM = {2: "vector", 3: "tokens", 4: "map"}
@@ -58,7 +62,7 @@ class BindContext:
 
     n_train: int  # rows in the training split (size of CRD's memory buffer)
     n_classes: int  # 0 for regression
-    problem: str  # "classification" | "regression"
+    problem: str  # "classification" | "regression" | "embedding"
 
 
 @dataclass(frozen=True)

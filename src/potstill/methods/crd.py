@@ -54,6 +54,7 @@ class CRD(Method):
     name = "crd"
     family = "relation"
     requires = frozenset({"embedding"})
+    problems = frozenset({"classification", "regression", "embedding"})
     zero_at_match = False  # a contrastive bound: not 0 when the embeddings coincide
     paper = "Tian, Krishnan & Isola (2020). Contrastive Representation Distillation. ICLR 2020"
     url = "https://arxiv.org/abs/1910.10699"

@@ -11,6 +11,11 @@ an :class:`Objective` module whose ``forward`` returns every term by name for lo
 Method terms are reported unweighted (what the method returned); ``loss`` is
 ``label_weight · label + Σ weight_i · method_i``. While a method is *exclusive* (FitNets'
 hint stage) the total is that method's term alone.
+
+An embedding problem (a sentence encoder distilled into a smaller one) has the teacher's
+embeddings as its labels: :class:`EmbeddingObjective` is an objective whose label term is
+``cosine_weight · (1 − cos) + mse_weight · MSE`` to them, beside relation methods that
+declare the ``embedding`` problem.
 """
 
 from __future__ import annotations
@@ -24,13 +29,19 @@ from torch import Tensor, nn
 
 from potstill._validation import check_choice, check_scalar
 from potstill.errors import MethodError
-from potstill.methods.base import BindContext, Method
-from potstill.methods.registry import create_method, get_method_class
+from potstill.methods import functional as PF
+from potstill.methods.base import PROBLEMS, BindContext, Method
+from potstill.methods.registry import create_method, get_method_class, list_methods
 from potstill.types import Batch, Outputs
 
-__all__ = ["PROBLEMS", "MethodSpec", "Objective", "build_objective", "parse_method_specs"]
-
-PROBLEMS = ("classification", "regression")
+__all__ = [
+    "PROBLEMS",
+    "EmbeddingObjective",
+    "MethodSpec",
+    "Objective",
+    "build_objective",
+    "parse_method_specs",
+]
 
 
 class MethodSpec(BaseModel):
@@ -177,6 +188,51 @@ class Objective(nn.Module):
             total = total + part
         out["loss"] = total
         return out
+
+
+class EmbeddingObjective(Objective):
+    """The objective of an embedding problem: match the teacher's embedding, keep its geometry.
+
+    The problem's labels (``batch.y``, (N, D)) are the teacher's embeddings of the rows, so
+    the label term is ``cosine_weight · (1 − cos) + mse_weight · MSE`` between the student's
+    output and them: DistilBERT's cosine loss and TinyBERT's MSE
+    (:func:`~potstill.methods.functional.hidden_cosine_loss`, ``hidden_mse_loss``). A term
+    with weight 0 is not computed, so relation losses alone allow a student of another
+    width. The methods must declare the ``embedding`` problem (relation losses on the
+    embedding: rkd, pkt, cc, crd, ...).
+    """
+
+    def __init__(
+        self, methods: Sequence[tuple[Method, float]], *, cosine_weight: float, mse_weight: float
+    ) -> None:
+        owner = "EmbeddingObjective"
+        pairs = (("cosine_weight", cosine_weight), ("mse_weight", mse_weight))
+        weights = [float(check_scalar(w, name, owner=owner, ge=0, error=MethodError))
+                   for name, w in pairs]  # fmt: skip
+        for method, _ in methods:
+            if "embedding" not in method.problems:
+                fits = [n for n in list_methods() if "embedding" in get_method_class(n).problems]
+                raise MethodError(
+                    f"Method '{method.name}' needs {sorted(method.requires)} and serves "
+                    f"{' and '.join(sorted(method.problems))} problems; embedding distillation "
+                    "feeds relation methods the sentence embeddings only. Use a method of the "
+                    f"embedding problem: {', '.join(fits)}."
+                )
+        super().__init__(methods, label_weight=1.0 if any(weights) else 0.0, problem="embedding")
+        self.cosine_weight, self.mse_weight = weights
+
+    def label_loss(self, student: Outputs, batch: Batch) -> Tensor:
+        """``cosine_weight · (1 − cos) + mse_weight · MSE`` to the teacher's embeddings."""
+        s = student.logits
+        t = batch.y.to(device=s.device, dtype=s.dtype)
+        terms = []
+        if self.cosine_weight:
+            terms.append(_weighted(self.cosine_weight, PF.hidden_cosine_loss(s, t)))
+        if self.mse_weight:
+            terms.append(_weighted(self.mse_weight, PF.hidden_mse_loss(s, t)))
+        if not terms:  # relation losses only: nothing to match (the widths may differ)
+            return s.sum() * 0.0
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
 def _weighted(weight: float, loss: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from potstill.errors import MethodError
-from potstill.methods.base import FAMILIES, OUTPUT_FIELDS, Method, MethodInfo
+from potstill.methods.base import FAMILIES, OUTPUT_FIELDS, PROBLEMS, Method, MethodInfo
 from potstill.registry import Registry
 
 __all__ = ["create_method", "get_method_class", "list_methods", "method_info", "register_method"]
@@ -34,8 +34,16 @@ def register_method(cls: M) -> M:
             f"Method '{name}' requires {sorted(cls.requires)}; each must be one of "
             f"{sorted(OUTPUT_FIELDS)}."
         )
-    if not cls.problems or not cls.problems <= {"classification", "regression"}:
-        raise MethodError(f"Method '{name}' declares problems {sorted(cls.problems)}.")
+    if not cls.problems or not cls.problems <= set(PROBLEMS):
+        raise MethodError(
+            f"Method '{name}' declares problems {sorted(cls.problems)}; each must be one of "
+            f"{list(PROBLEMS)}."
+        )
+    if "embedding" in cls.problems and not cls.requires <= {"logits", "embedding"}:
+        raise MethodError(
+            f"Method '{name}' declares the embedding problem but requires "
+            f"{sorted(cls.requires)}; an embedding problem feeds a method the embeddings only."
+        )
     _REGISTRY.register(name, cls)
     return cls
 

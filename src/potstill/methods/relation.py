@@ -37,9 +37,11 @@ _ANGLE_WEIGHT = Param("angle_weight", 50.0, "Weight λ_A of the angle term (pape
 
 
 class _EmbeddingMethod(Method):
-    """Relations of the penultimate embeddings, (N, D) on both sides (widths may differ)."""
+    """Relations of the penultimate embeddings, (N, D) on both sides (widths may differ);
+    they need no classes, so they serve embedding problems too."""
 
     requires = frozenset({"embedding"})
+    problems = frozenset({"classification", "regression", "embedding"})
 
     def build(self, student: Outputs, teacher: Outputs, context: BindContext) -> None:
         for side, emb in (("student", embedding_of(student)), ("teacher", embedding_of(teacher))):

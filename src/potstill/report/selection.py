@@ -18,7 +18,7 @@ from potstill.report.format import pct, usd
 from potstill.report.records import slug
 from potstill.results.aggregate import StudySummary
 
-__all__ = ["searched_records", "selection_section"]
+__all__ = ["searched_records", "selection_section", "student_size"]
 
 Records = Sequence[Mapping[str, Any]]
 
@@ -82,6 +82,15 @@ def pareto_charts(records: Records, summary: StudySummary) -> list[Chart]:
     return [_pareto_chart(r) for r in searched_records(records)]
 
 
+def student_size(params: Mapping[str, Any]) -> str:
+    """A searched student's size as the search drew it: ``L3 w0.5`` (a transformer's
+    layers and width) or ``w0.52 d0.29`` (width and depth fractions)."""
+    width = params.get("width")
+    head = f"L{params['layers']} " if "layers" in params else ""
+    depth = f" d{params['depth']:.2g}" if "depth" in params else ""
+    return f"{head}w{width:.2g}{depth}" if width is not None else "—"
+
+
 def _row(record: Mapping[str, Any]) -> str:
     search = record["student"]["search"]
     choice, default = _trial(search, search.get("choice")), _trial(search, search.get("default"))
@@ -94,7 +103,10 @@ def _row(record: Mapping[str, Any]) -> str:
     )
     retention = ((record.get("quality") or {}).get("retention") or {}).get("value")
     params = (choice or {}).get("params", {})
-    deployed = f"{params.get('method', '—')}, {params.get('runtime', '—')}, {params.get('threads', '—')} thr"
+    deployed = (
+        f"{student_size(params)} {params.get('method', '—')}, {params.get('runtime', '—')}, "
+        f"{params.get('threads', '—')} thr"
+    )
     return (
         f"| {record['system']} | {len(search['trials'])} | {deployed} | "
         f"{pct((choice or {}).get('retention'))} | {pct((default or {}).get('retention'))} | "

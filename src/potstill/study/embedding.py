@@ -13,15 +13,17 @@ and the records say so:
 - anything else (hidden-state or attention methods, classification-only response
   methods) is recorded as not applicable, with what it would need.
 
-There is no early stopping (no labels to validate on), so the validation split joins the
-distillation texts. Quality is retrieval fidelity on the test texts
-(:func:`potstill.evaluate.evaluate_embeddings`).
+A distilled cell trains in the one training loop (:mod:`potstill.train.embedding`): the
+teacher's embeddings are the labels, and early stopping keeps the epoch whose pairwise
+similarities on the validation texts agree best with the teacher's (Spearman). Quality is
+retrieval fidelity on the test texts (:func:`potstill.evaluate.evaluate_embeddings`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +42,7 @@ from potstill.models.text import embed_texts
 from potstill.study.context import SystemContext
 from potstill.study.failures import error_info, failure_reason, log_failure
 from potstill.study.records import Cell, save_hf_layout
-from potstill.train.embedding import fit_embedding_student, relation_methods
+from potstill.train.embedding import VALIDATION_METRIC, embedding_objective, fit_embedding_student
 from potstill.types import Quality, Task
 
 __all__ = ["embedding_cells", "embedding_teacher", "recall_k"]
@@ -80,7 +82,7 @@ def _losses(specs: list[MethodSpec]) -> tuple[dict[str, float], list[MethodSpec]
             weights = {"cosine": s.weight, "mse": s.weight}
             continue
         info = method_info(s.name)
-        vectors = "regression" in info.problems  # works on real-valued outputs, no classes
+        vectors = "embedding" in info.problems  # declared in the registry: no classes needed
         if info.family != "relation" or not set(info.requires) <= {"embedding"} or not vectors:
             return (
                 weights,
@@ -98,24 +100,28 @@ def _losses(specs: list[MethodSpec]) -> tuple[dict[str, float], list[MethodSpec]
 def _train(
     cell: Cell,
     student: HFClassifier,
-    x: np.ndarray,
-    t_emb: np.ndarray,
+    splits: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     weights: dict[str, float],
     relations: list[MethodSpec],
     plan: SystemPlan,
+    folder: Path,
     st: Stage,
 ) -> None:
+    """Fit ``student`` to the teacher's embeddings of the (training, validation) texts."""
     cfg = plan.train
+    objective = embedding_objective(relations, cosine_weight=weights["cosine"],
+                                    mse_weight=weights["mse"])  # fmt: skip
     with thread_limits(cfg.threads):
-        history, seconds = fit_embedding_student(
-            student, x, t_emb, relations=relation_methods(relations),
-            cosine_weight=weights["cosine"], mse_weight=weights["mse"], epochs=cfg.epochs,
-            batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            grad_clip=cfg.grad_clip, seed=plan.seed, stage=st,
+        result = fit_embedding_student(
+            student, *splits, objective=objective, config=cfg, seed=plan.seed, stage=st,
+            checkpoint=folder / "checkpoint.pt", description=f"{plan.spec.name}/{cell.entry.label}",
         )  # fmt: skip
-    cell.timings["train_s"] = seconds
-    cell.timings["train_s_per_epoch"] = seconds / max(len(history), 1)
-    cell.info.update(epochs=len(history), history=history)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    st.outcome = f"{result.epochs_run} epochs, best val {VALIDATION_METRIC} {result.best_val:.4g}"
+    cell.timings["train_s"] = result.seconds
+    cell.timings["train_s_per_epoch"] = result.seconds_per_epoch
+    cell.info.update(epochs=result.epochs_run, best_epoch=result.best_epoch,
+                     history=result.history)  # fmt: skip
 
 
 def embedding_cells(
@@ -130,8 +136,8 @@ def embedding_cells(
     spec = plan.spec
     module = embedding_teacher(teacher, spec.name)
     k = recall_k(task)
-    x_train = np.concatenate([task.train.X, task.val.X])
-    t_train, t_test = embed_texts(module, x_train), embed_texts(module, task.test.X)
+    t_train, t_val, t_test = (embed_texts(module, s.X) for s in (task.train, task.val, task.test))
+    splits = ((task.train.X, t_train), (task.val.X, t_val))
     cells, qualities = [], {}
     for entry in plan.grid:
         specs = entry.for_problem("embedding")
@@ -158,7 +164,7 @@ def embedding_cells(
                     student = build_student(module, spec.student)
                     assert isinstance(student, HFClassifier)
                     if specs:
-                        _train(cell, student, x_train, t_train, weights, relations, plan, st)
+                        _train(cell, student, splits, weights, relations, plan, folder, st)
                     save_model(student.eval(), folder, extra={"system": spec.name,
                                                               "method": entry.label})  # fmt: skip
                     cell.student = student

@@ -5,9 +5,10 @@ Evaluation is deterministic: the same student weights, the same teacher, the sam
 intervals and robustness curves included (every resample and perturbation is seeded).
 A student the student cache (:mod:`potstill.study.student_cache`) gave back has a key
 that already pins its weights, its teacher and its training data; this module adds the
-rows the evaluation reads and the evaluation config, and keeps the :class:`Quality` and
-the student's test scores under that key. A second study of the same fleet then reads
-them instead of repeating the bootstrap and the robustness sweep.
+rows the evaluation reads (one digest per system, shared by its cells) and the evaluation
+config, and keeps the :class:`Quality` and the student's test scores under that key. A
+second study of the same fleet then reads them instead of repeating the bootstrap and the
+robustness sweep.
 
 Costs are never reused: every study measures teacher and students again on the machine
 it runs on. The record says ``evaluation_cache: hit``. Entries live under
@@ -35,33 +36,46 @@ from potstill.evaluate.gates import quality_from_dict
 from potstill.train.cache import content_hash
 from potstill.types import Quality, Task, to_jsonable
 
-__all__ = ["EVAL_CACHE_VERSION", "EvaluationCache", "evaluation_key"]
+__all__ = [
+    "EVAL_CACHE_VERSION",
+    "EvaluationCache",
+    "evaluation_key",
+    "rows_digest",
+]
 
 log = logging.getLogger(__name__)
 
 #: Part of every key: bump it when what an evaluation computes changes.
-EVAL_CACHE_VERSION = 1
+EVAL_CACHE_VERSION = 2  # 2: the rows enter as their digest (rows_digest)
 
 
-def evaluation_key(student_key: str, task: Task, config: EvalConfig) -> str:
+def rows_digest(task: Task) -> str:
+    """The content hash of the rows an evaluation reads: the test and validation rows and
+    the test rows' sensitive attribute. Computed once per system (the rows are the same
+    for all its cells), then part of each cell's :func:`evaluation_key`."""
+    return content_hash(*_rows(task))
+
+
+def evaluation_key(student_key: str, rows: str, task: Task, config: EvalConfig) -> str:
     """The content hash an evaluation is kept under: the student's own key (weights,
-    teacher, training rows), the test and validation rows it reads, the sensitive
-    attribute, the metric and the evaluation settings, and the library versions."""
-    return content_hash(
-        EVAL_CACHE_VERSION,
-        torch.__version__,
-        np.__version__,
-        sklearn.__version__,
-        student_key,
-        np.asarray(task.test.X),
-        np.asarray(task.test.y),
-        np.asarray(task.val.X),
-        np.asarray(task.val.y),
-        None if task.test.sensitive is None else np.asarray(task.test.sensitive),
-        task.problem,
-        task.metric,
-        config.model_dump(mode="json"),
-    )
+    teacher, training rows), the :func:`rows_digest` of the rows it reads, the metric and
+    the evaluation settings, and the library versions."""
+    return content_hash(*_versions(), student_key, rows, *_settings(task, config))
+
+
+def _versions() -> tuple[object, ...]:
+    return EVAL_CACHE_VERSION, torch.__version__, np.__version__, sklearn.__version__
+
+
+def _rows(task: Task) -> tuple[np.ndarray | None, ...]:
+    test, val = task.test, task.val
+    sensitive = None if test.sensitive is None else np.asarray(test.sensitive)
+    return (np.asarray(test.X), np.asarray(test.y), np.asarray(val.X), np.asarray(val.y),
+            sensitive)  # fmt: skip
+
+
+def _settings(task: Task, config: EvalConfig) -> tuple[object, ...]:
+    return task.problem, task.metric, config.model_dump(mode="json")
 
 
 class EvaluationCache:
@@ -101,7 +115,9 @@ class EvaluationCache:
         atomic_write_bytes(self._path(key), buffer.getvalue())
 
     def evaluate(
-        self, key: str, compute: Callable[[], tuple[Quality, np.ndarray]]
+        self,
+        key: str,
+        compute: Callable[[], tuple[Quality, np.ndarray]],
     ) -> tuple[Quality, np.ndarray, bool]:
         """The kept evaluation under ``key``, or ``compute()`` kept; and whether it was kept."""
         kept = self.fetch(key)

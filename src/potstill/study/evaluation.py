@@ -21,7 +21,7 @@ from potstill.models.teacher import Teacher
 from potstill.models.text import text_predictor
 from potstill.study.context import SystemContext
 from potstill.study.error_info import error_info, failure_reason, log_failure
-from potstill.study.eval_cache import evaluation_key
+from potstill.study.eval_cache import evaluation_key, rows_digest
 from potstill.study.records import Cell
 from potstill.study.student_cache import SystemTraining
 from potstill.study.versus import (
@@ -55,17 +55,20 @@ def _evaluate_cell(
     config: Any,
     training: SystemTraining,
     st: Stage,
+    rows: str | None,
 ) -> tuple[Quality, np.ndarray]:
     """One cell's quality and test scores: read back when the same student was evaluated
-    the same way before (:mod:`potstill.study.eval_cache`), measured otherwise."""
+    the same way before (:mod:`potstill.study.eval_cache`; ``rows``: the digest of the
+    rows it reads), measured otherwise."""
 
     def measure() -> tuple[Quality, np.ndarray]:
         quality = evaluate_pair(raw_task, teacher.predict_scores, predictor, config, stage=st)
         return quality, student_test_scores(raw_task, predictor, "student")
 
-    if training.evaluations is None or not c.cache_key:
+    student = c.cache_key
+    if training.evaluations is None or not student or rows is None:
         return measure()
-    key = evaluation_key(c.cache_key, raw_task, config)
+    key = evaluation_key(student, rows, raw_task, config)
     quality, scores, hit = training.evaluations.evaluate(key, measure)
     if hit:
         c.info["evaluation_cache"] = "hit"
@@ -85,6 +88,7 @@ def evaluate_cells(
     """Quality of every trained cell on the raw test rows, each distilled one paired with
     the from-scratch student (test scores kept); a cell whose evaluation raises fails alone."""
     qualities, scores, config, name = {}, {}, plan.evaluate, plan.name
+    rows = None if training.evaluations is None else rows_digest(raw_task)  # once per system
     for c in cells:
         if c.status != "ok" or c.student is None:
             continue
@@ -93,7 +97,7 @@ def evaluate_cells(
         try:
             with stage(ctx.events, name, "evaluate", label) as st:
                 qualities[label], scores[label] = _evaluate_cell(
-                    c, raw_task, teacher, predictor, config, training, st
+                    c, raw_task, teacher, predictor, config, training, st, rows
                 )
                 path = predictions_path(ctx.out, record_key(name, label))
                 save_test_scores(path, raw_task.test.y, scores[label], metric=raw_task.metric)

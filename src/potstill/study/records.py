@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from potstill.config import GridEntry, SystemPlan
-from potstill.costs import BenchTarget, PriceCatalog, measure
+from potstill.costs import BenchTarget, ExportCache, PriceCatalog, measure
 from potstill.costs.costmodel import usd_per_million
 from potstill.costs.environment import git_revision
 from potstill.costs.extras import QuantizedTeacher, ReferenceCosts
@@ -50,8 +50,10 @@ from potstill.study.deployments import (
 from potstill.study.error_info import error_info, failure_reason, log_failure
 from potstill.study.reference import Reference
 from potstill.study.serving import write_serving_bundles
+from potstill.study.student_cache import reuse_enabled
 from potstill.study.teacher_check import system_warnings
 from potstill.types import CostProfile, Costs, Quality, RunRecord, Task
+from potstill.zoo.cache import default_cache_dir
 
 __all__ = ["Cell", "bench_rows", "note_training", "save_hf_layout", "write_records"]
 
@@ -144,6 +146,14 @@ def _quantized_teacher(
     ).to_dict()  # fmt: skip
 
 
+def _export_cache(ctx: SystemContext) -> ExportCache | None:
+    """The exported ONNX / INT8 files kept across studies, beside the cached teachers and
+    students (``<cache>/exports``); None when reuse is turned off."""
+    return (
+        ExportCache((ctx.cache_dir or default_cache_dir()) / "exports") if reuse_enabled() else None
+    )
+
+
 @dataclass
 class _Session:
     """What one system's benchmark produced, shared by the records of its cells."""
@@ -181,7 +191,7 @@ def _bench(
     bench_cfg = bench.model_copy(update={"export_dir": ctx.out / "exports" / name})
     by_target: dict[str, dict[str, CostProfile]] = {}
     with ctx.bench_guard(), stage(ctx.events, name, "bench") as st:
-        for p in measure(targets, bench_cfg, stage=st) if ok else []:
+        for p in measure(targets, bench_cfg, stage=st, exports=_export_cache(ctx)) if ok else []:
             by_target.setdefault(p.model, {})[p.runtime] = p
         st.outcome = (
             "no trained student"

@@ -30,8 +30,9 @@ from potstill.data import (
 from potstill.data.layout import format_shape
 from potstill.data.split import hold_out
 from potstill.data.text import count_truncated, encode_texts
-from potstill.data.transfer import make_transfer
-from potstill.data.transfer_corpus import read_corpus, unseen_rows
+from potstill.data.transfer import file_rows, make_transfer
+from potstill.data.transfer_corpus import read_corpus
+from potstill.data.unseen import unseen_rows
 from potstill.errors import ConfigError, ModelError, PotstillError
 from potstill.models.hf.model import HFClassifier
 from potstill.models.inspection import expected_input_shape
@@ -43,6 +44,7 @@ __all__ = [
     "encode_for_teacher",
     "encode_texts",
     "file_problem",
+    "file_rows",
     "fit_to_teacher",
     "hold_out",
     "load_task",

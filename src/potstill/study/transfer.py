@@ -25,7 +25,7 @@ from potstill.errors import ConfigError, DataError
 from potstill.models.hf.model import HFClassifier
 from potstill.models.teacher import Teacher
 from potstill.study.records import Cell
-from potstill.study.tasks import hold_out, make_transfer  # the study's one way into data
+from potstill.study.tasks import file_rows, hold_out, make_transfer  # the study's way into data
 from potstill.study.transfer_corpus import corpus_rows
 from potstill.train.cache import TeacherOutputCache
 from potstill.train.transfer import TransferRows, teacher_labels
@@ -117,15 +117,20 @@ def _refuse_unsupported(plan: SystemPlan, task: Task) -> None:
 def _made_rows(
     plan: SystemPlan, task: Task, teacher: Teacher, text_model: HFClassifier | None
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The rows the ``transfer`` section gives (none without one) and, for a text corpus,
-    the record's ``corpus`` entry."""
+    """The rows the ``transfer`` section gives (none without one) and, for a file, the
+    record's account of the rows it read and dropped as already known (``corpus`` for a
+    text corpus, ``file_rows`` for a table)."""
     spec = plan.transfer
     if spec is None:
         return task.train.X[:0], {}
     if task.kind == "text":
         rows, corpus = corpus_rows(spec, task, teacher, text_model)
         return rows.astype(task.train.X.dtype, copy=False), {"corpus": corpus}
-    made = make_transfer(spec, task.train.X, task.feature_names, seed=plan.seed)
+    if spec.kind == "file":
+        splits = {"train": task.train.X, "val": task.val.X, "test": task.test.X}
+        rows, account = file_rows(spec, splits, task.feature_names)
+        return rows, {"file_rows": account}
+    made = make_transfer(spec, task.train.X, seed=plan.seed)
     return made.astype(task.train.X.dtype, copy=False), {}
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from potstill.data.transfer_spec import TransferSpec
+from potstill.config import TransferSpec
 from potstill.errors import DataError, ModelError
 from potstill.models.hf.model import HFClassifier
 from potstill.models.llm_label import LLMLabelBackend

@@ -4,7 +4,9 @@ A from-scratch student is a distillation with no distillation terms, so the comp
 the paper omits (did distillation help at all?) uses the very same loop, data order,
 optimiser and early-stopping rule. The loop is seeded and deterministic on CPU, stops
 early on the validation metric, keeps the best weights, and checkpoints every epoch
-atomically so an interrupted run resumes where it stopped.
+atomically so an interrupted run resumes where it stopped. An embedding student runs
+the same loop: its task's labels are the teacher's embeddings, which are also the
+teacher's outputs the relation terms see (:mod:`potstill.train.embedding`).
 
 A step costs what a hand-written loop's does (``benchmarks/train_speed.py``): the
 teacher's outputs come from the cache in the epoch's order, AdamW runs fused (or
@@ -46,6 +48,7 @@ from potstill.train.feed import (
     epoch_batches,
     layer_pairs,
     open_teacher_feed,
+    target_feed,
 )
 from potstill.train.transfer import TransferRows, training_rows
 from potstill.types import Task
@@ -64,7 +67,7 @@ class TrainResult:
     best_val: float
     seconds: float
     seconds_per_epoch: float
-    teacher_cache: str  # "none" | "hit" | "miss" | "off" | "bypassed (augmentation)"
+    teacher_cache: str  # "none" | "hit" | "miss" | "off" | "bypassed (augmentation)" | "targets"
     resumed_from_epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -198,21 +201,25 @@ def train(
 
     ``objective`` holds the distillation terms and the label loss; with no terms this is
     plain supervised training (teachers, from-scratch baselines). ``teacher`` is required
-    when the objective has distillation terms. Each epoch's loss and validation metric
+    when the objective has distillation terms, except for an embedding task: its labels
+    are the teacher's embeddings and stand for its outputs. Each epoch's loss and validation metric
     are reported to ``stage`` when given. ``transfer``: rows without true labels, trained
     on after the training rows (:mod:`potstill.train.transfer`). Every forward hook the
     loop puts on the student or the teacher is removed when it returns or raises.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(config.threads)
-    _check_setup(objective, teacher, transfer, config, description)
-    teacher = teacher if objective.methods else None
+    _check_setup(objective, teacher, task, transfer, config, description)
+    teacher = teacher if objective.methods and task.problem != "embedding" else None
     plan = LayerPlan.build(student, teacher, objective.requires)
     X, y, mask = training_rows(task, transfer)
     resuming = checkpoint is not None and checkpoint.is_file()
     with contextlib.ExitStack() as hooks:
         s_tap = hooks.enter_context(plan.student_tap(student))
-        feed = open_teacher_feed(teacher, plan, X, config, cache, hooks, description)
+        if task.problem == "embedding":
+            feed = target_feed(y, plan)
+        else:
+            feed = open_teacher_feed(teacher, plan, X, config, cache, hooks, description)
         if task.problem == "regression" and not resuming:
             _init_regression_head(student, task.train.y)
         _bind(objective, s_tap, feed, X, task, config)
@@ -231,12 +238,21 @@ def train(
     return _result(state, feed.state, time.perf_counter() - t0)
 
 
-def _check_setup(objective: Objective, teacher: Teacher | None, transfer: TransferRows | None,
-                 config: TrainConfig, description: str) -> None:  # fmt: skip
-    """Refuse a loop that cannot run: distillation terms without a teacher, or a transfer
-    set with several processes."""
-    if objective.methods and teacher is None:
+def _check_setup(objective: Objective, teacher: Teacher | None, task: Task,
+                 transfer: TransferRows | None, config: TrainConfig,
+                 description: str) -> None:  # fmt: skip
+    """Refuse a loop that cannot run: distillation terms without a teacher (an embedding
+    task's labels are the teacher's outputs), an embedding task with another objective or
+    several processes, or a transfer set with several processes."""
+    embedding = task.problem == "embedding"
+    if objective.methods and teacher is None and not embedding:
         raise ValueError("a teacher is required when the objective has distillation terms")
+    if embedding and (objective.problem != "embedding" or config.nproc > 1):
+        raise ConfigError(
+            f"{description}: an embedding task trains with an embedding objective (got a "
+            f"{objective.problem} one) in one process (train.nproc is {config.nproc}). "
+            "Use potstill.train.embedding.embedding_objective and train.nproc: 1."
+        )
     if transfer is not None and config.nproc > 1:
         raise ConfigError(
             f"{description}: train.nproc is {config.nproc}, and a transfer set (or "

@@ -5,7 +5,9 @@ is opened on an ``ExitStack`` the loop closes in a ``finally``, so a failing cel
 hook behind. The teacher's outputs come from the cache (:mod:`potstill.train.cache`) when
 they can, reduced to the fields the objective needs (a logits-only method never copies the
 hidden layers), and in-memory outputs are put in the epoch's order once per epoch so each
-step slices contiguous rows instead of gathering them.
+step slices contiguous rows instead of gathering them. An embedding problem's teacher
+outputs are its targets (:func:`target_feed`): the teacher's embeddings of the rows,
+computed once by whoever built the task.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from potstill.train.cache import CachedOutputs, TeacherOutputCache, content_hash
 from potstill.train.config import TrainConfig
 from potstill.types import Batch, Outputs
 
-__all__ = ["LayerPlan", "TeacherFeed", "epoch_batches", "layer_pairs", "open_teacher_feed"]
+__all__ = [
+    "LayerPlan",
+    "TeacherFeed",
+    "epoch_batches",
+    "layer_pairs",
+    "open_teacher_feed",
+    "target_feed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +222,13 @@ def open_teacher_feed(
         cached = cache.get(key, forward, X.numpy())
     state = "hit" if cache.hits > hits else "miss"
     return TeacherFeed(state, plan.fields, cached=cached)
+
+
+def target_feed(y: torch.Tensor, plan: LayerPlan) -> TeacherFeed:
+    """The feed of an embedding problem: the targets ``y`` (N, D), the teacher's embeddings
+    of the training rows, are its outputs, as logits and as the embedding."""
+    targets = CachedOutputs(logits=y, hidden=(), embedding=y, on_disk=False)
+    return TeacherFeed("targets", plan.fields, cached=targets)
 
 
 def _rows(out: Outputs, part: slice) -> Outputs:
