@@ -300,13 +300,8 @@ def _run_system(plan: SystemPlan, ctx: SystemContext, state: _Opened) -> list[Ru
     if text_model is not None and qualities and wants_int8_reference(spec, task):
         first = next(iter(qualities.values()))
         with stage(ctx.events, spec.name, "reference"):
-            reference = int8_reference(
-                task,
-                text_model,
-                runtime_score,
-                first.teacher.value,
-                higher_is_better=first.higher_is_better,
-            )
+            reference = int8_reference(task, text_model, runtime_score, first.teacher.value,
+                                       higher_is_better=first.higher_is_better)  # fmt: skip
     return write_records(
         plan, ctx, task, teacher, teacher_info, cells, qualities, timings, runtime_score, reference
     )
