@@ -301,6 +301,9 @@ class Costs:
     #: 1 - student/teacher $ per 1M with its bootstrap interval over interleaved blocks
     #: (value, low, high, level, tie), the latency's beside it, and the contention seen
     cost_reduction: Mapping[str, Any] | None = None
+    #: What one cost is for: a prediction (a request), or an output token (an LLM student
+    #: against its LLM teacher). Fleet statistics pool only per-prediction costs.
+    unit: Literal["prediction", "output token"] = "prediction"
 
 
 # --------------------------------------------------------------------------- study

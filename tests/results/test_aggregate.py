@@ -316,3 +316,22 @@ def test_the_run_outcome_gives_the_best_of_k_verdict(records):
         if r.get("quality"):
             r["quality"].pop("versus_scratch", None)
     assert system_outcome("tool-wear", old).verdict == "no paired comparison with scratch"
+
+
+def test_an_llm_students_per_token_record_is_pooled_in_no_fleet_statistic(records):
+    """A cost per output token and an agreement with an LLM teacher are not a cost per
+    prediction and a retention of the task metric: such a record (here a copy of a
+    financial kd record with an outlying reduction) changes no statistic and is listed."""
+    base = next(r for r in records if r["sector"] == "financial" and r["status"] == "ok"
+                and r["family"] != "baseline")  # fmt: skip
+    token = copy.deepcopy(base)
+    token.update(system="llm_students", method="forward_kl")
+    token["costs"].update(unit="output token", reduction=0.01)
+    token["quality"]["retention"]["value"] = 0.13
+    before, after = summarise(records), summarise([*records, token])
+    assert after.cost_by_sector == before.cost_by_sector
+    assert after.cost_overall == before.cost_overall
+    assert after.retention_overall == before.retention_overall
+    assert after.retention_by_family == before.retention_by_family
+    left = [x for x in after.left_out if x.system == "llm_students"]
+    assert len(left) == 1 and "per output token" in left[0].reason

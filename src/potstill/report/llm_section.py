@@ -1,7 +1,7 @@
 """The report's table of smaller-LLM students: per-token costs beside agreement.
 
 A record of a ``student.llm`` system prices output tokens, not predictions
-(``costs.extra.unit == "output tokens"``); its per-token figures, measured for teacher and
+(``costs.unit == "output token"``); its per-token figures, measured for teacher and
 student in one session, are in ``costs.extra.tokens``. Nothing here computes a statistic.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from potstill.report.format import MISSING, esc, md_table, metric, ms, pct, si, usd
+from potstill.results.recordview import per_token
 
 __all__ = ["llm_students_section"]
 
@@ -51,7 +52,7 @@ def _row(record: Mapping[str, Any]) -> list[str]:
 
 def _is_llm_student(record: Mapping[str, Any]) -> bool:
     extra = (record.get("costs") or {}).get("extra") or {}
-    return extra.get("unit") == "output tokens" and isinstance(extra.get("tokens"), Mapping)
+    return per_token(record) and isinstance(extra.get("tokens"), Mapping)
 
 
 def llm_students_section(records: Sequence[Mapping[str, Any]]) -> str:
@@ -66,6 +67,8 @@ def llm_students_section(records: Sequence[Mapping[str, Any]]) -> str:
         "the reduction compares decode cost per token (1 − teacher decode tokens/s ÷ student "
         "decode tokens/s), teacher and students timed in one interleaved session (greedy "
         "generation, KV cache, batch 1). Agreement is the share of test texts where the "
-        "student answers the system's question as the teacher does."
+        "student answers the system's question as the teacher does. The fleet statistics "
+        "(sector cost reductions, retention by family, the paper's claims) leave these "
+        "records out: a per-token cost and an agreement do not pool with per-prediction ones."
     )
     return f"{intro}\n\n{md_table(_HEADERS, rows, right=2)}"

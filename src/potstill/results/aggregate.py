@@ -39,7 +39,7 @@ from potstill.results.comparison import (
     distill_vs_scratch,
     passes_gates,
 )
-from potstill.results.recordview import dig, estimate, is_distillation, number
+from potstill.results.recordview import dig, estimate, is_distillation, number, per_token
 
 __all__ = [
     "BENCHMARK",
@@ -234,7 +234,7 @@ def cost_reduction_by_sector(
 ) -> tuple[tuple[GroupStat, ...], GroupStat, GroupStat | None]:
     """Cost reduction per enterprise sector, overall (enterprise), and the benchmark; a
     negative reduction (the student costs more) is in none (see :func:`left_out_records`)."""
-    records = [r for r in records if not _negative_cost(r)]
+    records = [r for r in records if not _negative_cost(r) and not per_token(r)]
     enterprise = [r for r in records if r["sector"] != BENCHMARK]
     bench = [r for r in records if r["sector"] == BENCHMARK]
     groups = _grouped(enterprise, "sector", _REDUCTION)
@@ -253,7 +253,9 @@ def retention_by_family(
     tasks = [
         r
         for r in records
-        if r.get("problem", "classification") == "classification" and not is_suspect(r)
+        if r.get("problem", "classification") == "classification"
+        and not is_suspect(r)
+        and not per_token(r)
     ]
     enterprise = [r for r in tasks if r["sector"] != BENCHMARK]
     bench = [r for r in tasks if r["sector"] == BENCHMARK]
@@ -327,10 +329,16 @@ def excluded_records(
 
 
 def left_out_records(records: Sequence[Mapping[str, Any]]) -> tuple[Excluded, ...]:
-    """Distillation records left out of the retention statistics (a suspect retention) or
-    of the cost statistics (a negative cost reduction), each with its value."""
+    """Distillation records left out of the retention statistics (a suspect retention), of
+    the cost statistics (a negative cost reduction) or of both (costs per output token),
+    each with its value or reason."""
     out = []
     for r in (r for r in records if is_distillation(r)):
+        if per_token(r):
+            reason = ("an LLM student: cost per output token and agreement with its LLM "
+                      "teacher, not per prediction (its own table)")  # fmt: skip
+            out.append(_excluded(r, reason))
+            continue
         if is_suspect(r):
             value = number(dig(r, *_RETENTION))
             low, high = SUSPECT_RETENTION

@@ -12,7 +12,7 @@ from typing import Any
 
 from potstill.types import Estimate
 
-__all__ = ["dig", "estimate", "is_distillation", "number"]
+__all__ = ["dig", "estimate", "is_distillation", "number", "per_token"]
 
 
 def number(value: Any) -> float | None:
@@ -47,6 +47,13 @@ def estimate(value: Any) -> Estimate | None:
         n=value.get("n"),
         level=number(value.get("level")),
     )
+
+
+def per_token(record: Mapping[str, Any]) -> bool:
+    """A record whose costs are per output token (an LLM student against its LLM teacher)
+    and whose quality is agreement with that teacher: not poolable with per-prediction
+    records in a fleet statistic."""
+    return dig(record, "costs", "unit") == "output token"
 
 
 def is_distillation(record: Mapping[str, Any]) -> bool:

@@ -83,8 +83,9 @@ def _costs(teacher: dict[str, Any], student: dict[str, Any], price: PriceEntry) 
         instance=price.as_record(),
         usd_per_million=usd["student"], teacher_usd_per_million=usd["teacher"],
         reduction=1.0 - decode_ratio, latency_reduction=1.0 - itl, memory_reduction=1.0 - memory,
-        extra={"unit": "output tokens", "decode_cost_vs_teacher": decode_ratio,
+        extra={"decode_cost_vs_teacher": decode_ratio,
                "tokens": {"teacher": teacher, "student": student}},
+        unit="output token",
     )  # fmt: skip
 
 
