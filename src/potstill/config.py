@@ -96,21 +96,17 @@ class SystemSpec(_Model):
 
     @model_validator(mode="after")
     def _llm_student(self) -> SystemSpec:
+        llm = self.teacher.llm
         if self.student.llm is None:
             return self
-        llm = self.teacher.llm
         if llm is None:
-            raise ValueError(
-                f"system {self.name!r}: student.llm makes a smaller LLM from an LLM teacher, "
-                "but the teacher is not an LLM. Add teacher.llm (path, prompt, labels) or "
-                "remove student.llm"
-            )
-        if llm.student_base is not None or self.student.sizes is not None:
-            raise ValueError(
-                f"system {self.name!r}: teacher.llm.student_base and student.sizes size a "
-                "classifier student; with student.llm the student is made from the LLM. "
-                "Remove them"
-            )
+            raise ValueError(f"system {self.name!r}: student.llm makes a smaller LLM from an LLM teacher, "
+                             "but the teacher is not an LLM. Add teacher.llm (path, prompt, labels) or "
+                             "remove student.llm")  # fmt: skip
+        if llm.student_base is not None or self.student.sizes:
+            raise ValueError(f"system {self.name!r}: teacher.llm.student_base and student.sizes size a "
+                             "classifier student; with student.llm the student is made from the LLM. "
+                             "Remove them")  # fmt: skip
         return self
 
 
@@ -277,12 +273,15 @@ class FleetConfig(_Model):
     @model_validator(mode="after")
     def _llm_grid(self) -> FleetConfig:
         for plan in self.plans():
-            if plan.spec.student.llm is not None:
-                wrong = [
-                    g.label for g in plan.grid if g.llm is None and (g.methods or g.pseudo_label)
-                ]
-            else:
-                wrong = [g.label for g in plan.grid if g.llm is not None]
+            llm = plan.spec.student.llm is not None
+            wrong = [g.label for g in plan.grid if (g.llm is None and (g.methods or g.pseudo_label)
+                     if llm else g.llm is not None)]  # fmt: skip
+            auto = plan.spec.auto if plan.spec.auto is not None else self.auto
+            unused = [k for k, on in (("transfer", plan.transfer), ("auto", auto), ("dataset."
+                      "labelled_fraction", plan.spec.dataset.labelled_fraction < 1)) if on]  # fmt: skip
+            if llm and unused:
+                raise ValueError(f"system {plan.name!r}: a student.llm system does not use {unused}"
+                                 " (it trains on the LLM's own answers). Remove them for it")  # fmt: skip
             if wrong:
                 raise ValueError(
                     f"system {plan.name!r}: grid cells {wrong} do not fit its student. A "

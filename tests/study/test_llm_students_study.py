@@ -128,6 +128,8 @@ def test_study_distils_an_llm_into_a_smaller_llm(
         ({"teacher": {}}, ["scratch"], "the teacher is not an LLM"),
         ({}, ["scratch", "kd"], "grid cells ['kd'] do not fit"),
         ({"student": {"llm": {"keep_every": 2, "width": 0.5}}}, ["scratch"], "exactly one"),
+        ({"transfer": {"kind": "noise"}}, ["scratch"], "does not use ['transfer']"),
+        ({"auto": {}}, ["scratch"], "does not use ['auto']"),
     ],
 )
 def test_bad_llm_student_config_is_refused(
