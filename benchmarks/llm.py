@@ -48,15 +48,16 @@ from potstill.costs.llm_int8 import quantize_llm_int8, token_waterfall
 from potstill.costs.llm_tokens import measure_tokens, priced, time_requests
 from potstill.costs.stats import StopRule
 from potstill.data import encode_task, load_builtin
-from potstill.evaluate.generation import completion_tokens, generation_agreement
+from potstill.evaluate.generation import generation_agreement
 from potstill.methods import MethodSpec, build_objective
 from potstill.models import StudentSpec, build_student, count_params, text_predictor
 from potstill.models.llm import causal_lm_info
 from potstill.models.llm_label import PromptTemplate, label_probabilities, render_prompt
 from potstill.models.llm_students import drop_layers, narrower
-from potstill.train import LLMDistillConfig, TokenBatch, distill_causal_lm, generate
+from potstill.train import LLMDistillConfig, TokenBatch, distill_causal_lm
 from potstill.train.config import TrainConfig
 from potstill.train.distill import train
+from potstill.train.llm_generate import encode_prompts, greedy_completions
 from potstill.zoo import load_minilm
 from potstill.zoo.llm import bind_task, llm_label_teacher, open_llm
 
@@ -159,15 +160,8 @@ def _trained(
 
 def _summaries(model: Any, tok: Any, prompts: TokenBatch, q: dict[str, Any]) -> dict[str, Any]:
     """Greedy one-sentence summaries (texts and tokens, cut at end of sequence), batched."""
-    eos = {tok.eos_token_id, *np.atleast_1d(model.generation_config.eos_token_id or [])} - {None}
-    texts, tokens = [], []
-    for start in range(0, len(prompts), q["summary_batch"]):
-        rows = prompts.rows(torch.arange(start, min(start + q["summary_batch"], len(prompts))))
-        out = generate(model, rows, q["summary_new_tokens"], eos_token_ids=sorted(eos),
-                       pad_token_id=int(tok.pad_token_id))  # fmt: skip
-        done = completion_tokens(out.tokens.input_ids.tolist(), out.completion_mask.tolist(), eos)
-        tokens += done
-        texts += [tok.decode(t, skip_special_tokens=True) for t in done]
+    texts, tokens = greedy_completions(model, tok, prompts, q["summary_new_tokens"],
+                                       q["summary_batch"])  # fmt: skip
     return {"texts": texts, "tokens": tokens}
 
 
@@ -184,10 +178,8 @@ class _Judge:
         ]
         self.p_teacher = label_probabilities(model, tok, self.prompts, self.ids)
         summary = PromptTemplate(template=system["summary"], label_words=template.label_words)
-        tok.padding_side = "left"
-        enc = tok([render_prompt(summary, tok, t) for t in texts[: q["summary_texts"]]],
-                  return_tensors="pt", padding=True, add_special_tokens=False)  # fmt: skip
-        self.summary_prompts = TokenBatch(enc["input_ids"], enc["attention_mask"])
+        chosen = texts[: q["summary_texts"]]
+        self.summary_prompts = encode_prompts(tok, [render_prompt(summary, tok, t) for t in chosen])
         self.teacher_summaries = _summaries(model, tok, self.summary_prompts, q)
         self.accuracy = _accuracy(self.p_teacher, raw.test.y[: len(texts)])
         self.n = len(texts)

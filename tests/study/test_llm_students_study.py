@@ -19,14 +19,17 @@ transformers = pytest.importorskip("transformers")
 from potstill.api import config_help  # noqa: E402
 from potstill.cli import main  # noqa: E402
 from potstill.config import FleetConfig  # noqa: E402
+from potstill.models.llm_label import LLMLabelBackend, PromptTemplate  # noqa: E402
 from potstill.models.student_spec import LLMStudentSpec  # noqa: E402
 from potstill.report import render_report  # noqa: E402
+from potstill.study.llm_summary import summary_scores  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "drug", "pain", "the",
          "it", "was", "great", "awful"]  # fmt: skip
 PROMPT = "it was {text} the"
 LLM = {"keep_every": 2, "steps": 2, "batch_size": 4, "train_texts": 8, "max_new_tokens": 3,
-       "bench_new_tokens": 3, "bench_prompts": 2, "bench_generations": 2}  # fmt: skip
+       "bench_new_tokens": 3, "bench_prompts": 2, "bench_generations": 2, "summary_texts": 3,
+       "summary_new_tokens": 4, "summary_prompt": "the {text} drug"}  # fmt: skip
 
 
 def _llama(root: Path) -> Path:
@@ -89,6 +92,9 @@ def test_study_distils_an_llm_into_a_smaller_llm(
         assert quality["metric"] == "agreement" and quality["n_test"] > 0
         assert 0 <= quality["student"]["value"] <= 1
         assert set(quality["secondary"]["accuracy"]) == {"teacher", "student"}
+        summary = quality["secondary"]["summary_vs_teacher"]
+        assert summary["texts"] == 3 and summary["max_new_tokens"] == 4
+        assert 0 <= summary["rouge_l_f"] <= 1 and 0 <= summary["token_agreement"] <= 1
         costs = record["costs"]
         tokens = costs["extra"]["tokens"]
         assert tokens["teacher"]["name"] == "teacher" and tokens["student"]["name"] in label
@@ -153,3 +159,30 @@ def test_config_help_lists_the_llm_fields() -> None:
     keep_every = LLMStudentSpec.model_fields["keep_every"].description
     assert helps["systems[].student.llm.keep_every"] == keep_every
     assert "systems[].teacher.llm.prompt" in helps
+
+
+def test_a_student_identical_to_its_teacher_summarises_as_it_does(tmp_path: Path) -> None:
+    """The summary scores against an independent expectation: the teacher's own copy agrees
+    on every token; a student with other weights does not agree fully."""
+    pytest.importorskip("rouge_score")
+    folder = _llama(tmp_path)
+    model = transformers.LlamaForCausalLM.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    backend = LLMLabelBackend(
+        model, tok, PromptTemplate(template=PROMPT, label_words=("good", "bad"))
+    )
+    spec = LLMStudentSpec(**{**LLM, "summary_new_tokens": 6})
+    untied = {**model.config.to_dict(), "tie_word_embeddings": False}
+    other = transformers.LlamaForCausalLM(type(model.config)(**untied))
+    torch.manual_seed(1)
+    torch.nn.init.normal_(other.lm_head.weight, std=1.0)  # its own output head
+    texts = np.array(["good drug", "awful pain", "great"], dtype=object)
+    scores = summary_scores(spec, backend, texts, {"copy": model, "other": other.eval()})
+    assert scores["copy"]["token_agreement"] == 1.0
+    assert scores["copy"]["texts"] == 3
+    assert scores["other"]["token_agreement"] < 1.0
+
+
+def test_a_summary_prompt_without_its_text_is_refused() -> None:
+    with pytest.raises(ValueError, match="exactly once"):
+        LLMStudentSpec(keep_every=2, summary_prompt="Summarise.")

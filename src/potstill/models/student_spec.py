@@ -69,6 +69,28 @@ class LLMStudentSpec(BaseModel):
         "bench.max_seconds caps them), teacher and students taking turns.",
     )
 
+    summary_texts: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Test texts each model summarises (greedy) for ROUGE-L and token agreement "
+        "against the teacher's summary, in quality.secondary; 0: no summary task.",
+    )
+    summary_prompt: str = Field(
+        "Summarise this text in one sentence.\n\nText: {text}",
+        description="The summary instruction, with '{text}' where the text goes (exactly once).",
+    )
+    summary_new_tokens: int = Field(
+        32, ge=1, le=4096, description="Maximum new tokens of each greedy summary."
+    )
+
+    @field_validator("summary_prompt")
+    @classmethod
+    def _one_text(cls, value: str) -> str:
+        if value.count("{text}") != 1:
+            raise ValueError(f"must hold '{{text}}' exactly once (got {value!r})")
+        return value
+
     @model_validator(mode="after")
     def _one_shape(self) -> LLMStudentSpec:
         if (self.keep_every is None) == (self.width is None):

@@ -43,6 +43,7 @@ from potstill.study.llm_students import (
     train_llm_cells,
     with_gain_over_scratch,
 )
+from potstill.study.llm_summary import summary_scores, with_summaries
 from potstill.study.resume import write_marker
 from potstill.types import Costs, Quality, RunRecord, Task
 
@@ -130,6 +131,13 @@ def _measure(
         probs[c.entry.label] = student_probs(backend, c.student, prompts)
         qualities[c.entry.label] = llm_quality(plan, task, t_probs, probs[c.entry.label])
     qualities = with_gain_over_scratch(plan, qualities, probs, t_probs)
+    spec = plan.spec.student.llm
+    if spec is not None and spec.summary_texts and ok:
+        with stage(ctx.events, plan.name, "evaluate", "summaries") as st:
+            students = {c.entry.label: c.student for c in ok if c.student is not None}
+            scores = summary_scores(spec, backend, task.test.X, students)
+            qualities = with_summaries(qualities, scores)
+            st.outcome = f"{min(spec.summary_texts, len(task.test.X))} texts per model"
     timings["evaluate_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tokens = _token_costs(plan, ctx, backend, task, ok) if ok else {}

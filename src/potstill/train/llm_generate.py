@@ -17,12 +17,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from potstill.errors import DataError, ModelError
+from potstill.evaluate.generation import completion_tokens
 
-__all__ = ["Generated", "TokenBatch", "generate", "model_logits", "vocab_size"]
+__all__ = [
+    "Generated",
+    "TokenBatch",
+    "encode_prompts",
+    "generate",
+    "greedy_completions",
+    "model_logits",
+    "vocab_size",
+]
 
 
 @dataclass(frozen=True)
@@ -165,3 +175,39 @@ def generate(
     finally:
         model.train(was_training)
     return Generated(TokenBatch(ids, mask), completion)
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> TokenBatch:
+    """``prompts`` tokenised as one left-padded batch (generation appends on the right), the
+    tokenizer's padding side restored afterwards."""
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+    return TokenBatch(enc["input_ids"], enc["attention_mask"])
+
+
+def greedy_completions(
+    model: nn.Module, tokenizer: Any, prompts: TokenBatch, max_new_tokens: int, batch_size: int
+) -> tuple[list[str], list[list[int]]]:
+    """Greedy continuations of ``prompts``, ``batch_size`` rows at a time, each cut at its
+    first end-of-sequence token: (decoded texts, token ids)."""
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = {tokenizer.eos_token_id, *np.atleast_1d(config_eos if config_eos is not None else [])}
+    eos = {int(e) for e in eos if e is not None}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos, default=0)
+    texts: list[str] = []
+    tokens: list[list[int]] = []
+    for start in range(0, len(prompts), batch_size):
+        rows = prompts.rows(torch.arange(start, min(start + batch_size, len(prompts))))
+        out = generate(
+            model, rows, max_new_tokens, eos_token_ids=sorted(eos), pad_token_id=int(pad)
+        )
+        done = completion_tokens(
+            out.tokens.input_ids.tolist(), out.completion_mask.tolist(), sorted(eos)
+        )
+        tokens += done
+        texts += [tokenizer.decode(t, skip_special_tokens=True) for t in done]
+    return texts, tokens
