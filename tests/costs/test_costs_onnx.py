@@ -182,3 +182,11 @@ def test_int8_quantization_writes_nothing_into_the_working_directory(
     names = ["custom.int8.onnx", "custom.onnx", "t.int8.onnx", "t.onnx"]
     assert sorted(p.name for p in out.iterdir()) == names
     assert Path.cwd() == cwd
+
+
+def test_outputs_that_are_labels_not_numbers_are_refused_as_a_bench_error() -> None:
+    """A saved classifier graph whose first output is its string labels (skl2onnx's
+    default) cannot be compared across runtimes: a BenchError skips that runtime."""
+    labels = np.array(["bad", "good", "bad"], dtype=object)
+    with pytest.raises(BenchError, match="class labels"):
+        compare_outputs(labels, labels, atol=1e-5, rtol=1e-4)

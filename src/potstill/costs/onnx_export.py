@@ -224,7 +224,17 @@ def int8_settings(path: Path) -> dict[str, str]:
 def compare_outputs(
     reference: np.ndarray, candidate: np.ndarray, *, atol: float, rtol: float
 ) -> dict[str, Any]:
-    """Max abs difference and prediction agreement of ``candidate`` against ``reference``."""
+    """Max abs difference and prediction agreement of ``candidate`` against ``reference``;
+    ``BenchError`` when either holds no numbers (a saved graph whose first output is the
+    class labels), which cannot be compared."""
+    for what, values in (("reference", reference), ("candidate", candidate)):
+        kind = np.asarray(values).dtype
+        if not (np.issubdtype(kind, np.number) or np.issubdtype(kind, np.bool_)):
+            raise BenchError(
+                f"The {what} runtime's first output holds {kind} values (class labels?), not "
+                "numbers, so the two runtimes' outputs cannot be compared. Save the graph with "
+                "the scores or probabilities as its first output to measure this runtime."
+            )
     ref = np.asarray(reference, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     if ref.shape != cand.shape:
