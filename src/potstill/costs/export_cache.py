@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from potstill._io import atomic_folder
+from potstill._io import atomic_folder, file_sha256
 
 __all__ = ["EXPORT_CACHE_VERSION", "ExportCache", "file_key", "int8_key", "module_key"]
 
@@ -94,21 +94,13 @@ def file_key(path: Path) -> str:
     h = _hasher("file")
     for part in (path, path.with_name(path.name + ".data")):
         if part.is_file():
-            h.update(_file_sha256(part).encode())
+            h.update(file_sha256(part).encode())
     return str(h.hexdigest())
 
 
 def int8_key(fp32_key: str, settings: Mapping[str, Any]) -> str:
     """The key of the INT8 quantisation of the FP32 file keyed ``fp32_key``."""
     return str(_hasher("int8", fp32_key, json.dumps(dict(settings), sort_keys=True)).hexdigest())
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ExportCache:
@@ -149,7 +141,7 @@ class ExportCache:
                 "key": key,
                 "kind": kind,
                 "files": {"model.onnx": {"bytes": src.stat().st_size,
-                                         "sha256": _file_sha256(tmp / "model.onnx")}},
+                                         "sha256": file_sha256(tmp / "model.onnx")}},
                 "versions": {n: _version(n) for n in _LIBRARIES},
             }  # fmt: skip
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -175,7 +167,7 @@ class ExportCache:
                 path = folder / name
                 if not path.is_file() or path.stat().st_size != expected["bytes"]:
                     return f"missing or truncated ({name})"
-                if _file_sha256(path) != expected["sha256"]:
+                if file_sha256(path) != expected["sha256"]:
                     return f"corrupt ({name}: sha256 mismatch)"
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return f"unreadable ({type(exc).__name__}: {exc})"

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from potstill._io import atomic_write_json
+from potstill._io import atomic_write_json, tree_sha256
 from potstill.config import FleetConfig
 from potstill.errors import StoreError
 
@@ -71,18 +71,6 @@ def system_settings(system: Mapping[str, Any], fleet: Mapping[str, Any]) -> dict
     return merged
 
 
-def _file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, or of every file under a folder (names and bytes)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        h.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        with file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
-
-
 def input_files(system: Mapping[str, Any]) -> dict[str, str]:
     """``{field: content digest}`` of the files a system reads (its data, test file, teacher),
     so an edited CSV or a retrained teacher file changes the system's settings hash."""
@@ -98,7 +86,7 @@ def input_files(system: Mapping[str, Any]) -> dict[str, str]:
         else None,
         "transfer.path": transfer.get("path") if isinstance(transfer, Mapping) else None,
     }
-    return {k: _file_digest(Path(v)) for k, v in fields.items() if v and Path(v).exists()}
+    return {k: tree_sha256(Path(v))[:16] for k, v in fields.items() if v and Path(v).exists()}
 
 
 def _digest(value: Any) -> str:

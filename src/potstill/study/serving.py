@@ -21,7 +21,6 @@ reason, which ``potstill serve`` prints.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from potstill._io import atomic_write_json
+from potstill._io import atomic_write_json, file_sha256
 from potstill.config import SystemSpec
 from potstill.errors import PotstillError
 from potstill.evaluate.drift import (
@@ -125,10 +124,6 @@ def _artefact(record: RunRecord, runtime: str) -> Path | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _reference(
     task: Task, probs: np.ndarray, teacher_probs: np.ndarray, record: RunRecord
 ) -> dict[str, Any]:
@@ -171,7 +166,7 @@ def _write_bundle(
         "format": SCHEMA_FORMAT, "version": _VERSION, "servable": True, "reason": "",
         "system": record.system, "method": record.method, "problem": task.problem,
         "target": target, "features": feature_schema(task), "classes": list(task.class_names),
-        "onnx": {"file": "student.onnx", "sha256": _sha256(folder / "student.onnx"),
+        "onnx": {"file": "student.onnx", "sha256": file_sha256(folder / "student.onnx"),
                  "measured_artefact": str(onnx)},
     }  # fmt: skip
     atomic_write_json(folder / "schema.json", schema)

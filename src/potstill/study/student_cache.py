@@ -25,7 +25,6 @@ and ``POTSTILL_REUSE_STUDENTS=0`` turns reuse off (every student is trained; non
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from potstill._io import atomic_folder
+from potstill._io import atomic_folder, tree_sha256
 from potstill.methods import MethodSpec
 from potstill.models.export import MODEL_JSON
 from potstill.models.sizing import TeacherSize
@@ -73,17 +72,6 @@ def reuse_enabled() -> bool:
     return os.environ.get(REUSE_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 def teacher_digest(teacher: Teacher, info: Mapping[str, Any]) -> str | None:
     """What identifies the teacher's outputs; None when nothing does (then no reuse)."""
     taps = [teacher.hidden_layer_names(), teacher.embedding_layer_name(), teacher.backend]
@@ -91,7 +79,7 @@ def teacher_digest(teacher: Teacher, info: Mapping[str, Any]) -> str | None:
         return content_hash("module", teacher.module, *taps)
     source = Path(str(info.get("source", "")))
     if info.get("source") and source.exists():
-        return content_hash("file", _file_digest(source), *taps)
+        return content_hash("file", tree_sha256(source), *taps)
     if info.get("cache_key"):  # a built-in recipe (XGBoost): its key hashes recipe and data
         return content_hash("recipe", info.get("arch"), info["cache_key"], *taps)
     return None

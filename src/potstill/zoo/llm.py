@@ -13,7 +13,6 @@ every later use is a plain safetensors load.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from potstill._io import file_sha256
 from potstill.errors import ConfigError, ModelError, missing_dependency
 from potstill.models.llm import convert_gguf, load_causal_lm
 from potstill.models.llm_label import LLMLabelBackend, PromptTemplate
@@ -70,14 +70,6 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def open_llm(
     source: Path | None = None, *, cache_dir: Path | None = None
 ) -> tuple[nn.Module, Any, dict[str, Any]]:
@@ -93,7 +85,7 @@ def open_llm(
             f"The language model '{path}' does not exist. Give a Hugging Face causal-LM "
             "folder or a .gguf file."
         )
-    key = content_hash(LLM_ZOO_VERSION, _file_digest(path))[:16]
+    key = content_hash(LLM_ZOO_VERSION, file_sha256(path))[:16]
     folder = (cache_dir or default_cache_dir()) / "llms" / f"{path.stem}-{key}"
 
     def build(tmp: Path) -> None:
