@@ -162,7 +162,11 @@ def _custom_op_graph(path: Path) -> Path:
 
 
 def test_int8_quantization_writes_nothing_into_the_working_directory(
-    tmp_path: Path, teacher: nn.Module, rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    teacher: nn.Module,
+    rows: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """ONNX Runtime saves sym_shape_infer_temp.onnx into the current directory when shape
     inference is incomplete; quantization runs in a temporary directory instead. A graph
@@ -176,6 +180,7 @@ def test_int8_quantization_writes_nothing_into_the_working_directory(
     assert custom["pre_process"].startswith("skipped (shape inference failed:")
     assert "Incomplete symbolic shape inference" in custom["pre_process"]
     assert int8_settings(out / "custom.int8.onnx") == custom
+    assert not [r for r in caplog.records if "pre-processing" in r.getMessage()]
     plain = quantize_int8(export_onnx(teacher, rows, out / "t.onnx"), out / "t.int8.onnx")
     assert plain == INT8_SETTINGS
     assert list(cwd.iterdir()) == []

@@ -176,7 +176,8 @@ def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
         skipped = _pre_process(quant_pre_process, fp32_path, pre_path)
         try:
             source = fp32_path if skipped else pre_path
-            quantize_dynamic(str(source), str(out_path), weight_type=QuantType.QInt8)
+            with _without_pre_process_advice():
+                quantize_dynamic(str(source), str(out_path), weight_type=QuantType.QInt8)
         except Exception as exc:  # onnxruntime raises bare Exceptions from C++
             raise BenchError(
                 f"Cannot quantize '{fp32_path}' to INT8: {type(exc).__name__}: {exc}. "
@@ -185,6 +186,23 @@ def quantize_int8(fp32_path: Path, out_path: Path) -> dict[str, Any]:
     if skipped:
         _set_metadata(out_path, PRE_PROCESS_KEY, skipped)
     return int8_settings(out_path)
+
+
+@contextlib.contextmanager
+def _without_pre_process_advice() -> Iterator[None]:
+    """ONNX Runtime logs "Please consider to run pre-processing before quantization" on the
+    root logger for a graph quantised as exported; potstill records that, and why, in the
+    file and the record, so the advice is kept off the user's console."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "consider to run pre-processing" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 def _pre_process(run: Any, source: Path, dest: Path) -> str | None:
