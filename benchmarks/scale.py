@@ -9,16 +9,21 @@ from the records:
 - per phase (load, teacher, train, evaluate, bench): the seconds the records give, summed
   over systems, and the phase's scaling 2 x work(1) / work(2): how much more phase work
   per second two workers do, if they are kept busy (1.0 means no gain, 2.0 perfect);
-- quality and cost: each record's retention (with its bootstrap interval) and cost
-  reduction at 1 and at 2 workers; retention at 2 workers must fall inside the 1-worker
-  interval; cost reduction is compared as a difference (records carry no interval on it);
+- quality and cost, for every pair of runs: each record's retention (the second run's
+  must fall inside the first's bootstrap interval) and cost reduction, both as "the second
+  run's value inside the first's interval" and as "the 95 % interval of the difference
+  (MOVER, from both records' intervals) covers zero". Pairs with the same worker count are
+  the A/A control: what the check gives when nothing but the run changed. A point of a
+  replication falls inside a 95 % interval only about 83 % of the time even when nothing
+  changed, so the difference interval is the like-for-like test;
 - a projection of the seed's 47-system study onto N nodes (one system at a time per node,
   longest first onto the least loaded node) from the measured per-system wall times.
 
 Writes ``benchmarks/results/scale.json`` (``scale_quick.json`` with ``--quick``).
 
-    python benchmarks/scale.py            # the full built-in fleet (10 systems)
+    python benchmarks/scale.py            # the full built-in fleet, runs with 1,2,1,2 workers
     python benchmarks/scale.py --quick    # 3 systems, 2 cells, 2 epochs: a smoke run
+    python benchmarks/scale.py --runs 1,2 # one run each, no A/A control
 """
 
 from __future__ import annotations
@@ -55,19 +60,19 @@ def _fleet(quick: bool, workers: int) -> FleetConfig:
     return FleetConfig.model_validate(data)
 
 
-def _run(quick: bool, workers: int, root: Path) -> dict[str, Any]:
-    fleet, out = _fleet(quick, workers), root / f"workers-{workers}"
+def _run(quick: bool, workers: int, root: Path, index: int) -> dict[str, Any]:
+    fleet, out = _fleet(quick, workers), root / f"run-{index}-workers-{workers}"
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=workers, include_dashboard=False)
     started = time.perf_counter()
     try:
-        result = run_study(fleet, out, cache_dir=root / f"cache-{workers}")
+        result = run_study(fleet, out, cache_dir=root / f"cache-{index}")
     finally:
         ray.shutdown()
     study_s = time.perf_counter() - started
     records = [json.loads(p.read_text()) for p in sorted(out.glob("records/*.json"))]
-    return {"workers": workers, "ray_start_s": started - t0, "study_s": study_s,
-            "exit_code": result.exit_code, "records": records}  # fmt: skip
+    return {"index": index, "workers": workers, "ray_start_s": started - t0,
+            "study_s": study_s, "exit_code": result.exit_code, "records": records}  # fmt: skip
 
 
 def _per_system(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -81,11 +86,15 @@ def _per_system(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return systems
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def _phases(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    work = {
-        run["workers"]: {p: sum(s[p] for s in _per_system(run["records"]).values()) for p in PHASES}
-        for run in runs
-    }
+    """Phase work summed over systems, averaged over the runs with each worker count."""
+    work = {w: {p: _mean([sum(s[p] for s in _per_system(r["records"]).values())
+                          for r in runs if r["workers"] == w]) for p in PHASES}
+            for w in (1, 2)}  # fmt: skip
     return {
         p: {"work_s_1": work[1][p], "work_s_2": work[2][p],
             "scaling": 2 * work[1][p] / work[2][p] if work[2][p] else None}
@@ -93,35 +102,92 @@ def _phases(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    one = {(r["system"], r["method"]): r for r in runs[0]["records"]}
+def _difference_interval(a: dict[str, Any], b: dict[str, Any]) -> list[float] | None:
+    """95 % interval of b - a from the two records' own intervals (MOVER, Zou & Donner 2008:
+    each side's half-widths combined in quadrature). None when either has no interval."""
+    if a.get("low") is None or b.get("low") is None:
+        return None
+    d = b["value"] - a["value"]
+    down = ((b["value"] - b["low"]) ** 2 + (a["high"] - a["value"]) ** 2) ** 0.5
+    up = ((b["high"] - b["value"]) ** 2 + (a["value"] - a["low"]) ** 2) ** 0.5
+    return [d - down, d + up]
+
+
+def _pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One record measured in two runs: retention and cost reduction compared."""
+    ret1, ret2 = a["quality"]["retention"], b["quality"]["retention"]
+    band_a = (a.get("costs") or {}).get("cost_reduction") or {}
+    band_b = (b.get("costs") or {}).get("cost_reduction") or {}
+    c1, c2 = band_a.get("value"), band_b.get("value")
+    diff = _difference_interval(band_a, band_b)
+    return {
+        "system": b["system"], "method": b["method"],
+        "retention_1": [ret1["value"], ret1["low"], ret1["high"]],
+        "retention_2": ret2["value"],
+        "retention_within_interval": ret1["low"] <= ret2["value"] <= ret1["high"],
+        "cost_reduction_1": c1, "cost_reduction_2": c2,
+        "cost_reduction_1_interval": [band_a.get("low"), band_a.get("high")],
+        "cost_reduction_2_interval": [band_b.get("low"), band_b.get("high")],
+        "cost_reduction_within_interval": None if c2 is None or band_a.get("low") is None
+        else band_a["low"] <= c2 <= band_a["high"],
+        "cost_reduction_difference": None if c1 is None or c2 is None else c2 - c1,
+        "cost_reduction_difference_interval": diff,
+        "cost_reduction_difference_covers_zero": None if diff is None
+        else diff[0] <= 0.0 <= diff[1],
+    }  # fmt: skip
+
+
+def _compare(first: dict[str, Any], second: dict[str, Any]) -> list[dict[str, Any]]:
+    one = {(r["system"], r["method"]): r for r in first["records"]}
     rows = []
-    for r in runs[1]["records"]:
+    for r in second["records"]:
         a = one.get((r["system"], r["method"]))
         if a is None or a.get("status") != "ok" or r.get("status") != "ok":
             continue
-        ret1, ret2 = a["quality"]["retention"], r["quality"]["retention"]
-        c1, c2 = (a.get("costs") or {}).get("reduction"), (r.get("costs") or {}).get("reduction")
-        band = (a.get("costs") or {}).get("cost_reduction") or {}  # the 1-worker run's interval
-        inside = (
-            None if c2 is None or band.get("low") is None else band["low"] <= c2 <= band["high"]
-        )
-        rows.append({
-            "system": r["system"], "method": r["method"],
-            "retention_1": [ret1["value"], ret1["low"], ret1["high"]],
-            "retention_2": ret2["value"],
-            "retention_within_interval": ret1["low"] <= ret2["value"] <= ret1["high"],
-            "cost_reduction_1": c1, "cost_reduction_2": c2,
-            "cost_reduction_difference": None if c1 is None or c2 is None else c2 - c1,
-            "cost_reduction_1_interval": [band.get("low"), band.get("high")],
-            "cost_reduction_within_interval": inside,
-        })  # fmt: skip
+        rows.append(_pair(a, r))
     return rows
+
+
+def _share(rows: list[dict[str, Any]], key: str) -> list[int]:
+    """[how many true, how many measured]."""
+    known = [r[key] for r in rows if r[key] is not None]
+    return [sum(known), len(known)]
+
+
+def _comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pair of runs: same worker count (the A/A control) or not (A/B)."""
+    out = []
+    for i, first in enumerate(runs):
+        for second in runs[i + 1 :]:
+            rows = _compare(first, second)
+            kind = "A/A" if first["workers"] == second["workers"] else "A/B"
+            out.append({
+                "runs": [first["index"], second["index"]],
+                "workers": [first["workers"], second["workers"]], "kind": kind,
+                "retention_within_interval": _share(rows, "retention_within_interval"),
+                "cost_point_within_first_interval": _share(rows, "cost_reduction_within_interval"),
+                "cost_difference_covers_zero": _share(rows, "cost_reduction_difference_covers_zero"),
+                "records": rows,
+            })  # fmt: skip
+    return out
+
+
+def _tally(comparisons: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
+    """Per kind (A/A, A/B), the checks summed over its pairs of runs."""
+    keys = ("retention_within_interval", "cost_point_within_first_interval",
+            "cost_difference_covers_zero")  # fmt: skip
+    tally: dict[str, dict[str, list[int]]] = {}
+    for c in comparisons:
+        t = tally.setdefault(c["kind"], {k: [0, 0] for k in keys})
+        for k in keys:
+            t[k] = [t[k][0] + c[k][0], t[k][1] + c[k][1]]
+    return tally
 
 
 def _projection(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """47 systems whose wall times cycle through the measured ones, packed longest first."""
-    measured = sorted(sum(s.values()) for s in _per_system(runs[0]["records"]).values())
+    one = next(r for r in runs if r["workers"] == 1)
+    measured = sorted(sum(s.values()) for s in _per_system(one["records"]).values())
     times = sorted((measured[i % len(measured)] for i in range(SEED_SYSTEMS)), reverse=True)
     hours = {}
     for n in NODES:
@@ -134,33 +200,45 @@ def _projection(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "measured ones; Ray start and the report are left out", "hours_by_nodes": hours}  # fmt: skip
 
 
+def _study_seconds(runs: list[dict[str, Any]], workers: int) -> float:
+    return _mean([r["study_s"] for r in runs if r["workers"] == workers])
+
+
+def _parse_runs(text: str) -> list[int]:
+    runs = [int(w) for w in text.split(",") if w.strip()]
+    if not runs or set(runs) - {1, 2} or not {1, 2} <= set(runs):
+        raise SystemExit(f"--runs takes worker counts 1 and 2, each at least once. Got {text!r}.")
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 systems, 2 cells, 2 epochs.")
+    parser.add_argument("--runs", default="1,2,1,2", help="worker count of each run, in order "
+                        "(interleaved so that drift hits both; repeats give the A/A control).")  # fmt: skip
     args = parser.parse_args()
+    order = _parse_runs(args.runs)
     os.environ["POTSTILL_REUSE_STUDENTS"] = "0"  # every run trains its own students
     with tempfile.TemporaryDirectory(prefix="potstill-scale-") as tmp:
-        runs = [_run(args.quick, w, Path(tmp)) for w in (1, 2)]
+        runs = [_run(args.quick, w, Path(tmp), i) for i, w in enumerate(order)]
+    comparisons = _comparisons(runs)
     result = {
-        "command": "python benchmarks/scale.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/scale.py" + (" --quick" if args.quick else "")
+        + f" --runs {','.join(map(str, order))}",
         "fleet": _fleet(args.quick, 1).name,
         "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count()},
+        "load_average_after": os.getloadavg(),
         "ray": ray.__version__,
         "runs": [{k: v for k, v in r.items() if k != "records"} for r in runs],
-        "speedup_study": runs[0]["study_s"] / runs[1]["study_s"],
+        "speedup_study": _study_seconds(runs, 1) / _study_seconds(runs, 2),
         "phases": _phases(runs),
-        "records": _compare(runs),
+        "checks_by_kind": _tally(comparisons),
+        "comparisons": comparisons,
         "projection": _projection(runs),
-    }
-    result["retention_all_within_interval"] = all(
-        r["retention_within_interval"] for r in result["records"]
-    )
-    result["cost_reduction_all_within_interval"] = all(
-        r["cost_reduction_within_interval"] for r in result["records"]
-    )
+    }  # fmt: skip
     name = "scale_quick.json" if args.quick else "scale.json"
     (ROOT / "benchmarks" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("runs", "speedup_study", "phases")}))
+    print(json.dumps({k: result[k] for k in ("speedup_study", "phases", "checks_by_kind")}))
 
 
 if __name__ == "__main__":
