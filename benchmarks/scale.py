@@ -42,6 +42,7 @@ from typing import Any
 import ray
 
 from potstill.config import FleetConfig
+from potstill.costs import difference_interval
 from potstill.runner import builtin_fleet, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,14 +104,13 @@ def _phases(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _difference_interval(a: dict[str, Any], b: dict[str, Any]) -> list[float] | None:
-    """95 % interval of b - a from the two records' own intervals (MOVER, Zou & Donner 2008:
-    each side's half-widths combined in quadrature). None when either has no interval."""
-    if a.get("low") is None or b.get("low") is None:
+    """95 % interval of b - a from the two records' own intervals (MOVER); None when either
+    has no interval or a value outside its own (a percentile bootstrap can give one)."""
+    try:
+        interval = difference_interval(a, b)
+    except ValueError:
         return None
-    d = b["value"] - a["value"]
-    down = ((b["value"] - b["low"]) ** 2 + (a["high"] - a["value"]) ** 2) ** 0.5
-    up = ((b["high"] - b["value"]) ** 2 + (a["value"] - a["low"]) ** 2) ** 0.5
-    return [d - down, d + up]
+    return None if interval is None else list(interval)
 
 
 def _pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from potstill.costs.runtimes import (
     runtime_predictor,
     saved_predictor,
 )
-from potstill.costs.stats import MIN_SAMPLES, StopRule, latency_stats
+from potstill.costs.stats import MIN_SAMPLES, StopRule, difference_interval, latency_stats
 from potstill.costs.target import BenchTarget
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "capacity_per_instance",
     "cost_of",
     "create_runtime",
+    "difference_interval",
     "export_onnx",
     "json_line",
     "latency_stats",

@@ -10,7 +10,7 @@ than hiding it. Percentiles are nearest-rank (``inverted_cdf``): always a real s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "CV_FLAG_THRESHOLD",
     "MIN_SAMPLES",
     "StopRule",
+    "difference_interval",
     "expanded_tail",
     "latency_stats",
     "min_samples_for",
@@ -179,3 +180,33 @@ def scale_interval(interval: dict[str, Any], factor: float) -> dict[str, Any]:
     return {**interval, "ratio": ratio, "low": low, "high": high, "reduction": 1.0 - ratio,
             "reduction_low": 1.0 - high, "reduction_high": 1.0 - low,
             "tie": bool(low <= 1.0 <= high)}  # fmt: skip
+
+
+def _bounded(name: str, estimate: Mapping[str, float | None]) -> tuple[float, float, float] | None:
+    v, lo, hi = (estimate.get(k) for k in ("value", "low", "high"))
+    if v is None or lo is None or hi is None:
+        return None
+    if not lo <= v <= hi:
+        raise ValueError(
+            f"The {name} estimate must satisfy low <= value <= high. Got low={lo}, "
+            f"value={v}, high={hi} instead."
+        )
+    return float(v), float(lo), float(hi)
+
+
+def difference_interval(
+    first: Mapping[str, float | None], second: Mapping[str, float | None]
+) -> tuple[float, float] | None:
+    """Interval of ``second - first`` for two independent estimates, each given as
+    ``{value, low, high}`` at the same level (a record's ``cost_reduction`` or
+    ``retention``): MOVER (Zou & Donner 2008), each side's distances to the bounds combined
+    in quadrature, so it keeps asymmetric intervals asymmetric. It is how two runs' figures
+    are compared: the difference is real when the interval leaves out 0. None when either
+    estimate has no interval."""
+    a, b = _bounded("first", first), _bounded("second", second)
+    if a is None or b is None:
+        return None
+    (av, a_low, a_high), (bv, b_low, b_high) = a, b
+    down = math.hypot(bv - b_low, a_high - av)
+    up = math.hypot(b_high - bv, av - a_low)
+    return (bv - av - down, bv - av + up)
