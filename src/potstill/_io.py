@@ -19,8 +19,12 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "file_sha256",
+    "remove_orphan_temps",
     "tree_sha256",
 ]
+
+#: Every temp file or folder the atomic writes make is named ``.<target>.<random>.tmp``.
+TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -28,7 +32,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     ``os.replace`` it onto ``path``: the one atomic write every other one goes through."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -58,7 +62,7 @@ def atomic_folder(folder: Path, fill: Callable[[Path], object]) -> None:
     a reader sees the whole folder or none. When another process published ``folder``
     first, its copy is kept and this one dropped; a failing ``fill`` leaves nothing."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=TEMP_SUFFIX))
     try:
         fill(tmp)
         if folder.exists():  # a concurrent run finished first: keep its folder
@@ -68,6 +72,20 @@ def atomic_folder(folder: Path, fill: Callable[[Path], object]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_orphan_temps(root: Path) -> list[Path]:
+    """Delete the temp files and folders that atomic writes under ``root`` left behind, and
+    return them. A writer killed between its temp and its ``os.replace`` leaves one; only
+    call this while no other process writes under ``root`` (a study calls it holding the
+    study folder's lock), or a live writer's temp would go."""
+    orphans = sorted(p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.name.count(".") >= 3)
+    for orphan in orphans:
+        if orphan.is_dir() and not orphan.is_symlink():
+            shutil.rmtree(orphan, ignore_errors=True)
+        else:
+            orphan.unlink(missing_ok=True)
+    return orphans
 
 
 def file_sha256(path: Path) -> str:

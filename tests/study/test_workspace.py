@@ -24,6 +24,18 @@ def test_a_new_or_empty_folder_is_taken_and_the_lock_released(tmp_path: Path) ->
         assert not (out / LOCK_FILE).exists()
 
 
+def test_taking_the_lock_deletes_what_a_killed_run_left_half_written(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("name: x\n")
+    cell = tmp_path / "students" / "bc" / "kd"
+    cell.mkdir(parents=True)
+    (cell / ".checkpoint.pt.u37qq16g.tmp").write_bytes(b"half")  # killed before its rename
+    (tmp_path / ".report.md.abc123.tmp").write_text("half")
+    (cell / "student.pt").write_bytes(b"whole")
+    with study_lock(tmp_path):
+        assert not list(tmp_path.rglob(".*.tmp"))
+    assert (cell / "student.pt").read_bytes() == b"whole"
+
+
 def test_a_folder_with_other_files_is_refused_and_left_untouched(tmp_path: Path) -> None:
     (tmp_path / "report.md").write_text("my own notes")
     with (
@@ -58,16 +70,20 @@ def test_a_second_run_is_refused_with_the_holder(tmp_path: Path) -> None:
         (tmp_path / LOCK_FILE).write_text(
             json.dumps({"pid": holder.pid, "host": socket.gethostname()})
         )
+        (tmp_path / "config.yaml").write_text("name: x\n")
+        live_temp = tmp_path / ".results.csv.k2j4.tmp"  # the live run is writing it
+        live_temp.write_text("half")
         with (
             pytest.raises(ConfigError, match=rf"pid {holder.pid} on host .* is writing"),
             study_lock(tmp_path),
         ):
             pass
+        assert live_temp.exists()  # the refused run touched nothing
     finally:
         holder.kill()
         holder.wait()
     with study_lock(tmp_path):  # its process is gone: the stale lock is taken over
-        pass
+        assert not live_temp.exists()  # and its temp is an orphan now
 
 
 def test_the_cli_refuses_a_non_study_folder_with_exit_2(tmp_path: Path) -> None:

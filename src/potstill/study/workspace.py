@@ -6,20 +6,28 @@ folder that holds no potstill study is refused. Two runs into the same folder wo
 do all the work and time each other's benchmarks, so a run holds a lock file naming its
 process and host for as long as it writes; a second run is refused with who holds it.
 A lock left by a process that no longer exists on this host is taken over.
+
+Holding the lock, a run deletes the temp files that atomic writes of a killed run left in
+the folder (a kill between a temp file and its rename leaves one): no other process
+writes there, so every such temp is an orphan.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from potstill._io import remove_orphan_temps
 from potstill.errors import ConfigError
 
 __all__ = ["LOCK_FILE", "STUDY_MARKERS", "study_lock"]
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = ".potstill.lock"
 #: Files whose presence says a folder holds a potstill study.
@@ -99,12 +107,16 @@ def _acquire(lock: Path) -> None:
 
 @contextmanager
 def study_lock(out: Path) -> Iterator[Path]:
-    """Check ``out`` can hold a study, then hold its lock for the duration of the block."""
+    """Check ``out`` can hold a study, then hold its lock for the duration of the block
+    (having deleted the temp files a killed run left there)."""
     out = Path(out)
     _check_folder(out)
     lock = out / LOCK_FILE
     _acquire(lock)
     try:
+        orphans = remove_orphan_temps(out)
+        if orphans:
+            log.info("deleted %d temp file(s) an interrupted run left in %s", len(orphans), out)
         yield out
     finally:
         lock.unlink(missing_ok=True)
