@@ -93,24 +93,14 @@ def _mean(values: list[float]) -> float:
 
 def _phases(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Phase work summed over systems, averaged over the runs with each worker count."""
-    work = {w: {p: _mean([sum(s[p] for s in _per_system(r["records"]).values())
-                          for r in runs if r["workers"] == w]) for p in PHASES}
-            for w in (1, 2)}  # fmt: skip
+    systems = [(r["workers"], list(_per_system(r["records"]).values())) for r in runs]
+    work = {w: {p: _mean([sum(s[p] for s in per) for workers, per in systems if workers == w])
+                for p in PHASES} for w in (1, 2)}  # fmt: skip
     return {
         p: {"work_s_1": work[1][p], "work_s_2": work[2][p],
             "scaling": 2 * work[1][p] / work[2][p] if work[2][p] else None}
         for p in PHASES
     }  # fmt: skip
-
-
-def _difference_interval(a: dict[str, Any], b: dict[str, Any]) -> list[float] | None:
-    """95 % interval of b - a from the two records' own intervals (MOVER); None when either
-    has no interval or a value outside its own (a percentile bootstrap can give one)."""
-    try:
-        interval = difference_interval(a, b)
-    except ValueError:
-        return None
-    return None if interval is None else list(interval)
 
 
 def _pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +109,9 @@ def _pair(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     band_a = (a.get("costs") or {}).get("cost_reduction") or {}
     band_b = (b.get("costs") or {}).get("cost_reduction") or {}
     c1, c2 = band_a.get("value"), band_b.get("value")
-    diff = _difference_interval(band_a, band_b)
+    # 95 % interval of b - a (MOVER); None when either has no usable interval of its own
+    interval = difference_interval(band_a, band_b, strict=False)
+    diff = None if interval is None else list(interval)
     return {
         "system": b["system"], "method": b["method"],
         "retention_1": [ret1["value"], ret1["low"], ret1["high"]],

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,7 @@ CHEAPER = 0.7
 def _default_fleet() -> FleetConfig:
     data = builtin_fleet().model_dump()
     data["grid"] = [g for g in data["grid"] if g["label"] == DEFAULT_LABEL]
-    data["bench"] = {**data["bench"], **BenchConfig.quick().model_dump(include={
-        "warmup", "min_calls", "min_seconds", "max_seconds", "block_calls",
-        "sweep_min_calls", "sweep_min_seconds", "memory"})}  # fmt: skip
+    data["bench"] = BenchConfig.model_validate(data["bench"]).with_quick_counts().model_dump()
     return FleetConfig.model_validate(data)
 
 
@@ -63,10 +60,10 @@ def _verdict(row: dict[str, Any], out: Path, fleet: FleetConfig) -> dict[str, An
     run_study(fleet, out / system / "default", systems=[system], report=False)
     default = next(iter(_records(out / system / "default").values()))
     a, b = _retention(default), _retention(choice)
-    try:
-        diff = list(difference_interval(a, b) or (math.nan, math.nan))
-    except ValueError as exc:  # a percentile interval that leaves out its own value
-        return {"goal_met": False, "reason": str(exc)}
+    interval = difference_interval(a, b, strict=False)
+    if interval is None:  # e.g. a percentile interval that leaves out its own value
+        return {"goal_met": False, "reason": f"no retention difference interval: {a}, {b}"}
+    diff = list(interval)
     high = (row.get("cost_ratio_ci95") or [None, None])[1]
     cheaper = high is not None and high <= CHEAPER
     return {

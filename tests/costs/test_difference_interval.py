@@ -40,6 +40,8 @@ def test_a_missing_bound_gives_none() -> None:
 def test_a_value_outside_its_own_bounds_is_refused() -> None:
     with pytest.raises(ValueError, match=r"second estimate must satisfy low <= value <= high"):
         difference_interval(_normal(1, 1, 2), {"value": 5.0, "low": 0.0, "high": 1.0})
+    outside = {"value": -1.0, "low": 0.0, "high": 1.0}
+    assert difference_interval(outside, _normal(1, 1, 2), strict=False) is None
 
 
 def test_reruns_with_nothing_changed_are_covered_about_95_percent_of_the_time() -> None:

@@ -142,10 +142,9 @@ def open_context(
         )
     task, text_model = _encode(spec, raw, teacher)
     evaluate = plan.evaluate
-    bench = plan.bench.model_copy(
-        update={**BenchConfig.quick().model_dump(include=_QUICK_KEYS),
-                "slo_ms": fleet.prices.slo_ms, "target_qps": fleet.prices.target_qps}
-    )  # fmt: skip
+    bench = plan.bench.with_quick_counts().model_copy(
+        update={"slo_ms": fleet.prices.slo_ms, "target_qps": fleet.prices.target_qps}
+    )
     teacher_val = metric_value(raw.metric, raw.val.y, teacher.predict_scores(raw.val.X))
     return SearchContext(
         spec=spec, fleet=fleet, task=task, teacher=teacher, size=teacher_size(teacher),
@@ -156,13 +155,6 @@ def open_context(
         folder=folder, cache=TeacherOutputCache(spill_dir=folder / "cache"), teacher_info=info,
         raw_task=raw if text_model is not None else None, text_model=text_model,
     )  # fmt: skip
-
-
-#: The harness counts a search borrows from the quick preset (the rest stays the system's).
-#: The system's batch sizes stay: the offline throughput (hence the price) is read at its
-#: largest one, where a smaller student's saving shows rather than per-call overhead.
-_QUICK_KEYS = {"warmup", "min_calls", "min_seconds", "max_seconds", "block_calls",
-               "sweep_min_calls", "sweep_min_seconds", "memory"}  # fmt: skip
 
 
 def _new_student(ctx: SearchContext, cand: Candidate) -> torch.nn.Module:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from potstill.costs.contention import ContentionConfig
 from potstill.errors import ConfigError
 
-__all__ = ["PRESETS", "BenchConfig"]
+__all__ = ["PRESETS", "QUICK_COUNTS", "BenchConfig"]
 
 #: The runtimes a config may name; "native" (black-box ``predict``) is implied, never listed.
 _CONFIG_RUNTIMES = ("eager", "compile", "onnx", "onnx-int8")
@@ -184,6 +184,17 @@ class BenchConfig(BaseModel):
         """Long runs (≥ 1000 calls, ≥ 30 s per model × runtime): every p99 is reliable."""
         return cls.preset("paper", **overrides)
 
+    def with_quick_counts(self) -> BenchConfig:
+        """This config with the quick preset's harness counts (:data:`QUICK_COUNTS`): what a
+        search benchmarks each trial with. Batch sizes, runtimes and threads stay this
+        config's, so the offline throughput (hence the price) is still read at its largest
+        batch, where a smaller student's saving shows rather than per-call overhead."""
+        return self.model_copy(update=BenchConfig.quick().model_dump(include=set(QUICK_COUNTS)))
+
+
+#: The harness counts :meth:`BenchConfig.with_quick_counts` takes from the quick preset.
+QUICK_COUNTS = ("warmup", "min_calls", "min_seconds", "max_seconds", "block_calls",
+                "sweep_min_calls", "sweep_min_seconds", "memory")  # fmt: skip
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},

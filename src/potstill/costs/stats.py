@@ -182,9 +182,11 @@ def scale_interval(interval: dict[str, Any], factor: float) -> dict[str, Any]:
             "tie": bool(low <= 1.0 <= high)}  # fmt: skip
 
 
-def _bounded(name: str, estimate: Mapping[str, float | None]) -> tuple[float, float, float] | None:
+def _bounded(
+    name: str, estimate: Mapping[str, float | None], strict: bool
+) -> tuple[float, float, float] | None:
     v, lo, hi = (estimate.get(k) for k in ("value", "low", "high"))
-    if v is None or lo is None or hi is None:
+    if v is None or lo is None or hi is None or (not strict and not lo <= v <= hi):
         return None
     if not lo <= v <= hi:
         raise ValueError(
@@ -195,15 +197,17 @@ def _bounded(name: str, estimate: Mapping[str, float | None]) -> tuple[float, fl
 
 
 def difference_interval(
-    first: Mapping[str, float | None], second: Mapping[str, float | None]
+    first: Mapping[str, float | None], second: Mapping[str, float | None], *, strict: bool = True
 ) -> tuple[float, float] | None:
     """Interval of ``second - first`` for two independent estimates, each given as
     ``{value, low, high}`` at the same level (a record's ``cost_reduction`` or
     ``retention``): MOVER (Zou & Donner 2008), each side's distances to the bounds combined
     in quadrature, so it keeps asymmetric intervals asymmetric. It is how two runs' figures
     are compared: the difference is real when the interval leaves out 0. None when either
-    estimate has no interval."""
-    a, b = _bounded("first", first), _bounded("second", second)
+    estimate has no interval. An estimate whose value lies outside its own bounds (a
+    percentile bootstrap can give one) raises ``ValueError``, or with ``strict=False``
+    gives None: no interval can be built from it."""
+    a, b = _bounded("first", first, strict), _bounded("second", second, strict)
     if a is None or b is None:
         return None
     (av, a_low, a_high), (bv, b_low, b_high) = a, b
