@@ -290,9 +290,7 @@ def select(
     *,
     out: Path,
     builtin: str | None = None,
-    teacher: Path | None = None,
-    data: Path | None = None,
-    target: str | None = None,
+    own: DistillOptions | None = None,
     quick: bool = False,
     systems: Sequence[str] | None = None,
     progress: Progress = lambda line: None,
@@ -301,13 +299,13 @@ def select(
 ) -> SelectResult:
     """Search for the cheapest student that passes every gate (``potstill select``).
 
-    The source is a fleet YAML file, ``builtin`` (a system of the built-in fleet) or the
-    user's ``teacher`` and ``data`` (``target`` for a table). ``settings`` are fields of
+    The source is a fleet YAML file, ``builtin`` (a system of the built-in fleet) or
+    ``own``: the user's teacher and data with every option :func:`distill` takes for them
+    (its ``methods`` and ``nproc`` play no part). ``settings`` are fields of
     :class:`~potstill.auto.SelectConfig` (None keeps the default; ``quick`` starts from its
     quick preset and the harness's). ``progress`` receives one line per measured candidate.
     """
-    config = fleet_for(fleet, builtin=builtin, teacher=teacher, data=data, target=target,
-                       quick=quick)  # fmt: skip
+    config = fleet_for(fleet, builtin=builtin, own=own, quick=quick)
     base = SelectConfig.quick() if quick else SelectConfig()
     chosen = {k: v for k, v in settings.items() if v is not None}
     search = _settings(SelectConfig, {**base.model_dump(), **chosen}, "command-line options")

@@ -12,7 +12,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,13 +20,11 @@ from rich.text import Text
 
 from potstill import api, cli_select, cli_serve
 from potstill import cli_options as opt
-from potstill.distill_fleet import DistillOptions
 from potstill.errors import (
     EXIT_BAD_INPUT,
     EXIT_GATES_FAILED,
     EXIT_OK,
     EXIT_RUNS_FAILED,
-    ConfigError,
     PotstillError,
 )
 from potstill.evaluate.config import GatesConfig
@@ -164,7 +162,7 @@ def bench(
     ] = None,
 ) -> None:
     """Benchmark saved teachers/students: a table, then one JSON line for scripts."""
-    shape = _parse_shape(input_shape) if input_shape else None
+    shape = opt.parse_shape(input_shape) if input_shape else None
     sys.stdout.write(api.bench(models, quick=quick, threads=threads, input_shape=shape))
 
 
@@ -182,21 +180,9 @@ def inspect_(
     ] = None,
 ) -> None:
     """Show a teacher's inputs, outputs, classes and candidate hidden layers; then one JSON line."""
-    shape = _parse_shape(input_shape) if input_shape else None
+    shape = opt.parse_shape(input_shape) if input_shape else None
     info = api.inspect(teacher, trust_pickle=trust_pickle, input_shape=shape)
     sys.stdout.write(render_inspection(info))
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise ConfigError(
-            f"--input-shape must be integers separated by commas, e.g. 1,28,28. Got {text!r}."
-        ) from None
-    if not shape or min(shape) < 1:
-        raise ConfigError(f"--input-shape must hold positive integers. Got {text!r}.")
-    return shape
 
 
 @app.command()
@@ -268,32 +254,8 @@ def distill(
     """Distill your own teacher on your own data: student, ONNX export, records and report."""
     options = dict(locals())  # every option above, by name
     with watching(console, err, options.pop("log_format"), options.pop("quiet")) as watch:
-        result = api.distill_with(_distill_options(options), on_event=watch.emit)
+        result = api.distill_with(opt.distill_options(options), on_event=watch.emit)
     _finish(watch, result)
-
-
-def _distill_options(options: dict[str, Any]) -> DistillOptions:
-    """The value ``api.distill_with`` runs, from the command's options: the transfer flags
-    become one section, and the texts of classes and the input shape are parsed."""
-    o = dict(options)
-    transfer = [o.pop(k) for k in ("transfer", "transfer_path", "transfer_size", "munge_p",
-                                   "munge_s", "mixup_alpha", "noise_scale")]  # fmt: skip
-    o["transfer"] = opt.transfer_section(*transfer)
-    o["methods"] = o.pop("method") or ["kd"]
-    o["drop"] = o["drop"] or ()
-    o["classes"] = None if o["classes"] is None else _parse_classes(o["classes"])
-    o["input_shape"] = _parse_shape(o["input_shape"]) if o["input_shape"] else None
-    return DistillOptions(**o)
-
-
-def _parse_classes(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",")]
-    if len(names) < 2 or not all(names):
-        raise ConfigError(
-            f"--classes must name at least 2 classes separated by commas, in the order of the "
-            f"teacher's outputs, e.g. good,bad. Got {text!r}."
-        )
-    return names
 
 
 cli_serve.register(app)

@@ -1,17 +1,20 @@
-"""The options of ``potstill distill``, as annotated types: each flag's help comes from the
-config field it sets (one source, no drift), so the command's signature reads as a list."""
+"""The options of ``potstill distill`` (and of ``potstill select --teacher``), as annotated
+types: each flag's help comes from the config field it sets (one source, no drift), so the
+command's signature reads as a list; and the one function that turns them into the
+:class:`~potstill.distill_fleet.DistillOptions` value both commands run."""
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
 
 from potstill.config import DatasetSpec, TransferSpec
 from potstill.data.split import SplitSpec
+from potstill.distill_fleet import DistillOptions
 from potstill.errors import ConfigError
 from potstill.models.students import StudentSpec
 from potstill.run_config import ExecutorSpec
@@ -24,7 +27,8 @@ __all__ = [
     "LabelledFraction", "MaxLength", "Method", "MixupAlpha", "MungeP", "MungeS", "NoiseScale",
     "Nproc", "Out", "Positive", "Problem", "Quick", "Sensitive", "SensitiveFeature",
     "SplitColumn", "Target", "Teacher", "TestData", "TextColumn", "TransferKind",
-    "TransferPath", "TransferSize", "TrustPickle", "Width", "transfer_section",
+    "TransferPath", "TransferSize", "TrustPickle", "Width", "distill_options", "parse_shape",
+    "transfer_section",
 ]  # fmt: skip
 
 
@@ -99,6 +103,44 @@ def transfer_section(
             )
         return None
     return {"kind": kind, **{k: str(v) if isinstance(v, Path) else v for k, v in given.items()}}
+
+
+def distill_options(options: dict[str, Any]) -> DistillOptions:
+    """The value ``api.distill_with`` (or ``api.select``) runs, from a command's options:
+    the transfer flags become one section, and the texts of classes and the input shape are
+    parsed. Without ``method`` (``select`` searches the method) the methods are ``kd``."""
+    o = dict(options)
+    transfer = [o.pop(k) for k in ("transfer", "transfer_path", "transfer_size", "munge_p",
+                                   "munge_s", "mixup_alpha", "noise_scale")]  # fmt: skip
+    o["transfer"] = transfer_section(*transfer)
+    o["methods"] = o.pop("method", None) or ["kd"]
+    o["drop"] = o["drop"] or ()
+    o["classes"] = None if o["classes"] is None else _parse_classes(o["classes"])
+    o["input_shape"] = parse_shape(o["input_shape"]) if o["input_shape"] else None
+    return DistillOptions(**o)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``--input-shape``'s text, e.g. ``1,28,28``, as a shape."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--input-shape must be integers separated by commas, e.g. 1,28,28. Got {text!r}."
+        ) from None
+    if not shape or min(shape) < 1:
+        raise ConfigError(f"--input-shape must hold positive integers. Got {text!r}.")
+    return shape
+
+
+def _parse_classes(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise ConfigError(
+            f"--classes must name at least 2 classes separated by commas, in the order of the "
+            f"teacher's outputs, e.g. good,bad. Got {text!r}."
+        )
+    return names
 
 
 _FLAGS = {"path": "transfer-path", "size": "transfer-size", "p": "munge-p", "s": "munge-s",

@@ -1,12 +1,15 @@
 """The ``select`` command (registered on the main Typer app): a cost-aware search.
 
-Option help comes from :class:`~potstill.auto.SelectConfig`'s field descriptions. Progress
+Option help comes from :class:`~potstill.auto.SelectConfig`'s field descriptions; the
+flags that describe the user's own teacher and data are ``distill``'s own
+(:mod:`potstill.cli_options`), so a system ``distill`` takes, ``select`` takes too. Progress
 (one line per measured candidate, with the current Pareto front) goes to stderr; the
 last line on stdout is one JSON object.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -15,7 +18,11 @@ from typing import Annotated, Any
 import typer
 
 from potstill import api
+from potstill import cli_options as opt
 from potstill.auto import SelectConfig
+from potstill.distill_fleet import DistillOptions
+from potstill.errors import ConfigError
+from potstill.models.student_spec import StudentSpec
 
 __all__ = ["register"]
 
@@ -40,7 +47,38 @@ def select(
     ] = None,
     teacher: Annotated[Path | None, typer.Option(help="Your teacher model file.")] = None,
     data: Annotated[Path | None, typer.Option(help="Your data (as for 'distill').")] = None,
-    target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
+    target: opt.Target = None,
+    text_column: opt.TextColumn = None,
+    sensitive: opt.Sensitive = None,
+    width: Annotated[
+        float | None,
+        typer.Option(
+            help="The default student's width, as a fraction of the teacher's: the "
+            "student the choice is compared with. (default: "
+            f"{StudentSpec.model_fields['width'].default})"
+        ),
+    ] = None,
+    trust_pickle: opt.TrustPickle = False,
+    drop: opt.Drop = None,
+    positive_label: opt.Positive = None,
+    classes: opt.Classes = None,
+    test_data: opt.TestData = None,
+    split_column: opt.SplitColumn = None,
+    sensitive_is_feature: opt.SensitiveFeature = False,
+    allow_weak_teacher: opt.AllowWeak = False,
+    input_shape: opt.InputShape = None,
+    max_length: opt.MaxLength = None,
+    allow_larger: opt.AllowLarger = False,
+    problem: opt.Problem = None,
+    teacher_architecture: opt.Architecture = None,
+    transfer: opt.TransferKind = None,
+    transfer_path: opt.TransferPath = None,
+    transfer_size: opt.TransferSize = None,
+    munge_p: opt.MungeP = None,
+    munge_s: opt.MungeS = None,
+    mixup_alpha: opt.MixupAlpha = None,
+    noise_scale: opt.NoiseScale = None,
+    labelled_fraction: opt.LabelledFraction = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (a study).")] = Path(
         "potstill-select"
     ),
@@ -54,17 +92,49 @@ def select(
     timeout: Annotated[float | None, _opt("timeout")] = None,
     sampler: Annotated[str | None, _opt("sampler")] = None,
     seed: Annotated[int | None, _opt("seed")] = None,
+    min_retention: Annotated[float | None, _opt("min_retention")] = None,
 ) -> None:
     """Find the cheapest student that passes every gate: search size, method, temperature,
     alpha, learning rate, runtime and threads against validation retention and measured $
     per 1M predictions; study the choice as the record 'auto'. Rerunning resumes."""
+    own = _own(dict(locals()))
     result = api.select(
-        fleet, out=out, builtin=builtin, teacher=teacher, data=data, target=target,
-        quick=quick, systems=system, progress=_progress, trials=trials, timeout=timeout,
-        sampler=sampler, seed=seed,
+        fleet, out=out, builtin=builtin, own=own, quick=quick, systems=system,
+        progress=_progress, trials=trials, timeout=timeout, sampler=sampler, seed=seed,
+        min_retention=min_retention,
     )  # fmt: skip
     sys.stdout.write(json.dumps(result.summary()) + "\n")
     raise typer.Exit(result.exit_code)
+
+
+#: The options of ``select`` that describe the user's own teacher and data.
+_OWN = ("teacher", "data", "target", "text_column", "sensitive", "width", "trust_pickle",
+        "drop", "positive_label", "classes", "test_data", "split_column",
+        "sensitive_is_feature", "allow_weak_teacher", "input_shape", "max_length",
+        "allow_larger", "problem", "teacher_architecture", "transfer", "transfer_path",
+        "transfer_size", "munge_p", "munge_s", "mixup_alpha", "noise_scale",
+        "labelled_fraction")  # fmt: skip
+
+
+def _own(options: dict[str, Any]) -> DistillOptions | None:
+    """The user's own system from the flags (None without --teacher and --data); a flag
+    that describes it given without them is refused, not ignored."""
+    own = {k: options[k] for k in _OWN}
+    if own["teacher"] is None and own["data"] is None:
+        defaults = inspect.signature(select).parameters
+        given = [k for k, v in own.items() if v != defaults[k].default]
+        if given:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+            raise ConfigError(
+                f"{flags} describe(s) your own teacher and data, but --teacher and --data "
+                "are not given. Give them, or set these fields in the fleet YAML."
+            )
+        return None
+    if own["teacher"] is None or own["data"] is None:
+        missing = "--teacher" if own["teacher"] is None else "--data"
+        raise ConfigError(f"Give --teacher with --data (and --target for a table); {missing} "
+                          "is missing.")  # fmt: skip
+    return opt.distill_options({**own, "out": options["out"], "quick": options["quick"]})
 
 
 def register(app: typer.Typer) -> None:

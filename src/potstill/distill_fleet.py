@@ -21,7 +21,7 @@ from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig
 from potstill.train.ddp import check_distributed
 
-__all__ = ["DistillOptions", "distill_config", "options_fleet"]
+__all__ = ["DistillOptions", "distill_config", "options_fleet", "own_system"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +44,8 @@ class DistillOptions:
     """Free-text column (text task)."""
     sensitive: str | None = None
     """Sensitive-attribute column for fairness."""
-    width: float = 0.25
-    """Student width as a fraction of the teacher's (``student.width``)."""
+    width: float | None = 0.25
+    """Student width as a fraction of the teacher's (``student.width``; None: its default)."""
     trust_pickle: bool = False
     """Allow a pickled teacher (executes code on load)."""
     quick: bool = False
@@ -85,15 +85,23 @@ class DistillOptions:
 def distill_config(options: DistillOptions) -> FleetConfig:
     """The validated one-system fleet of ``options``."""
     o = options
+    return _distill_fleet({"name": Path(o.out).name or "distill", "systems": [own_system(o)],
+                           "grid": ["scratch", *o.methods], **_run_settings(o.quick, o.nproc)})  # fmt: skip
+
+
+def own_system(options: DistillOptions) -> dict[str, Any]:
+    """The one system ``options`` describe (its ``dataset``, ``teacher``, ``student`` and
+    ``transfer`` sections, as a fleet YAML would hold them): what ``distill`` studies and
+    ``select --teacher`` searches. ``methods``, ``quick`` and ``nproc`` are not part of it."""
+    o = options
     teacher_spec = {"path": o.teacher, "trust_pickle": o.trust_pickle,
                     "allow_weak": o.allow_weak_teacher, "input_shape": o.input_shape,
                     "architecture": o.teacher_architecture, "max_length": o.max_length}  # fmt: skip
-    system = {"name": "system", "dataset": {**_distill_dataset(o), **_dataset_options(o)},
-              "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
-              "student": {"width": o.width, "allow_larger": o.allow_larger},
-              **({"transfer": dict(o.transfer)} if o.transfer else {})}  # fmt: skip
-    return _distill_fleet({"name": Path(o.out).name or "distill", "systems": [system],
-                           "grid": ["scratch", *o.methods], **_run_settings(o.quick, o.nproc)})  # fmt: skip
+    return {"name": "system", "dataset": {**_distill_dataset(o), **_dataset_options(o)},
+            "teacher": {k: _plain(v) for k, v in teacher_spec.items() if v is not None},
+            "student": {"allow_larger": o.allow_larger,
+                        **({} if o.width is None else {"width": o.width})},
+            **({"transfer": dict(o.transfer)} if o.transfer else {})}  # fmt: skip
 
 
 def _distill_dataset(options: DistillOptions) -> dict[str, Any]:

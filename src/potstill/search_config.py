@@ -54,6 +54,15 @@ class SelectConfig(BaseModel):
     threads: tuple[int, ...] = Field(
         (1, 2), min_length=1, description="Thread counts a deployment may use (searched)."
     )
+    min_retention: float = Field(
+        0.97,
+        gt=0,
+        le=1,
+        description="The retention floor of a system whose gates set no min_retention: the "
+        "search's constraint and the chosen record's gate (a system's own "
+        "gates.min_retention wins). Without a floor the cheapest student is chosen at any "
+        "retention.",
+    )
     min_width: float = Field(
         0.05, gt=0, le=1, description="Smallest student width (fraction of the teacher's)."
     )

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,15 +43,6 @@ systems:
     student: {width: 0.5}
 """
 SETTINGS = {"trials": 3, "rung_epochs": (1, 3), "remeasure_blocks": 4, "threads": (1,)}
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One teacher cache for the module (the teacher is trained once)."""
-    root = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POTSTILL_CACHE", str(root))
-        yield root
 
 
 @pytest.fixture(scope="module")

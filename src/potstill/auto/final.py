@@ -17,7 +17,10 @@ from potstill.config import FleetConfig, GridEntry, SystemSpec
 from potstill.results.store import ResultStore
 from potstill.types import record_key
 
-__all__ = ["LABEL", "annotate_records", "final_fleet", "pick", "place_student", "search_summary"]
+__all__ = [
+    "LABEL", "annotate_records", "final_fleet", "pick", "place_student", "search_summary",
+    "with_retention_floor",
+]  # fmt: skip
 
 #: The grid label (the record's method) of the chosen student.
 LABEL = "auto"
@@ -45,6 +48,22 @@ def _system(spec: SystemSpec, fleet: FleetConfig, trial: TrialResult, epochs: in
         update={"student": cand.student(spec.student), "train": train, "bench": bench,
                 "grid": [GridEntry(label=LABEL, methods=cand.methods())]}
     )  # fmt: skip
+
+
+def with_retention_floor(fleet: FleetConfig, floor: float) -> tuple[FleetConfig, list[str]]:
+    """``fleet`` with ``gates.min_retention = floor`` wherever a system's gates set none
+    (the fleet's gates and each system's own gates section), and the systems it reached:
+    "the cheapest student that passes every gate" needs a gate on quality to mean anything."""
+    reached = [s.name for s in fleet.systems if fleet.plan_for(s).gates.min_retention is None]
+    gates = fleet.gates
+    if gates.min_retention is None:
+        gates = gates.model_copy(update={"min_retention": floor})
+    systems = [
+        s.model_copy(update={"gates": s.gates.model_copy(update={"min_retention": floor})})
+        if s.gates is not None and s.gates.min_retention is None else s
+        for s in fleet.systems
+    ]  # fmt: skip
+    return fleet.model_copy(update={"gates": gates, "systems": systems}), reached
 
 
 def final_fleet(fleet: FleetConfig, chosen: dict[str, tuple[TrialResult, int]]) -> FleetConfig:

@@ -24,6 +24,7 @@ from potstill.auto.final import (
     pick,
     place_student,
     search_summary,
+    with_retention_floor,
 )
 from potstill.auto.noise import front_remeasure
 from potstill.auto.search import Progress, SearchOutcome, TrialResult, run_search
@@ -210,6 +211,10 @@ def select(
         fleet = fleet.model_copy(
             update={"systems": [s for s in fleet.systems if s.name in systems]}
         )
+    fleet, floored = with_retention_floor(fleet, config.min_retention)
+    for name in floored:
+        report(f"{name}: its gates set no min_retention; the search keeps retention >= "
+               f"{config.min_retention} (select's min_retention)")  # fmt: skip
     out = Path(out)
     with study_lock(out):
         (out / "records").mkdir(exist_ok=True)  # marks the folder as a study for the rerun

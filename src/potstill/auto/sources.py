@@ -1,16 +1,15 @@
 """The fleet a search runs on: a fleet YAML file, one system of the built-in fleet, or
-the user's own teacher and data (as ``potstill distill`` takes them)."""
+the user's own teacher and data (one :class:`~potstill.distill_fleet.DistillOptions`
+value, as ``potstill distill`` takes them)."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from potstill.config import FleetConfig, format_validation_error, load_fleet
+from potstill.config import FleetConfig, load_fleet
 from potstill.costs import PRESETS
+from potstill.distill_fleet import DistillOptions, options_fleet, own_system
 from potstill.errors import ConfigError
 from potstill.evaluate import EvalConfig
 from potstill.runner import builtin_fleet
@@ -37,26 +36,6 @@ def _builtin(name: str) -> FleetConfig:
     raise ConfigError(f"--builtin: no built-in system {name!r}. Valid names: {', '.join(names)}.")
 
 
-def _own(teacher: Path, data: Path, target: str | None) -> FleetConfig:
-    if not Path(data).exists():
-        raise ConfigError(f"--data: no file or folder '{data}'. Check the path.")
-    source = "images" if Path(data).is_dir() else "path"
-    raw: dict[str, Any] = {
-        "name": "select",
-        "systems": [
-            {
-                "name": "system",
-                "dataset": {source: str(data), "target": target},
-                "teacher": {"path": str(teacher)},
-            }
-        ],
-    }
-    try:
-        return FleetConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "command-line options")) from None
-
-
 def _quick(fleet: FleetConfig) -> FleetConfig:
     """The quick harness and evaluation presets (a smoke run; figures indicative only). The
     fleet's batch sizes stay: with only small batches, per-call overhead hides what a
@@ -70,24 +49,24 @@ def _quick(fleet: FleetConfig) -> FleetConfig:
 
 
 def fleet_for(
-    fleet: Path | None = None, *, builtin: str | None = None, teacher: Path | None = None,
-    data: Path | None = None, target: str | None = None, quick: bool = False,
+    fleet: Path | None = None, *, builtin: str | None = None,
+    own: DistillOptions | None = None, quick: bool = False,
 ) -> FleetConfig:  # fmt: skip
     """Exactly one source: ``fleet`` (a YAML file), ``builtin`` (a system of the built-in
-    fleet) or ``teacher`` with ``data`` (and ``target`` for a table)."""
-    given = [n for n, v in (("FLEET", fleet), ("--builtin", builtin), ("--teacher", teacher))
+    fleet) or ``own`` (the user's teacher and data, with every option ``distill`` takes
+    for them; its ``methods`` and ``nproc`` play no part: the search picks the method)."""
+    given = [n for n, v in (("FLEET", fleet), ("--builtin", builtin), ("--teacher", own))
              if v is not None]  # fmt: skip
-    if len(given) != 1 or (teacher is None) != (data is None):
+    if len(given) != 1:
         raise ConfigError(
             "Give exactly one of FLEET.yaml, --builtin NAME, or --teacher with --data (and "
-            f"--target for a table); got {', '.join(given) or 'none'}"
-            f"{' and --data' if data is not None else ''}."
+            f"--target for a table); got {', '.join(given) or 'none'}."
         )
     if fleet is not None:
         config = load_fleet(fleet)
     elif builtin is not None:
         config = _builtin(builtin)
     else:
-        assert teacher is not None and data is not None  # checked above
-        config = _own(teacher, data, target)
+        assert own is not None  # checked above
+        config = options_fleet({"name": "select", "systems": [own_system(own)]})
     return _quick(config) if quick else config
