@@ -74,18 +74,28 @@ def atomic_folder(folder: Path, fill: Callable[[Path], object]) -> None:
         raise
 
 
-def remove_orphan_temps(root: Path) -> list[Path]:
+def remove_orphan_temps(root: Path, *, lock_name: str) -> list[Path]:
     """Delete the temp files and folders that atomic writes under ``root`` left behind, and
     return them. A writer killed between its temp and its ``os.replace`` leaves one; only
     call this while no other process writes under ``root`` (a study calls it holding the
-    study folder's lock), or a live writer's temp would go."""
-    orphans = sorted(p for p in Path(root).rglob(f".*{TEMP_SUFFIX}") if p.name.count(".") >= 3)
-    for orphan in orphans:
+    study folder's lock, ``lock_name``), or a live writer's temp would go. A sub-folder
+    holding its own ``lock_name`` (a nested study a search runs) is left to its own run."""
+    orphans = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        orphans += [here / n for n in [*dirs, *files] if _is_temp(n)]
+        dirs[:] = [d for d in dirs if not _is_temp(d) and not (here / d / lock_name).exists()]
+    for orphan in sorted(orphans):
         if orphan.is_dir() and not orphan.is_symlink():
             shutil.rmtree(orphan, ignore_errors=True)
         else:
             orphan.unlink(missing_ok=True)
-    return orphans
+    return sorted(orphans)
+
+
+def _is_temp(name: str) -> bool:
+    """Whether ``name`` is an atomic write's temp: ``.<target>.<random>.tmp``."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX) and name.count(".") >= 3
 
 
 def file_sha256(path: Path) -> str:

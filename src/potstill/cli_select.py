@@ -38,26 +38,34 @@ def _progress(line: str) -> None:
     sys.stderr.flush()
 
 
+Fleet = Annotated[Path | None, typer.Argument(help="Fleet YAML file (or --builtin / --teacher).")]
+Builtin = Annotated[
+    str | None, typer.Option(help="A system of the built-in fleet, e.g. credit_scoring.")
+]
+Teacher = Annotated[Path | None, typer.Option(help="Your teacher model file.")]
+Data = Annotated[Path | None, typer.Option(help="Your data (as for 'distill').")]
+Width = Annotated[
+    float | None,
+    typer.Option(help="The default student's width, as a fraction of the teacher's: the "
+                 "student the choice is compared with. (default: "
+                 f"{StudentSpec.model_fields['width'].default})"),
+]  # fmt: skip
+Out = Annotated[Path, typer.Option("--out", "-o", help="Output folder (a study).")]
+Systems = Annotated[list[str] | None, typer.Option(help="Search only these systems (repeatable).")]
+Quick = Annotated[
+    bool, typer.Option(help="Short rungs and the quick harness (indicative figures).")
+]
+
+
 def select(
-    fleet: Annotated[
-        Path | None, typer.Argument(help="Fleet YAML file (or --builtin / --teacher).")
-    ] = None,
-    builtin: Annotated[
-        str | None, typer.Option(help="A system of the built-in fleet, e.g. credit_scoring.")
-    ] = None,
-    teacher: Annotated[Path | None, typer.Option(help="Your teacher model file.")] = None,
-    data: Annotated[Path | None, typer.Option(help="Your data (as for 'distill').")] = None,
+    fleet: Fleet = None,
+    builtin: Builtin = None,
+    teacher: Teacher = None,
+    data: Data = None,
     target: opt.Target = None,
     text_column: opt.TextColumn = None,
     sensitive: opt.Sensitive = None,
-    width: Annotated[
-        float | None,
-        typer.Option(
-            help="The default student's width, as a fraction of the teacher's: the "
-            "student the choice is compared with. (default: "
-            f"{StudentSpec.model_fields['width'].default})"
-        ),
-    ] = None,
+    width: Width = None,
     trust_pickle: opt.TrustPickle = False,
     drop: opt.Drop = None,
     positive_label: opt.Positive = None,
@@ -79,15 +87,9 @@ def select(
     mixup_alpha: opt.MixupAlpha = None,
     noise_scale: opt.NoiseScale = None,
     labelled_fraction: opt.LabelledFraction = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (a study).")] = Path(
-        "potstill-select"
-    ),
-    system: Annotated[
-        list[str] | None, typer.Option(help="Search only these systems (repeatable).")
-    ] = None,
-    quick: Annotated[
-        bool, typer.Option(help="Short rungs and the quick harness (indicative figures).")
-    ] = False,
+    out: Out = Path("potstill-select"),
+    system: Systems = None,
+    quick: Quick = False,
     trials: Annotated[int | None, _opt("trials")] = None,
     timeout: Annotated[float | None, _opt("timeout")] = None,
     sampler: Annotated[str | None, _opt("sampler")] = None,

@@ -16,7 +16,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 
+from potstill.auto import SelectConfig
 from potstill.auto.final import with_retention_floor
+from potstill.auto.search_folder import claim_search_folder, search_key
 from potstill.auto.sources import fleet_for
 from potstill.cli import main
 from potstill.config import FleetConfig
@@ -85,6 +87,25 @@ def test_a_fleet_without_a_quality_gate_gets_the_floor_and_its_own_gates_win() -
     assert reached == [] and again == floored
 
 
+def test_a_search_folder_is_kept_only_under_the_settings_that_made_it(tmp_path: Path) -> None:
+    fleet = FleetConfig.model_validate(
+        {"name": "f", "systems": [{"name": "a", "dataset": {"builtin": "breast_cancer"}}]}
+    )
+    key = search_key(fleet, "a", SelectConfig())
+    assert search_key(fleet, "a", SelectConfig(trials=80, timeout=60)) == key  # the budget
+    floored, _ = with_retention_floor(fleet, 0.97)
+    others = [search_key(fleet, "a", SelectConfig(rung_epochs=(2, 5))),
+              search_key(floored, "a", SelectConfig()),
+              search_key(fleet.model_copy(update={"seed": 1}), "a", SelectConfig())]  # fmt: skip
+    assert key not in others and len(set(others)) == 3
+    folder, moved = claim_search_folder(tmp_path, "a", key)
+    (folder / "optuna.db").write_text("trials")
+    assert moved is None and claim_search_folder(tmp_path, "a", key) == (folder, None)
+    folder, moved = claim_search_folder(tmp_path, "a", others[0])
+    assert moved is not None and (moved / "optuna.db").read_text() == "trials"
+    assert not (folder / "optuna.db").exists() and moved.parts[-4] == "superseded"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -126,3 +147,14 @@ def test_select_searches_a_users_pickled_teacher_on_a_messy_table(
     gates = {g["name"]: g for g in record["gates"]}
     assert gates["min_retention"]["threshold"] == 0.97  # the floor reached the record
     assert gates["min_retention"]["status"] in ("pass", "fail")
+    # the same search under another floor: its stored verdicts do not apply, so it restarts
+    with pytest.raises(SystemExit) as exit_:
+        main(["select", "--teacher", str(teacher), "--trust-pickle", "--data", str(data),
+              "--target", TARGET, "--split-column", "Partition", "--sensitive", "Region",
+              "--drop", "Lot ID", "--quick", "--trials", "2", "--min-retention", "0.9",
+              "--out", str(out)])  # fmt: skip
+    assert exit_.value.code in (0, 1)
+    assert "was made under other settings" in capsys.readouterr().err
+    assert len(list(out.glob("superseded/*/search/system/optuna.db"))) == 1
+    record = json.loads((out / "records" / "system__auto.json").read_text())
+    assert {g["name"]: g["threshold"] for g in record["gates"]}["min_retention"] == 0.9

@@ -36,6 +36,22 @@ def test_taking_the_lock_deletes_what_a_killed_run_left_half_written(tmp_path: P
     assert (cell / "student.pt").read_bytes() == b"whole"
 
 
+def test_a_nested_study_with_its_own_lock_keeps_its_temps(tmp_path: Path) -> None:
+    """A fleet's ``auto:`` search runs a study in ``auto/<system>/`` under its own lock while
+    the top folder is free: a second run taking the top lock must not touch its writes."""
+    (tmp_path / "config.yaml").write_text("name: x\n")
+    nested = tmp_path / "auto" / "sys"
+    (nested / "search").mkdir(parents=True)
+    (nested / LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "host": "h"}))
+    live = nested / "search" / ".rungs.json.k2j4.tmp"
+    live.write_text("being written")
+    orphan = tmp_path / "records" / ".a.json.x1y2.tmp"
+    orphan.parent.mkdir()
+    orphan.write_text("half")
+    with study_lock(tmp_path):
+        assert live.exists() and not orphan.exists()
+
+
 def test_a_folder_with_other_files_is_refused_and_left_untouched(tmp_path: Path) -> None:
     (tmp_path / "report.md").write_text("my own notes")
     with (

@@ -28,6 +28,7 @@ from potstill.auto.final import (
 )
 from potstill.auto.noise import front_remeasure
 from potstill.auto.search import Progress, SearchOutcome, TrialResult, run_search
+from potstill.auto.search_folder import claim_search_folder, search_key
 from potstill.auto.space import (
     SCRATCH,
     SEARCHED_METHODS,
@@ -171,8 +172,13 @@ def _search_all(
 ) -> tuple[dict[str, SearchOutcome], dict[str, Any]]:  # fmt: skip
     outcomes, versus = {}, {}
     for spec in fleet.systems:
-        ctx = open_context(spec, fleet, out / "search" / spec.name,
-                           resamples=config.eval_resamples, cache_dir=cache_dir)  # fmt: skip
+        key = search_key(fleet, spec.name, config)
+        folder, moved = claim_search_folder(out, spec.name, key)
+        if moved is not None:
+            report(f"{spec.name}: the search in {folder} was made under other settings; it "
+                   f"moved to {moved} and the search starts afresh")  # fmt: skip
+        ctx = open_context(spec, fleet, folder, resamples=config.eval_resamples,
+                           cache_dir=cache_dir)  # fmt: skip
         space = search_space(ctx, config)
         lr = fleet.plan_for(spec).train.lr
         methods = _grid_methods(fleet, spec.name, ctx.task.problem)

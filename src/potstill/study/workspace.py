@@ -114,7 +114,7 @@ def study_lock(out: Path) -> Iterator[Path]:
     lock = out / LOCK_FILE
     _acquire(lock)
     try:
-        orphans = remove_orphan_temps(out)
+        orphans = remove_orphan_temps(out, lock_name=LOCK_FILE)
         if orphans:
             log.info("deleted %d temp file(s) an interrupted run left in %s", len(orphans), out)
         yield out
