@@ -85,12 +85,13 @@ def remove_orphan_temps(root: Path, *, lock_name: str) -> list[Path]:
         here = Path(folder)
         orphans += [here / n for n in [*dirs, *files] if _is_temp(n)]
         dirs[:] = [d for d in dirs if not _is_temp(d) and not (here / d / lock_name).exists()]
-    for orphan in sorted(orphans):
+    orphans.sort()
+    for orphan in orphans:
         if orphan.is_dir() and not orphan.is_symlink():
             shutil.rmtree(orphan, ignore_errors=True)
         else:
             orphan.unlink(missing_ok=True)
-    return sorted(orphans)
+    return orphans
 
 
 def _is_temp(name: str) -> bool:

@@ -109,19 +109,16 @@ def select(
     raise typer.Exit(result.exit_code)
 
 
-#: The options of ``select`` that describe the user's own teacher and data.
-_OWN = ("teacher", "data", "target", "text_column", "sensitive", "width", "trust_pickle",
-        "drop", "positive_label", "classes", "test_data", "split_column",
-        "sensitive_is_feature", "allow_weak_teacher", "input_shape", "max_length",
-        "allow_larger", "problem", "teacher_architecture", "transfer", "transfer_path",
-        "transfer_size", "munge_p", "munge_s", "mixup_alpha", "noise_scale",
-        "labelled_fraction")  # fmt: skip
+#: The options of ``select`` that set up the search; every other one (``distill``'s)
+#: describes the user's own teacher and data.
+_SEARCH = ("fleet", "builtin", "out", "system", "quick", "trials", "timeout", "sampler", "seed",
+           "min_retention")  # fmt: skip
 
 
 def _own(options: dict[str, Any]) -> DistillOptions | None:
     """The user's own system from the flags (None without --teacher and --data); a flag
     that describes it given without them is refused, not ignored."""
-    own = {k: options[k] for k in _OWN}
+    own = {k: v for k, v in options.items() if k not in _SEARCH}
     if own["teacher"] is None and own["data"] is None:
         defaults = inspect.signature(select).parameters
         given = [k for k, v in own.items() if v != defaults[k].default]

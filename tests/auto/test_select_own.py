@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 
 from potstill.auto import SelectConfig
 from potstill.auto.final import with_retention_floor
-from potstill.auto.search_folder import claim_search_folder, search_key
+from potstill.auto.search_folder import claim_search_folder, search_keys
 from potstill.auto.sources import fleet_for
 from potstill.cli import main
 from potstill.config import FleetConfig
@@ -85,6 +85,10 @@ def test_a_fleet_without_a_quality_gate_gets_the_floor_and_its_own_gates_win() -
     assert floored.plan_for("own_gates").gates.max_ece == 0.1
     again, reached = with_retention_floor(floored, 0.5)
     assert reached == [] and again == floored
+
+
+def search_key(fleet: FleetConfig, system: str, config: SelectConfig) -> str:
+    return search_keys(fleet, config)[system]
 
 
 def test_a_search_folder_is_kept_only_under_the_settings_that_made_it(tmp_path: Path) -> None:

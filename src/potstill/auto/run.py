@@ -28,7 +28,7 @@ from potstill.auto.final import (
 )
 from potstill.auto.noise import front_remeasure
 from potstill.auto.search import Progress, SearchOutcome, TrialResult, run_search
-from potstill.auto.search_folder import claim_search_folder, search_key
+from potstill.auto.search_folder import claim_search_folder, search_keys
 from potstill.auto.space import (
     SCRATCH,
     SEARCHED_METHODS,
@@ -171,9 +171,9 @@ def _search_all(
     cache_dir: Path | None,
 ) -> tuple[dict[str, SearchOutcome], dict[str, Any]]:  # fmt: skip
     outcomes, versus = {}, {}
+    keys = search_keys(fleet, config)
     for spec in fleet.systems:
-        key = search_key(fleet, spec.name, config)
-        folder, moved = claim_search_folder(out, spec.name, key)
+        folder, moved = claim_search_folder(out, spec.name, keys[spec.name])
         if moved is not None:
             report(f"{spec.name}: the search in {folder} was made under other settings; it "
                    f"moved to {moved} and the search starts afresh")  # fmt: skip

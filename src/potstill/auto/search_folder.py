@@ -30,7 +30,7 @@ from potstill.auto.config import SelectConfig
 from potstill.config import FleetConfig
 from potstill.study.resume import system_hashes
 
-__all__ = ["KEY_FILE", "claim_search_folder", "search_key"]
+__all__ = ["KEY_FILE", "claim_search_folder", "search_keys"]
 
 #: Where a search folder keeps its key.
 KEY_FILE = "search.json"
@@ -38,12 +38,18 @@ KEY_FILE = "search.json"
 _BUDGET = {"trials", "timeout"}
 
 
-def search_key(fleet: FleetConfig, system: str, config: SelectConfig) -> str:
-    """The key of ``system``'s search under ``fleet`` and ``config`` (see the module)."""
+def search_keys(fleet: FleetConfig, config: SelectConfig) -> dict[str, str]:
+    """``{system: key}`` of every system's search under ``fleet`` and ``config`` (see the
+    module); the systems' settings hashes, which read their files, are computed once."""
     data = fleet.model_dump(mode="json")
-    parts = {"system": system_hashes(data)[system], "seed": data["seed"],
-             "prices": data["prices"], "search": config.model_dump(mode="json", exclude=_BUDGET)}  # fmt: skip
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    shared = {"seed": data["seed"], "prices": data["prices"],
+              "search": config.model_dump(mode="json", exclude=_BUDGET)}  # fmt: skip
+    return {
+        name: hashlib.sha256(
+            json.dumps({**shared, "system": digest}, sort_keys=True).encode()
+        ).hexdigest()[:16]
+        for name, digest in system_hashes(data).items()
+    }
 
 
 def _stored_key(folder: Path) -> str | None:
@@ -58,12 +64,13 @@ def claim_search_folder(out: Path, system: str, key: str) -> tuple[Path, Path | 
     """``out/search/<system>``, kept when it was made under ``key`` and otherwise moved
     aside first; returns it and where an earlier folder went (None: nothing moved)."""
     folder = out / "search" / system
+    if _stored_key(folder) == key:
+        return folder, None
     moved = None
-    if folder.exists() and _stored_key(folder) != key:
+    if folder.exists():
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         moved = out / "superseded" / stamp / "search" / system
         moved.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(folder), str(moved))
-    if _stored_key(folder) != key:
-        atomic_write_json(folder / KEY_FILE, {"key": key})
+    atomic_write_json(folder / KEY_FILE, {"key": key})
     return folder, moved

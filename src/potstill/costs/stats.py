@@ -186,9 +186,11 @@ def _bounded(
     name: str, estimate: Mapping[str, float | None], strict: bool
 ) -> tuple[float, float, float] | None:
     v, lo, hi = (estimate.get(k) for k in ("value", "low", "high"))
-    if v is None or lo is None or hi is None or (not strict and not lo <= v <= hi):
+    if v is None or lo is None or hi is None:
         return None
     if not lo <= v <= hi:
+        if not strict:
+            return None
         raise ValueError(
             f"The {name} estimate must satisfy low <= value <= high. Got low={lo}, "
             f"value={v}, high={hi} instead."
